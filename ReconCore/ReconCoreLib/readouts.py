@@ -1,0 +1,112 @@
+"""Readouts: the numbers a module reports, identical in ``readouts.json`` and in the Slicer table node.
+
+``readouts.json`` is one flat JSON object. Measurement keys are snake_case and end in their unit
+(``_mm``, ``_mm3``, ``_ml``, ``_g``, ``_deg``, ``_percent``, ``_s``; no suffix for ratios such as Dice);
+beside them stand ``module``, ``version``, ``model_sha256``, ``device`` and ``warnings`` (list of strings).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import __version__
+
+UNIT_SUFFIXES = ("mm", "mm3", "ml", "g", "deg", "percent", "s")
+METADATA_KEYS = ("module", "version", "model_sha256", "device", "warnings")
+_SNAKE_CASE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+
+
+def unitOf(key: str) -> str:
+    """The unit a readout key ends in ('' for a ratio)."""
+    suffix = key.rsplit("_", 1)[-1] if "_" in key else ""
+    return suffix if suffix in UNIT_SUFFIXES else ""
+
+
+def checkKey(key: str) -> None:
+    """Raise ``ValueError`` unless ``key`` is snake_case and not a metadata key."""
+    if not _SNAKE_CASE.match(key):
+        raise ValueError(f"readout key {key!r} is not snake_case")
+    if key in METADATA_KEYS:
+        raise ValueError(f"readout key {key!r} is reserved for metadata")
+
+
+@dataclass
+class Readouts:
+    """Measurements of one run plus the metadata that says how they were made."""
+
+    module: str
+    modelSha256: str = ""
+    device: str = "cpu"
+    values: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
+    version: str = __version__
+
+    def set(self, key: str, value) -> None:
+        """Add one measurement (a finite number, or a bool / string for categorical readouts)."""
+        checkKey(key)
+        if isinstance(value, bool) or isinstance(value, str):
+            self.values[key] = value
+            return
+        number = float(value)
+        if not math.isfinite(number):
+            raise ValueError(f"readout {key} is not finite ({value!r})")
+        self.values[key] = int(value) if isinstance(value, int) else number
+
+    def warn(self, message: str) -> None:
+        """Record a warning shown to the user with the results."""
+        self.warnings.append(str(message))
+
+    def toDict(self) -> dict:
+        """The flat object written to readouts.json."""
+        return {"module": self.module, "version": self.version, "model_sha256": self.modelSha256,
+                "device": self.device, **self.values, "warnings": list(self.warnings)}
+
+    @classmethod
+    def fromDict(cls, data: dict) -> "Readouts":
+        readouts = cls(module=data["module"], modelSha256=data.get("model_sha256", ""),
+                       device=data.get("device", ""), version=data.get("version", __version__),
+                       warnings=list(data.get("warnings", [])))
+        for key, value in data.items():
+            if key not in METADATA_KEYS:
+                readouts.set(key, value)
+        return readouts
+
+    def writeJson(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps(self.toDict(), indent=2) + "\n")
+        return path
+
+    @classmethod
+    def readJson(cls, path: str | Path) -> "Readouts":
+        return cls.fromDict(json.loads(Path(path).read_text()))
+
+    def tableRows(self) -> list[dict]:
+        """Rows of the Slicer table: readout, value, unit (then metadata and warnings)."""
+        rows = [{"readout": key, "value": _format(value), "unit": unitOf(key)} for key, value in self.values.items()]
+        rows += [{"readout": key, "value": str(value), "unit": ""} for key, value in
+                 (("module", self.module), ("version", self.version), ("model_sha256", self.modelSha256),
+                  ("device", self.device))]
+        rows += [{"readout": "warning", "value": message, "unit": ""} for message in self.warnings]
+        return rows
+
+    def toTableNode(self, scene, name: str = "readouts"):
+        """Add a table node with :meth:`tableRows` to ``scene``."""
+        from .runtime import tableNodeFromRows
+
+        return tableNodeFromRows(scene, self.tableRows(), name)
+
+    def summary(self) -> str:
+        """Readable lines for the console."""
+        lines = [f"{self.module} readouts:"]
+        lines += [f"  {key:<40} {_format(value)} {unitOf(key)}".rstrip() for key, value in self.values.items()]
+        lines += [f"  warning: {message}" for message in self.warnings]
+        return "\n".join(lines)
+
+
+def _format(value) -> str:
+    """Full precision (repr) so table and JSON hold the same number."""
+    return repr(value) if isinstance(value, float) else str(value)

@@ -1,0 +1,453 @@
+"""Slicer MRML runtime for logic code, inside Slicer or headless (slicer-core, no Qt).
+
+Inside the Slicer application :func:`getScene` returns ``slicer.mrmlScene``. Outside it builds a scene
+the way Slicer's core application does: application logic with default color nodes, the segmentations
+logic attached (so closed-surface representations are made), subject hierarchy, and data I/O through
+MRML storage nodes (``.nrrd``, ``.seg.nrrd``, ``.vtk``, ``.tsv``, ``.h5``, ``.mrb``).
+
+Arrays handed to and from nodes are indexed [k, j, i] (slice, row, column), as SimpleITK and
+``slicer.util.arrayFromVolume`` do; geometry travels as a 4x4 IJK -> RAS matrix (mm).
+
+Console example (headless)::
+
+    from ReconCoreLib import runtime
+    scene = runtime.getScene()
+    volume = runtime.volumeNodeFromArray(scene, array, ijkToRas, "probability")
+    runtime.saveNode(volume, "/tmp/probability.nrrd")
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Mapping, Sequence
+
+import numpy as np
+
+_HEADLESS = {}  # id(scene) -> HeadlessSlicer, keeps the logic objects alive with their scene
+
+
+class HeadlessSlicer:
+    """A working MRML scene with Slicer's core logics, without the Slicer application."""
+
+    def __init__(self):
+        import slicer
+        from vtk import vtkCollection
+
+        self.scene = slicer.vtkMRMLScene()
+        self.applicationLogic = slicer.vtkSlicerApplicationLogic()
+        self.applicationLogic.SetMRMLScene(self.scene)
+        self.applicationLogic.SetSliceLogics(vtkCollection())
+        self.applicationLogic.SetViewLogics(vtkCollection())
+        self.colorLogic = self.applicationLogic.GetColorLogic() or slicer.vtkSlicerColorLogic()
+        self.colorLogic.SetMRMLScene(self.scene)
+        if self.scene.GetFirstNodeByClass("vtkMRMLColorTableNode") is None:
+            self.colorLogic.AddDefaultColorNodes()
+        # Data I/O with a cache folder, as Slicer's core application sets up (needed to read .mrb bundles).
+        self.cacheDirectory = tempfile.mkdtemp(prefix="recon2d3d-cache-")
+        self.cacheManager = slicer.vtkCacheManager()
+        self.cacheManager.SetRemoteCacheDirectory(self.cacheDirectory)
+        self.dataIOManager = slicer.vtkDataIOManager()
+        self.dataIOManager.SetCacheManager(self.cacheManager)
+        self.scene.SetCacheManager(self.cacheManager)
+        self.scene.SetDataIOManager(self.dataIOManager)
+        self.subjectHierarchyLogic = slicer.vtkSlicerSubjectHierarchyModuleLogic()
+        self.subjectHierarchyLogic.SetMRMLApplicationLogic(self.applicationLogic)
+        self.subjectHierarchyLogic.SetMRMLScene(self.scene)
+        self.segmentationsLogic = slicer.vtkSlicerSegmentationsModuleLogic()
+        self.segmentationsLogic.SetMRMLApplicationLogic(self.applicationLogic)
+        self.segmentationsLogic.SetMRMLScene(self.scene)
+        self.applicationLogic.SetModuleLogic("Segmentations", self.segmentationsLogic)
+        self.applicationLogic.SetModuleLogic("SubjectHierarchy", self.subjectHierarchyLogic)
+
+
+def insideSlicer() -> bool:
+    """True when running inside the Slicer application (``slicer.mrmlScene`` exists)."""
+    try:
+        import slicer
+    except ImportError:
+        return False
+    return getattr(slicer, "mrmlScene", None) is not None
+
+
+def getScene(scene=None):
+    """The scene logic code should use: ``scene`` if given, Slicer's scene inside Slicer, else a new headless one."""
+    if scene is not None:
+        return scene
+    if insideSlicer():
+        import slicer
+
+        return slicer.mrmlScene
+    return newHeadlessScene()
+
+
+def newHeadlessScene():
+    """A new headless scene with application, color, subject hierarchy and segmentations logic attached."""
+    runtime = HeadlessSlicer()
+    _HEADLESS[id(runtime.scene)] = runtime
+    return runtime.scene
+
+
+def releaseScene(scene) -> None:
+    """Clear a headless scene and drop its logics (no-op for Slicer's own scene)."""
+    runtime = _HEADLESS.pop(id(scene), None)
+    if runtime is not None:
+        runtime.scene.Clear(True)
+        shutil.rmtree(runtime.cacheDirectory, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# numpy <-> nodes
+def _matrixToVtk(matrix: np.ndarray):
+    from vtk import vtkMatrix4x4
+
+    result = vtkMatrix4x4()
+    for row in range(4):
+        for column in range(4):
+            result.SetElement(row, column, float(matrix[row, column]))
+    return result
+
+
+def _vtkToMatrix(vtkMatrix) -> np.ndarray:
+    return np.array([[vtkMatrix.GetElement(row, column) for column in range(4)] for row in range(4)])
+
+
+def _imageDataFromArray(arrayKji: np.ndarray, components: int = 1):
+    from vtk import vtkImageData
+    from vtk.util import numpy_support
+
+    array = np.ascontiguousarray(arrayKji)
+    shape = array.shape[:3] if components > 1 else array.shape
+    if len(shape) != 3:
+        raise ValueError(f"expected a 3D array indexed [k, j, i], got shape {array.shape}")
+    imageData = vtkImageData()
+    imageData.SetDimensions(shape[2], shape[1], shape[0])
+    flat = numpy_support.numpy_to_vtk(array.reshape(-1, components) if components > 1 else array.ravel(),
+                                      deep=True)
+    flat.SetNumberOfComponents(components)
+    imageData.GetPointData().SetScalars(flat)
+    return imageData
+
+
+def _arrayFromImageData(imageData, components: int = 1) -> np.ndarray:
+    from vtk.util import numpy_support
+
+    dims = imageData.GetDimensions()
+    array = numpy_support.vtk_to_numpy(imageData.GetPointData().GetScalars())
+    shape = (dims[2], dims[1], dims[0]) + ((components,) if components > 1 else ())
+    return array.reshape(shape).copy()
+
+
+def volumeNodeFromArray(scene, arrayKji: np.ndarray, ijkToRas: np.ndarray, name: str,
+                        labelmap: bool = False):
+    """Add a scalar (or labelmap) volume node holding ``arrayKji`` placed by ``ijkToRas`` (4x4, mm)."""
+    className = "vtkMRMLLabelMapVolumeNode" if labelmap else "vtkMRMLScalarVolumeNode"
+    node = scene.AddNewNodeByClass(className, name)
+    node.SetAndObserveImageData(_imageDataFromArray(arrayKji))
+    node.SetIJKToRASMatrix(_matrixToVtk(np.asarray(ijkToRas, dtype=float)))
+    node.CreateDefaultDisplayNodes()
+    return node
+
+
+def arrayFromVolumeNode(node) -> np.ndarray:
+    """Copy of a volume node's voxels, indexed [k, j, i]."""
+    return _arrayFromImageData(node.GetImageData())
+
+
+def ijkToRasFromNode(node) -> np.ndarray:
+    """4x4 IJK -> RAS matrix of a volume node (mm)."""
+    from vtk import vtkMatrix4x4
+
+    matrix = vtkMatrix4x4()
+    node.GetIJKToRASMatrix(matrix)
+    return _vtkToMatrix(matrix)
+
+
+def segmentationNodeFromLabelmap(scene, labelKji: np.ndarray, ijkToRas: np.ndarray,
+                                 segments: Mapping[int, tuple], name: str, closedSurface: bool = True,
+                                 smoothingFactor: float = 0.5):
+    """Add a segmentation node from an integer label array.
+
+    :param segments: label value -> (segment name, (r, g, b) in 0..1).
+    :param closedSurface: also create the closed-surface representation (shown in 3D, written to .vtk).
+    """
+    labelNode = volumeNodeFromArray(scene, np.asarray(labelKji).astype(np.int16), ijkToRas, name + " labels",
+                                    labelmap=True)
+    segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", name)
+    segmentation.CreateDefaultDisplayNodes()
+    try:
+        segmentation.SetReferenceImageGeometryParameterFromVolumeNode(labelNode)
+        for label, (segmentName, color) in segments.items():
+            single = volumeNodeFromArray(scene, (np.asarray(labelKji) == label).astype(np.uint8), ijkToRas,
+                                         segmentName, labelmap=True)
+            try:
+                _importLabelmap(scene, single, segmentation)
+                segment = segmentation.GetSegmentation().GetNthSegment(
+                    segmentation.GetSegmentation().GetNumberOfSegments() - 1)
+                segment.SetName(segmentName)
+                segment.SetColor(*color)
+            finally:
+                scene.RemoveNode(single)
+    finally:
+        scene.RemoveNode(labelNode)
+    if closedSurface:
+        segmentation.GetSegmentation().SetConversionParameter("Smoothing factor", str(smoothingFactor))
+        segmentation.CreateClosedSurfaceRepresentation()
+    return segmentation
+
+
+def _importLabelmap(scene, labelNode, segmentation) -> None:
+    import slicer
+
+    if not slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(labelNode, segmentation):
+        raise RuntimeError(f"could not import labelmap {labelNode.GetName()} into {segmentation.GetName()}")
+
+
+def labelmapFromSegmentation(segmentation, referenceVolume=None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Export a segmentation to (label array [k, j, i], ijkToRas, segment names; label = index + 1)."""
+    import slicer
+
+    scene = segmentation.GetScene()
+    labelNode = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "export")
+    try:
+        ok = slicer.vtkSlicerSegmentationsModuleLogic.ExportAllSegmentsToLabelmapNode(
+            segmentation, labelNode, slicer.vtkSegmentation.EXTENT_REFERENCE_GEOMETRY) if referenceVolume is None \
+            else slicer.vtkSlicerSegmentationsModuleLogic.ExportSegmentsToLabelmapNode(
+                segmentation, _segmentIds(segmentation), labelNode, referenceVolume)
+        if not ok:
+            raise RuntimeError(f"could not export segmentation {segmentation.GetName()}")
+        names = [segmentation.GetSegmentation().GetNthSegment(index).GetName()
+                 for index in range(segmentation.GetSegmentation().GetNumberOfSegments())]
+        return arrayFromVolumeNode(labelNode), ijkToRasFromNode(labelNode), names
+    finally:
+        scene.RemoveNode(labelNode)
+
+
+def _segmentIds(segmentation):
+    from vtk import vtkStringArray
+
+    ids = vtkStringArray()
+    segmentation.GetSegmentation().GetSegmentIDs(ids)
+    return ids
+
+
+def modelNodeFromPolyData(scene, polyData, name: str, color: Sequence[float] = (0.9, 0.3, 0.3)):
+    """Add a model node showing ``polyData`` (points in RAS mm)."""
+    node = scene.AddNewNodeByClass("vtkMRMLModelNode", name)
+    node.SetAndObservePolyData(polyData)
+    node.CreateDefaultDisplayNodes()
+    node.GetDisplayNode().SetColor(*color)
+    return node
+
+
+def modelNodeFromSegment(scene, segmentation, segmentName: str, name: str | None = None):
+    """Add a model node with the closed surface of one segment (RAS mm)."""
+    from vtk import vtkPolyData
+
+    segmentation.CreateClosedSurfaceRepresentation()
+    segmentId = segmentation.GetSegmentation().GetSegmentIdBySegmentName(segmentName)
+    if not segmentId:
+        raise ValueError(f"segmentation {segmentation.GetName()} has no segment named {segmentName!r}")
+    polyData = vtkPolyData()
+    segmentation.GetClosedSurfaceRepresentation(segmentId, polyData)
+    color = segmentation.GetSegmentation().GetSegment(segmentId).GetColor()
+    return modelNodeFromPolyData(scene, polyData, name or segmentName, color)
+
+
+def tableNodeFromRows(scene, rows: Sequence[Mapping[str, object]], name: str):
+    """Add a table node: one column per key of the first row, values as strings."""
+    node = scene.AddNewNodeByClass("vtkMRMLTableNode", name)
+    if not rows:
+        return node
+    columns = list(rows[0].keys())
+    for column in columns:
+        node.AddColumn().SetName(column)
+    for row in rows:
+        index = node.AddEmptyRow()
+        for columnIndex, column in enumerate(columns):
+            node.SetCellText(index, columnIndex, str(row.get(column, "")))
+    return node
+
+
+def rowsFromTableNode(node) -> list[dict[str, str]]:
+    """The table's cells as a list of dicts keyed by column name (strings)."""
+    table = node.GetTable()
+    names = [table.GetColumnName(column) for column in range(table.GetNumberOfColumns())]
+    return [{name: node.GetCellText(row, column) for column, name in enumerate(names)}
+            for row in range(table.GetNumberOfRows())]
+
+
+def linearTransformNode(scene, matrixRas: np.ndarray, name: str):
+    """Add a linear transform node (4x4, RAS, 'to parent')."""
+    node = scene.AddNewNodeByClass("vtkMRMLLinearTransformNode", name)
+    node.SetMatrixTransformToParent(_matrixToVtk(np.asarray(matrixRas, dtype=float)))
+    return node
+
+
+def matrixFromLinearTransformNode(node) -> np.ndarray:
+    """4x4 'to parent' matrix of a linear transform node (RAS)."""
+    from vtk import vtkMatrix4x4
+
+    matrix = vtkMatrix4x4()
+    node.GetMatrixTransformToParent(matrix)
+    return _vtkToMatrix(matrix)
+
+
+def gridTransformNodeFromDisplacement(scene, displacementKjiRas: np.ndarray, ijkToRas: np.ndarray, name: str):
+    """Add a grid transform node: a displacement (mm, RAS) at each grid point [k, j, i, xyz].
+
+    The grid's origin, spacing and direction come from ``ijkToRas``; the transform maps 'to parent'
+    (a point p goes to p + displacement(p)).
+    """
+    import slicer
+    from vtk import vtkMatrix4x4
+
+    displacement = np.asarray(displacementKjiRas, dtype=np.float64)
+    if displacement.ndim != 4 or displacement.shape[3] != 3:
+        raise ValueError(f"expected displacement [k, j, i, 3], got shape {displacement.shape}")
+    matrix = np.asarray(ijkToRas, dtype=float)
+    spacing = np.linalg.norm(matrix[:3, :3], axis=0)
+    direction = matrix[:3, :3] / spacing
+    imageData = _imageDataFromArray(displacement, components=3)
+    imageData.SetOrigin(*matrix[:3, 3])
+    imageData.SetSpacing(*spacing)
+    directionVtk = vtkMatrix4x4()
+    for row in range(3):
+        for column in range(3):
+            directionVtk.SetElement(row, column, direction[row, column])
+    grid = slicer.vtkOrientedGridTransform()
+    grid.SetDisplacementGridData(imageData)
+    grid.SetGridDirectionMatrix(directionVtk)
+    grid.SetInterpolationModeToCubic()
+    node = scene.AddNewNodeByClass("vtkMRMLGridTransformNode", name)
+    node.SetAndObserveTransformToParent(grid)
+    return node
+
+
+def displacementFromGridTransformNode(node) -> tuple[np.ndarray, np.ndarray]:
+    """(displacement [k, j, i, 3] in mm RAS, grid ijkToRas 4x4) of a grid transform node."""
+    grid = node.GetTransformToParent()
+    if grid.GetInverseFlag():
+        grid = grid.GetInverse()
+    while hasattr(grid, "GetConcatenatedTransform") and grid.GetNumberOfConcatenatedTransforms():
+        grid = grid.GetConcatenatedTransform(0)
+    imageData = grid.GetDisplacementGrid()
+    direction = _vtkToMatrix(grid.GetGridDirectionMatrix())[:3, :3] if grid.GetGridDirectionMatrix() \
+        else np.eye(3)
+    ijkToRas = np.eye(4)
+    ijkToRas[:3, :3] = direction * np.array(imageData.GetSpacing())
+    ijkToRas[:3, 3] = imageData.GetOrigin()
+    return _arrayFromImageData(imageData, components=3), ijkToRas
+
+
+# ------------------------------------------------------------------------------------------------
+# Storage
+def saveNode(node, path: str | Path) -> Path:
+    """Write one node with its default storage node (format from the extension). Raises on failure."""
+    path = Path(path)
+    storage = node.GetStorageNode()
+    if storage is None:
+        storage = node.CreateDefaultStorageNode()
+        if storage is None:
+            raise ValueError(f"node {node.GetName()} ({node.GetClassName()}) cannot be stored")
+        node.GetScene().AddNode(storage)
+        node.SetAndObserveStorageNodeID(storage.GetID())
+    storage.SetFileName(str(path))
+    if node.IsA("vtkMRMLSegmentationNode") and node.GetSegmentation().ContainsRepresentation("Binary labelmap"):
+        node.GetSegmentation().SetSourceRepresentationName("Binary labelmap")
+    if not storage.WriteData(node):
+        raise OSError(f"could not write {node.GetName()} to {path}{_storageMessages(storage)}")
+    return path
+
+
+def _storageMessages(storage) -> str:
+    messages = storage.GetUserMessages() if hasattr(storage, "GetUserMessages") else None
+    text = messages.GetAllMessagesAsString().strip() if messages is not None else ""
+    return f" ({' '.join(text.split())})" if text else ""
+
+
+_STORAGE_FOR_SUFFIX = (
+    (".seg.nrrd", "vtkMRMLSegmentationStorageNode", "vtkMRMLSegmentationNode"),
+    (".nrrd", "vtkMRMLVolumeArchetypeStorageNode", "vtkMRMLScalarVolumeNode"),
+    (".nii.gz", "vtkMRMLVolumeArchetypeStorageNode", "vtkMRMLScalarVolumeNode"),
+    (".vtk", "vtkMRMLModelStorageNode", "vtkMRMLModelNode"),
+    (".vtp", "vtkMRMLModelStorageNode", "vtkMRMLModelNode"),
+    (".tsv", "vtkMRMLTableStorageNode", "vtkMRMLTableNode"),
+    (".csv", "vtkMRMLTableStorageNode", "vtkMRMLTableNode"),
+    (".mrk.json", "vtkMRMLMarkupsJsonStorageNode", "vtkMRMLMarkupsFiducialNode"),
+)
+
+
+def loadNode(scene, path: str | Path, nodeClass: str | None = None):
+    """Read one file into a new node of ``scene``; the node class follows the extension.
+
+    For ``.h5`` transforms pass ``nodeClass`` ("vtkMRMLLinearTransformNode" or "vtkMRMLGridTransformNode").
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    name = path.name.lower()
+    if name.endswith((".h5", ".tfm", ".txt")):
+        storageClass, defaultClass = "vtkMRMLTransformStorageNode", "vtkMRMLTransformNode"
+    else:
+        match = next(((s, n) for suffix, s, n in _STORAGE_FOR_SUFFIX if name.endswith(suffix)), None)
+        if match is None:
+            raise ValueError(f"{path}: unknown file type")
+        storageClass, defaultClass = match
+    node = scene.AddNewNodeByClass(nodeClass or defaultClass, path.name.split(".")[0])
+    storage = scene.AddNewNodeByClass(storageClass)
+    storage.SetFileName(str(path))
+    node.SetAndObserveStorageNodeID(storage.GetID())
+    if not storage.ReadData(node):
+        scene.RemoveNode(node)
+        scene.RemoveNode(storage)
+        raise ValueError(f"{path}: could not be read{_storageMessages(storage)}")
+    if hasattr(node, "CreateDefaultDisplayNodes"):
+        node.CreateDefaultDisplayNodes()
+    return node
+
+
+def saveScene(scene, path: str | Path) -> Path:
+    """Write the whole scene as a Slicer data bundle (``.mrb``)."""
+    path = Path(path)
+    if not scene.WriteToMRB(str(path)):
+        raise OSError(f"could not write scene bundle {path}")
+    return path
+
+
+def loadScene(path: str | Path, scene=None):
+    """Read a ``.mrb`` bundle into ``scene`` (a new headless scene by default) and return the scene."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    scene = scene if scene is not None else newHeadlessScene()
+    if not scene.ReadFromMRB(str(path)):
+        raise ValueError(f"{path}: could not be read as a Slicer scene bundle")
+    return scene
+
+
+@contextmanager
+def atomicOutputDirectory(outputDirectory: str | Path) -> Iterator[Path]:
+    """Write results into a hidden sibling folder; move them into ``outputDirectory`` only on success.
+
+    On any exception the partial folder is deleted, so ``outputDirectory`` never holds half a result.
+    Files already in ``outputDirectory`` with the same names are replaced only on success.
+    """
+    target = Path(outputDirectory)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    target.mkdir(parents=True, exist_ok=True)
+    for item in staging.iterdir():
+        destination = target / item.name
+        if destination.is_dir():
+            shutil.rmtree(destination)
+        os.replace(item, destination)
+    shutil.rmtree(staging, ignore_errors=True)

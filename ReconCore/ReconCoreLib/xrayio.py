@@ -1,0 +1,260 @@
+"""Read and write 2D X-ray images with their C-arm geometry.
+
+Accepted inputs:
+- DICOM (XA, RF, DX, CR; single- or multi-frame) read with pydicom; geometry from the header's
+  PositionerPrimaryAngle, PositionerSecondaryAngle, DistanceSourceToDetector, DistanceSourceToPatient,
+  ImagerPixelSpacing, Rows, Columns.
+- ``.nrrd``, ``.nii``, ``.nii.gz``, ``.png``, ``.mha`` read with SimpleITK, plus a JSON sidecar beside it
+  (same name, extension replaced by ``.json``) whose keys are those same DICOM keywords.
+
+Pixel arrays are float32 (rows, columns), row 0 at the top, as displayed.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .xraygeometry import GEOMETRY_KEYWORDS, CArmGeometry
+
+IMAGE_SUFFIXES = (".nrrd", ".nii.gz", ".nii", ".png", ".mha", ".mhd")
+DICOM_SOP_CLASS = {
+    "XA": "1.2.840.10008.5.1.4.1.1.12.1",  # X-Ray Angiographic Image Storage
+    "DX": "1.2.840.10008.5.1.4.1.1.1.1",  # Digital X-Ray Image Storage - For Presentation
+    "CR": "1.2.840.10008.5.1.4.1.1.1",  # Computed Radiography Image Storage
+}
+
+
+@dataclass
+class XrayImage:
+    """One 2D X-ray view: pixels, geometry and where they came from."""
+
+    pixels: np.ndarray  #: float32 (rows, columns)
+    geometry: CArmGeometry
+    sourcePath: str = ""
+    modality: str = ""
+    frameIndex: int = 0
+    numberOfFrames: int = 1
+
+
+def sidecarPath(imagePath: str | Path) -> Path:
+    """The JSON sidecar of an image file: the same name with its image extension replaced by ``.json``."""
+    path = Path(imagePath)
+    name = path.name
+    for suffix in IMAGE_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return path.with_name(name[: -len(suffix)] + ".json")
+    return path.with_name(name + ".json")
+
+
+def _isDicom(path: Path) -> bool:
+    if path.suffix.lower() in (".dcm", ".dicom"):
+        return True
+    try:
+        with open(path, "rb") as stream:
+            stream.seek(128)
+            return stream.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+def checkImage(pixels: np.ndarray, source: str) -> np.ndarray:
+    """Validate a 2D image: numeric, 2D, finite, not constant. Returns float32 (rows, columns)."""
+    array = np.asarray(pixels)
+    if array.ndim == 3 and 1 in array.shape:
+        array = array.reshape([size for size in array.shape if size != 1] or [1])
+    if array.ndim != 2:
+        raise ValueError(f"{source}: expected a 2D image, got an array of shape {tuple(np.shape(pixels))}")
+    if not np.issubdtype(array.dtype, np.number):
+        raise ValueError(f"{source}: image pixels are not numbers ({array.dtype})")
+    array = array.astype(np.float32)
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{source}: image contains NaN or infinite values")
+    if array.size == 0 or float(array.max()) == float(array.min()):
+        raise ValueError(f"{source}: image is empty or constant")
+    return array
+
+
+def defaultFrameScore(frame: np.ndarray) -> float:
+    """Contrast of a frame: the 2nd-98th percentile range of its intensities."""
+    low, high = np.percentile(frame, [2, 98])
+    return float(high - low)
+
+
+def readXrayImage(path: str | Path, frame: int | None = None,
+                  frameScore: Callable[[np.ndarray], float] = defaultFrameScore) -> XrayImage:
+    """Read one X-ray view and its geometry.
+
+    :param path: DICOM file, or an image file with a JSON sidecar.
+    :param frame: zero-based frame of a multi-frame DICOM; ``None`` picks the frame with the highest
+        ``frameScore``.
+    :raises ValueError: unreadable file, not 2D, NaNs, constant image, missing or absurd geometry.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    if _isDicom(path):
+        return _readDicom(path, frame, frameScore)
+    if not any(path.name.lower().endswith(suffix) for suffix in IMAGE_SUFFIXES):
+        raise ValueError(f"{path}: not a DICOM file nor one of {', '.join(IMAGE_SUFFIXES)}")
+    return _readImageWithSidecar(path)
+
+
+def _readImageWithSidecar(path: Path) -> XrayImage:
+    import SimpleITK as sitk
+
+    sidecar = sidecarPath(path)
+    if not sidecar.is_file():
+        raise ValueError(f"{path}: no geometry: expected a JSON sidecar {sidecar.name} with keys "
+                         f"{', '.join(GEOMETRY_KEYWORDS)}")
+    try:
+        attributes = json.loads(sidecar.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"{sidecar}: not valid JSON ({error})") from None
+    if not isinstance(attributes, dict):
+        raise ValueError(f"{sidecar}: expected a JSON object keyed by DICOM keywords")
+    try:
+        image = sitk.ReadImage(str(path))
+    except RuntimeError as error:
+        raise ValueError(f"{path}: cannot be read as an image ({str(error).strip().splitlines()[-1]})") from None
+    if image.GetNumberOfComponentsPerPixel() > 1:  # RGB(A) PNG: use luminance
+        image = sitk.VectorIndexSelectionCast(image, 0, sitk.sitkFloat32)
+    pixels = checkImage(sitk.GetArrayFromImage(image), str(path))
+    geometry = CArmGeometry.fromAttributes(attributes, rows=pixels.shape[0], columns=pixels.shape[1],
+                                           source=str(sidecar))
+    _checkSize(geometry, pixels, str(path))
+    return XrayImage(pixels, geometry, str(path), str(attributes.get("Modality", "")))
+
+
+def _checkSize(geometry: CArmGeometry, pixels: np.ndarray, source: str) -> None:
+    if (geometry.rows, geometry.columns) != pixels.shape:
+        raise ValueError(f"{source}: geometry says Rows x Columns = {geometry.rows} x {geometry.columns} but the "
+                         f"image is {pixels.shape[0]} x {pixels.shape[1]}")
+
+
+def _readDicom(path: Path, frame: int | None, frameScore) -> XrayImage:
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        dataset = pydicom.dcmread(str(path))
+    except (InvalidDicomError, OSError) as error:
+        raise ValueError(f"{path}: not a readable DICOM file ({error})") from None
+    if "PixelData" not in dataset:
+        raise ValueError(f"{path}: DICOM file has no pixel data")
+    try:
+        pixels = dataset.pixel_array
+    except Exception as error:  # pydicom raises several types for unsupported transfer syntaxes
+        raise ValueError(f"{path}: cannot decode DICOM pixel data ({error})") from None
+    frames = int(getattr(dataset, "NumberOfFrames", 1) or 1)
+    if frames > 1:
+        if frame is None:
+            frame = int(np.argmax([frameScore(np.asarray(one, dtype=np.float32)) for one in pixels]))
+        if not 0 <= frame < frames:
+            raise ValueError(f"{path}: frame {frame} does not exist (the file has {frames} frames, 0-{frames - 1})")
+        pixels = pixels[frame]
+    elif frame not in (None, 0):
+        raise ValueError(f"{path}: frame {frame} requested but the file has a single frame")
+    pixels = np.asarray(pixels, dtype=np.float32)
+    slope = float(getattr(dataset, "RescaleSlope", 1) or 1)
+    intercept = float(getattr(dataset, "RescaleIntercept", 0) or 0)
+    pixels = checkImage(pixels * slope + intercept, str(path))
+    if str(getattr(dataset, "PhotometricInterpretation", "")) == "MONOCHROME1":
+        pixels = pixels.max() + pixels.min() - pixels  # show as MONOCHROME2 (high = bright)
+    attributes = {key: _dicomValue(dataset, key) for key in GEOMETRY_KEYWORDS}
+    geometry = CArmGeometry.fromAttributes(attributes, source=str(path))
+    _checkSize(geometry, pixels, str(path))
+    return XrayImage(pixels, geometry, str(path), str(getattr(dataset, "Modality", "")), frame or 0, frames)
+
+
+def _dicomValue(dataset, keyword: str):
+    value = getattr(dataset, keyword, None)
+    if value is None or value == "":
+        return None
+    if keyword == "ImagerPixelSpacing":
+        return [float(item) for item in value]
+    return float(value) if keyword not in ("Rows", "Columns") else int(value)
+
+
+def writeSidecar(imagePath: str | Path, geometry: CArmGeometry, **extra) -> Path:
+    """Write the JSON sidecar of ``imagePath`` (DICOM keywords) and return its path."""
+    path = sidecarPath(imagePath)
+    path.write_text(json.dumps({**geometry.toAttributes(), **extra}, indent=2) + "\n")
+    return path
+
+
+def writeXrayDicom(path: str | Path, frames: np.ndarray, geometry: CArmGeometry, modality: str = "XA",
+                   patientName: str = "Recon2Dto3D^Sample", patientId: str = "R2D3D-0001",
+                   seriesDescription: str = "", uidSeed: str | None = None) -> Path:
+    """Write a (frames, rows, columns) or (rows, columns) image as a DICOM XA/DX/CR file with its geometry.
+
+    Pixels are stored as 16-bit unsigned MONOCHROME2 after a linear rescale to 0..4095 (12 bits stored).
+    ``uidSeed`` makes the UIDs reproducible (same seed, same UIDs).
+    """
+    import pydicom
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    modality = modality.upper()
+    if modality not in DICOM_SOP_CLASS:
+        raise ValueError(f"modality must be one of {', '.join(DICOM_SOP_CLASS)}, got {modality!r}")
+    array = np.asarray(frames, dtype=np.float64)
+    if array.ndim == 2:
+        array = array[None]
+    if array.ndim != 3 or array.shape[1:] != (geometry.rows, geometry.columns):
+        raise ValueError(f"frames of shape {array.shape} do not match the geometry's {geometry.rows} x "
+                         f"{geometry.columns}")
+    if modality != "XA" and len(array) > 1:
+        raise ValueError(f"{modality} images have a single frame")
+    low, high = float(array.min()), float(array.max())
+    stored = np.round((array - low) / max(high - low, 1e-12) * 4095).astype(np.uint16)
+
+    def uid(suffix: str) -> str:
+        return generate_uid(entropy_srcs=[uidSeed, suffix]) if uidSeed else generate_uid()
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = DICOM_SOP_CLASS[modality]
+    meta.MediaStorageSOPInstanceUID = uid("sop")
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    dataset = Dataset()
+    dataset.file_meta = meta
+    dataset.SOPClassUID = meta.MediaStorageSOPClassUID
+    dataset.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    dataset.StudyInstanceUID = uid("study")
+    dataset.SeriesInstanceUID = uid("series")
+    dataset.FrameOfReferenceUID = uid("frame-of-reference")
+    today = datetime.date(2026, 1, 1).strftime("%Y%m%d")
+    dataset.StudyDate = dataset.SeriesDate = dataset.ContentDate = today
+    dataset.Modality = modality
+    dataset.PatientName = patientName
+    dataset.PatientID = patientId
+    dataset.PatientPosition = "HFS"
+    dataset.SeriesDescription = seriesDescription
+    dataset.Manufacturer = "Recon2Dto3D synthetic"
+    dataset.ImageType = ["DERIVED", "SECONDARY"] if modality != "DX" else ["DERIVED", "PRIMARY"]
+    dataset.PositionerPrimaryAngle = geometry.primaryAngleDeg
+    dataset.PositionerSecondaryAngle = geometry.secondaryAngleDeg
+    dataset.DistanceSourceToDetector = geometry.sourceToDetectorMm
+    dataset.DistanceSourceToPatient = geometry.sourceToPatientMm
+    dataset.ImagerPixelSpacing = [f"{value:.6g}" for value in geometry.pixelSpacingMm]
+    dataset.SamplesPerPixel = 1
+    dataset.PhotometricInterpretation = "MONOCHROME2"
+    dataset.Rows, dataset.Columns = geometry.rows, geometry.columns
+    dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit = 16, 12, 11
+    dataset.PixelRepresentation = 0
+    dataset.RescaleSlope = f"{(high - low) / 4095 if high > low else 1:.10g}"
+    dataset.RescaleIntercept = f"{low:.10g}"
+    if len(stored) > 1:
+        dataset.NumberOfFrames = len(stored)
+        dataset.FrameIncrementPointer = pydicom.tag.Tag("FrameTime")
+        dataset.FrameTime = 66.7
+    dataset.PixelData = stored.tobytes() if len(stored) > 1 else stored[0].tobytes()
+    path = Path(path)
+    dataset.save_as(str(path), enforce_file_format=True)
+    return path
+
