@@ -1,0 +1,383 @@
+"""EchoRecon: 3D heart (chambers, LV volumes, ejection fraction) from six 2D echocardiography views."""
+
+import logging
+from typing import Annotated, Callable, Optional
+
+import vtk
+
+import slicer
+from slicer import (
+    vtkMRMLScalarVolumeNode,
+    vtkMRMLSegmentationNode,
+    vtkMRMLTableNode,
+)
+from slicer.i18n import tr as _
+from slicer.i18n import translate
+from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
+from slicer.ScriptedLoadableModule import (
+    ScriptedLoadableModule,
+    ScriptedLoadableModuleLogic,
+    ScriptedLoadableModuleTest,
+    ScriptedLoadableModuleWidget,
+)
+from slicer.util import VTKObservationMixin
+
+DEVICES = ("auto", "cpu", "cuda")
+#: The six standard views S2MNet takes: apical 4-, 2- and 3-chamber; basal, mid-cavity and apical short axis.
+VIEW_KEYS = ("A4C", "A2C", "A3C", "SAXB", "SAXM", "SAXA")
+#: Output parameter -> (MRML class, default node name).
+OUTPUTS = {
+    "outputEdSegmentation": ("vtkMRMLSegmentationNode", "HeartED"),
+    "outputEsSegmentation": ("vtkMRMLSegmentationNode", "HeartES"),
+    "outputTable": ("vtkMRMLTableNode", "HeartReadouts"),
+}
+
+
+#
+# EchoRecon
+#
+
+
+class EchoRecon(ScriptedLoadableModule):
+    """Uses ScriptedLoadableModule base class, available at:
+    https://github.com/Slicer/Slicer/blob/main/Base/Python/slicer/ScriptedLoadableModule.py
+    """
+
+    def __init__(self, parent):
+        ScriptedLoadableModule.__init__(self, parent)
+        self.parent.title = _("Echo Recon")
+        self.parent.categories = [translate("qSlicerAbstractCoreModule", "Reconstruction")]
+        self.parent.dependencies = ["ReconCore"]
+        self.parent.contributors = ["Recon2Dto3D developers"]
+        self.parent.helpText = _("""
+Reconstructs a 3D heart (one segment per chamber) from six standard 2D echocardiography views: apical
+4-chamber, 2-chamber and 3-chamber, and basal, mid-cavity and apical short axis. With the end-diastolic frames
+it gives the end-diastolic heart and LV end-diastolic volume; adding the six end-systolic frames gives the
+end-systolic heart, LV end-systolic volume and the ejection fraction (readouts table).
+<br><br>
+Method: X. Gong, Y. Chen, S. Wu, F. Wang, P. Ma, W. Zhong, "S2MNet: Speckle-To-Mesh Net for
+Three-Dimensional Cardiac Morphology Reconstruction via Echocardiogram", arXiv:2505.06105, 2025.
+<br><br>
+The trained model (Resources/Models/EchoRecon.pt) must be bundled with the extension: while it is not, the
+module says so and Apply stays disabled; no reconstruction is ever faked.
+See the <a href="https://github.com/recon2dto3d/Recon2Dto3D#echorecon">module documentation</a>.
+""")
+        self.parent.acknowledgementText = _("""
+Developed by the Recon2Dto3D developers. The method is S2MNet by Gong et al. (University of Georgia, Harvard
+University, Beijing Hospital). Module layout follows the 3D Slicer scripted module template.
+""")
+
+
+#
+# EchoReconParameterNode
+#
+
+
+@parameterNodeWrapper
+class EchoReconParameterNode:
+    """
+    ed<View>, es<View> - end-diastolic and end-systolic frame of each view (2D images), <View> in VIEW_KEYS.
+    useEndSystole - also reconstruct end-systole (end-systolic volume and ejection fraction).
+    device - auto (CUDA when usable), cpu or cuda.
+    outputEdSegmentation, outputEsSegmentation - 3D heart at end-diastole / end-systole, patient RAS (mm).
+    outputTable - chamber volumes (mL), LV EDV, ESV and EF.
+    """
+
+    edA4C: vtkMRMLScalarVolumeNode
+    edA2C: vtkMRMLScalarVolumeNode
+    edA3C: vtkMRMLScalarVolumeNode
+    edSAXB: vtkMRMLScalarVolumeNode
+    edSAXM: vtkMRMLScalarVolumeNode
+    edSAXA: vtkMRMLScalarVolumeNode
+    esA4C: vtkMRMLScalarVolumeNode
+    esA2C: vtkMRMLScalarVolumeNode
+    esA3C: vtkMRMLScalarVolumeNode
+    esSAXB: vtkMRMLScalarVolumeNode
+    esSAXM: vtkMRMLScalarVolumeNode
+    esSAXA: vtkMRMLScalarVolumeNode
+    useEndSystole: bool = True
+    device: Annotated[str, Choice(list(DEVICES))] = "auto"
+    outputEdSegmentation: vtkMRMLSegmentationNode
+    outputEsSegmentation: vtkMRMLSegmentationNode
+    outputTable: vtkMRMLTableNode
+
+
+def _phaseViews(parameters, phase: str) -> dict:
+    """{view key: volume node or None} of one phase ("ed" or "es") of the parameter node."""
+    return {key: getattr(parameters, phase + key) for key in VIEW_KEYS}
+
+
+#
+# EchoReconWidget
+#
+
+
+class EchoReconWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    """Uses ScriptedLoadableModuleWidget base class, available at:
+    https://github.com/Slicer/Slicer/blob/main/Base/Python/slicer/ScriptedLoadableModule.py
+    """
+
+    def __init__(self, parent=None) -> None:
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)  # needed for parameter node observation
+        self.logic = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        self._modelStatus = (False, "")
+        self._busy = False
+        self._abortRequested = False
+
+    def setup(self) -> None:
+        ScriptedLoadableModuleWidget.setup(self)
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/EchoRecon.ui"))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+        # The .ui connects the top widget's mrmlSceneChanged(vtkMRMLScene*) to each node selector's setMRMLScene.
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+
+        self.logic = EchoReconLogic()
+
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+
+        self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.ui.cancelButton.connect("clicked(bool)", self.onCancelButton)
+
+        self.initializeParameterNode()
+
+    def cleanup(self) -> None:
+        self.removeObservers()
+
+    def enter(self) -> None:
+        self.initializeParameterNode()
+
+    def exit(self) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self._parameterNodeGuiTag = None
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
+
+    def onSceneStartClose(self, caller, event) -> None:
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event) -> None:
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def initializeParameterNode(self) -> None:
+        self._modelStatus = self.logic.modelAvailable()
+        self.ui.modelStatusLabel.text = "" if self._modelStatus[0] else self._modelStatus[1]
+        self.setParameterNode(self.logic.getParameterNode())
+
+    def setParameterNode(self, inputParameterNode: Optional[EchoReconParameterNode]) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
+        self._parameterNode = inputParameterNode
+        if self._parameterNode:
+            # ui element that needs connection to the parameter node: SlicerParameterName property in the .ui file
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
+        self._checkCanApply()
+
+    def _cannotApplyReason(self) -> Optional[str]:
+        """Why Apply is not possible now, or None when it is."""
+        parameters = self._parameterNode
+        if parameters is None:
+            return _("No parameter node.")
+        phases = (("ed", _("end-diastolic")), ("es", _("end-systolic")))
+        for phase, phaseName in phases if parameters.useEndSystole else phases[:1]:
+            missing = [key for key, node in _phaseViews(parameters, phase).items() if not node]
+            if missing:
+                reason = _("Select the {phase} frame of these views: {views}.").format(
+                    phase=phaseName, views=", ".join(missing))
+                if phase == "es":
+                    reason += " " + _("Or untick 'Use end-systole' to reconstruct end-diastole only.")
+                return reason
+        available, message = self._modelStatus
+        if not available:
+            return message
+        return None
+
+    def _checkCanApply(self, caller=None, event=None) -> None:
+        reason = self._cannotApplyReason()
+        self.ui.applyButton.enabled = reason is None and not self._busy
+        self.ui.applyButton.toolTip = reason or _("Reconstruct the 3D heart from the six views.")
+        self.ui.cancelButton.enabled = self._busy
+        if self._parameterNode:
+            self.ui.esGroupBox.enabled = self._parameterNode.useEndSystole
+        table = self._parameterNode.outputTable if self._parameterNode else None
+        self.ui.readoutsTableView.setMRMLTableNode(table)
+
+    def _setBusy(self, busy: bool) -> None:
+        self._busy = busy
+        if busy:
+            self._abortRequested = False
+            self.ui.progressBar.value = 0
+        self._checkCanApply()
+
+    def onProgress(self, fraction: float, message: str = "") -> None:
+        """Progress callback handed to the logic: shows progress, lets Cancel be clicked, stops when asked."""
+        self.ui.progressBar.value = int(round(100 * min(1.0, max(0.0, fraction))))
+        if message:
+            slicer.util.showStatusMessage(message)
+        slicer.app.processEvents()
+        if self._abortRequested:
+            raise InterruptedError(_("Cancelled by the user."))
+
+    def onCancelButton(self) -> None:
+        self._abortRequested = True
+        slicer.util.showStatusMessage(_("Cancelling..."))
+
+    def onApplyButton(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Heart reconstruction failed."), waitCursor=True):
+            self._setBusy(True)
+            try:
+                from ReconCore import ReconCoreLogic
+
+                ReconCoreLogic().ensureDependencies()
+                parameters = self._parameterNode
+                outputs = self.logic.process(
+                    _phaseViews(parameters, "ed"),
+                    _phaseViews(parameters, "es") if parameters.useEndSystole else None,
+                    device=parameters.device,
+                    **{name: getattr(parameters, name) for name in OUTPUTS},
+                    progressCallback=self.onProgress, abortFlag=lambda: self._abortRequested)
+                with slicer.util.NodeModify(parameters):
+                    for name, node in outputs.items():
+                        setattr(parameters, name, node)
+            except InterruptedError:
+                slicer.util.showStatusMessage(_("Reconstruction cancelled."), 5000)
+            finally:
+                self._setBusy(False)
+
+
+#
+# EchoReconLogic
+#
+
+
+class EchoReconLogic(ScriptedLoadableModuleLogic):
+    """Six-view echocardiography to 3D heart; a thin facade over ``EchoReconLib`` (the computation, no Qt).
+
+    The network is S2MNet (Gong et al., arXiv:2505.06105); it runs only when its trained weights are bundled in
+    ``Resources/Models``. Views are keyed by ``VIEW_KEYS``; volumes are reported in mL, the ejection fraction in %.
+
+    Console example (Slicer Python console)::
+
+        import EchoRecon, ReconCore
+        ReconCore.ReconCoreLogic().ensureDependencies()
+        logic = EchoRecon.EchoReconLogic()
+        print(logic.modelAvailable())
+        ed = {key: slicer.util.loadVolume(f"/data/patient01/ED_{key}.nrrd") for key in EchoRecon.VIEW_KEYS}
+        es = {key: slicer.util.loadVolume(f"/data/patient01/ES_{key}.nrrd") for key in EchoRecon.VIEW_KEYS}
+        outputs = logic.process(ed, es, device="auto")
+        print(slicer.util.dataframeFromTable(outputs["outputTable"]))
+    """
+
+    def __init__(self, scene=None) -> None:
+        ScriptedLoadableModuleLogic.__init__(self)
+        self.scene = scene if scene is not None else slicer.mrmlScene
+
+    def getParameterNode(self):
+        return EchoReconParameterNode(super().getParameterNode())
+
+    def modelAvailable(self) -> tuple[bool, str]:
+        """(True, model path) when the trained model is bundled, else (False, a plain statement why not)."""
+        try:
+            from ReconCoreLib.models import findBundledModel
+        except ImportError as error:
+            return False, _("EchoRecon cannot look for its model: ReconCoreLib is not importable ({error}).").format(
+                error=error)
+        path = findBundledModel("EchoRecon")
+        if path is None:
+            return False, _("The trained EchoRecon model is not bundled with this version of the extension yet, "
+                            "so no reconstruction can be computed.")
+        return True, str(path)
+
+    @staticmethod
+    def _checkViews(views, phaseName: str) -> None:
+        if not isinstance(views, dict) or set(views) != set(VIEW_KEYS):
+            raise ValueError(_("The {phase} views must be given as a dict with keys {keys}.").format(
+                phase=phaseName, keys=", ".join(VIEW_KEYS)))
+        missing = [key for key in VIEW_KEYS if views[key] is None]
+        if missing:
+            raise ValueError(_("Missing {phase} views: {views}.").format(phase=phaseName, views=", ".join(missing)))
+        if len({node.GetID() for node in views.values()}) != len(VIEW_KEYS):
+            raise ValueError(_("Each {phase} view must be a different image.").format(phase=phaseName))
+
+    def process(self, endDiastole: dict, endSystole: Optional[dict] = None, device: str = "auto",
+                outputEdSegmentation=None, outputEsSegmentation=None, outputTable=None,
+                progressCallback: Optional[Callable[[float, str], None]] = None,
+                abortFlag: Optional[Callable[[], bool]] = None) -> dict:
+        """Reconstruct the heart; return the output nodes keyed by output parameter name.
+
+        :param endDiastole: {view key: ``vtkMRMLScalarVolumeNode``} for every key of ``VIEW_KEYS``.
+        :param endSystole: the same at end-systole, or None (then no end-systolic heart, ESV or EF).
+        :param device: "auto" (CUDA when usable), "cpu" or "cuda".
+        :param outputEdSegmentation, outputEsSegmentation, outputTable: nodes to fill; new ones are created when
+            None (the end-systolic one only with ``endSystole``).
+        :param progressCallback: called with (fraction 0-1, message); may raise to stop.
+        :param abortFlag: returns True when the user asked to stop.
+        :raises ValueError: no bundled model, or invalid inputs.
+        """
+        available, message = self.modelAvailable()
+        if not available:
+            raise ValueError(message)
+        self._checkViews(endDiastole, _("end-diastolic"))
+        if endSystole is not None:
+            self._checkViews(endSystole, _("end-systolic"))
+        if device not in DEVICES:
+            raise ValueError(_("device must be one of {choices}, got {value!r}").format(choices=DEVICES, value=device))
+
+        import time
+
+        from ReconCore import ReconCoreLogic
+        from ReconCoreLib.models import findBundledModel
+        from EchoReconLib.pipeline import run
+
+        core = ReconCoreLogic(self.scene)
+        requested = {"outputEdSegmentation": outputEdSegmentation, "outputTable": outputTable}
+        if endSystole is not None:
+            requested["outputEsSegmentation"] = outputEsSegmentation
+        outputs = {name: core.outputNode(node, *OUTPUTS[name]) for name, node in requested.items()}
+        startTime = time.time()
+        logging.info("EchoRecon started")
+        run(scene=self.scene, endDiastole=endDiastole, endSystole=endSystole, device=device,
+            modelPath=findBundledModel("EchoRecon"), progressCallback=progressCallback, abortFlag=abortFlag,
+            outputEsSegmentation=outputs.get("outputEsSegmentation"),
+            outputEdSegmentation=outputs["outputEdSegmentation"], outputTable=outputs["outputTable"])
+        logging.info(f"EchoRecon completed in {time.time() - startTime:.2f} s")
+        return outputs
+
+
+#
+# EchoReconTest
+#
+
+
+class EchoReconTest(ScriptedLoadableModuleTest):
+    """Self-test: runs inside Slicer (Reload and Test, or ctest)."""
+
+    def setUp(self):
+        slicer.mrmlScene.Clear()
+
+    def runTest(self):
+        self.setUp()
+        self.test_EchoRecon1()
+
+    def test_EchoRecon1(self):
+        self.delayDisplay("Starting the test")
+        logic = EchoReconLogic()
+        available, message = logic.modelAvailable()
+        self.assertIsInstance(available, bool)
+        self.assertIsInstance(message, str)
+        self.assertTrue(message)
+        if not available:
+            with self.assertRaises(ValueError):  # no model: an honest error, never a fake result
+                logic.process({})
+
+        parameters = logic.getParameterNode()
+        for phase in ("ed", "es"):
+            self.assertEqual(set(_phaseViews(parameters, phase)), set(VIEW_KEYS))
+        self.delayDisplay("Test passed")

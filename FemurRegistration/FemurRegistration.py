@@ -1,0 +1,432 @@
+"""FemurRegistration: femur CT atlas registered to calibrated AP and lateral radiographs."""
+
+import logging
+from typing import Annotated, Callable, Optional
+
+import vtk
+
+import slicer
+from slicer import (
+    vtkMRMLScalarVolumeNode,
+    vtkMRMLSegmentationNode,
+    vtkMRMLTableNode,
+    vtkMRMLTransformNode,
+)
+from slicer.i18n import tr as _
+from slicer.i18n import translate
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
+from slicer.ScriptedLoadableModule import (
+    ScriptedLoadableModule,
+    ScriptedLoadableModuleLogic,
+    ScriptedLoadableModuleTest,
+    ScriptedLoadableModuleWidget,
+)
+from slicer.util import VTKObservationMixin
+
+DEVICES = ("auto", "cpu", "cuda")
+#: View prefix of the geometry fields -> radiograph parameter.
+VIEWS = {"ap": "apRadiograph", "lat": "latRadiograph"}
+#: Output parameter -> (MRML class, default node name).
+OUTPUTS = {
+    "outputVolume": ("vtkMRMLScalarVolumeNode", "FemurAtlasRegistered"),
+    "outputSegmentation": ("vtkMRMLSegmentationNode", "Femur"),
+    "outputTransform": ("vtkMRMLTransformNode", "AtlasToPatient"),
+    "outputTable": ("vtkMRMLTableNode", "FemurReadouts"),
+}
+
+
+#
+# FemurRegistration
+#
+
+
+class FemurRegistration(ScriptedLoadableModule):
+    """Uses ScriptedLoadableModule base class, available at:
+    https://github.com/Slicer/Slicer/blob/main/Base/Python/slicer/ScriptedLoadableModule.py
+    """
+
+    def __init__(self, parent):
+        ScriptedLoadableModule.__init__(self, parent)
+        self.parent.title = _("Femur Registration")
+        self.parent.categories = [translate("qSlicerAbstractCoreModule", "Reconstruction")]
+        self.parent.dependencies = ["ReconCore"]
+        self.parent.contributors = ["Recon2Dto3D developers"]
+        self.parent.helpText = _("""
+Registers a femur CT atlas to a pair of calibrated radiographs (anterior-posterior and lateral): the warped
+atlas CT, the warped femur segmentation, the atlas-to-patient transform (affine pose and dense deformation)
+and a readouts table. Optional femur masks on the radiographs restrict the input to the femur; an optional
+reference segmentation gives Dice and surface distance readouts.
+The projection geometry of each radiograph is read from DICOM or from a JSON sidecar when the image file has
+it, otherwise entered by hand.
+<br><br>
+Method: J. Van Houtte, E. Audenaert, G. Zheng, J. Sijbers, "Deep learning-based 2D/3D registration of an atlas
+to biplanar X-ray images", International Journal of Computer Assisted Radiology and Surgery 17(7):1333-1342,
+2022, doi:10.1007/s11548-022-02586-3 (ProST and inverse-ProST layers).
+<br><br>
+The trained model (Resources/Models/FemurRegistration.pt) must be bundled with the extension: while it is not, the
+module says so and Apply stays disabled; no registration is ever faked.
+See the <a href="https://github.com/recon2dto3d/Recon2Dto3D#femurregistration">module documentation</a>.
+""")
+        self.parent.acknowledgementText = _("""
+Developed by the Recon2Dto3D developers. The registration method is that of Van Houtte, Audenaert, Zheng and
+Sijbers (2022). Module layout follows the 3D Slicer scripted module template.
+""")
+
+
+#
+# FemurRegistrationParameterNode
+#
+
+
+@parameterNodeWrapper
+class FemurRegistrationParameterNode:
+    """
+    apRadiograph, latRadiograph - the calibrated AP and lateral radiographs.
+    apMask, latMask - optional femur masks drawn on the radiographs.
+    ap*, lat* geometry - angles (deg; LAO and cranial positive), source to detector and to isocenter (mm),
+        detector pixel size (mm).
+    reference - optional reference femur segmentation (patient RAS) for Dice and surface distance readouts.
+    refine - refine the network's registration iteratively against the radiographs (slower).
+    device - auto (CUDA when usable), cpu or cuda.
+    outputVolume, outputSegmentation, outputTransform, outputTable - warped atlas, femur labels,
+        atlas-to-patient transform and readouts.
+    """
+
+    apRadiograph: vtkMRMLScalarVolumeNode
+    latRadiograph: vtkMRMLScalarVolumeNode
+    apMask: vtkMRMLSegmentationNode
+    latMask: vtkMRMLSegmentationNode
+    apPrimaryAngleDeg: Annotated[float, WithinRange(-180.0, 180.0)] = 0.0
+    apSecondaryAngleDeg: Annotated[float, WithinRange(-90.0, 90.0)] = 0.0
+    apSourceToDetectorMm: Annotated[float, WithinRange(300.0, 2500.0)] = 1000.0
+    apSourceToPatientMm: Annotated[float, WithinRange(100.0, 2400.0)] = 850.0
+    apPixelSpacingMm: Annotated[float, WithinRange(0.01, 5.0)] = 0.15
+    latPrimaryAngleDeg: Annotated[float, WithinRange(-180.0, 180.0)] = 90.0
+    latSecondaryAngleDeg: Annotated[float, WithinRange(-90.0, 90.0)] = 0.0
+    latSourceToDetectorMm: Annotated[float, WithinRange(300.0, 2500.0)] = 1000.0
+    latSourceToPatientMm: Annotated[float, WithinRange(100.0, 2400.0)] = 850.0
+    latPixelSpacingMm: Annotated[float, WithinRange(0.01, 5.0)] = 0.15
+    reference: vtkMRMLSegmentationNode
+    refine: bool = False
+    device: Annotated[str, Choice(list(DEVICES))] = "auto"
+    outputVolume: vtkMRMLScalarVolumeNode
+    outputSegmentation: vtkMRMLSegmentationNode
+    outputTransform: vtkMRMLTransformNode
+    outputTable: vtkMRMLTableNode
+
+
+#
+# FemurRegistrationWidget
+#
+
+
+class FemurRegistrationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    """Uses ScriptedLoadableModuleWidget base class, available at:
+    https://github.com/Slicer/Slicer/blob/main/Base/Python/slicer/ScriptedLoadableModule.py
+    """
+
+    def __init__(self, parent=None) -> None:
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)  # needed for parameter node observation
+        self.logic = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        self._modelStatus = (False, "")
+        self._busy = False
+        self._abortRequested = False
+
+    def setup(self) -> None:
+        ScriptedLoadableModuleWidget.setup(self)
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/FemurRegistration.ui"))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+        # The .ui connects the top widget's mrmlSceneChanged(vtkMRMLScene*) to each node selector's setMRMLScene.
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+
+        self.logic = FemurRegistrationLogic()
+
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+
+        self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.ui.cancelButton.connect("clicked(bool)", self.onCancelButton)
+        for view in VIEWS:
+            self._connectRadiographSelector(view)
+
+        self.initializeParameterNode()
+
+    def _connectRadiographSelector(self, view: str) -> None:
+        selector = getattr(self.ui, VIEWS[view] + "Selector")
+        selector.connect("currentNodeChanged(vtkMRMLNode*)", lambda node: self.onRadiographSelected(view, node))
+
+    def cleanup(self) -> None:
+        self.removeObservers()
+
+    def enter(self) -> None:
+        self.initializeParameterNode()
+
+    def exit(self) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self._parameterNodeGuiTag = None
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
+
+    def onSceneStartClose(self, caller, event) -> None:
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event) -> None:
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def initializeParameterNode(self) -> None:
+        self._modelStatus = self.logic.modelAvailable()
+        self.ui.modelStatusLabel.text = "" if self._modelStatus[0] else self._modelStatus[1]
+        self.setParameterNode(self.logic.getParameterNode())
+
+    def setParameterNode(self, inputParameterNode: Optional[FemurRegistrationParameterNode]) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
+        self._parameterNode = inputParameterNode
+        if self._parameterNode:
+            # ui element that needs connection to the parameter node: SlicerParameterName property in the .ui file
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
+        self._checkCanApply()
+
+    def _cannotApplyReason(self) -> Optional[str]:
+        """Why Apply is not possible now, or None when it is."""
+        parameters = self._parameterNode
+        if parameters is None:
+            return _("No parameter node.")
+        if not parameters.apRadiograph or not parameters.latRadiograph:
+            return _("Select both radiographs (AP and lateral).")
+        if parameters.apRadiograph == parameters.latRadiograph:
+            return _("The AP and lateral radiographs must be two different images.")
+        available, message = self._modelStatus
+        if not available:
+            return message
+        return None
+
+    def _checkCanApply(self, caller=None, event=None) -> None:
+        reason = self._cannotApplyReason()
+        self.ui.applyButton.enabled = reason is None and not self._busy
+        self.ui.applyButton.toolTip = reason or _("Register the femur atlas to the two radiographs.")
+        self.ui.cancelButton.enabled = self._busy
+        table = self._parameterNode.outputTable if self._parameterNode else None
+        self.ui.readoutsTableView.setMRMLTableNode(table)
+
+    def onRadiographSelected(self, view: str, node) -> None:
+        """Fill the view's geometry fields from its file (DICOM or JSON sidecar) when the file has them."""
+        if self._parameterNode is None or node is None:
+            return
+        from ReconCore import ReconCoreLogic
+
+        path = ReconCoreLogic.sourceFileForVolume(node)
+        if not path:
+            return
+        try:
+            geometry = self.logic.readGeometry(path)
+        except (ValueError, OSError, ImportError) as error:
+            logging.info(f"{node.GetName()}: no projection geometry in {path} ({error}); enter it by hand")
+            return
+        if abs(geometry.pixelSpacingMm[0] - geometry.pixelSpacingMm[1]) > 1e-6:
+            logging.warning(f"{node.GetName()}: anisotropic detector pixels {geometry.pixelSpacingMm} mm; "
+                            "using the row spacing")
+        with slicer.util.NodeModify(self._parameterNode):
+            setattr(self._parameterNode, view + "PrimaryAngleDeg", geometry.primaryAngleDeg)
+            setattr(self._parameterNode, view + "SecondaryAngleDeg", geometry.secondaryAngleDeg)
+            setattr(self._parameterNode, view + "SourceToDetectorMm", geometry.sourceToDetectorMm)
+            setattr(self._parameterNode, view + "SourceToPatientMm", geometry.sourceToPatientMm)
+            setattr(self._parameterNode, view + "PixelSpacingMm", geometry.pixelSpacingMm[0])
+
+    def _setBusy(self, busy: bool) -> None:
+        self._busy = busy
+        if busy:
+            self._abortRequested = False
+            self.ui.progressBar.value = 0
+        self._checkCanApply()
+
+    def onProgress(self, fraction: float, message: str = "") -> None:
+        """Progress callback handed to the logic: shows progress, lets Cancel be clicked, stops when asked."""
+        self.ui.progressBar.value = int(round(100 * min(1.0, max(0.0, fraction))))
+        if message:
+            slicer.util.showStatusMessage(message)
+        slicer.app.processEvents()
+        if self._abortRequested:
+            raise InterruptedError(_("Cancelled by the user."))
+
+    def onCancelButton(self) -> None:
+        self._abortRequested = True
+        slicer.util.showStatusMessage(_("Cancelling..."))
+
+    def onApplyButton(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Femur registration failed."), waitCursor=True):
+            self._setBusy(True)
+            try:
+                from ReconCore import ReconCoreLogic
+
+                core = ReconCoreLogic()
+                core.ensureDependencies()
+                parameters = self._parameterNode
+                geometries = {view: core.geometryForVolume(
+                    getattr(parameters, radiograph),
+                    getattr(parameters, view + "PrimaryAngleDeg"), getattr(parameters, view + "SecondaryAngleDeg"),
+                    getattr(parameters, view + "SourceToDetectorMm"), getattr(parameters, view + "SourceToPatientMm"),
+                    getattr(parameters, view + "PixelSpacingMm")) for view, radiograph in VIEWS.items()}
+                outputs = self.logic.process(
+                    parameters.apRadiograph, parameters.latRadiograph, geometries["ap"], geometries["lat"],
+                    apMask=parameters.apMask, latMask=parameters.latMask, reference=parameters.reference,
+                    refine=parameters.refine, device=parameters.device,
+                    **{name: getattr(parameters, name) for name in OUTPUTS},
+                    progressCallback=self.onProgress, abortFlag=lambda: self._abortRequested)
+                with slicer.util.NodeModify(parameters):
+                    for name, node in outputs.items():
+                        setattr(parameters, name, node)
+            except InterruptedError:
+                slicer.util.showStatusMessage(_("Registration cancelled."), 5000)
+            finally:
+                self._setBusy(False)
+
+
+#
+# FemurRegistrationLogic
+#
+
+
+class FemurRegistrationLogic(ScriptedLoadableModuleLogic):
+    """Atlas-to-biplanar-radiograph registration; a thin facade over ``FemurRegistrationLib`` (no Qt).
+
+    The network is that of Van Houtte et al. 2022 (ProST / inverse-ProST); it runs only when its trained weights
+    are bundled in ``Resources/Models``. Geometry: ``ReconCoreLib.xraygeometry.CArmGeometry`` (angles in deg,
+    distances in mm); outputs are in the patient RAS frame (mm).
+
+    Console example (Slicer Python console)::
+
+        import FemurRegistration, ReconCore
+        ReconCore.ReconCoreLogic().ensureDependencies()
+        logic = FemurRegistration.FemurRegistrationLogic()
+        print(logic.modelAvailable())
+        ap = slicer.util.loadVolume("/data/hip_ap.nrrd")  # hip_ap.json beside it holds the geometry
+        lat = slicer.util.loadVolume("/data/hip_lat.nrrd")
+        outputs = logic.process(ap, lat, logic.readGeometry("/data/hip_ap.nrrd"),
+                                logic.readGeometry("/data/hip_lat.nrrd"), device="auto")
+        slicer.util.saveNode(outputs["outputSegmentation"], "/data/femur.seg.nrrd")
+    """
+
+    def __init__(self, scene=None) -> None:
+        ScriptedLoadableModuleLogic.__init__(self)
+        self.scene = scene if scene is not None else slicer.mrmlScene
+
+    def getParameterNode(self):
+        return FemurRegistrationParameterNode(super().getParameterNode())
+
+    def modelAvailable(self) -> tuple[bool, str]:
+        """(True, model path) when the trained model is bundled, else (False, a plain statement why not)."""
+        try:
+            from ReconCoreLib.models import findBundledModel
+        except ImportError as error:
+            return False, _("FemurRegistration cannot look for its model: ReconCoreLib is not importable "
+                            "({error}).").format(error=error)
+        path = findBundledModel("FemurRegistration")
+        if path is None:
+            return False, _("The trained FemurRegistration model is not bundled with this version of the extension "
+                            "yet, so no registration can be computed.")
+        return True, str(path)
+
+    def readGeometry(self, path: str):
+        """Projection geometry (``CArmGeometry``) of a radiograph file: DICOM, or an image with a JSON sidecar.
+
+        :raises ValueError: unreadable file or missing geometry attributes (the message names them).
+        """
+        from ReconCoreLib.xrayio import readXrayImage
+
+        return readXrayImage(path).geometry
+
+    def process(self, apRadiograph, latRadiograph, apGeometry, latGeometry, apMask=None, latMask=None,
+                reference=None, refine: bool = False, device: str = "auto", outputVolume=None,
+                outputSegmentation=None, outputTransform=None, outputTable=None,
+                progressCallback: Optional[Callable[[float, str], None]] = None,
+                abortFlag: Optional[Callable[[], bool]] = None) -> dict:
+        """Register the femur atlas; return the output nodes keyed by output parameter name.
+
+        :param apRadiograph, latRadiograph: the radiographs (``vtkMRMLScalarVolumeNode``).
+        :param apGeometry, latGeometry: their ``CArmGeometry``.
+        :param apMask, latMask: optional femur masks on the radiographs (``vtkMRMLSegmentationNode``).
+        :param reference: optional reference femur segmentation (patient RAS) for Dice / surface distance.
+        :param refine: refine the network's result iteratively against the radiographs.
+        :param device: "auto" (CUDA when usable), "cpu" or "cuda".
+        :param outputVolume, outputSegmentation, outputTransform, outputTable: nodes to fill; new ones are
+            created when None.
+        :param progressCallback: called with (fraction 0-1, message); may raise to stop.
+        :param abortFlag: returns True when the user asked to stop.
+        :raises ValueError: no bundled model, or invalid inputs.
+        """
+        available, message = self.modelAvailable()
+        if not available:
+            raise ValueError(message)
+        if apRadiograph is None or latRadiograph is None:
+            raise ValueError(_("An AP and a lateral radiograph are required."))
+        if apRadiograph == latRadiograph:
+            raise ValueError(_("The AP and lateral radiographs must be two different images."))
+        if apGeometry is None or latGeometry is None:
+            raise ValueError(_("The projection geometry of both radiographs is required."))
+        if device not in DEVICES:
+            raise ValueError(_("device must be one of {choices}, got {value!r}").format(choices=DEVICES, value=device))
+
+        import time
+
+        from ReconCore import ReconCoreLogic
+        from ReconCoreLib.models import findBundledModel
+        from FemurRegistrationLib.pipeline import run
+
+        core = ReconCoreLogic(self.scene)
+        requested = {"outputVolume": outputVolume, "outputSegmentation": outputSegmentation,
+                     "outputTransform": outputTransform, "outputTable": outputTable}
+        outputs = {name: core.outputNode(node, *OUTPUTS[name]) for name, node in requested.items()}
+        startTime = time.time()
+        logging.info("FemurRegistration started")
+        run(scene=self.scene, apRadiograph=apRadiograph, latRadiograph=latRadiograph, apGeometry=apGeometry,
+            latGeometry=latGeometry, apMask=apMask, latMask=latMask, reference=reference, refine=bool(refine),
+            device=device, modelPath=findBundledModel("FemurRegistration"), progressCallback=progressCallback,
+            abortFlag=abortFlag, **outputs)
+        logging.info(f"FemurRegistration completed in {time.time() - startTime:.2f} s")
+        return outputs
+
+
+#
+# FemurRegistrationTest
+#
+
+
+class FemurRegistrationTest(ScriptedLoadableModuleTest):
+    """Self-test: runs inside Slicer (Reload and Test, or ctest)."""
+
+    def setUp(self):
+        slicer.mrmlScene.Clear()
+
+    def runTest(self):
+        self.setUp()
+        self.test_FemurRegistration1()
+
+    def test_FemurRegistration1(self):
+        self.delayDisplay("Starting the test")
+        logic = FemurRegistrationLogic()
+        available, message = logic.modelAvailable()
+        self.assertIsInstance(available, bool)
+        self.assertIsInstance(message, str)
+        self.assertTrue(message)
+        if not available:
+            with self.assertRaises(ValueError):  # no model: an honest error, never a fake result
+                logic.process(None, None, None, None)
+
+        import numpy as np
+        from ReconCoreLib.xraygeometry import CArmGeometry
+
+        rows, columns = 512, 512
+        geometry = CArmGeometry(primaryAngleDeg=30.0, secondaryAngleDeg=20.0, sourceToDetectorMm=1000.0,
+                                sourceToPatientMm=750.0, pixelSpacingMm=(0.3, 0.3), rows=rows, columns=columns)
+        isocenterPixel = geometry.projectLps(np.zeros((1, 3)))[0]
+        expected = np.array([(columns - 1) / 2.0, (rows - 1) / 2.0])
+        self.assertLess(float(np.max(np.abs(isocenterPixel - expected))), 1e-6)
+        self.delayDisplay("Test passed")

@@ -1,0 +1,302 @@
+"""ReconCore: hidden helper module of the Recon2Dto3D extension.
+
+It holds what the AngioRecon, EchoRecon and FemurRegistration modules share: the headless library
+``ReconCoreLib`` (X-ray geometry and I/O, projector, metrics, readouts, model files; no Qt) and, here, the
+Slicer-side services: installing the Python dependencies at first use and small MRML helpers.
+"""
+
+import logging
+import os
+from typing import Optional
+
+import qt
+import vtk
+
+import slicer
+from slicer.i18n import tr as _
+from slicer.i18n import translate
+from slicer.ScriptedLoadableModule import (
+    ScriptedLoadableModule,
+    ScriptedLoadableModuleLogic,
+    ScriptedLoadableModuleTest,
+    ScriptedLoadableModuleWidget,
+)
+
+#: torch comes from the PyTorch extension (PyTorchUtils), never from a plain pip install.
+TORCH_REQUIREMENT = ">=2.4"
+
+#: Packages that Slicer (numpy, SimpleITK) or the PyTorch extension (torch) provide: their version is checked,
+#: they are never pip-installed over the provided build, and they are kept out of other packages' dependencies.
+PROVIDED_PACKAGES = ("torch", "simpleitk", "numpy")
+
+REQUESTER = "Recon2Dto3D"
+
+
+#
+# ReconCore
+#
+
+
+class ReconCore(ScriptedLoadableModule):
+    """Uses ScriptedLoadableModule base class, available at:
+    https://github.com/Slicer/Slicer/blob/main/Base/Python/slicer/ScriptedLoadableModule.py
+    """
+
+    def __init__(self, parent):
+        ScriptedLoadableModule.__init__(self, parent)
+        self.parent.title = _("Recon2Dto3D Core")
+        self.parent.categories = [translate("qSlicerAbstractCoreModule", "Developer Tools")]
+        self.parent.dependencies = []
+        self.parent.hidden = True
+        self.parent.contributors = ["Recon2Dto3D developers"]
+        self.parent.helpText = _("""
+Shared code of the Recon2Dto3D extension (AngioRecon, EchoRecon, FemurRegistration): C-arm geometry,
+X-ray image input/output, projector, metrics, readouts and model files, and the installation of the Python
+packages these modules need. This module has no user interface of its own.
+""")
+        self.parent.acknowledgementText = _("""
+Developed by the Recon2Dto3D developers. Module layout follows the 3D Slicer scripted module template
+(Jean-Christophe Fillion-Robin, Kitware Inc.; Andras Lasso, PerkLab; Steve Pieper, Isomics, Inc.).
+""")
+
+
+#
+# ReconCoreWidget
+#
+
+
+class ReconCoreWidget(ScriptedLoadableModuleWidget):
+    """Minimal widget: the module is hidden and only serves the other Recon2Dto3D modules."""
+
+    def setup(self) -> None:
+        ScriptedLoadableModuleWidget.setup(self)
+        label = qt.QLabel(_("Shared code of the Recon2Dto3D extension. Use AngioRecon, EchoRecon or "
+                            "FemurRegistration (category Reconstruction)."))
+        label.wordWrap = True
+        self.layout.addWidget(label)
+        self.layout.addStretch(1)
+
+
+#
+# ReconCoreLogic
+#
+
+
+class ReconCoreLogic(ScriptedLoadableModuleLogic):
+    """Slicer-side services shared by the Recon2Dto3D modules.
+
+    Nothing here runs at import time: dependencies are installed when a module first needs them.
+
+    Console example (Slicer Python console)::
+
+        import ReconCore
+        core = ReconCore.ReconCoreLogic()
+        print(core.missingRequirements())  # e.g. ['monai>=1.4']; [] when all are installed
+        core.ensureDependencies()  # torch via the PyTorch extension, then the rest; may ask to confirm
+    """
+
+    def __init__(self, scene=None) -> None:
+        ScriptedLoadableModuleLogic.__init__(self)
+        self.scene = scene if scene is not None else slicer.mrmlScene
+
+    # -- Python dependencies ----------------------------------------------------------------------------
+
+    @staticmethod
+    def requirementsPath() -> str:
+        """``Resources/requirements.txt`` beside this file (source tree and installed extension alike)."""
+        return os.path.join(os.path.dirname(os.path.abspath(__file__)), "Resources", "requirements.txt")
+
+    def requirements(self) -> list:
+        """The requirements of ``requirements.txt`` as ``packaging.requirements.Requirement`` objects."""
+        from packaging.requirements import Requirement
+
+        result = []
+        with open(self.requirementsPath(), encoding="utf-8") as stream:
+            for line in stream:
+                line = line.strip()
+                if line and not line.startswith(("#", "-")):
+                    result.append(Requirement(line))
+        return result
+
+    @staticmethod
+    def isSatisfied(requirement) -> bool:
+        """Whether the installed package meets ``requirement`` (a ``Requirement``), without running pip.
+
+        The version comes from the distribution metadata, else (packages Slicer builds itself may have none) from
+        the importable module's ``__version__``.
+        """
+        import importlib
+        import importlib.metadata
+
+        try:
+            installed = importlib.metadata.version(requirement.name)
+        except importlib.metadata.PackageNotFoundError:
+            try:
+                installed = getattr(importlib.import_module(requirement.name), "__version__", None)
+            except ImportError:
+                installed = None
+        if installed is None:
+            return False
+        return requirement.specifier.contains(str(installed).split("+")[0], prereleases=True)
+
+    def missingRequirements(self) -> list:
+        """Requirement strings of ``requirements.txt`` that the running Slicer does not meet."""
+        return [str(requirement) for requirement in self.requirements() if not self.isSatisfied(requirement)]
+
+    def ensureDependencies(self) -> None:
+        """Make torch and the packages of ``requirements.txt`` importable; call at first use, never at import.
+
+        torch is installed through the PyTorch extension, which may ask the user to confirm; the other packages
+        through ``slicer.packaging.pip_ensure`` (or ``slicer.util.pip_install`` in Slicer versions without it).
+
+        :raises RuntimeError: the PyTorch extension is missing, the user declined, or a requirement is still
+            not met afterwards.
+        """
+        self.ensureTorch()
+        self.ensurePackages()
+
+    def ensureTorch(self):
+        """Install torch through the PyTorch extension when needed; return the ``torch`` module."""
+        try:
+            import PyTorchUtils
+        except ModuleNotFoundError as error:
+            raise RuntimeError(_("Recon2Dto3D needs the PyTorch extension: install 'PyTorch' from the Extensions "
+                                 "Manager, restart Slicer and try again.")) from error
+        torchLogic = PyTorchUtils.PyTorchUtilsLogic()
+        if not torchLogic.torchInstalled():
+            logging.info(f"{REQUESTER}: installing PyTorch {TORCH_REQUIREMENT} through the PyTorch extension")
+            torch = torchLogic.installTorch(askConfirmation=True, torchVersionRequirement=TORCH_REQUIREMENT)
+            if torch is None:
+                raise RuntimeError(_("PyTorch was not installed. Recon2Dto3D cannot run without it."))
+        import torch
+        from packaging.specifiers import SpecifierSet
+
+        if not SpecifierSet(TORCH_REQUIREMENT).contains(torch.__version__.split("+")[0], prereleases=True):
+            raise RuntimeError(_("PyTorch {installed} is installed but Recon2Dto3D needs torch{required}. Use the "
+                                 "PyTorch Utils module to uninstall it, restart Slicer and try again.").format(
+                installed=torch.__version__, required=TORCH_REQUIREMENT))
+        return torch
+
+    def ensurePackages(self) -> None:
+        """Install the missing packages of ``requirements.txt``; check (never replace) the provided ones."""
+        from packaging.utils import canonicalize_name
+
+        requirements = self.requirements()
+        provided = [r for r in requirements if canonicalize_name(r.name) in PROVIDED_PACKAGES]
+        for requirement in provided:
+            if not self.isSatisfied(requirement):
+                raise RuntimeError(_("Recon2Dto3D needs {requirement}, which this Slicer provides in another "
+                                     "version: use a more recent Slicer.").format(requirement=requirement))
+        pending = [r for r in requirements
+                   if canonicalize_name(r.name) not in PROVIDED_PACKAGES and not self.isSatisfied(r)]
+        if not pending:
+            return
+        logging.info(f"{REQUESTER}: installing {', '.join(str(r) for r in pending)}")
+        try:
+            import slicer.packaging as slicerPackaging
+        except ImportError:
+            slicerPackaging = None
+        if slicerPackaging is not None and hasattr(slicerPackaging, "pip_ensure"):
+            import inspect
+
+            options = {"requester": REQUESTER}
+            if "skip_packages" in inspect.signature(slicerPackaging.pip_ensure).parameters:
+                options["skip_packages"] = list(PROVIDED_PACKAGES)
+            slicerPackaging.pip_ensure(pending, **options)
+        else:
+            if not slicer.app.commandOptions().testingEnabled and not slicer.util.confirmOkCancelDisplay(
+                    _("{requester} needs these Python packages, which will be downloaded and installed:\n{names}")
+                    .format(requester=REQUESTER, names="\n".join(str(r) for r in pending))):
+                raise RuntimeError(_("Installation of the Python packages was declined."))
+            slicer.util.pip_install([str(r) for r in pending])
+        stillMissing = [str(r) for r in pending if not self.isSatisfied(r)]
+        if stillMissing:
+            raise RuntimeError(_("These Python packages are still missing: {names}").format(
+                names=", ".join(stillMissing)))
+
+    # -- MRML helpers ------------------------------------------------------------------------------------
+
+    @staticmethod
+    def sourceFileForVolume(volumeNode) -> Optional[str]:
+        """File a volume was loaded from: its storage node's file, else its first DICOM instance file."""
+        if volumeNode is None:
+            return None
+        storageNode = volumeNode.GetStorageNode()
+        if storageNode is not None:
+            fileName = storageNode.GetFileName()
+            if fileName and os.path.isfile(fileName):
+                return fileName
+        instanceUids = volumeNode.GetAttribute("DICOM.instanceUIDs")
+        database = getattr(slicer, "dicomDatabase", None)
+        if instanceUids and database is not None:
+            fileName = database.fileForInstance(instanceUids.split()[0])
+            if fileName and os.path.isfile(fileName):
+                return fileName
+        return None
+
+    @staticmethod
+    def geometryForVolume(volumeNode, primaryAngleDeg: float, secondaryAngleDeg: float,
+                          sourceToDetectorMm: float, sourceToPatientMm: float, pixelSpacingMm: float):
+        """``ReconCoreLib.xraygeometry.CArmGeometry`` of a 2D X-ray volume.
+
+        Angles (deg, DICOM positioner conventions: LAO and cranial positive) and distances (mm) as given;
+        rows and columns from the volume's image; ``pixelSpacingMm`` is the isotropic detector pixel size (mm).
+
+        :raises ValueError: no image, or a value out of range (the message names it).
+        """
+        from ReconCoreLib.xraygeometry import CArmGeometry
+
+        if volumeNode is None or volumeNode.GetImageData() is None:
+            raise ValueError(_("An X-ray image is missing or has no pixels."))
+        columns, rows = volumeNode.GetImageData().GetDimensions()[:2]
+        return CArmGeometry(
+            primaryAngleDeg=primaryAngleDeg, secondaryAngleDeg=secondaryAngleDeg,
+            sourceToDetectorMm=sourceToDetectorMm, sourceToPatientMm=sourceToPatientMm,
+            pixelSpacingMm=(pixelSpacingMm, pixelSpacingMm), rows=rows, columns=columns)
+
+    def outputNode(self, node, className: str, name: str):
+        """``node`` when given, else a new node of ``className`` named ``name`` (unique) in the scene."""
+        if node is not None:
+            return node
+        return self.scene.AddNewNodeByClass(className, self.scene.GenerateUniqueName(name))
+
+
+#
+# ReconCoreTest
+#
+
+
+class ReconCoreTest(ScriptedLoadableModuleTest):
+    """Self-test: runs inside Slicer (Reload and Test, or ctest)."""
+
+    def setUp(self):
+        slicer.mrmlScene.Clear()
+
+    def runTest(self):
+        self.setUp()
+        self.test_ReconCore1()
+
+    def test_ReconCore1(self):
+        self.delayDisplay("Starting the test")
+        logic = ReconCoreLogic()
+        self.assertTrue(os.path.isfile(logic.requirementsPath()))
+        requirements = logic.requirements()
+        self.assertIn("monai", [r.name for r in requirements])
+        for requirement in requirements:
+            self.assertTrue(str(requirement.specifier).startswith(">="), str(requirement))
+        self.assertIsInstance(logic.missingRequirements(), list)
+
+        volume = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLScalarVolumeNode")
+        self.assertIsNone(logic.sourceFileForVolume(volume))
+        imageData = vtk.vtkImageData()
+        imageData.SetDimensions(64, 48, 1)
+        imageData.AllocateScalars(vtk.VTK_FLOAT, 1)
+        volume.SetAndObserveImageData(imageData)
+        geometry = logic.geometryForVolume(volume, 30.0, 20.0, 1000.0, 750.0, 0.3)
+        self.assertEqual((geometry.rows, geometry.columns), (48, 64))
+        with self.assertRaises(ValueError):
+            logic.geometryForVolume(volume, 30.0, 20.0, 700.0, 750.0, 0.3)  # isocenter behind the detector
+        self.assertIs(logic.outputNode(volume, "vtkMRMLScalarVolumeNode", "x"), volume)
+        table = logic.outputNode(None, "vtkMRMLTableNode", "Readouts")
+        self.assertTrue(table.IsA("vtkMRMLTableNode"))
+        self.delayDisplay("Test passed")
