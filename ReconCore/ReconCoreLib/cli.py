@@ -2,7 +2,7 @@
 
 Subcommands ``angio``, ``femur`` and ``echo`` run one module on one case; ``demo`` runs every module that
 has a bundled model on its bundled sample cases. Exit status: 0 success, 2 bad input (one-line error),
-3 the module has no trained model bundled yet, 130 cancelled. Results are written to a staging folder
+3 the module has no trained model bundled yet, 4 results could not be written, 130 cancelled. Results are written to a staging folder
 and moved into ``--out`` only when complete, so a failure never leaves half a result behind.
 """
 
@@ -25,6 +25,7 @@ ECHO_VIEWS = ("A4C", "A2C", "A3C", "SAXB", "SAXM", "SAXA")
 
 EXIT_BAD_INPUT = 2
 EXIT_NO_MODEL = 3
+EXIT_WRITE_FAILED = 4
 EXIT_CANCELLED = 130
 
 
@@ -109,6 +110,8 @@ def _runModule(args) -> int:
     from .runtime import atomicOutputDirectory
 
     _checkInputs(args)
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise ValueError(f"--out {args.out}: exists and is not a folder")
     device = resolveDevice(args.device)
     pipeline = _pipeline(MODULES[args.command])
     progress = ProgressBar(args.quiet, MODULES[args.command])
@@ -213,9 +216,12 @@ def main(argv: list[str] | None = None) -> int:
     except ModelNotBundled as error:
         print(f"recon2d3d {args.command}: {error}", file=sys.stderr)
         return EXIT_NO_MODEL
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, InterruptedError):
         print(f"recon2d3d {args.command}: cancelled; nothing was written", file=sys.stderr)
         return EXIT_CANCELLED
+    except OSError as error:
+        print(f"recon2d3d {args.command}: error: could not write the results ({error})", file=sys.stderr)
+        return EXIT_WRITE_FAILED
 
 
 if __name__ == "__main__":

@@ -184,3 +184,22 @@ class BeamToPatient(torch.nn.Module):
                             2.0 * t - 1.0], dim=-1)
         grid = torch.where((scale > 0)[..., None], grid, torch.full_like(grid, 2.0))  # behind the source: outside
         return F.grid_sample(beam, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+
+
+def sampleImagesAtPoints(images: torch.Tensor, projection: torch.Tensor, pointsLps: torch.Tensor) -> torch.Tensor:
+    """Back-project 2D maps: the value of ``images`` [B, C, H, W] at the pixel where each point lands.
+
+    ``projection`` [B, 3, 4] maps homogeneous LPS (mm) to homogeneous pixels (column, row, 1) of these
+    images; ``pointsLps`` is [N, 3]. Returns [B, C, N]; points off the image or behind the source get 0.
+    Scriptable. The visual hull of two silhouettes is the product of their back-projections.
+    """
+    height, width = images.shape[2], images.shape[3]
+    homogeneous = torch.cat([pointsLps, torch.ones_like(pointsLps[:, :1])], 1)
+    pixels = homogeneous[None] @ projection.transpose(1, 2)  # [B, N, 3]
+    depth = pixels[..., 2:3]
+    uv = pixels[..., :2] / torch.where(depth.abs() > 1e-6, depth, torch.full_like(depth, 1e-6))
+    scale = torch.tensor([2.0 / max(width - 1, 1), 2.0 / max(height - 1, 1)], dtype=uv.dtype, device=uv.device)
+    grid = uv * scale - 1.0
+    grid = torch.where(depth > 0, grid, torch.full_like(grid, 2.0))
+    sampled = F.grid_sample(images, grid[:, None], mode="bilinear", padding_mode="zeros", align_corners=True)
+    return sampled[:, :, 0]

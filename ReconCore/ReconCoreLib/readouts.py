@@ -28,7 +28,7 @@ def unitOf(key: str) -> str:
 
 def checkKey(key: str) -> None:
     """Raise ``ValueError`` unless ``key`` is snake_case and not a metadata key."""
-    if not _SNAKE_CASE.match(key):
+    if not _SNAKE_CASE.fullmatch(key):
         raise ValueError(f"readout key {key!r} is not snake_case")
     if key in METADATA_KEYS:
         raise ValueError(f"readout key {key!r} is reserved for metadata")
@@ -93,11 +93,11 @@ class Readouts:
         rows += [{"readout": "warning", "value": message, "unit": ""} for message in self.warnings]
         return rows
 
-    def toTableNode(self, scene, name: str = "readouts"):
-        """Add a table node with :meth:`tableRows` to ``scene``."""
+    def toTableNode(self, scene, name: str = "readouts", node=None):
+        """Fill ``node`` (or a new table node in ``scene``) with :meth:`tableRows`."""
         from .runtime import tableNodeFromRows
 
-        return tableNodeFromRows(scene, self.tableRows(), name)
+        return tableNodeFromRows(scene, self.tableRows(), name, node)
 
     def summary(self) -> str:
         """Readable lines for the console."""

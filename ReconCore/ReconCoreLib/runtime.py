@@ -142,10 +142,10 @@ def _arrayFromImageData(imageData, components: int = 1) -> np.ndarray:
 
 
 def volumeNodeFromArray(scene, arrayKji: np.ndarray, ijkToRas: np.ndarray, name: str,
-                        labelmap: bool = False):
-    """Add a scalar (or labelmap) volume node holding ``arrayKji`` placed by ``ijkToRas`` (4x4, mm)."""
+                        labelmap: bool = False, node=None):
+    """Fill ``node`` (or a new scalar / labelmap volume node) with ``arrayKji`` placed by ``ijkToRas`` (4x4, mm)."""
     className = "vtkMRMLLabelMapVolumeNode" if labelmap else "vtkMRMLScalarVolumeNode"
-    node = scene.AddNewNodeByClass(className, name)
+    node = node if node is not None else scene.AddNewNodeByClass(className, name)
     node.SetAndObserveImageData(_imageDataFromArray(arrayKji))
     node.SetIJKToRASMatrix(_matrixToVtk(np.asarray(ijkToRas, dtype=float)))
     node.CreateDefaultDisplayNodes()
@@ -168,15 +168,16 @@ def ijkToRasFromNode(node) -> np.ndarray:
 
 def segmentationNodeFromLabelmap(scene, labelKji: np.ndarray, ijkToRas: np.ndarray,
                                  segments: Mapping[int, tuple], name: str, closedSurface: bool = True,
-                                 smoothingFactor: float = 0.5):
-    """Add a segmentation node from an integer label array.
+                                 smoothingFactor: float = 0.5, node=None):
+    """Fill ``node`` (its segments are replaced) or a new segmentation node from an integer label array.
 
     :param segments: label value -> (segment name, (r, g, b) in 0..1).
     :param closedSurface: also create the closed-surface representation (shown in 3D, written to .vtk).
     """
     labelNode = volumeNodeFromArray(scene, np.asarray(labelKji).astype(np.int16), ijkToRas, name + " labels",
                                     labelmap=True)
-    segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", name)
+    segmentation = node if node is not None else scene.AddNewNodeByClass("vtkMRMLSegmentationNode", name)
+    segmentation.GetSegmentation().RemoveAllSegments()
     segmentation.CreateDefaultDisplayNodes()
     try:
         segmentation.SetReferenceImageGeometryParameterFromVolumeNode(labelNode)
@@ -234,17 +235,17 @@ def _segmentIds(segmentation):
     return ids
 
 
-def modelNodeFromPolyData(scene, polyData, name: str, color: Sequence[float] = (0.9, 0.3, 0.3)):
-    """Add a model node showing ``polyData`` (points in RAS mm)."""
-    node = scene.AddNewNodeByClass("vtkMRMLModelNode", name)
+def modelNodeFromPolyData(scene, polyData, name: str, color: Sequence[float] = (0.9, 0.3, 0.3), node=None):
+    """Fill ``node`` (or a new model node) with ``polyData`` (points in RAS mm)."""
+    node = node if node is not None else scene.AddNewNodeByClass("vtkMRMLModelNode", name)
     node.SetAndObservePolyData(polyData)
     node.CreateDefaultDisplayNodes()
     node.GetDisplayNode().SetColor(*color)
     return node
 
 
-def modelNodeFromSegment(scene, segmentation, segmentName: str, name: str | None = None):
-    """Add a model node with the closed surface of one segment (RAS mm)."""
+def modelNodeFromSegment(scene, segmentation, segmentName: str, name: str | None = None, node=None):
+    """Fill ``node`` (or a new model node) with the closed surface of one segment (RAS mm)."""
     from vtk import vtkPolyData
 
     segmentation.CreateClosedSurfaceRepresentation()
@@ -254,12 +255,13 @@ def modelNodeFromSegment(scene, segmentation, segmentName: str, name: str | None
     polyData = vtkPolyData()
     segmentation.GetClosedSurfaceRepresentation(segmentId, polyData)
     color = segmentation.GetSegmentation().GetSegment(segmentId).GetColor()
-    return modelNodeFromPolyData(scene, polyData, name or segmentName, color)
+    return modelNodeFromPolyData(scene, polyData, name or segmentName, color, node)
 
 
-def tableNodeFromRows(scene, rows: Sequence[Mapping[str, object]], name: str):
-    """Add a table node: one column per key of the first row, values as strings."""
-    node = scene.AddNewNodeByClass("vtkMRMLTableNode", name)
+def tableNodeFromRows(scene, rows: Sequence[Mapping[str, object]], name: str, node=None):
+    """Fill ``node`` (emptied first) or a new table node: one column per key of the first row, values as text."""
+    node = node if node is not None else scene.AddNewNodeByClass("vtkMRMLTableNode", name)
+    node.RemoveAllColumns()
     if not rows:
         return node
     columns = list(rows[0].keys())
@@ -433,21 +435,26 @@ def loadScene(path: str | Path, scene=None):
 def atomicOutputDirectory(outputDirectory: str | Path) -> Iterator[Path]:
     """Write results into a hidden sibling folder; move them into ``outputDirectory`` only on success.
 
-    On any exception the partial folder is deleted, so ``outputDirectory`` never holds half a result.
-    Files already in ``outputDirectory`` with the same names are replaced only on success.
+    On any exception, while writing or while moving, the staging folder is deleted, so ``outputDirectory``
+    never holds half a result. Entries already in ``outputDirectory`` with the same names are replaced
+    only on success; other entries are kept.
+
+    :raises ValueError: ``outputDirectory`` exists and is not a folder (checked before any work).
     """
     target = Path(outputDirectory)
+    if target.exists() and not target.is_dir():
+        raise ValueError(f"{target}: exists and is not a folder")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
     try:
         yield staging
-    except BaseException:
+        target.mkdir(parents=True, exist_ok=True)
+        for item in staging.iterdir():
+            destination = target / item.name
+            if destination.is_dir() and not destination.is_symlink():
+                shutil.rmtree(destination)
+            elif destination.exists() or destination.is_symlink():
+                destination.unlink()
+            os.replace(item, destination)
+    finally:
         shutil.rmtree(staging, ignore_errors=True)
-        raise
-    target.mkdir(parents=True, exist_ok=True)
-    for item in staging.iterdir():
-        destination = target / item.name
-        if destination.is_dir():
-            shutil.rmtree(destination)
-        os.replace(item, destination)
-    shutil.rmtree(staging, ignore_errors=True)

@@ -122,9 +122,12 @@ def _readImageWithSidecar(path: Path) -> XrayImage:
         image = sitk.ReadImage(str(path))
     except RuntimeError as error:
         raise ValueError(f"{path}: cannot be read as an image ({str(error).strip().splitlines()[-1]})") from None
-    if image.GetNumberOfComponentsPerPixel() > 1:  # RGB(A) PNG: use luminance
-        image = sitk.VectorIndexSelectionCast(image, 0, sitk.sitkFloat32)
-    pixels = checkImage(sitk.GetArrayFromImage(image), str(path))
+    array = sitk.GetArrayFromImage(image)
+    if image.GetNumberOfComponentsPerPixel() >= 3:  # RGB(A): ITU-R BT.601 luminance, alpha ignored
+        array = array[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    elif image.GetNumberOfComponentsPerPixel() == 2:  # grey + alpha
+        array = array[..., 0]
+    pixels = checkImage(array, str(path))
     geometry = CArmGeometry.fromAttributes(attributes, rows=pixels.shape[0], columns=pixels.shape[1],
                                            source=str(sidecar))
     _checkSize(geometry, pixels, str(path))
@@ -237,18 +240,18 @@ def writeXrayDicom(path: str | Path, frames: np.ndarray, geometry: CArmGeometry,
     dataset.SeriesDescription = seriesDescription
     dataset.Manufacturer = "Recon2Dto3D synthetic"
     dataset.ImageType = ["DERIVED", "SECONDARY"] if modality != "DX" else ["DERIVED", "PRIMARY"]
-    dataset.PositionerPrimaryAngle = geometry.primaryAngleDeg
-    dataset.PositionerSecondaryAngle = geometry.secondaryAngleDeg
-    dataset.DistanceSourceToDetector = geometry.sourceToDetectorMm
-    dataset.DistanceSourceToPatient = geometry.sourceToPatientMm
-    dataset.ImagerPixelSpacing = [f"{value:.6g}" for value in geometry.pixelSpacingMm]
+    dataset.PositionerPrimaryAngle = _decimalString(geometry.primaryAngleDeg)
+    dataset.PositionerSecondaryAngle = _decimalString(geometry.secondaryAngleDeg)
+    dataset.DistanceSourceToDetector = _decimalString(geometry.sourceToDetectorMm)
+    dataset.DistanceSourceToPatient = _decimalString(geometry.sourceToPatientMm)
+    dataset.ImagerPixelSpacing = [_decimalString(value) for value in geometry.pixelSpacingMm]
     dataset.SamplesPerPixel = 1
     dataset.PhotometricInterpretation = "MONOCHROME2"
     dataset.Rows, dataset.Columns = geometry.rows, geometry.columns
     dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit = 16, 12, 11
     dataset.PixelRepresentation = 0
-    dataset.RescaleSlope = f"{(high - low) / 4095 if high > low else 1:.10g}"
-    dataset.RescaleIntercept = f"{low:.10g}"
+    dataset.RescaleSlope = _decimalString((high - low) / 4095 if high > low else 1.0)
+    dataset.RescaleIntercept = _decimalString(low)
     if len(stored) > 1:
         dataset.NumberOfFrames = len(stored)
         dataset.FrameIncrementPointer = pydicom.tag.Tag("FrameTime")
@@ -258,3 +261,11 @@ def writeXrayDicom(path: str | Path, frames: np.ndarray, geometry: CArmGeometry,
     dataset.save_as(str(path), enforce_file_format=True)
     return path
 
+
+def _decimalString(value: float) -> str:
+    """The most precise DICOM decimal string (DS) of ``value`` that fits DICOM's 16-character limit."""
+    for digits in range(12, 0, -1):
+        text = f"{float(value):.{digits}g}"
+        if len(text) <= 16:
+            return text
+    raise ValueError(f"{value!r} cannot be written as a DICOM decimal string")
