@@ -181,3 +181,18 @@ def test_layers_are_scriptable_and_batched():
 def test_bad_reduction_is_refused():
     with pytest.raises(ValueError, match="reduction"):
         ConeBeamProjector(8, 8, 16, "mean")
+
+
+def test_back_projection_of_images_reads_the_projected_pixel():
+    from ReconCoreLib.projector import sampleImagesAtPoints
+
+    geometry = CArmGeometry(30, 20, SID, SOD, (2.0, 2.0), 40, 50)
+    pointsLps = torch.tensor([[0.0, 0.0, 0.0], [12.0, -7.0, 20.0], [-25.0, 10.0, -5.0], [0.0, 2 * SOD, 0.0]])
+    rows, columns = torch.meshgrid(torch.arange(40.0), torch.arange(50.0), indexing="ij")
+    images = torch.stack([columns, rows])[None]  # channel 0 = column index, channel 1 = row index
+    projection = torch.as_tensor(geometry.projectionMatrixLps(), dtype=torch.float32)[None]
+    sampled = sampleImagesAtPoints(images, projection, pointsLps)[0]
+    expected = geometry.projectLps(pointsLps[:3].numpy())
+    assert np.allclose(sampled[:, :3].T.numpy(), expected, atol=1e-3)  # bilinear on a linear ramp is exact
+    assert sampled[:, 3].abs().max() == 0  # behind the source: outside
+    assert torch.jit.script(sampleImagesAtPoints) is not None
