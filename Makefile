@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.recon2d3d-installed
 
-.PHONY: setup demo test clean
+.PHONY: setup demo test train-angio clean
 
 setup: $(STAMP)
 
@@ -21,6 +21,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q Testing
+
+# Retrain the AngioRecon generator (data generated and cached in runs/angio; MINUTES of training).
+MINUTES ?= 60
+train-angio: $(STAMP)
+	$(BIN)/python -m AngioReconLib.train --work runs/angio --minutes $(MINUTES)
 
 clean:
 	rm -rf out .pytest_cache

@@ -1,0 +1,231 @@
+"""Train, evaluate and export the AngioRecon generator (one command; see the model card).
+
+    python -m AngioReconLib.train --work runs/angio --minutes 60          # or: make train-angio
+    torchrun --nproc_per_node=4 -m AngioReconLib.train --work runs/angio  # several GPUs
+
+Losses (Wang et al.): 3D full supervision (binary cross-entropy + Dice to the voxel label), 2D weak
+supervision (the output re-projected through the shared cone-beam projector, max along each ray, against
+the clean vessel silhouette of each view), and a Wasserstein adversarial term with gradient penalty from a
+3D critic. Training data is generated (:mod:`dataset`) and cached under ``--work``; checkpoints are written
+there every few minutes and training resumes from them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ReconCoreLib.projector import ConeBeamProjector, ViewGeometry, lpsToGridMatrix
+
+from . import dataset
+from .network import IMAGE_SIZE, AngioCritic, AngioGenerator, cubeIjkToLps
+
+WEIGHT_3D, WEIGHT_2D, WEIGHT_ADVERSARIAL, GRADIENT_PENALTY = 1.0, 0.5, 0.01, 10.0
+SAMPLES_PER_RAY = 64
+MODEL_PATH = Path(__file__).resolve().parents[1] / "Resources" / "Models" / "AngioRecon.pt"
+
+
+class Reprojector(torch.nn.Module):
+    """Occupancy [B, 1, 64^3] in the cube -> silhouettes [B, 1, 128, 128] for given views (max along rays)."""
+
+    def __init__(self):
+        super().__init__()
+        self.projector = ConeBeamProjector(IMAGE_SIZE, IMAGE_SIZE, SAMPLES_PER_RAY, "max")
+        ijkToLps = cubeIjkToLps()
+        self.register_buffer("lpsToGrid", torch.as_tensor(lpsToGridMatrix(ijkToLps, (64, 64, 64)),
+                                                          dtype=torch.float32)[None], persistent=False)
+
+    def forward(self, occupancy, geometries):
+        views = ViewGeometry.fromCArm(geometries, radiusMm=112.0, device=occupancy.device)
+        return self.projector(occupancy, self.lpsToGrid.expand(len(geometries), 4, 4), *views.tensors())
+
+
+def gradientPenalty(critic, real, fake):
+    alpha = torch.rand(real.shape[0], 1, 1, 1, 1, device=real.device)
+    mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+    gradients = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)[0]
+    return ((gradients.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+def batchOf(data, indices, pairs, device):
+    """Tensors of samples ``indices``, view pair ``pairs``: inputs, targets, projections, labels, geometries, trees."""
+    take = (indices, pairs)
+    inputs = torch.as_tensor(data["inputs"][take].astype(np.float32), device=device)
+    targets = torch.as_tensor(data["targets"][take].astype(np.float32), device=device)
+    projections = torch.as_tensor(data["projections"][take], device=device)
+    labels = torch.as_tensor(data["label"][indices].astype(np.float32), device=device)[:, None]
+    geometries = [dataset.geometryFromRow(row) for row in data["geometries"][take].reshape(-1, 6)]
+    trees = torch.as_tensor(data["tree"][indices].astype(np.float32), device=device)
+    return inputs, targets, projections, labels, geometries, trees
+
+
+def evaluate(generator, data, device, reprojector=None, limit=None) -> dict:
+    """Held-out figures: 3D Dice and per-view reprojection Dice of the model and of the visual hull."""
+    from ReconCoreLib.metrics import overlapMetrics
+
+    reprojector = reprojector or Reprojector().to(device)
+    rows = {"dice_3d": [], "reprojection_dice": [], "hull_dice_3d": [], "hull_reprojection_dice": []}
+    count = len(data["label"]) if limit is None else min(limit, len(data["label"]))
+    generator.eval()
+    with torch.no_grad():
+        for index in range(count):
+            inputs, targets, projections, labels, geometries, trees = batchOf(data, [index], [0], device)
+            occupancy = generator(inputs, projections, trees)
+            hull = hullOf(generator, inputs, projections)
+            label = labels[0, 0].cpu().numpy() > 0.5
+            for key, volume in (("", occupancy), ("hull_", hull)):
+                rows[key + "dice_3d"].append(overlapMetrics(volume[0, 0].cpu().numpy() > 0.5, label)["dice"])
+                silhouettes = reprojector(volume.expand(2, 1, 64, 64, 64).contiguous(), geometries)
+                for view in range(2):
+                    rows[key + "reprojection_dice"].append(overlapMetrics(
+                        silhouettes[view, 0].cpu().numpy() > 0.5, targets[0, view].cpu().numpy() > 0.5)["dice"])
+    generator.train()
+    return {key: float(np.mean(values)) for key, values in rows.items()} | {"cases": count}
+
+
+def hullOf(generator, maps, projections):
+    """Visual hull baseline: voxels whose projections fall inside both vessel silhouettes (maps >= 0.5)."""
+    masks = (maps >= 0.5).float()
+    batch = maps.shape[0]
+    volumes = generator.backProject(masks.reshape(batch * 2, 1, IMAGE_SIZE, IMAGE_SIZE),
+                                    projections.reshape(batch * 2, 3, 4)).reshape(batch, 2, 1, 64, 64, 64)
+    return (volumes[:, 0] * volumes[:, 1] >= 0.5).float()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Train the AngioRecon generator")
+    parser.add_argument("--work", default="runs/angio", help="folder for data cache, checkpoints, metrics")
+    parser.add_argument("--cases", type=int, default=600, help="training trees")
+    parser.add_argument("--held-out-cases", type=int, default=60)
+    parser.add_argument("--minutes", type=float, default=60.0, help="training time budget")
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--critic-every", type=int, default=2, help="generator steps per critic step")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--export", default=str(MODEL_PATH))
+    args = parser.parse_args(argv)
+
+    from monai.losses import DiceLoss
+
+    from ReconCoreLib.models import resolveDevice
+
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    rank = int(os.environ.get("RANK", "0"))
+    if distributed:
+        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    device = resolveDevice(args.device)
+    if device == "cuda" and distributed:
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+        torch.cuda.set_device(device)
+    torch.manual_seed(args.seed + rank)
+    work = Path(args.work)
+    trainPath, heldOutPath = work / f"train-{args.cases}.npz", work / f"heldout-{args.held_out_cases}.npz"
+    if rank == 0:
+        for path, count, offset in ((trainPath, args.cases, 0),
+                                    (heldOutPath, args.held_out_cases, dataset.HELD_OUT_SEED_OFFSET)):
+            if not path.exists():
+                started = time.time()
+                dataset.buildDataset(list(range(offset, offset + count)), path)
+                print(f"generated {path} in {time.time() - started:.0f} s", flush=True)
+    if distributed:
+        torch.distributed.barrier()
+    train, heldOut = dataset.loadDataset(trainPath), dataset.loadDataset(heldOutPath)
+
+    generator, critic = AngioGenerator().to(device), AngioCritic().to(device)
+    reprojector = Reprojector().to(device)
+    optimizerG = torch.optim.Adam(generator.parameters(), lr=args.lr, betas=(0.5, 0.9))
+    optimizerD = torch.optim.Adam(critic.parameters(), lr=args.lr, betas=(0.5, 0.9))
+    checkpointPath = work / "checkpoint.pt"
+    state = {"step": 0, "seconds": 0.0, "log": []}
+    if checkpointPath.exists():
+        saved = torch.load(checkpointPath, map_location=device, weights_only=False)
+        generator.load_state_dict(saved["generator"])
+        critic.load_state_dict(saved["critic"])
+        optimizerG.load_state_dict(saved["optimizerG"])
+        optimizerD.load_state_dict(saved["optimizerD"])
+        state = saved["state"]
+        print(f"resumed at step {state['step']} ({state['seconds'] / 60:.1f} min trained)", flush=True)
+    trainG, trainD = generator, critic
+    if distributed:
+        trainG = torch.nn.parallel.DistributedDataParallel(generator)
+        trainD = torch.nn.parallel.DistributedDataParallel(critic)
+    dice = DiceLoss(smooth_nr=1.0, smooth_dr=1.0)
+    bce = torch.nn.BCELoss()
+    rng = np.random.default_rng(args.seed + 1000 * rank + state["step"])
+    lastSave = time.time()
+    started = time.time() - state["seconds"]
+    pairsPerCase = train["inputs"].shape[1]
+    while time.time() - started < args.minutes * 60:
+        indices = rng.integers(0, len(train["label"]), args.batch)
+        pairs = rng.integers(0, pairsPerCase, args.batch)
+        inputs, targets, projections, labels, geometries, trees = batchOf(train, indices, pairs, device)
+        fake = trainG(inputs, projections, trees)
+        if state["step"] % args.critic_every == 0:
+            optimizerD.zero_grad()
+            lossD = trainD(fake.detach()).mean() - trainD(labels).mean() \
+                + GRADIENT_PENALTY * gradientPenalty(trainD, labels, fake.detach())
+            lossD.backward()
+            optimizerD.step()
+        optimizerG.zero_grad()
+        loss3d = bce(fake, labels) + dice(fake, labels)
+        silhouettes = reprojector(fake.repeat_interleave(2, 0), geometries).reshape(args.batch, 2, IMAGE_SIZE, IMAGE_SIZE)
+        loss2d = bce(silhouettes.clamp(1e-6, 1 - 1e-6), targets)
+        lossAdversarial = -trainD(fake).mean()
+        loss = WEIGHT_3D * loss3d + WEIGHT_2D * loss2d + WEIGHT_ADVERSARIAL * lossAdversarial
+        loss.backward()
+        optimizerG.step()
+        state["step"] += 1
+        if state["step"] % 25 == 0 and rank == 0:
+            entry = {"step": state["step"], "minutes": round((time.time() - started) / 60, 2),
+                     "loss3d": round(loss3d.item(), 4), "loss2d": round(loss2d.item(), 4),
+                     "adversarial": round(lossAdversarial.item(), 4)}
+            state["log"].append(entry)
+            print(json.dumps(entry), flush=True)
+        if rank == 0 and time.time() - lastSave > 300:
+            state["seconds"] = time.time() - started
+            _saveCheckpoint(checkpointPath, generator, critic, optimizerG, optimizerD, state)
+            lastSave = time.time()
+    state["seconds"] = time.time() - started
+    if rank != 0:
+        torch.distributed.destroy_process_group()
+        return
+    _saveCheckpoint(checkpointPath, generator, critic, optimizerG, optimizerD, state)
+    metrics = evaluate(generator, heldOut, device, reprojector)
+    metrics.update(steps=state["step"], minutes=round(state["seconds"] / 60, 1), device=device,
+                   batch=args.batch, training_cases=args.cases, torch=torch.__version__)
+    (work / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    print(json.dumps(metrics, indent=2), flush=True)
+    export(generator.cpu(), Path(args.export))
+    if distributed:
+        torch.distributed.destroy_process_group()
+
+
+def _saveCheckpoint(path, generator, critic, optimizerG, optimizerD, state):
+    temporary = path.with_suffix(".partial")
+    torch.save({"generator": generator.state_dict(), "critic": critic.state_dict(),
+                "optimizerG": optimizerG.state_dict(), "optimizerD": optimizerD.state_dict(), "state": state},
+               temporary)
+    temporary.replace(path)
+
+
+def export(generator: AngioGenerator, path: Path) -> Path:
+    """Script the generator and save it as TorchScript at ``path``."""
+    generator.eval()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scripted = torch.jit.script(generator)
+    temporary = path.with_suffix(".partial")
+    scripted.save(str(temporary))
+    temporary.replace(path)
+    print(f"exported {path} ({path.stat().st_size / 1e6:.1f} MB)", flush=True)
+    return path
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""AngioRecon: network geometry, pipeline, outputs in patient space, sample data, command line.
+
+The pipeline tests run a small TorchScript stand-in with the generator's interface (it returns the soft
+visual hull), so they check the plumbing and the geometry independently of the trained weights; the
+trained model's own figures are measured by the evaluation in the model card.
+"""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from AngioReconLib import coronarytree, pipeline
+from AngioReconLib.network import CUBE_SIDE_MM, GRID_SIZE, AngioGenerator, cubeIjkToLps
+from ReconCoreLib import runtime
+from ReconCoreLib.projector import sampleImagesAtPoints
+from ReconCoreLib.xraygeometry import CArmGeometry
+from ReconCoreLib.xrayio import XrayImage, readXrayImage, writeXrayDicom
+
+SAMPLES = pipeline.SAMPLE_DIRECTORY
+
+
+class HullModel(torch.nn.Module):
+    """Stand-in with the generator's TorchScript interface: the product of the back-projected maps."""
+
+    def __init__(self):
+        super().__init__()
+        self.size = GRID_SIZE
+        ijkToLps = torch.as_tensor(cubeIjkToLps(), dtype=torch.float32)
+        index = torch.arange(GRID_SIZE, dtype=torch.float32)
+        k, j, i = torch.meshgrid(index, index, index, indexing="ij")
+        ijk = torch.stack([i, j, k], -1).reshape(-1, 3)
+        self.register_buffer("points", ijk @ ijkToLps[:3, :3].T + ijkToLps[:3, 3])
+
+    def forward(self, maps: torch.Tensor, projections: torch.Tensor, rightTree: torch.Tensor) -> torch.Tensor:
+        first = sampleImagesAtPoints(maps[:, 0:1], projections[:, 0], self.points)
+        second = sampleImagesAtPoints(maps[:, 1:2], projections[:, 1], self.points)
+        return (first * second).reshape(maps.shape[0], 1, self.size, self.size, self.size)
+
+
+@pytest.fixture
+def hullModel(tmp_path, monkeypatch):
+    path = tmp_path / "AngioRecon.pt"
+    torch.jit.script(HullModel()).save(str(path))
+    monkeypatch.setattr("ReconCoreLib.models.findBundledModel", lambda name: path if name == "AngioRecon" else None)
+    return path
+
+
+def straightVessel():
+    """A 4 mm wide straight vessel, 70 mm long, oblique through the isocenter."""
+    direction = np.array([0.6, -0.3, 0.74])
+    direction /= np.linalg.norm(direction)
+    points = np.linspace(-35, 35, 281)[:, None] * direction
+    vessel = coronarytree.Vessel("LAD", points, np.full(len(points), 2.0), None)
+    return coronarytree.CoronaryCase("left", 0, [vessel], [], {})
+
+
+def views(size=128):
+    return (CArmGeometry(-30, -25, 1000, 750, (1.11 * 128 * 1000 / 750 / size,) * 2, size, size),
+            CArmGeometry(45, 25, 1000, 750, (1.11 * 128 * 1000 / 750 / size,) * 2, size, size))
+
+
+def test_generator_is_scriptable_and_shapes():
+    generator = AngioGenerator(features=2, channels=(4, 8))
+    scripted = torch.jit.script(generator)
+    maps = torch.rand(1, 2, 128, 128)
+    projections = torch.as_tensor(np.stack([g.projectionMatrixLps() for g in views()]), dtype=torch.float32)[None]
+    output = scripted(maps, projections, torch.tensor([1.0]))
+    assert output.shape == (1, 1, 64, 64, 64)
+    assert float(output.detach().min()) >= 0 and float(output.detach().max()) <= 1
+    assert np.allclose(cubeIjkToLps()[:3, 3], -CUBE_SIDE_MM / 2 + CUBE_SIDE_MM / GRID_SIZE / 2)
+
+
+def test_two_renderers_agree_on_the_geometry():
+    """Silhouettes splatted from the centreline and projected from the voxels coincide; the hull holds the vessel."""
+    case = straightVessel()
+    label = coronarytree.voxelize(case, GRID_SIZE, CUBE_SIDE_MM)[0] >= 0.5
+    geometries = views()
+    maps = np.stack([coronarytree.renderVesselMap(case, g) for g in geometries])
+    assert min(pipeline.reprojectionDice(label.astype(np.float32), maps, geometries)) > 0.8
+    hull = pipeline.visualHull(maps, geometries) > 0.5
+    assert (hull & label).sum() / label.sum() > 0.95
+    voxelVolume = (CUBE_SIDE_MM / GRID_SIZE) ** 3
+    assert label.sum() * voxelVolume == pytest.approx(np.pi * 2.0 ** 2 * 70.0, rel=0.15)
+
+
+def test_reconstruction_lands_in_patient_space(hullModel, scene):
+    case = straightVessel()
+    images = [XrayImage(coronarytree.renderVesselMap(case, g), g, f"view{index}") for index, g in enumerate(views(256))]
+    result = pipeline.reconstruct(images[0], images[1], "left", "cpu")
+    nodes = pipeline.addToScene(result, scene)
+    volume = nodes["outputProbability"]
+    assert np.allclose(volume.GetSpacing(), [2.0, 2.0, 2.0])
+    assert np.allclose(volume.GetOrigin(), [63.0, 63.0, -63.0])  # RAS of voxel (0, 0, 0): LPS (-63, -63, -63)
+    direction = np.zeros((3, 3))
+    volume.GetIJKToRASDirections(direction)
+    assert np.allclose(direction, np.diag([-1.0, -1.0, 1.0]))
+    # the reconstructed vessel's centre of mass sits where the true vessel is (the isocenter), in RAS
+    probability = runtime.arrayFromVolumeNode(volume)
+    k, j, i = np.nonzero(probability >= 0.5)
+    centreRas = (runtime.ijkToRasFromNode(volume) @ np.array([i.mean(), j.mean(), k.mean(), 1.0]))[:3]
+    assert np.linalg.norm(centreRas) < 2.0
+    readouts = result.readouts.toDict()
+    for key in ("reprojection_dice_view1", "reprojection_dice_view2", "vessel_volume_mm3", "view_separation_deg",
+                "visual_hull_reprojection_dice_view1", "visual_hull_reprojection_dice_view2",
+                "visual_hull_volume_mm3", "inference_s"):
+        assert key in readouts
+    assert readouts["reprojection_dice_view1"] > 0.8
+    assert readouts["view_separation_deg"] == pytest.approx(
+        np.degrees(np.arccos(np.clip(views()[0].detectorDirectionLps @ views()[1].detectorDirectionLps, -1, 1))))
+    assert readouts["warnings"] == []
+    segmentation = nodes["outputSegmentation"]
+    assert segmentation.GetSegmentation().ContainsRepresentation("Closed surface")
+    assert nodes["outputModel"].GetPolyData().GetNumberOfPoints() > 100
+    assert runtime.rowsFromTableNode(nodes["outputTable"])[0]["readout"] == "view_separation_deg"
+
+
+def test_bad_inputs_are_refused(hullModel):
+    case = straightVessel()
+    near = CArmGeometry(-30, -25, 1000, 750, views()[0].pixelSpacingMm, 128, 128)
+    alsoNear = CArmGeometry(-25, -22, 1000, 750, views()[0].pixelSpacingMm, 128, 128)
+    images = [XrayImage(coronarytree.renderVesselMap(case, g), g) for g in (near, alsoNear)]
+    with pytest.raises(ValueError, match="deg apart"):
+        pipeline.reconstruct(images[0], images[1], "left", "cpu")
+    with pytest.raises(ValueError, match="tree"):
+        pipeline.reconstruct(images[0], images[1], "middle", "cpu")
+    far = CArmGeometry(-5, -25, 1000, 750, views()[0].pixelSpacingMm, 128, 128)  # 25 deg from `near`
+    farImage = XrayImage(coronarytree.renderVesselMap(case, far), far)
+    result = pipeline.reconstruct(images[0], farImage, "left", "cpu")
+    assert any("deg apart" in warning for warning in result.readouts.warnings)
+    with pytest.raises(ValueError, match="differ in size"):
+        pipeline.reconstruct(images[0], farImage, "left", "cpu", mask1=np.eye(10))
+    with pytest.raises(ValueError, match="empty"):
+        pipeline.reconstruct(images[0], farImage, "left", "cpu", mask1=np.zeros((128, 128)))
+
+
+def test_sample_data_default_frame_and_vessel_maps():
+    from PIL import Image
+
+    for name, (path1, path2, tree) in pipeline.sampleCases().items():
+        for path in (path1, path2):
+            view = readXrayImage(path, None, pipeline.vesselContrastScore)
+            assert view.modality == "XA" and view.numberOfFrames == 3
+            assert view.frameIndex in (0, 1, 2)
+            truth = np.asarray(Image.open(str(path).replace(".dcm", "-mask.png"))) > 0
+            full = readXrayImage(path, 1)  # the fully opacified frame
+            vesselMap = pipeline.vesselMapFromAngiogram(full.pixels) > 0.5
+            dice = 2 * (vesselMap & truth).sum() / (vesselMap.sum() + truth.sum())
+            assert dice > 0.7, (path.name, dice)
+        assert tree in ("left", "right")
+
+
+def test_command_line_writes_every_output(hullModel, tmp_path, capsys):
+    from ReconCoreLib.cli import main
+
+    path1, path2, _ = pipeline.sampleCases()["AngioLeft"]
+    out = tmp_path / "case"
+    status = main(["angio", str(path1), str(path2), "--out", str(out), "--tree", "left",
+                   "--mask1", str(path1).replace(".dcm", "-mask.png"), "--mask2", str(path2).replace(".dcm", "-mask.png"),
+                   "--frame1", "1", "--frame2", "1", "--device", "cpu", "--quiet"])
+    assert status == 0, capsys.readouterr().err
+    assert sorted(item.name for item in out.iterdir()) == sorted(
+        ["volume.nrrd", "segmentation.seg.nrrd", "model.vtk", "readouts.json", "scene.mrb"])
+    readouts = json.loads((out / "readouts.json").read_text())
+    assert readouts["module"] == "AngioRecon" and readouts["device"] == "cpu"
+    assert len(readouts["model_sha256"]) == 64
+    assert readouts["reprojection_dice_view1"] > 0.5  # masks given: the hull reprojects onto them
+    loaded = runtime.loadNode(runtime.newHeadlessScene(), out / "volume.nrrd")
+    assert np.allclose(loaded.GetSpacing(), [2.0, 2.0, 2.0])
+
+
+def test_dicom_view_with_missing_geometry_is_named(tmp_path, hullModel, capsys):
+    import pydicom
+
+    from ReconCoreLib.cli import main
+
+    path1, path2, _ = pipeline.sampleCases()["AngioLeft"]
+    dataset = pydicom.dcmread(path1)
+    del dataset.DistanceSourceToPatient
+    broken = tmp_path / "broken.dcm"
+    dataset.save_as(broken)
+    status = main(["angio", str(broken), str(path2), "--out", str(tmp_path / "out"), "--quiet"])
+    assert status == 2
+    assert "DistanceSourceToPatient" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
