@@ -70,6 +70,29 @@ Developed by the Recon2Dto3D developers. The method is that of Wang et al. (Tsin
 Anzhen Hospital, First Affiliated Hospital of Zhengzhou University). Module layout follows the 3D Slicer
 scripted module template.
 """)
+        slicer.app.connect("startupCompleted()", registerSampleData)
+
+
+def registerSampleData():
+    """Add the two bundled synthetic cases (left and right tree, two XA views each) to the Sample Data module."""
+    import os
+    from pathlib import Path
+
+    import SampleData
+    from AngioReconLib.samples import SAMPLE_SHA256
+
+    moduleDir = Path(os.path.dirname(__file__))
+    for name, tree in (("AngioLeft", "left"), ("AngioRight", "right")):
+        fileNames = [f"{name}-view1.dcm", f"{name}-view2.dcm"]
+        SampleData.SampleDataLogic.registerCustomSampleDataSource(
+            category="AngioRecon",
+            sampleName=name,
+            thumbnailFileName=str(moduleDir / "Resources" / "Icons" / "AngioRecon.png"),
+            uris=[(moduleDir / "Resources" / "SampleData" / fileName).as_uri() for fileName in fileNames],
+            fileNames=fileNames,
+            checksums=[f"SHA256:{SAMPLE_SHA256[fileName]}" for fileName in fileNames],
+            nodeNames=[f"{name} {tree} view 1", f"{name} {tree} view 2"],
+        )
 
 
 #

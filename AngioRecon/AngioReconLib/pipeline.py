@@ -248,8 +248,12 @@ def run(scene, view1, view2, geometry1, geometry2, tree="left", device="auto", m
     """Slicer entry point (AngioReconLogic.process): volume nodes + geometries -> filled output nodes."""
     from ReconCoreLib import runtime
 
-    views = [XrayImage(runtime.arrayFromVolumeNode(node)[0], geometry, node.GetName())
-             for node, geometry in ((view1, geometry1), (view2, geometry2))]
+    views = []
+    for node, geometry in ((view1, geometry1), (view2, geometry2)):
+        frames = runtime.arrayFromVolumeNode(node)  # a multi-frame XA loads as one slice per frame
+        best = int(np.argmax([vesselContrastScore(frame) for frame in frames])) if len(frames) > 1 else 0
+        views.append(XrayImage(checkImage(frames[best], node.GetName()), geometry, node.GetName(), frameIndex=best,
+                               numberOfFrames=len(frames)))
     result = reconstruct(views[0], views[1], tree, device, modelPath=modelPath, progressCallback=progressCallback,
                          abortFlag=abortFlag)
     nodes = addToScene(result, scene, **outputs)

@@ -28,6 +28,15 @@ SAMPLES = {
 }
 
 
+#: SHA-256 of the bundled sample files (checked by the tests and by Slicer's SampleData module).
+SAMPLE_SHA256 = {
+    "AngioLeft-view1.dcm": "15c26c17398ac5cba0ea69890d4e64e0921eaa29605de50824cec5f6f6d96084",
+    "AngioLeft-view2.dcm": "863c1afcc3e777569e4c2101ad1f8002494c04491192668f03565dbe8ce0849a",
+    "AngioRight-view1.dcm": "6dc453546e5e61a6bc547bb0db1ec537635a44d2813b97190eb227a5313a2696",
+    "AngioRight-view2.dcm": "3cde5fc846c882868fba86ac20791dc83d55724b60f390a60aca5d2f2e740219",
+}
+
+
 def sampleGeometry(primary: float, secondary: float, sid: float, sod: float) -> CArmGeometry:
     """The detector field of view used in training (the 128 mm cube fills ~90 % of the image)."""
     fieldMm = coronarytree.FIELD_OF_VIEW_FACTOR * CUBE_SIDE_MM * sid / sod
