@@ -3,8 +3,6 @@
 import logging
 from typing import Annotated, Callable, Optional
 
-import vtk
-
 import slicer
 from slicer import (
     vtkMRMLScalarVolumeNode,
@@ -21,6 +19,8 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleWidget,
 )
 from slicer.util import VTKObservationMixin
+
+from ReconCore import ReconWidgetMixin
 
 DEVICES = ("auto", "cpu", "cuda")
 #: The six standard views S2MNet takes: apical 4-, 2- and 3-chamber; basal, mid-cavity and apical short axis.
@@ -112,79 +112,16 @@ def _phaseViews(parameters, phase: str) -> dict:
 #
 
 
-class EchoReconWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class EchoReconWidget(ReconWidgetMixin, ScriptedLoadableModuleWidget, VTKObservationMixin):
     """Uses ScriptedLoadableModuleWidget base class, available at:
     https://github.com/Slicer/Slicer/blob/main/Base/Python/slicer/ScriptedLoadableModule.py
+    The life cycle, Apply/Cancel and progress handling come from ``ReconCore.ReconWidgetMixin``.
     """
 
-    def __init__(self, parent=None) -> None:
-        ScriptedLoadableModuleWidget.__init__(self, parent)
-        VTKObservationMixin.__init__(self)  # needed for parameter node observation
-        self.logic = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
-        self._modelStatus = (False, "")
-        self._busy = False
-        self._abortRequested = False
+    def _createLogic(self):
+        return EchoReconLogic()
 
-    def setup(self) -> None:
-        ScriptedLoadableModuleWidget.setup(self)
-        uiWidget = slicer.util.loadUI(self.resourcePath("UI/EchoRecon.ui"))
-        self.layout.addWidget(uiWidget)
-        self.ui = slicer.util.childWidgetVariables(uiWidget)
-        # The .ui connects the top widget's mrmlSceneChanged(vtkMRMLScene*) to each node selector's setMRMLScene.
-        uiWidget.setMRMLScene(slicer.mrmlScene)
-
-        self.logic = EchoReconLogic()
-
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
-
-        self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
-        self.ui.cancelButton.connect("clicked(bool)", self.onCancelButton)
-
-        self.initializeParameterNode()
-
-    def cleanup(self) -> None:
-        self.removeObservers()
-
-    def enter(self) -> None:
-        self.initializeParameterNode()
-
-    def exit(self) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
-
-    def onSceneStartClose(self, caller, event) -> None:
-        self.setParameterNode(None)
-
-    def onSceneEndClose(self, caller, event) -> None:
-        if self.parent.isEntered:
-            self.initializeParameterNode()
-
-    def initializeParameterNode(self) -> None:
-        self._modelStatus = self.logic.modelAvailable()
-        self.ui.modelStatusLabel.text = "" if self._modelStatus[0] else self._modelStatus[1]
-        self.setParameterNode(self.logic.getParameterNode())
-
-    def setParameterNode(self, inputParameterNode: Optional[EchoReconParameterNode]) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
-        self._parameterNode = inputParameterNode
-        if self._parameterNode:
-            # ui element that needs connection to the parameter node: SlicerParameterName property in the .ui file
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
-        self._checkCanApply()
-
-    def _cannotApplyReason(self) -> Optional[str]:
-        """Why Apply is not possible now, or None when it is."""
-        parameters = self._parameterNode
-        if parameters is None:
-            return _("No parameter node.")
+    def _inputsProblem(self, parameters) -> Optional[str]:
         phases = (("ed", _("end-diastolic")), ("es", _("end-systolic")))
         for phase, phaseName in phases if parameters.useEndSystole else phases[:1]:
             missing = [key for key, node in _phaseViews(parameters, phase).items() if not node]
@@ -194,62 +131,25 @@ class EchoReconWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 if phase == "es":
                     reason += " " + _("Or untick 'Use end-systole' to reconstruct end-diastole only.")
                 return reason
-        available, message = self._modelStatus
-        if not available:
-            return message
         return None
 
-    def _checkCanApply(self, caller=None, event=None) -> None:
-        reason = self._cannotApplyReason()
-        self.ui.applyButton.enabled = reason is None and not self._busy
-        self.ui.applyButton.toolTip = reason or _("Reconstruct the 3D heart from the six views.")
-        self.ui.cancelButton.enabled = self._busy
+    def _applyToolTip(self) -> str:
+        return _("Reconstruct the 3D heart from the six views.")
+
+    def _updateWidgets(self) -> None:
         if self._parameterNode:
             self.ui.esGroupBox.enabled = self._parameterNode.useEndSystole
-        table = self._parameterNode.outputTable if self._parameterNode else None
-        self.ui.readoutsTableView.setMRMLTableNode(table)
-
-    def _setBusy(self, busy: bool) -> None:
-        self._busy = busy
-        if busy:
-            self._abortRequested = False
-            self.ui.progressBar.value = 0
-        self._checkCanApply()
-
-    def onProgress(self, fraction: float, message: str = "") -> None:
-        """Progress callback handed to the logic: shows progress, lets Cancel be clicked, stops when asked."""
-        self.ui.progressBar.value = int(round(100 * min(1.0, max(0.0, fraction))))
-        if message:
-            slicer.util.showStatusMessage(message)
-        slicer.app.processEvents()
-        if self._abortRequested:
-            raise InterruptedError(_("Cancelled by the user."))
-
-    def onCancelButton(self) -> None:
-        self._abortRequested = True
-        slicer.util.showStatusMessage(_("Cancelling..."))
 
     def onApplyButton(self) -> None:
-        with slicer.util.tryWithErrorDisplay(_("Heart reconstruction failed."), waitCursor=True):
-            self._setBusy(True)
-            try:
-                from ReconCore import ReconCoreLogic
+        self._runApply(_("Heart reconstruction failed."), _("Reconstruction cancelled."), self._process)
 
-                ReconCoreLogic().ensureDependencies()
-                parameters = self._parameterNode
-                outputs = self.logic.process(
-                    _phaseViews(parameters, "ed"),
-                    _phaseViews(parameters, "es") if parameters.useEndSystole else None,
-                    device=parameters.device,
-                    **{name: getattr(parameters, name) for name in OUTPUTS},
-                    progressCallback=self.onProgress, abortFlag=lambda: self._abortRequested)
-                with slicer.util.NodeModify(parameters):
-                    for name, node in outputs.items():
-                        setattr(parameters, name, node)
-            except InterruptedError:
-                slicer.util.showStatusMessage(_("Reconstruction cancelled."), 5000)
-            finally:
-                self._setBusy(False)
+    def _process(self, core, parameters) -> dict:
+        return self.logic.process(
+            _phaseViews(parameters, "ed"),
+            _phaseViews(parameters, "es") if parameters.useEndSystole else None,
+            device=parameters.device,
+            **{name: getattr(parameters, name) for name in OUTPUTS},
+            progressCallback=self.onProgress, abortFlag=lambda: self._abortRequested)
 
 
 #

@@ -3,8 +3,6 @@
 import logging
 from typing import Annotated, Callable, Optional
 
-import vtk
-
 import slicer
 from slicer import (
     vtkMRMLScalarVolumeNode,
@@ -22,6 +20,8 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleWidget,
 )
 from slicer.util import VTKObservationMixin
+
+from ReconCore import ReconWidgetMixin
 
 DEVICES = ("auto", "cpu", "cuda")
 #: View prefix of the geometry fields -> radiograph parameter.
@@ -120,173 +120,41 @@ class FemurRegistrationParameterNode:
 #
 
 
-class FemurRegistrationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class FemurRegistrationWidget(ReconWidgetMixin, ScriptedLoadableModuleWidget, VTKObservationMixin):
     """Uses ScriptedLoadableModuleWidget base class, available at:
     https://github.com/Slicer/Slicer/blob/main/Base/Python/slicer/ScriptedLoadableModule.py
+    The life cycle, Apply/Cancel and progress handling come from ``ReconCore.ReconWidgetMixin``.
     """
 
-    def __init__(self, parent=None) -> None:
-        ScriptedLoadableModuleWidget.__init__(self, parent)
-        VTKObservationMixin.__init__(self)  # needed for parameter node observation
-        self.logic = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
-        self._modelStatus = (False, "")
-        self._busy = False
-        self._abortRequested = False
+    _geometryViews = VIEWS
+    _geometryName = "projection geometry"
+    #: Former name of ``onViewSelected`` (fills a radiograph's geometry fields from its file).
+    onRadiographSelected = ReconWidgetMixin.onViewSelected
 
-    def setup(self) -> None:
-        ScriptedLoadableModuleWidget.setup(self)
-        uiWidget = slicer.util.loadUI(self.resourcePath("UI/FemurRegistration.ui"))
-        self.layout.addWidget(uiWidget)
-        self.ui = slicer.util.childWidgetVariables(uiWidget)
-        # The .ui connects the top widget's mrmlSceneChanged(vtkMRMLScene*) to each node selector's setMRMLScene.
-        uiWidget.setMRMLScene(slicer.mrmlScene)
+    def _createLogic(self):
+        return FemurRegistrationLogic()
 
-        self.logic = FemurRegistrationLogic()
-
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
-
-        self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
-        self.ui.cancelButton.connect("clicked(bool)", self.onCancelButton)
-        for view in VIEWS:
-            self._connectRadiographSelector(view)
-
-        self.initializeParameterNode()
-
-    def _connectRadiographSelector(self, view: str) -> None:
-        selector = getattr(self.ui, VIEWS[view] + "Selector")
-        selector.connect("currentNodeChanged(vtkMRMLNode*)", lambda node: self.onRadiographSelected(view, node))
-
-    def cleanup(self) -> None:
-        self.removeObservers()
-
-    def enter(self) -> None:
-        self.initializeParameterNode()
-
-    def exit(self) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
-
-    def onSceneStartClose(self, caller, event) -> None:
-        self.setParameterNode(None)
-
-    def onSceneEndClose(self, caller, event) -> None:
-        if self.parent.isEntered:
-            self.initializeParameterNode()
-
-    def initializeParameterNode(self) -> None:
-        self._modelStatus = self.logic.modelAvailable()
-        self.ui.modelStatusLabel.text = "" if self._modelStatus[0] else self._modelStatus[1]
-        self.setParameterNode(self.logic.getParameterNode())
-
-    def setParameterNode(self, inputParameterNode: Optional[FemurRegistrationParameterNode]) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
-        self._parameterNode = inputParameterNode
-        if self._parameterNode:
-            # ui element that needs connection to the parameter node: SlicerParameterName property in the .ui file
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
-        self._checkCanApply()
-
-    def _cannotApplyReason(self) -> Optional[str]:
-        """Why Apply is not possible now, or None when it is."""
-        parameters = self._parameterNode
-        if parameters is None:
-            return _("No parameter node.")
+    def _inputsProblem(self, parameters) -> Optional[str]:
         if not parameters.apRadiograph or not parameters.latRadiograph:
             return _("Select both radiographs (AP and lateral).")
         if parameters.apRadiograph == parameters.latRadiograph:
             return _("The AP and lateral radiographs must be two different images.")
-        available, message = self._modelStatus
-        if not available:
-            return message
         return None
 
-    def _checkCanApply(self, caller=None, event=None) -> None:
-        reason = self._cannotApplyReason()
-        self.ui.applyButton.enabled = reason is None and not self._busy
-        self.ui.applyButton.toolTip = reason or _("Register the femur atlas to the two radiographs.")
-        self.ui.cancelButton.enabled = self._busy
-        table = self._parameterNode.outputTable if self._parameterNode else None
-        self.ui.readoutsTableView.setMRMLTableNode(table)
-
-    def onRadiographSelected(self, view: str, node) -> None:
-        """Fill the view's geometry fields from its file (DICOM or JSON sidecar) when the file has them."""
-        if self._parameterNode is None or node is None:
-            return
-        from ReconCore import ReconCoreLogic
-
-        path = ReconCoreLogic.sourceFileForVolume(node)
-        if not path:
-            return
-        try:
-            geometry = self.logic.readGeometry(path)
-        except (ValueError, OSError, ImportError) as error:
-            logging.info(f"{node.GetName()}: no projection geometry in {path} ({error}); enter it by hand")
-            return
-        if abs(geometry.pixelSpacingMm[0] - geometry.pixelSpacingMm[1]) > 1e-6:
-            logging.warning(f"{node.GetName()}: anisotropic detector pixels {geometry.pixelSpacingMm} mm; "
-                            "using the row spacing")
-        with slicer.util.NodeModify(self._parameterNode):
-            setattr(self._parameterNode, view + "PrimaryAngleDeg", geometry.primaryAngleDeg)
-            setattr(self._parameterNode, view + "SecondaryAngleDeg", geometry.secondaryAngleDeg)
-            setattr(self._parameterNode, view + "SourceToDetectorMm", geometry.sourceToDetectorMm)
-            setattr(self._parameterNode, view + "SourceToPatientMm", geometry.sourceToPatientMm)
-            setattr(self._parameterNode, view + "PixelSpacingMm", geometry.pixelSpacingMm[0])
-
-    def _setBusy(self, busy: bool) -> None:
-        self._busy = busy
-        if busy:
-            self._abortRequested = False
-            self.ui.progressBar.value = 0
-        self._checkCanApply()
-
-    def onProgress(self, fraction: float, message: str = "") -> None:
-        """Progress callback handed to the logic: shows progress, lets Cancel be clicked, stops when asked."""
-        self.ui.progressBar.value = int(round(100 * min(1.0, max(0.0, fraction))))
-        if message:
-            slicer.util.showStatusMessage(message)
-        slicer.app.processEvents()
-        if self._abortRequested:
-            raise InterruptedError(_("Cancelled by the user."))
-
-    def onCancelButton(self) -> None:
-        self._abortRequested = True
-        slicer.util.showStatusMessage(_("Cancelling..."))
+    def _applyToolTip(self) -> str:
+        return _("Register the femur atlas to the two radiographs.")
 
     def onApplyButton(self) -> None:
-        with slicer.util.tryWithErrorDisplay(_("Femur registration failed."), waitCursor=True):
-            self._setBusy(True)
-            try:
-                from ReconCore import ReconCoreLogic
+        self._runApply(_("Femur registration failed."), _("Registration cancelled."), self._process)
 
-                core = ReconCoreLogic()
-                core.ensureDependencies()
-                parameters = self._parameterNode
-                geometries = {view: core.geometryForVolume(
-                    getattr(parameters, radiograph),
-                    getattr(parameters, view + "PrimaryAngleDeg"), getattr(parameters, view + "SecondaryAngleDeg"),
-                    getattr(parameters, view + "SourceToDetectorMm"), getattr(parameters, view + "SourceToPatientMm"),
-                    getattr(parameters, view + "PixelSpacingMm")) for view, radiograph in VIEWS.items()}
-                outputs = self.logic.process(
-                    parameters.apRadiograph, parameters.latRadiograph, geometries["ap"], geometries["lat"],
-                    apMask=parameters.apMask, latMask=parameters.latMask, reference=parameters.reference,
-                    refine=parameters.refine, device=parameters.device,
-                    **{name: getattr(parameters, name) for name in OUTPUTS},
-                    progressCallback=self.onProgress, abortFlag=lambda: self._abortRequested)
-                with slicer.util.NodeModify(parameters):
-                    for name, node in outputs.items():
-                        setattr(parameters, name, node)
-            except InterruptedError:
-                slicer.util.showStatusMessage(_("Registration cancelled."), 5000)
-            finally:
-                self._setBusy(False)
+    def _process(self, core, parameters) -> dict:
+        geometries = self._geometries(core)
+        return self.logic.process(
+            parameters.apRadiograph, parameters.latRadiograph, geometries["ap"], geometries["lat"],
+            apMask=parameters.apMask, latMask=parameters.latMask, reference=parameters.reference,
+            refine=parameters.refine, device=parameters.device,
+            **{name: getattr(parameters, name) for name in OUTPUTS},
+            progressCallback=self.onProgress, abortFlag=lambda: self._abortRequested)
 
 
 #
