@@ -312,4 +312,24 @@ class AngioReconTest(ScriptedLoadableModuleTest):
         isocenterPixel = geometry.projectLps(np.zeros((1, 3)))[0]
         expected = np.array([(columns - 1) / 2.0, (rows - 1) / 2.0])
         self.assertLess(float(np.max(np.abs(isocenterPixel - expected))), 1e-6)
+        if available:
+            self._reconstructSampleCase(logic)
         self.delayDisplay("Test passed")
+
+    def _reconstructSampleCase(self, logic):
+        """The bundled left-tree case, through the same call the Apply button makes."""
+        import numpy as np
+
+        from AngioReconLib.pipeline import sampleCases
+        from ReconCoreLib import runtime
+        from ReconCoreLib.xrayio import readXrayImage
+
+        nodes, geometries = [], []
+        for path in sampleCases()["AngioLeft"][:2]:
+            view = readXrayImage(path, 1)
+            nodes.append(runtime.volumeNodeFromArray(slicer.mrmlScene, view.pixels[None], np.eye(4), path.stem))
+            geometries.append(view.geometry)
+        outputs = logic.process(nodes[0], nodes[1], geometries[0], geometries[1], tree="left", device="cpu")
+        self.assertEqual(outputs["outputProbability"].GetImageData().GetDimensions(), (64, 64, 64))
+        self.assertGreater(outputs["outputModel"].GetPolyData().GetNumberOfPoints(), 0)
+        self.assertGreater(outputs["outputTable"].GetNumberOfRows(), 5)

@@ -55,6 +55,11 @@ class AngioGenerator(torch.nn.Module):
         )
         self.decoder = UNet(spatial_dims=3, in_channels=2 * features + 4, out_channels=1, channels=channels,
                             strides=(2,) * (len(channels) - 1), num_res_units=1, norm="instance")
+        # Start from the prior: vessels fill ~0.2 % of the cube, so the output begins near sigmoid(-5),
+        # not 0.5 (otherwise the first hundreds of steps only learn this bias).
+        last = [module for module in self.decoder.modules() if isinstance(module, (torch.nn.Conv3d,
+                torch.nn.ConvTranspose3d)) and module.out_channels == 1][-1]
+        torch.nn.init.constant_(last.bias, -5.0)
         ijk = torch.stack(torch.meshgrid(*(torch.arange(gridSize, dtype=torch.float32),) * 3, indexing="ij"), -1)
         ijk = ijk.flip(-1)  # [k, j, i, (i, j, k)]
         ijkToLps = torch.as_tensor(cubeIjkToLps(gridSize, cubeSideMm), dtype=torch.float32)

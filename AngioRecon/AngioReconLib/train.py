@@ -26,7 +26,10 @@ from ReconCoreLib.projector import ConeBeamProjector, ViewGeometry, lpsToGridMat
 from . import dataset
 from .network import IMAGE_SIZE, AngioCritic, AngioGenerator, cubeIjkToLps
 
-WEIGHT_3D, WEIGHT_2D, WEIGHT_ADVERSARIAL, GRADIENT_PENALTY = 1.0, 0.5, 0.01, 10.0
+WEIGHT_3D, WEIGHT_2D, WEIGHT_ADVERSARIAL, GRADIENT_PENALTY = 1.0, 0.5, 0.001, 10.0
+#: The adversarial term joins after this fraction of the time budget, once the supervised losses have shaped
+#: the output (with it from the start, the critic's scores grew into the thousands and the 3D loss stalled).
+ADVERSARIAL_START = 0.25
 SAMPLES_PER_RAY = 64
 MODEL_PATH = Path(__file__).resolve().parents[1] / "Resources" / "Models" / "AngioRecon.pt"
 
@@ -105,7 +108,7 @@ def main(argv=None):
     parser.add_argument("--held-out-cases", type=int, default=100)
     parser.add_argument("--minutes", type=float, default=60.0, help="training time budget")
     parser.add_argument("--batch", type=int, default=2)
-    parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--critic-every", type=int, default=2, help="generator steps per critic step")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0)
@@ -177,7 +180,8 @@ def main(argv=None):
         loss3d = bce(fake, labels) + dice(fake, labels)
         silhouettes = reprojector(fake.repeat_interleave(2, 0), geometries).reshape(args.batch, 2, IMAGE_SIZE, IMAGE_SIZE)
         loss2d = bce(silhouettes.clamp(1e-6, 1 - 1e-6), targets)
-        lossAdversarial = -trainD(fake).mean()
+        adversarialOn = time.time() - started > ADVERSARIAL_START * args.minutes * 60
+        lossAdversarial = -trainD(fake).mean() if adversarialOn else torch.zeros((), device=fake.device)
         loss = WEIGHT_3D * loss3d + WEIGHT_2D * loss2d + WEIGHT_ADVERSARIAL * lossAdversarial
         loss.backward()
         optimizerG.step()
@@ -237,7 +241,7 @@ def writeModelCard(metrics: dict, modelPath: Path, args) -> Path:
     card = modelPath.with_suffix(".md")
     card.write_text(CARD_TEMPLATE.format(
         parameters=parameters, size=modelPath.stat().st_size / 1e6, sha=sha256(modelPath), args=args,
-        lastTrain=args.cases - 1,
+        lastTrain=args.cases - 1, adversarialStart=ADVERSARIAL_START,
         heldOutStart=dataset.HELD_OUT_SEED_OFFSET, heldOutEnd=dataset.HELD_OUT_SEED_OFFSET + args.held_out_cases - 1,
         threshold=dataset.LABEL_THRESHOLD, pairs=dataset.VIEW_PAIRS_PER_CASE, m=metrics,
         weights=(WEIGHT_3D, WEIGHT_2D, WEIGHT_ADVERSARIAL, GRADIENT_PENALTY)))
@@ -281,7 +285,8 @@ Command: `make train-angio MINUTES={args.minutes:g}` (= `python -m AngioReconLib
 `runs/angio/checkpoint.pt`; `torchrun --nproc_per_node=N -m AngioReconLib.train ...` for several GPUs).
 Losses: {weights[0]} x (BCE + Dice) to the voxel label (3D full supervision) + {weights[1]} x BCE between the
 re-projected output (shared cone-beam projector, max along each ray) and the view silhouettes (2D weak
-supervision) + {weights[2]} x Wasserstein adversarial term; critic with gradient penalty {weights[3]}.
+supervision) + {weights[2]} x Wasserstein adversarial term (from {adversarialStart:.0%} of the run on); critic
+with gradient penalty {weights[3]}.
 Adam (lr {args.lr}, betas 0.5/0.9), batch {args.batch}, seed {args.seed}.
 Run: {m[steps]} generator steps in {m[minutes]} min on `{m[device]}` (torch {m[torch]}).
 
