@@ -219,3 +219,22 @@ def test_slicer_entry_point_fills_given_nodes_from_multiframe_volumes(hullModel,
     assert outputs["outputProbability"].GetImageData().GetDimensions() == (64, 64, 64)
     values = {row["readout"]: row["value"] for row in runtime.rowsFromTableNode(table)}
     assert float(values["view_separation_deg"]) == pytest.approx(60.0, abs=0.5)
+
+
+@pytest.mark.skipif(not (pipeline.SAMPLE_DIRECTORY.parent / "Models" / "AngioRecon.pt").is_file(),
+                    reason="no bundled AngioRecon model")
+def test_bundled_model_beats_the_visual_hull_on_the_sample_cases():
+    """Regression check of the bundled generator: raw sample angiograms -> 3D Dice against the true label."""
+    from ReconCoreLib.metrics import overlapMetrics
+
+    for name, (path1, path2, tree) in pipeline.sampleCases().items():
+        view1 = readXrayImage(path1, None, pipeline.vesselContrastScore)
+        view2 = readXrayImage(path2, None, pipeline.vesselContrastScore)
+        result = pipeline.reconstruct(view1, view2, tree, "cpu")
+        label = runtime.arrayFromVolumeNode(runtime.loadNode(runtime.newHeadlessScene(),
+                                                             SAMPLES / f"{name}-label.nrrd")) > 0
+        hull = pipeline.visualHull(result.vesselMaps, result.geometries) > 0.5
+        model = overlapMetrics(result.probability >= 0.5, label)["dice"]
+        baseline = overlapMetrics(hull, label)["dice"]
+        print(f"{name}: model Dice {model:.3f}, visual hull Dice {baseline:.3f}")
+        assert model > 0.5 and model > baseline + 0.1, (name, model, baseline)
