@@ -307,11 +307,11 @@ def sampleCases() -> dict[str, tuple[Path, Path, str]]:
             for name, tree in (("AngioLeft", "left"), ("AngioRight", "right"))}
 
 
-def runDemo(outputDirectory: Path, device: str, progress) -> list[Readouts]:
-    """``recon2d3d demo``: each bundled sample case into its own subfolder."""
-    results = []
+def runDemo(outputDirectory: Path, device: str, progress) -> dict[str, Readouts]:
+    """``recon2d3d demo``: each bundled sample case into its own subfolder; readouts by case name."""
+    results = {}
     for name, (path1, path2, tree) in sampleCases().items():
         directory = Path(outputDirectory) / name
         directory.mkdir(parents=True, exist_ok=True)
-        results.append(runCase(path1, path2, tree, device, directory, progress=progress))
+        results[name] = runCase(path1, path2, tree, device, directory, progress=progress)
     return results

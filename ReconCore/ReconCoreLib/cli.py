@@ -19,7 +19,7 @@ from . import __version__
 
 #: subcommand -> Slicer module name. A module's library provides ``<Module>Lib.pipeline`` with
 #: ``runCommandLine(args, outputDirectory, device, progress) -> Readouts`` and
-#: ``runDemo(outputDirectory, device, progress) -> list[Readouts]`` once its model is bundled.
+#: ``runDemo(outputDirectory, device, progress) -> dict[case name, Readouts]`` once its model is bundled.
 MODULES = {"angio": "AngioRecon", "femur": "FemurRegistration", "echo": "EchoRecon"}
 ECHO_VIEWS = ("A4C", "A2C", "A3C", "SAXB", "SAXM", "SAXA")
 
@@ -47,7 +47,8 @@ class ProgressBar:
         if self._bar is None:
             from tqdm import tqdm
 
-            self._bar = tqdm(total=100, desc=self.description, file=sys.stderr, leave=False,
+            # disable=None: no bar when stderr is not a terminal (logs, CI), so output stays readable there
+            self._bar = tqdm(total=100, desc=self.description, file=sys.stderr, leave=False, disable=None,
                              bar_format="{desc} {bar} {percentage:3.0f}% {postfix}")
         self._bar.n = int(round(100 * min(max(fraction, 0.0), 1.0)))
         self._bar.set_postfix_str(message, refresh=True)
@@ -147,7 +148,8 @@ def _runDemo(args) -> int:
             progress.close()
         print(f"- {moduleName}: {len(results)} sample case(s) in {time.perf_counter() - started:.1f} s, "
               f"results in {Path(args.out) / command}")
-        for readouts in results:
+        for name, readouts in results.items():
+            print(f"{name} ({Path(args.out) / command / name}):")
             print(readouts.summary())
     return 0
 
