@@ -1,6 +1,5 @@
 """AngioRecon: 3D coronary artery tree from two X-ray angiograms."""
 
-import logging
 from typing import Annotated, Callable, Optional
 
 import slicer
@@ -258,22 +257,14 @@ class AngioReconLogic(ScriptedLoadableModuleLogic):
         if device not in DEVICES:
             raise ValueError(_("device must be one of {choices}, got {value!r}").format(choices=DEVICES, value=device))
 
-        import time
-
-        from ReconCore import ReconCoreLogic
-        from ReconCoreLib.models import findBundledModel
         from AngioReconLib.pipeline import run
+        from ReconCoreLib.runtime import runModulePipeline
 
-        core = ReconCoreLogic(self.scene)
         requested = {"outputProbability": outputProbability, "outputSegmentation": outputSegmentation,
                      "outputModel": outputModel, "outputTable": outputTable}
-        outputs = {name: core.outputNode(node, *OUTPUTS[name]) for name, node in requested.items()}
-        startTime = time.time()
-        logging.info("AngioRecon started")
-        run(scene=self.scene, view1=view1, view2=view2, geometry1=geometry1, geometry2=geometry2, tree=tree,
-            device=device, modelPath=findBundledModel("AngioRecon"), progressCallback=progressCallback,
-            abortFlag=abortFlag, **outputs)
-        logging.info(f"AngioRecon completed in {time.time() - startTime:.2f} s")
+        outputs = runModulePipeline(self.scene, "AngioRecon", run, OUTPUTS, requested, view1=view1, view2=view2,
+                                    geometry1=geometry1, geometry2=geometry2, tree=tree, device=device,
+                                    progressCallback=progressCallback, abortFlag=abortFlag)
         return outputs
 
 

@@ -1,6 +1,5 @@
 """EchoRecon: 3D heart (chambers, LV volumes, ejection fraction) from six 2D echocardiography views."""
 
-import logging
 from typing import Annotated, Callable, Optional
 
 import slicer
@@ -230,24 +229,15 @@ class EchoReconLogic(ScriptedLoadableModuleLogic):
         if device not in DEVICES:
             raise ValueError(_("device must be one of {choices}, got {value!r}").format(choices=DEVICES, value=device))
 
-        import time
-
-        from ReconCore import ReconCoreLogic
-        from ReconCoreLib.models import findBundledModel
         from EchoReconLib.pipeline import run
+        from ReconCoreLib.runtime import runModulePipeline
 
-        core = ReconCoreLogic(self.scene)
         requested = {"outputEdSegmentation": outputEdSegmentation, "outputTable": outputTable}
-        if endSystole is not None:
+        if endSystole is not None:  # an end-systolic segmentation only when end-systolic views are given
             requested["outputEsSegmentation"] = outputEsSegmentation
-        outputs = {name: core.outputNode(node, *OUTPUTS[name]) for name, node in requested.items()}
-        startTime = time.time()
-        logging.info("EchoRecon started")
-        run(scene=self.scene, endDiastole=endDiastole, endSystole=endSystole, device=device,
-            modelPath=findBundledModel("EchoRecon"), progressCallback=progressCallback, abortFlag=abortFlag,
-            outputEsSegmentation=outputs.get("outputEsSegmentation"),
-            outputEdSegmentation=outputs["outputEdSegmentation"], outputTable=outputs["outputTable"])
-        logging.info(f"EchoRecon completed in {time.time() - startTime:.2f} s")
+        outputs = runModulePipeline(self.scene, "EchoRecon", run, OUTPUTS, requested, endDiastole=endDiastole,
+                                    endSystole=endSystole, device=device, progressCallback=progressCallback,
+                                    abortFlag=abortFlag)
         return outputs
 
 

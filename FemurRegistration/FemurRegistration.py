@@ -1,6 +1,5 @@
 """FemurRegistration: femur CT atlas registered to calibrated AP and lateral radiographs."""
 
-import logging
 from typing import Annotated, Callable, Optional
 
 import slicer
@@ -242,23 +241,16 @@ class FemurRegistrationLogic(ScriptedLoadableModuleLogic):
         if device not in DEVICES:
             raise ValueError(_("device must be one of {choices}, got {value!r}").format(choices=DEVICES, value=device))
 
-        import time
-
-        from ReconCore import ReconCoreLogic
-        from ReconCoreLib.models import findBundledModel
         from FemurRegistrationLib.pipeline import run
+        from ReconCoreLib.runtime import runModulePipeline
 
-        core = ReconCoreLogic(self.scene)
         requested = {"outputVolume": outputVolume, "outputSegmentation": outputSegmentation,
                      "outputTransform": outputTransform, "outputTable": outputTable}
-        outputs = {name: core.outputNode(node, *OUTPUTS[name]) for name, node in requested.items()}
-        startTime = time.time()
-        logging.info("FemurRegistration started")
-        run(scene=self.scene, apRadiograph=apRadiograph, latRadiograph=latRadiograph, apGeometry=apGeometry,
-            latGeometry=latGeometry, apMask=apMask, latMask=latMask, reference=reference, refine=bool(refine),
-            device=device, modelPath=findBundledModel("FemurRegistration"), progressCallback=progressCallback,
-            abortFlag=abortFlag, **outputs)
-        logging.info(f"FemurRegistration completed in {time.time() - startTime:.2f} s")
+        outputs = runModulePipeline(
+            self.scene, "FemurRegistration", run, OUTPUTS, requested, apRadiograph=apRadiograph,
+            latRadiograph=latRadiograph, apGeometry=apGeometry, latGeometry=latGeometry, apMask=apMask,
+            latMask=latMask, reference=reference, refine=bool(refine), device=device,
+            progressCallback=progressCallback, abortFlag=abortFlag)
         return outputs
 
 

@@ -450,9 +450,9 @@ class ReconCoreLogic(ScriptedLoadableModuleLogic):
 
     def outputNode(self, node, className: str, name: str):
         """``node`` when given, else a new node of ``className`` named ``name`` (unique) in the scene."""
-        if node is not None:
-            return node
-        return self.scene.AddNewNodeByClass(className, self.scene.GenerateUniqueName(name))
+        from ReconCoreLib.runtime import outputNode
+
+        return outputNode(self.scene, node, className, name)
 
 
 #

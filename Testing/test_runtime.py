@@ -136,3 +136,19 @@ def test_bad_files(scene, tmp_path):
     with pytest.raises(ValueError, match="could not be read"):
         runtime.loadNode(scene, tmp_path / "broken.nrrd")
     assert scene.GetNumberOfNodes() == nodesBefore  # nothing half-made left in the scene
+
+
+def test_run_module_pipeline_creates_missing_outputs_and_passes_arguments(scene, monkeypatch):
+    calls = []
+    monkeypatch.setattr("ReconCoreLib.models.findBundledModel", lambda name: f"/models/{name}.pt")
+
+    def run(**kwargs):
+        calls.append(kwargs)
+
+    given = scene.AddNewNodeByClass("vtkMRMLTableNode", "mine")
+    classes = {"outputTable": ("vtkMRMLTableNode", "Readouts"), "outputModel": ("vtkMRMLModelNode", "Tree")}
+    outputs = runtime.runModulePipeline(scene, "AngioRecon", run, classes, {"outputTable": given, "outputModel": None},
+                                        tree="left")
+    assert outputs["outputTable"] is given
+    assert outputs["outputModel"].IsA("vtkMRMLModelNode") and outputs["outputModel"].GetName().startswith("Tree")
+    assert calls == [{"scene": scene, "modelPath": "/models/AngioRecon.pt", "tree": "left", **outputs}]

@@ -345,6 +345,34 @@ def displacementFromGridTransformNode(node) -> tuple[np.ndarray, np.ndarray]:
     return _arrayFromImageData(imageData, components=3), ijkToRas
 
 
+def outputNode(scene, node, className: str, name: str):
+    """``node`` when given, else a new node of ``className`` with a unique ``name`` in ``scene``."""
+    if node is not None:
+        return node
+    return scene.AddNewNodeByClass(className, scene.GenerateUniqueName(name))
+
+
+def runModulePipeline(scene, moduleName: str, run, outputClasses: Mapping[str, tuple], requested: Mapping,
+                      **arguments) -> dict:
+    """What every module logic's ``process`` does around its pipeline, in one place.
+
+    Creates the requested output nodes that are None (``outputClasses``: name -> (MRML class, default
+    name)), calls ``run(scene=..., modelPath=<bundled model>, **arguments, **outputs)``, logs the start and
+    the elapsed time, and returns the output nodes by name.
+    """
+    import logging
+    import time
+
+    from .models import findBundledModel
+
+    outputs = {name: outputNode(scene, node, *outputClasses[name]) for name, node in requested.items()}
+    started = time.perf_counter()
+    logging.info(f"{moduleName} started")
+    run(scene=scene, modelPath=findBundledModel(moduleName), **arguments, **outputs)
+    logging.info(f"{moduleName} completed in {time.perf_counter() - started:.2f} s")
+    return outputs
+
+
 # ------------------------------------------------------------------------------------------------
 # Storage
 def saveNode(node, path: str | Path) -> Path:
