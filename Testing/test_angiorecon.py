@@ -14,7 +14,7 @@ import torch
 from AngioReconLib import coronarytree, pipeline
 from AngioReconLib.network import CUBE_SIDE_MM, GRID_SIZE, AngioGenerator, cubeIjkToLps
 from ReconCoreLib import runtime
-from ReconCoreLib.projector import sampleImagesAtPoints
+from ReconCoreLib.projector import gridPointsLps, sampleImagesAtPoints
 from ReconCoreLib.xraygeometry import CArmGeometry
 from ReconCoreLib.xrayio import XrayImage, readXrayImage, writeXrayDicom
 
@@ -27,11 +27,7 @@ class HullModel(torch.nn.Module):
     def __init__(self):
         super().__init__()
         self.size = GRID_SIZE
-        ijkToLps = torch.as_tensor(cubeIjkToLps(), dtype=torch.float32)
-        index = torch.arange(GRID_SIZE, dtype=torch.float32)
-        k, j, i = torch.meshgrid(index, index, index, indexing="ij")
-        ijk = torch.stack([i, j, k], -1).reshape(-1, 3)
-        self.register_buffer("points", ijk @ ijkToLps[:3, :3].T + ijkToLps[:3, 3])
+        self.register_buffer("points", gridPointsLps(cubeIjkToLps(), (GRID_SIZE,) * 3).reshape(-1, 3))
 
     def forward(self, maps: torch.Tensor, projections: torch.Tensor, rightTree: torch.Tensor) -> torch.Tensor:
         first = sampleImagesAtPoints(maps[:, 0:1], projections[:, 0], self.points)

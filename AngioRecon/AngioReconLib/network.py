@@ -22,7 +22,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ReconCoreLib.projector import sampleImagesAtPoints
+from ReconCoreLib.projector import (ConeBeamProjector, ViewGeometry, gridPointsLps, lpsToGridMatrix,
+                                     sampleImagesAtPoints)
 
 GRID_SIZE = 64
 CUBE_SIDE_MM = 128.0
@@ -60,10 +61,7 @@ class AngioGenerator(torch.nn.Module):
         last = [module for module in self.decoder.modules() if isinstance(module, (torch.nn.Conv3d,
                 torch.nn.ConvTranspose3d)) and module.out_channels == 1][-1]
         torch.nn.init.constant_(last.bias, -5.0)
-        ijk = torch.stack(torch.meshgrid(*(torch.arange(gridSize, dtype=torch.float32),) * 3, indexing="ij"), -1)
-        ijk = ijk.flip(-1)  # [k, j, i, (i, j, k)]
-        ijkToLps = torch.as_tensor(cubeIjkToLps(gridSize, cubeSideMm), dtype=torch.float32)
-        pointsLps = ijk @ ijkToLps[:3, :3].T + ijkToLps[:3, 3]
+        pointsLps = gridPointsLps(cubeIjkToLps(gridSize, cubeSideMm), (gridSize,) * 3)
         self.register_buffer("voxelsLps", pointsLps.reshape(-1, 3), persistent=False)  # [N, 3], [k, j, i] order
 
     def backProject(self, images: torch.Tensor, projection: torch.Tensor) -> torch.Tensor:
@@ -99,3 +97,22 @@ class AngioCritic(torch.nn.Module):
 
     def forward(self, volume: torch.Tensor) -> torch.Tensor:
         return self.score(self.features(volume).mean(dim=(2, 3, 4)))[:, 0]
+
+
+class Reprojector(torch.nn.Module):
+    """Occupancy [B, 1, 64^3] in the cube -> silhouettes [B, 1, 128, 128] in given views (max along each ray).
+
+    The shared cone-beam projector on the reconstruction cube: the 2D weak supervision in training and the
+    re-projection checks of the pipeline both use it.
+    """
+
+    def __init__(self, samplesPerRay: int = 2 * GRID_SIZE):
+        super().__init__()
+        self.projector = ConeBeamProjector(IMAGE_SIZE, IMAGE_SIZE, samplesPerRay, "max")
+        lpsToGrid = lpsToGridMatrix(cubeIjkToLps(), (GRID_SIZE,) * 3)
+        self.register_buffer("lpsToGrid", torch.as_tensor(lpsToGrid, dtype=torch.float32)[None], persistent=False)
+
+    def forward(self, occupancy: torch.Tensor, geometries) -> torch.Tensor:
+        """One occupancy volume per geometry (CArmGeometry at 128 x 128)."""
+        views = ViewGeometry.fromCArm(geometries, radiusMm=CUBE_SIDE_MM * 0.87, device=occupancy.device)
+        return self.projector(occupancy, self.lpsToGrid.expand(len(geometries), 4, 4), *views.tensors())

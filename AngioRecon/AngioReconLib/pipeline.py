@@ -199,15 +199,12 @@ def reprojectionDice(volume: np.ndarray, maps, geometries) -> list[float]:
     import torch
 
     from ReconCoreLib.metrics import overlapMetrics
-    from ReconCoreLib.projector import ConeBeamProjector, ViewGeometry, lpsToGridMatrix
 
-    binary = torch.as_tensor((np.asarray(volume) >= 0.5).astype(np.float32))[None, None].expand(
-        len(geometries), 1, GRID_SIZE, GRID_SIZE, GRID_SIZE)
-    projector = ConeBeamProjector(IMAGE_SIZE, IMAGE_SIZE, 2 * GRID_SIZE, "max")
-    views = ViewGeometry.fromCArm(geometries, radiusMm=CUBE_SIDE_MM * 0.87)
-    lpsToGrid = torch.as_tensor(lpsToGridMatrix(cubeIjkToLps(), (GRID_SIZE,) * 3), dtype=torch.float32)
+    from .network import Reprojector
+
+    binary = torch.as_tensor((np.asarray(volume) >= 0.5).astype(np.float32))[None, None]
     with torch.no_grad():
-        silhouettes = projector(binary.contiguous(), lpsToGrid[None].expand(len(geometries), 4, 4), *views.tensors())
+        silhouettes = Reprojector()(binary.expand(len(geometries), 1, *binary.shape[2:]).contiguous(), geometries)
     return [overlapMetrics(silhouettes[index, 0].numpy() >= 0.5, np.asarray(maps[index]) >= 0.5)["dice"]
             for index in range(len(geometries))]
 

@@ -21,10 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ReconCoreLib.projector import ConeBeamProjector, ViewGeometry, lpsToGridMatrix
-
 from . import dataset
-from .network import IMAGE_SIZE, AngioCritic, AngioGenerator, cubeIjkToLps
+from .network import IMAGE_SIZE, AngioCritic, AngioGenerator, Reprojector
 
 WEIGHT_3D, WEIGHT_2D, WEIGHT_ADVERSARIAL, GRADIENT_PENALTY = 1.0, 0.5, 0.001, 10.0
 #: The adversarial term joins after this fraction of the time budget, once the supervised losses have shaped
@@ -32,21 +30,6 @@ WEIGHT_3D, WEIGHT_2D, WEIGHT_ADVERSARIAL, GRADIENT_PENALTY = 1.0, 0.5, 0.001, 10
 ADVERSARIAL_START = 0.25
 SAMPLES_PER_RAY = 64
 MODEL_PATH = Path(__file__).resolve().parents[1] / "Resources" / "Models" / "AngioRecon.pt"
-
-
-class Reprojector(torch.nn.Module):
-    """Occupancy [B, 1, 64^3] in the cube -> silhouettes [B, 1, 128, 128] for given views (max along rays)."""
-
-    def __init__(self):
-        super().__init__()
-        self.projector = ConeBeamProjector(IMAGE_SIZE, IMAGE_SIZE, SAMPLES_PER_RAY, "max")
-        ijkToLps = cubeIjkToLps()
-        self.register_buffer("lpsToGrid", torch.as_tensor(lpsToGridMatrix(ijkToLps, (64, 64, 64)),
-                                                          dtype=torch.float32)[None], persistent=False)
-
-    def forward(self, occupancy, geometries):
-        views = ViewGeometry.fromCArm(geometries, radiusMm=112.0, device=occupancy.device)
-        return self.projector(occupancy, self.lpsToGrid.expand(len(geometries), 4, 4), *views.tensors())
 
 
 def gradientPenalty(critic, real, fake):
@@ -68,37 +51,30 @@ def batchOf(data, indices, pairs, device):
     return inputs, targets, projections, labels, geometries, trees
 
 
-def evaluate(generator, data, device, reprojector=None, limit=None) -> dict:
-    """Held-out figures: 3D Dice and per-view reprojection Dice of the model and of the visual hull."""
+def evaluate(generator, data, device, limit=None) -> dict:
+    """Held-out figures: 3D Dice and per-view re-projection Dice of the model and of the visual hull baseline.
+
+    Uses the pipeline's own checks (:func:`pipeline.visualHull`, :func:`pipeline.reprojectionDice`), so the
+    model card reports exactly what a user's readouts compute; re-projection is against the clean silhouettes.
+    """
     from ReconCoreLib.metrics import overlapMetrics
 
-    reprojector = reprojector or Reprojector().to(device)
+    from .pipeline import reprojectionDice, visualHull
+
     rows = {"dice_3d": [], "reprojection_dice": [], "hull_dice_3d": [], "hull_reprojection_dice": []}
     count = len(data["label"]) if limit is None else min(limit, len(data["label"]))
     generator.eval()
     with torch.no_grad():
         for index in range(count):
             inputs, targets, projections, labels, geometries, trees = batchOf(data, [index], [0], device)
-            occupancy = generator(inputs, projections, trees)
-            hull = hullOf(generator, inputs, projections)
+            occupancy = generator(inputs, projections, trees)[0, 0].cpu().numpy()
+            hull = visualHull(inputs[0].cpu().numpy(), geometries)
             label = labels[0, 0].cpu().numpy() > 0.5
             for key, volume in (("", occupancy), ("hull_", hull)):
-                rows[key + "dice_3d"].append(overlapMetrics(volume[0, 0].cpu().numpy() > 0.5, label)["dice"])
-                silhouettes = reprojector(volume.expand(2, 1, 64, 64, 64).contiguous(), geometries)
-                for view in range(2):
-                    rows[key + "reprojection_dice"].append(overlapMetrics(
-                        silhouettes[view, 0].cpu().numpy() > 0.5, targets[0, view].cpu().numpy() > 0.5)["dice"])
+                rows[key + "dice_3d"].append(overlapMetrics(volume >= 0.5, label)["dice"])
+                rows[key + "reprojection_dice"] += reprojectionDice(volume, targets[0].cpu().numpy(), geometries)
     generator.train()
     return {key: float(np.mean(values)) for key, values in rows.items()} | {"cases": count}
-
-
-def hullOf(generator, maps, projections):
-    """Visual hull baseline: voxels whose projections fall inside both vessel silhouettes (maps >= 0.5)."""
-    masks = (maps >= 0.5).float()
-    batch = maps.shape[0]
-    volumes = generator.backProject(masks.reshape(batch * 2, 1, IMAGE_SIZE, IMAGE_SIZE),
-                                    projections.reshape(batch * 2, 3, 4)).reshape(batch, 2, 1, 64, 64, 64)
-    return (volumes[:, 0] * volumes[:, 1] >= 0.5).float()
 
 
 def main(argv=None):
@@ -142,7 +118,7 @@ def main(argv=None):
     train, heldOut = dataset.loadDataset(trainPath), dataset.loadDataset(heldOutPath)
 
     generator, critic = AngioGenerator().to(device), AngioCritic().to(device)
-    reprojector = Reprojector().to(device)
+    reprojector = Reprojector(SAMPLES_PER_RAY).to(device)
     optimizerG = torch.optim.Adam(generator.parameters(), lr=args.lr, betas=(0.5, 0.9))
     optimizerD = torch.optim.Adam(critic.parameters(), lr=args.lr, betas=(0.5, 0.9))
     checkpointPath = work / "checkpoint.pt"
@@ -201,7 +177,7 @@ def main(argv=None):
         torch.distributed.destroy_process_group()
         return
     _saveCheckpoint(checkpointPath, generator, critic, optimizerG, optimizerD, state)
-    metrics = evaluate(generator, heldOut, device, reprojector)
+    metrics = evaluate(generator, heldOut, device)
     metrics.update(steps=state["step"], minutes=round(state["seconds"] / 60, 1), device=device,
                    batch=args.batch, training_cases=args.cases, torch=torch.__version__)
     (work / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
