@@ -1,0 +1,152 @@
+"""Training and evaluation data for FemurRegistration, generated (there is no femur CT here).
+
+A case is a CT-like phantom of one right femur (:mod:`phantom`: real shape model + extra variation, pose,
+cortical/cancellous bone, marrow, soft tissue, acetabulum) on the 1 mm crop box. A sample is that case seen
+in two calibrated views with the paper's geometry (source-detector 1000 mm, source-isocenter 925 mm):
+
+- ``orthogonal``: AP (primary angle 0) and lateral (primary -90: the detector on the femur's side);
+- ``generalized``: each of the two primary angles varied uniformly by +-30 deg (the paper's second set).
+
+Radiographs are DRRs of the whole phantom (soft tissue and acetabulum included) through the shared
+cone-beam projector, with a photon-count noise model, contrast (gamma) and blur variation, masked by the
+projected femur label as in the paper. Cases are cached as .npz under ``<work>/cases`` by a generator
+process (``python -m FemurRegistrationLib.dataset --work runs/femur --count 600``) so training can start
+while more are written. Training seeds start at 0, held-out seeds at :data:`HELD_OUT_SEED_OFFSET`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ReconCoreLib.projector import ConeBeamProjector, ViewGeometry, lpsToGridMatrix
+from ReconCoreLib.xraygeometry import CArmGeometry
+
+from . import phantom
+from .network import DETECTOR_PIXEL_MM, IMAGE_SIZE, RAY_RADIUS_MM
+
+HELD_OUT_SEED_OFFSET = 1_000_000
+SOURCE_TO_DETECTOR_MM = 1000.0
+SOURCE_TO_PATIENT_MM = 925.0
+AP_PRIMARY_DEG, LATERAL_PRIMARY_DEG = 0.0, -90.0
+GENERALIZED_RANGE_DEG = 30.0
+#: Linear attenuation of water at a typical radiographic effective energy (~60 keV), 1/mm.
+WATER_MU_PER_MM = 0.02
+SETTINGS = ("orthogonal", "generalized")
+
+
+def relativeAttenuation(hu: np.ndarray) -> np.ndarray:
+    """Attenuation relative to water, ``1 + HU / 1000`` clipped at 0 (air)."""
+    return np.clip(1.0 + np.asarray(hu, np.float32) / 1000.0, 0.0, None)
+
+
+def viewGeometries(setting: str, rng: np.random.Generator | None = None, angleErrorDeg: float = 0.0,
+                   rows: int = IMAGE_SIZE, columns: int = IMAGE_SIZE,
+                   pixelMm: float = DETECTOR_PIXEL_MM) -> list[CArmGeometry]:
+    """(AP, lateral) geometries of ``setting``; ``angleErrorDeg`` is added to the lateral primary angle."""
+    if setting not in SETTINGS:
+        raise ValueError(f"setting must be one of {SETTINGS}, got {setting!r}")
+    angles = [AP_PRIMARY_DEG, LATERAL_PRIMARY_DEG]
+    if setting == "generalized":
+        angles = [angle + rng.uniform(-GENERALIZED_RANGE_DEG, GENERALIZED_RANGE_DEG) for angle in angles]
+    angles[1] += angleErrorDeg
+    return [CArmGeometry(angle, 0.0, SOURCE_TO_DETECTOR_MM, SOURCE_TO_PATIENT_MM, (pixelMm, pixelMm), rows, columns)
+            for angle in angles]
+
+
+def projectVolume(volume: np.ndarray, ijkToLps: np.ndarray, geometries, reduction: str = "integral",
+                  samplesPerRay: int = 192) -> np.ndarray:
+    """DRRs (``integral``, volume units x mm) or silhouettes (``max``) of a [k, j, i] volume -> [N, rows, cols]."""
+    first = geometries[0]
+    projector = ConeBeamProjector(first.rows, first.columns, samplesPerRay, reduction)
+    views = ViewGeometry.fromCArm(geometries, radiusMm=RAY_RADIUS_MM)
+    lpsToGrid = torch.as_tensor(lpsToGridMatrix(ijkToLps, volume.shape), dtype=torch.float32)
+    tensor = torch.as_tensor(np.asarray(volume, np.float32))[None, None].expand(len(geometries), -1, -1, -1, -1)
+    with torch.no_grad():
+        images = projector(tensor, lpsToGrid[None].expand(len(geometries), 4, 4), *views.tensors())
+    return images[:, 0].numpy()
+
+
+def simulateRadiographs(hu: np.ndarray, label: np.ndarray, ijkToLps: np.ndarray, geometries,
+                        rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(radiographs [N, rows, cols] float32, femur masks [N, rows, cols] uint8) of a phantom.
+
+    Radiograph = log-attenuation ``-ln(counts / N0)`` with Poisson counts (N0 2,000-20,000 per pixel),
+    then gamma 0.8-1.25 and a Gaussian blur of 0-1 pixel: bone is bright, as on a displayed radiograph.
+    """
+    from scipy.ndimage import gaussian_filter
+
+    lineIntegral = WATER_MU_PER_MM * projectVolume(relativeAttenuation(hu), ijkToLps, geometries)
+    masks = (projectVolume(label.astype(np.float32), ijkToLps, geometries, "max") > 0.5).astype(np.uint8)
+    images = []
+    for integral in lineIntegral:
+        photons = rng.uniform(2000.0, 20000.0)
+        counts = np.maximum(rng.poisson(photons * np.exp(-integral)), 1)
+        image = np.clip(-np.log(counts / photons), 0.0, None) ** rng.uniform(0.8, 1.25)
+        images.append(gaussian_filter(image, rng.uniform(0.0, 1.0)).astype(np.float32))
+    return np.asarray(images), masks
+
+
+def downsample(volume: np.ndarray, factor: int = 2) -> np.ndarray:
+    """Block mean by ``factor`` along each axis (the 1 mm crop box -> the network's grid)."""
+    tensor = torch.as_tensor(np.asarray(volume, np.float32))[None, None]
+    return F.avg_pool3d(tensor, factor)[0, 0].numpy()
+
+
+def casePath(work: Path, seed: int) -> Path:
+    return Path(work) / "cases" / f"{seed:07d}.npz"
+
+
+def loadOrMakeCase(seed: int, work: Path | None = None) -> dict:
+    """A phantom case (``hu``, ``label``, ``verticesLps``, ``ijkToLps``), from the cache when present."""
+    path = casePath(work, seed) if work is not None else None
+    if path is not None and path.exists():
+        with np.load(path) as data:
+            return {key: data[key] for key in data.files}
+    case = phantom.makeCase(seed)
+    arrays = {"hu": case.hu.astype(np.int16), "label": case.label.astype(np.uint8),
+              "verticesLps": np.asarray(case.verticesLps, np.float32),
+              "ijkToLps": np.asarray(case.ijkToLps, np.float64), "seed": np.int64(seed)}
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".tmp.npz")
+        np.savez(partial, **arrays)
+        partial.replace(path)
+    return arrays
+
+
+def trainingSample(case: dict, rng: np.random.Generator) -> dict:
+    """Network inputs and targets of one case in a random setting (60 % orthogonal, 40 % generalized)."""
+    setting = "orthogonal" if rng.random() < 0.6 else "generalized"
+    geometries = viewGeometries(setting, rng)
+    images, masks = simulateRadiographs(case["hu"], case["label"], case["ijkToLps"], geometries, rng)
+    femur = relativeAttenuation(case["hu"]) * case["label"]
+    from .network import viewParameters
+
+    return {"images": images, "masks": masks.astype(np.float32), "views": viewParameters(geometries),
+            "target": downsample(femur), "targetLabel": downsample(case["label"])}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description="Generate and cache FemurRegistration phantom cases.")
+    parser.add_argument("--work", type=Path, default=Path("runs/femur"))
+    parser.add_argument("--count", type=int, default=600, help="training cases (seeds 0..count-1)")
+    parser.add_argument("--held-out", type=int, default=0, help="held-out cases (seeds from 1,000,000)")
+    arguments = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    started = time.time()
+    seeds = list(range(arguments.held_out)) + list(range(arguments.count))
+    offsets = [HELD_OUT_SEED_OFFSET] * arguments.held_out + [0] * arguments.count
+    for number, (seed, offset) in enumerate(zip(seeds, offsets)):
+        loadOrMakeCase(seed + offset, arguments.work)
+        if number % 50 == 0:
+            print(f"{number + 1}/{len(seeds)} cases, {time.time() - started:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()

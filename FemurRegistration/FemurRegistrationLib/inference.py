@@ -1,0 +1,145 @@
+"""Run the registration network and turn its output into patient-space results (no Slicer, no Qt).
+
+Frames: LPS mm throughout; the crop box (:mod:`phantom`) is centred on the radiographs' isocenter. The
+network works on a 2 mm atlas and a 4 mm velocity grid; its displacement is upsampled (trilinear) to warp the
+1 mm atlas volume and label, and the atlas surface is moved with the inverse map (landmarks, hip
+measurements). Left femurs are registered as mirrored right femurs (LPS x -> -x; see :func:`mirrorGeometry`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ReconCoreLib.projector import gridPointsLps, lpsToGridMatrix
+
+from . import network, phantom
+
+ATLAS_SPACING_MM, NETWORK_SPACING_MM, FIELD_SPACING_MM = 1.0, 2.0, 4.0
+MIRROR = np.diag([-1.0, 1.0, 1.0, 1.0])
+
+
+def boxGrid(spacingMm: float) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """(ijkToLps, shape [k, j, i]) of the crop box at ``spacingMm``."""
+    return phantom.gridIjkToLps(spacingMm), phantom.gridShapeKji(spacingMm)
+
+
+def defaultAtlasPath() -> Path:
+    return Path(__file__).resolve().parents[1] / "Resources" / "Models" / "FemurAtlas.npz"
+
+
+def loadAtlas(path: str | Path | None = None) -> dict:
+    """The bundled atlas: ``hu`` int16 and ``label`` uint8 on the 1 mm box, ``verticesLps``, ``triangles``."""
+    with np.load(path or defaultAtlasPath()) as data:
+        return {key: data[key] for key in data.files}
+
+
+def writeAtlas(path: str | Path) -> dict:
+    """Build the atlas (the shape model's mean femur as a phantom, no pose) and write it as .npz."""
+    case = phantom.makeAtlas()
+    atlas = {"hu": case.hu.astype(np.int16), "label": case.label.astype(np.uint8),
+             "verticesLps": np.asarray(case.verticesLps, np.float32),
+             "triangles": np.asarray(case.triangles, np.int32),
+             "ijkToLps": np.asarray(case.ijkToLps, np.float64)}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **atlas)
+    return atlas
+
+
+def networkAtlas(atlas: dict) -> np.ndarray:
+    """The attenuation-like femur-only atlas on the 2 mm network grid."""
+    from .dataset import downsample, relativeAttenuation
+
+    return downsample(relativeAttenuation(atlas["hu"]) * atlas["label"], int(NETWORK_SPACING_MM / ATLAS_SPACING_MM))
+
+
+def buildNetwork(atlas: dict) -> network.FemurRegistrationNet:
+    """An untrained network holding ``atlas`` (the atlas femoral head centre is the similarity's centre)."""
+    from .shapemodel import FemurShapeModel, hipMeasurements
+
+    head = hipMeasurements(atlas["verticesLps"], FemurShapeModel.load())["head_centre_lps"]
+    networkIjkToLps, _ = boxGrid(NETWORK_SPACING_MM)
+    fieldIjkToLps, fieldShape = boxGrid(FIELD_SPACING_MM)
+    return network.FemurRegistrationNet(networkAtlas(atlas), networkIjkToLps, fieldIjkToLps, fieldShape, head)
+
+
+def mirrorGeometry(geometry):
+    """The geometry that sees the x-mirrored patient: primary angle negated; the image's columns flip."""
+    from dataclasses import replace
+
+    return replace(geometry, primaryAngleDeg=-geometry.primaryAngleDeg)
+
+
+@dataclass
+class Registration:
+    """Result of one registration (LPS mm; right-femur frame when ``mirrored``)."""
+
+    affine: np.ndarray  # 4 x 4, patient -> atlas similarity
+    displacement: np.ndarray  # [3 (x, y, z), D, H, W] on the field grid
+    inverseDisplacement: np.ndarray
+    mirrored: bool = False
+
+    def tensors(self, device="cpu"):
+        def tensor(array):
+            return torch.as_tensor(np.asarray(array, np.float32), device=device)[None]
+
+        fieldIjkToLps, shape = boxGrid(FIELD_SPACING_MM)
+        return (tensor(self.affine), tensor(self.displacement), tensor(self.inverseDisplacement),
+                tensor(lpsToGridMatrix(fieldIjkToLps, shape)))
+
+
+def register(model, images: np.ndarray, masks: np.ndarray, views: np.ndarray, device="cpu",
+             mirrored: bool = False) -> Registration:
+    """Run the model on [2, H, W] radiographs and masks (network detector) and [2, 14] views."""
+    def tensor(array):
+        return torch.as_tensor(np.asarray(array, np.float32), device=device)[None]
+
+    with torch.no_grad():
+        affine, displacement, inverse = model(tensor(images), tensor(masks), tensor(views))
+    return Registration(affine[0].cpu().double().numpy(), displacement[0].cpu().numpy(),
+                        inverse[0].cpu().numpy(), mirrored)
+
+
+def warpAtlas(atlas: dict, registration: Registration, device="cpu") -> tuple[np.ndarray, np.ndarray]:
+    """(warped HU int16, warped label uint8) of the atlas on the 1 mm box (patient frame of the registration)."""
+    affine, displacement, _, fieldLpsToGrid = registration.tensors(device)
+    ijkToLps, shape = boxGrid(ATLAS_SPACING_MM)
+    atlasLpsToGrid = torch.as_tensor(lpsToGridMatrix(atlas["ijkToLps"], atlas["hu"].shape), dtype=torch.float32,
+                                     device=device)[None]
+    warped = []
+    with torch.no_grad():
+        for array in (atlas["hu"].astype(np.float32) + 1000.0, atlas["label"].astype(np.float32)):
+            volume = torch.as_tensor(array, device=device)[None, None]
+            slabs = []
+            for first in range(0, shape[0], 40):  # slabs of 40 slices: bounded memory
+                points = gridPointsLps(ijkToLps, shape)[first:first + 40].to(device)[None]
+                slabs.append(network.warpVolume(volume, atlasLpsToGrid, points, affine, displacement,
+                                                fieldLpsToGrid)[0, 0])
+            warped.append(torch.cat(slabs).cpu().numpy())
+    hu = np.clip(np.rint(warped[0] - 1000.0), -1024, 3071).astype(np.int16)
+    return hu, (warped[1] >= 0.5).astype(np.uint8)
+
+
+def warpPoints(pointsLps: np.ndarray, registration: Registration) -> np.ndarray:
+    """Atlas points (LPS mm) -> patient points, through the inverse of the registration."""
+    affine, _, inverse, fieldLpsToGrid = registration.tensors()
+    points = torch.as_tensor(np.asarray(pointsLps, np.float32))[None]
+    with torch.no_grad():
+        moved = network.atlasToPatient(points, affine, inverse, fieldLpsToGrid)
+    return moved[0].double().numpy()
+
+
+def minimumJacobian(registration: Registration) -> float:
+    """Smallest Jacobian determinant of the patient -> atlas map ``T(p + u(p))`` on the field grid."""
+    fieldIjkToLps, _ = boxGrid(FIELD_SPACING_MM)
+    spacing = np.linalg.norm(fieldIjkToLps[:3, :3], axis=0)
+    field = registration.displacement  # [3 (x, y, z), k, j, i]
+    gradient = np.empty(field.shape[1:] + (3, 3))
+    for component in range(3):
+        for axis, arrayAxis in enumerate((2, 1, 0)):  # d/dx along i (array axis 2), d/dy along j, d/dz along k
+            gradient[..., component, axis] = np.gradient(field[component], spacing[axis], axis=arrayAxis)
+    jacobian = np.linalg.det(gradient + np.eye(3)) * np.linalg.det(registration.affine[:3, :3])
+    return float(jacobian.min())

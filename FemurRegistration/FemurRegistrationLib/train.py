@@ -1,0 +1,197 @@
+"""Train, evaluate and export the FemurRegistration network (one command; see the model card).
+
+    python -m FemurRegistrationLib.train --work runs/femur --minutes 60          # or: make train-femur
+    python -m FemurRegistrationLib.train --work runs/femur --evaluate-only --cases 200
+    torchrun --nproc_per_node=4 -m FemurRegistrationLib.train --work runs/femur  # several GPUs
+
+Loss (Van Houtte et al. eq. 6): ``-NCC(V o T, V^f) - NCC(V o Psi, V^f) + 0.01 smooth(phi)`` on the 2 mm
+femur-only volumes (MONAI local NCC, MONAI diffusion regularizer on the displacement), plus a Dice term on the
+warped atlas label (weight :data:`DICE_WEIGHT`): the paper trains 300 epochs on a GPU; with an hour of CPU the
+label term makes the shape converge faster. Cases come from the cache that ``dataset`` fills (a generator
+process can run beside training); checkpoints every few minutes, resumed automatically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ReconCoreLib.projector import gridPointsLps, lpsToGridMatrix
+
+from . import dataset, inference, network
+
+SMOOTHNESS_WEIGHT, DICE_WEIGHT = 0.01, 1.0
+MODEL_DIRECTORY = Path(__file__).resolve().parents[1] / "Resources" / "Models"
+MODEL_PATH = MODEL_DIRECTORY / "FemurRegistration.pt"
+
+
+class Losses(torch.nn.Module):
+    def __init__(self, model: network.FemurRegistrationNet):
+        super().__init__()
+        from monai.losses import DiceLoss, DiffusionLoss, LocalNormalizedCrossCorrelationLoss
+
+        self.ncc = LocalNormalizedCrossCorrelationLoss(spatial_dims=3, kernel_size=7)
+        self.smooth = DiffusionLoss()
+        self.dice = DiceLoss(reduction="mean")
+        ijkToLps, shape = inference.boxGrid(inference.NETWORK_SPACING_MM)
+        self.register_buffer("points", gridPointsLps(ijkToLps, shape)[None])
+        fieldIjkToLps, fieldShape = inference.boxGrid(inference.FIELD_SPACING_MM)
+        self.register_buffer("fieldLpsToGrid", torch.as_tensor(lpsToGridMatrix(fieldIjkToLps, fieldShape),
+                                                               dtype=torch.float32)[None])
+
+    def forward(self, model, atlasLabel, batch):
+        affine, velocity = model.register(batch["images"], batch["masks"], batch["views"])
+        displacement = model.velocityToMm(model.integrate(velocity))
+        size = affine.shape[0]
+        points = self.points.expand(size, -1, -1, -1, -1)
+        fieldLpsToGrid = self.fieldLpsToGrid.expand(size, 4, 4)
+        atlasLpsToGrid = model.atlasLpsToGrid.expand(size, 4, 4)
+        atlas = model.atlas.expand(size, -1, -1, -1, -1)
+        affineOnly = network.warpVolume(atlas, atlasLpsToGrid, points, affine, None, fieldLpsToGrid)
+        warped = network.warpVolume(atlas, atlasLpsToGrid, points, affine, displacement, fieldLpsToGrid)
+        warpedLabel = network.warpVolume(atlasLabel.expand(size, -1, -1, -1, -1), atlasLpsToGrid, points, affine,
+                                         displacement, fieldLpsToGrid)
+        target = batch["target"]
+        terms = {"ncc_affine": self.ncc(affineOnly, target), "ncc": self.ncc(warped, target),
+                 "smooth": self.smooth(velocity), "dice": self.dice(warpedLabel, batch["targetLabel"])}
+        total = terms["ncc_affine"] + terms["ncc"] + SMOOTHNESS_WEIGHT * terms["smooth"] + DICE_WEIGHT * terms["dice"]
+        return total, {key: float(value) for key, value in terms.items()}
+
+
+def collate(samples, device) -> dict:
+    keys = ("images", "masks", "views")
+    batch = {key: torch.as_tensor(np.stack([sample[key] for sample in samples]), device=device) for key in keys}
+    for key in ("target", "targetLabel"):
+        batch[key] = torch.as_tensor(np.stack([sample[key] for sample in samples]), device=device)[:, None]
+    return batch
+
+
+def cachedSeeds(work: Path, held: bool = False) -> list[int]:
+    seeds = [int(path.stem) for path in (work / "cases").glob("*.npz") if not path.name.endswith(".tmp.npz")]
+    return sorted(seed for seed in seeds if (seed >= dataset.HELD_OUT_SEED_OFFSET) == held)
+
+
+def train(arguments) -> None:
+    distributed = "LOCAL_RANK" in os.environ
+    if distributed:
+        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    rank = int(os.environ.get("LOCAL_RANK", 0))
+    device = torch.device(f"cuda:{rank}" if torch.cuda.is_available() else "cpu")
+    if device.type == "cpu":
+        torch.set_num_threads(arguments.threads)
+    work = arguments.work
+    atlas = inference.loadAtlas() if inference.defaultAtlasPath().exists() else inference.writeAtlas(
+        inference.defaultAtlasPath())
+    model = inference.buildNetwork(atlas).to(device)
+    atlasLabel = torch.as_tensor(dataset.downsample(atlas["label"]), device=device)[None, None]
+    losses = Losses(model).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=arguments.learning_rate)
+    checkpoint = work / "checkpoint.pt"
+    state = {"step": 0, "seconds": 0.0, "log": []}
+    if checkpoint.exists():
+        saved = torch.load(checkpoint, map_location=device, weights_only=False)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        state = saved["state"]
+        print(f"resumed at step {state['step']}", flush=True)
+    trainer = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
+    rng = np.random.default_rng([rank, state["step"], 11])
+    cache: dict[int, dict] = {}
+    budget = arguments.minutes * 60.0
+    started, lastSave = time.time() - state["seconds"], time.time()
+    seeds: list[int] = []
+    while time.time() - started < budget:
+        if state["step"] % 25 == 0 or not seeds:
+            seeds = cachedSeeds(work)
+            if not seeds:
+                print("waiting for cached cases ...", flush=True)
+                time.sleep(10)
+                continue
+        chosen = rng.choice(seeds, arguments.batch)
+        samples = []
+        for seed in chosen:
+            if int(seed) not in cache:
+                cache[int(seed)] = dataset.loadOrMakeCase(int(seed), work)
+            samples.append(dataset.trainingSample(cache[int(seed)], rng))
+        fraction = (time.time() - started) / budget
+        for group in optimizer.param_groups:  # cosine decay to 5 % of the initial rate
+            group["lr"] = arguments.learning_rate * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * min(fraction, 1.0))))
+        total, terms = losses(trainer, atlasLabel, collate(samples, device))
+        optimizer.zero_grad()
+        total.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        optimizer.step()
+        state["step"] += 1
+        state["seconds"] = time.time() - started
+        if state["step"] % 20 == 0:
+            entry = {"step": state["step"], "minutes": round(state["seconds"] / 60, 1), "cases": len(seeds),
+                     **{key: round(value, 4) for key, value in terms.items()}}
+            state["log"].append(entry)
+            print(json.dumps(entry), flush=True)
+        if rank == 0 and time.time() - lastSave > 300:
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": state}, checkpoint)
+            lastSave = time.time()
+    if rank == 0:
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": state}, checkpoint)
+        print(f"trained {state['step']} steps in {state['seconds'] / 60:.1f} min", flush=True)
+
+
+def export(work: Path, output: Path = MODEL_PATH) -> Path:
+    """Trace the trained network to TorchScript (checked against eager on a second geometry)."""
+    atlas = inference.loadAtlas()
+    model = inference.buildNetwork(atlas)
+    model.load_state_dict(torch.load(work / "checkpoint.pt", map_location="cpu", weights_only=False)["model"])
+    model.eval()
+    rng = np.random.default_rng(5)
+    examples = []
+    for setting in ("orthogonal", "generalized"):
+        case = dataset.loadOrMakeCase(dataset.HELD_OUT_SEED_OFFSET, work)
+        geometries = dataset.viewGeometries(setting, rng)
+        images, masks = dataset.simulateRadiographs(case["hu"], case["label"], case["ijkToLps"], geometries, rng)
+        examples.append(tuple(torch.as_tensor(np.asarray(array, np.float32))[None] for array in
+                              (images, masks, network.viewParameters(geometries))))
+    import warnings
+
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # MONAI Warp's shape checks: constant here
+        traced = torch.jit.trace(model, examples[0], check_trace=False)
+        for eager, scripted in zip(model(*examples[1]), traced(*examples[1])):
+            if not torch.allclose(eager, scripted, atol=1e-4, rtol=1e-4):
+                raise RuntimeError("traced model differs from the eager model")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    traced.save(str(output))
+    return output
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description="Train / evaluate / export the FemurRegistration network.")
+    parser.add_argument("--work", type=Path, default=Path("runs/femur"))
+    parser.add_argument("--minutes", type=float, default=60.0)
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--learning-rate", type=float, default=5e-4)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--cases", type=int, default=200, help="held-out cases to evaluate")
+    parser.add_argument("--evaluate-only", action="store_true")
+    parser.add_argument("--no-export", action="store_true")
+    arguments = parser.parse_args(argv)
+    arguments.work.mkdir(parents=True, exist_ok=True)
+    if not arguments.evaluate_only:
+        train(arguments)
+        if int(os.environ.get("LOCAL_RANK", 0)) != 0:
+            return
+    if not arguments.no_export:
+        export(arguments.work)
+    from .evaluate import evaluateModel, writeModelCard
+
+    metrics = evaluateModel(MODEL_PATH, arguments.cases, arguments.work)
+    writeModelCard(metrics, arguments)
+
+
+if __name__ == "__main__":
+    main()

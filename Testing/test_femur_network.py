@@ -1,0 +1,103 @@
+"""FemurRegistration network pieces: similarity, field integration and units, inverse map, warping, Jacobian."""
+
+import numpy as np
+import pytest
+import torch
+
+from FemurRegistrationLib import network
+from ReconCoreLib.projector import gridPointsLps, lpsToGridMatrix
+from ReconCoreLib.xraygeometry import CArmGeometry
+
+
+def boxIjkToLps(spacing, shapeKji):
+    matrix = np.diag([spacing, spacing, spacing, 1.0])
+    matrix[:3, 3] = -(np.array(shapeKji[::-1]) - 1) * spacing / 2
+    return matrix
+
+
+FIELD_SHAPE = (10, 7, 8)
+FIELD_IJK = boxIjkToLps(16.0, FIELD_SHAPE)
+FIELD_LPS_TO_GRID = torch.as_tensor(lpsToGridMatrix(FIELD_IJK, FIELD_SHAPE), dtype=torch.float32)[None]
+
+
+@pytest.fixture(scope="module")
+def smallNet():
+    torch.manual_seed(0)
+    shape = (20, 14, 16)
+    atlas = np.zeros(shape, np.float32)
+    atlas[5:15, 4:10, 4:12] = 1.0
+    return network.FemurRegistrationNet(atlas, boxIjkToLps(8.0, shape), FIELD_IJK, FIELD_SHAPE, (24.0, 0.0, 55.0),
+                                        samplesPerRay=32).eval()
+
+
+def test_similarity_matrix_identity_rotation_and_centre():
+    centre = torch.tensor([24.0, 0.0, 55.0])
+    identity = network.similarityMatrix(torch.zeros(1, 7), centre)[0]
+    assert torch.allclose(identity, torch.eye(4), atol=1e-6)
+    parameters = torch.tensor([[0.0, 0.0, np.pi / 2 / 0.2, 0.5, 0.0, 0.0, np.log(1.1) / 0.1]], dtype=torch.float32)
+    matrix = network.similarityMatrix(parameters, centre)[0].double().numpy()
+    expected = 1.1 * np.array([[0, -1, 0], [1, 0, 0], [0, 0, 1.0]])  # 90 deg about z, scale 1.1
+    assert np.allclose(matrix[:3, :3], expected, atol=1e-5)
+    # The centre moves by the translation only (0.5 x 10 mm along x).
+    moved = matrix @ np.r_[centre.numpy(), 1.0]
+    assert np.allclose(moved[:3], centre.numpy() + [5.0, 0, 0], atol=1e-4)
+
+
+def test_constant_velocity_integrates_to_a_translation_in_mm(smallNet):
+    velocity = torch.zeros(1, 3, *FIELD_SHAPE)
+    velocity[:, 0] = 0.25  # a quarter voxel along k (z), 16 mm voxels -> 4 mm along z
+    velocity[:, 2] = -0.5  # half a voxel along i (x) -> -8 mm along x
+    displacement = smallNet.velocityToMm(smallNet.integrate(velocity))
+    inner = displacement[0, :, 2:-2, 2:-2, 2:-2]
+    assert torch.allclose(inner[0], torch.full_like(inner[0], -8.0), atol=1e-3)
+    assert torch.allclose(inner[1], torch.zeros_like(inner[1]), atol=1e-3)
+    assert torch.allclose(inner[2], torch.full_like(inner[2], 4.0), atol=1e-3)
+
+
+def test_inverse_map_round_trip_for_a_smooth_field(smallNet):
+    points = gridPointsLps(FIELD_IJK, FIELD_SHAPE)
+    velocity = torch.stack([torch.sin(points[..., 0] / 40.0), torch.cos(points[..., 2] / 50.0),
+                            torch.sin(points[..., 1] / 30.0)])[None] * 0.15  # voxels, smooth
+    displacement = smallNet.velocityToMm(smallNet.integrate(velocity))
+    inverse = smallNet.velocityToMm(smallNet.integrate(-velocity))
+    affine = network.similarityMatrix(torch.tensor([[0.1, -0.2, 0.05, 0.3, -0.4, 0.2, 0.3]]),
+                                      torch.tensor([24.0, 0.0, 55.0]))
+    patient = torch.tensor([[[10.0, -5.0, 20.0], [30.0, 10.0, 60.0], [-20.0, 15.0, -30.0]]])
+    atlas = network.patientToAtlas(patient, affine, displacement, FIELD_LPS_TO_GRID)
+    back = network.atlasToPatient(atlas, affine, inverse, FIELD_LPS_TO_GRID)
+    assert displacement.abs().max() > 1.5  # a real deformation, not a no-op
+    assert torch.allclose(back, patient, atol=0.1)
+
+
+def test_identity_warp_reproduces_the_volume(smallNet):
+    shape = tuple(smallNet.atlas.shape[2:])
+    points = gridPointsLps(boxIjkToLps(8.0, shape), shape)[None]
+    warped = network.warpVolume(smallNet.atlas, smallNet.atlasLpsToGrid, points, torch.eye(4)[None],
+                                torch.zeros(1, 3, *FIELD_SHAPE), FIELD_LPS_TO_GRID)
+    assert torch.allclose(warped, smallNet.atlas, atol=1e-5)
+
+
+def test_untrained_network_starts_at_identity_and_traces(smallNet):
+    geometries = [CArmGeometry(0, 0, 1000, 925, (2.03, 2.03), 96, 96),
+                  CArmGeometry(-90, 0, 1000, 925, (2.03, 2.03), 96, 96)]
+    views = torch.as_tensor(network.viewParameters(geometries))[None]
+    torch.manual_seed(1)
+    images, masks = torch.rand(1, 2, 96, 96), torch.ones(1, 2, 96, 96)
+    with torch.no_grad():
+        affine, displacement, inverse = smallNet(images, masks, views)
+        assert torch.allclose(affine[0], torch.eye(4), atol=0.02)
+        assert displacement.abs().max() < 0.05 and inverse.abs().max() < 0.05
+        traced = torch.jit.trace(smallNet, (images, masks, views), check_trace=False)
+        other = [CArmGeometry(20, 5, 1100, 900, (2.03, 2.03), 96, 96), geometries[1]]
+        otherViews = torch.as_tensor(network.viewParameters(other))[None]
+        for eager, exported in zip(smallNet(images, masks, otherViews), traced(images, masks, otherViews)):
+            assert torch.allclose(eager, exported, atol=1e-5)
+
+
+def test_view_parameters_match_the_geometry():
+    geometry = CArmGeometry(-90, 0, 1000, 925, (2.03, 2.03), 96, 96)
+    row = network.viewParameters([geometry])[0]
+    assert np.allclose(row[0:3], geometry.sourcePositionLps, atol=1e-3)
+    assert np.allclose(row[3:6], geometry.pixelToDetectorLps([[0.0, 0.0]])[0], atol=1e-3)
+    assert np.isclose(np.linalg.norm(row[6:9]), 2.03, atol=1e-5)
+    assert np.isclose(row[12], 925 - network.RAY_RADIUS_MM) and np.isclose(row[13], 925 + network.RAY_RADIUS_MM)
