@@ -1,0 +1,196 @@
+"""FemurRegistration phantoms: grid, voxelization, tissue intensities, pose, determinism, atlas."""
+
+import numpy as np
+import pytest
+
+from FemurRegistrationLib import phantom
+from FemurRegistrationLib.shapemodel import CANONICAL_HEAD_CENTRE_LPS, FemurShapeModel, hipMeasurements
+
+
+@pytest.fixture(scope="module")
+def model():
+    return FemurShapeModel.load()
+
+
+@pytest.fixture(scope="module")
+def case(model):
+    return phantom.makeCase(11, model=model)
+
+
+def _polyData(vertices, triangles):
+    import vtk
+    from vtk.util.numpy_support import numpy_to_vtk, numpy_to_vtkIdTypeArray
+
+    points = vtk.vtkPoints()
+    points.SetData(numpy_to_vtk(np.ascontiguousarray(vertices, dtype=float), deep=True))
+    polygons = vtk.vtkCellArray()
+    polygons.SetData(numpy_to_vtkIdTypeArray(np.arange(0, 3 * len(triangles) + 1, 3, dtype=np.int64), deep=True),
+                     numpy_to_vtkIdTypeArray(np.asarray(triangles, dtype=np.int64).ravel(), deep=True))
+    mesh = vtk.vtkPolyData()
+    mesh.SetPoints(points)
+    mesh.SetPolys(polygons)
+    return mesh
+
+
+def _volumeInsideBox(vertices, triangles):
+    """Volume (mm^3) of the closed mesh clipped to the crop box."""
+    import vtk
+
+    planes = vtk.vtkPlaneCollection()
+    half = np.asarray(phantom.BOX_SIZE_MM) / 2.0
+    for axis in range(3):
+        for sign in (-1.0, 1.0):
+            origin, normal = np.zeros(3), np.zeros(3)
+            origin[axis], normal[axis] = sign * half[axis], -sign
+            plane = vtk.vtkPlane()
+            plane.SetOrigin(*origin)
+            plane.SetNormal(*normal)
+            planes.AddItem(plane)
+    clip = vtk.vtkClipClosedSurface()
+    clip.SetInputData(_polyData(vertices, triangles))
+    clip.SetClippingPlanes(planes)
+    triangulate = vtk.vtkTriangleFilter()
+    triangulate.SetInputConnection(clip.GetOutputPort())
+    mass = vtk.vtkMassProperties()
+    mass.SetInputConnection(triangulate.GetOutputPort())
+    mass.Update()
+    return mass.GetVolume()
+
+
+def test_grid_constants_and_matrix():
+    assert phantom.GRID_SHAPE_KJI == (160, 112, 128) == phantom.gridShapeKji()
+    assert phantom.BOX_SIZE_MM == (128.0, 112.0, 160.0)
+    matrix = phantom.gridIjkToLps()
+    np.testing.assert_array_equal(matrix[:3, :3], np.eye(3))
+    np.testing.assert_allclose(matrix[:3, 3], [-63.5, -55.5, -79.5])
+    np.testing.assert_array_equal(matrix[3], [0, 0, 0, 1])
+    last = matrix @ [127, 111, 159, 1]
+    np.testing.assert_allclose(last[:3], [63.5, 55.5, 79.5])  # the box is centred on the origin
+    coarse = phantom.gridIjkToLps(2.0)
+    assert phantom.gridShapeKji(2.0) == (80, 56, 64)
+    np.testing.assert_allclose(np.diag(coarse)[:3], [2.0, 2.0, 2.0])
+    np.testing.assert_allclose(coarse[:3, 3], [-63.0, -55.0, -79.0])
+    np.testing.assert_allclose((coarse @ [63, 55, 79, 1])[:3], [63.0, 55.0, 79.0])
+    with pytest.raises(ValueError):
+        phantom.gridShapeKji(3.0)
+
+
+def test_voxelize_sphere_volume():
+    import vtk
+    from vtk.util.numpy_support import vtk_to_numpy
+
+    source = vtk.vtkSphereSource()
+    source.SetRadius(20.0)
+    source.SetCenter(3.3, -7.1, 10.4)
+    source.SetThetaResolution(96)
+    source.SetPhiResolution(96)
+    source.Update()
+    mesh = source.GetOutput()
+    vertices = vtk_to_numpy(mesh.GetPoints().GetData())
+    triangles = vtk_to_numpy(mesh.GetPolys().GetConnectivityArray()).reshape(-1, 3)
+    label = phantom.voxelize(vertices, triangles, phantom.gridIjkToLps(), phantom.GRID_SHAPE_KJI)
+    assert label.dtype == np.uint8 and label.shape == phantom.GRID_SHAPE_KJI and set(np.unique(label)) == {0, 1}
+    assert label.sum() == pytest.approx(4.0 / 3.0 * np.pi * 20.0 ** 3, rel=0.01)
+    k, j, i = np.argwhere(label).mean(0)
+    np.testing.assert_allclose(phantom.gridIjkToLps() @ [i, j, k, 1], [3.3, -7.1, 10.4, 1], atol=0.1)
+
+
+def test_voxelized_mean_femur_matches_mesh_volume(model):
+    vertices = model.meanVerticesLps
+    label = phantom.voxelize(vertices, model.triangles, phantom.gridIjkToLps(), phantom.GRID_SHAPE_KJI)
+    expected = _volumeInsideBox(vertices, model.triangles)
+    assert 150e3 < expected < 300e3
+    assert label.sum() == pytest.approx(expected, rel=0.02)
+    coarse = phantom.voxelize(vertices, model.triangles, phantom.gridIjkToLps(2.0), phantom.gridShapeKji(2.0))
+    assert 8.0 * coarse.sum() == pytest.approx(expected, rel=0.03)
+
+
+def test_case_structure_and_truth(case, model):
+    assert case.hu.dtype == np.int16 and case.hu.shape == phantom.GRID_SHAPE_KJI
+    assert case.label.dtype == np.uint8 and case.label.shape == phantom.GRID_SHAPE_KJI
+    np.testing.assert_array_equal(case.ijkToLps, phantom.gridIjkToLps())
+    p = case.parameters
+    for key in ("flexion_deg", "abduction_deg", "internal_rotation_deg"):
+        assert abs(p[key]) <= phantom.POSE_ROTATION_RANGE_DEG
+    assert np.all(np.abs(p["translation_mm"]) <= phantom.POSE_TRANSLATION_RANGE_MM)
+    measured = hipMeasurements(case.verticesLps, model)
+    for key in ("head_diameter_mm", "neck_shaft_angle_deg", "femoral_offset_mm", "anteversion_deg"):
+        assert case.measurements[key] == pytest.approx(measured[key])
+        assert case.measurements[key] == pytest.approx(p[key], abs=1e-6)  # pose leaves the hip geometry alone
+    # posed about the head centre, then translated
+    np.testing.assert_allclose(case.measurements["head_centre_lps"],
+                               np.asarray(CANONICAL_HEAD_CENTRE_LPS) + p["translation_mm"], atol=1e-6)
+    assert case.label.sum() == pytest.approx(_volumeInsideBox(case.verticesLps, case.triangles), rel=0.02)
+
+
+def test_tissue_intensities(case):
+    from scipy import ndimage
+
+    hu, femur = case.hu.astype(float), case.label > 0
+    depth = ndimage.distance_transform_edt(femur)
+    surface = femur & (depth <= 1.0)
+    shaft = case.measurements["shaft_axis_direction"]
+    z = (case.ijkToLps @ np.c_[np.argwhere(femur)[:, ::-1], np.ones(femur.sum())].T)[:3].T
+    below = (case.measurements["lesser_trochanter_lps"] - z) @ shaft
+    deep = depth[femur]
+    head = np.linalg.norm(z - case.measurements["head_centre_lps"], axis=1) < 0.3 * case.measurements[
+        "head_diameter_mm"]
+    canal = (below > 60.0) & (deep >= 8.0)
+    assert 1100.0 < np.median(hu[surface]) < 1900.0  # cortical shell
+    assert 150.0 < np.median(hu[femur][head]) < 650.0  # cancellous bone, denser in the head
+    assert np.std(hu[femur][head]) > 40.0  # trabecular texture
+    if canal.any():
+        assert np.median(hu[femur][canal]) < 60.0  # fatty marrow
+    soft = ~ndimage.binary_dilation(femur | (hu > 300.0), iterations=3)
+    assert 20.0 < np.median(hu[soft]) < 60.0  # muscle
+    assert 0.01 < np.mean(hu[soft] < -50.0) < 0.25  # fat planes
+    assert hu.min() > -300 and hu.max() < 2500
+    # acetabulum: bone around the head, outside the femur label
+    centre = case.measurements["head_centre_lps"]
+    grid = np.argwhere(np.ones(case.hu.shape, bool))[:, ::-1]
+    points = grid * np.diag(case.ijkToLps)[:3] + case.ijkToLps[:3, 3]
+    radius = np.linalg.norm(points - centre, axis=1).reshape(case.hu.shape)
+    shell = (~femur) & (radius > 0.5 * case.measurements["head_diameter_mm"] + 4.0) & (radius < 0.5 * case.measurements[
+        "head_diameter_mm"] + 10.0)
+    assert np.mean(hu[shell] > 500.0) > 0.15
+
+
+def test_cases_are_deterministic_by_seed(model):
+    first, again, other = (phantom.makeCase(seed, spacingMm=2.0, model=model) for seed in (5, 5, 6))
+    assert first.hu.shape == (80, 56, 64)
+    np.testing.assert_array_equal(first.hu, again.hu)
+    np.testing.assert_array_equal(first.label, again.label)
+    np.testing.assert_array_equal(first.verticesLps, again.verticesLps)
+    assert first.parameters["flexion_deg"] == again.parameters["flexion_deg"]
+    assert not np.array_equal(first.label, other.label)
+
+
+def test_unposed_case_is_canonical(model):
+    unposed = phantom.makeCase(5, pose=False, spacingMm=2.0, model=model)
+    np.testing.assert_allclose(unposed.measurements["head_centre_lps"], CANONICAL_HEAD_CENTRE_LPS, atol=1e-6)
+    np.testing.assert_allclose(unposed.measurements["shaft_axis_direction"], [0, 0, 1], atol=1e-6)
+    np.testing.assert_array_equal(unposed.parameters["pose_matrix"], np.eye(4))
+
+
+def test_pose_signs():
+    centre = np.array(CANONICAL_HEAD_CENTRE_LPS)
+    knee, anterior = centre + [0.0, 0.0, -300.0], centre + [0.0, -30.0, 0.0]
+
+    def moved(point, *angles):
+        return (phantom.poseMatrix(*angles, centre) @ np.r_[point, 1.0])[:3] - point
+
+    assert moved(knee, 10, 0, 0)[1] < -40.0  # flexion: knee forwards (-y)
+    assert moved(knee, 0, 10, 0)[0] < -40.0  # abduction: knee laterally (-x, right femur)
+    assert moved(anterior, 0, 0, 10)[0] > 4.0  # internal rotation: front turns medially (+x)
+    np.testing.assert_allclose(moved(centre, 7, -4, 9), 0.0, atol=1e-9)
+    matrix = phantom.poseMatrix(3, 4, 5, centre, (1.0, 2.0, 3.0))
+    np.testing.assert_allclose(matrix[:3, :3] @ matrix[:3, :3].T, np.eye(3), atol=1e-12)
+    np.testing.assert_allclose((matrix @ np.r_[centre, 1.0])[:3], centre + [1.0, 2.0, 3.0])
+
+
+def test_atlas_is_the_mean_shape(model):
+    atlas = phantom.makeAtlas(spacingMm=2.0, model=model)
+    np.testing.assert_array_equal(atlas.verticesLps, model.meanVerticesLps)
+    np.testing.assert_allclose(atlas.measurements["head_centre_lps"], CANONICAL_HEAD_CENTRE_LPS, atol=1e-3)
+    assert atlas.parameters["tissue"] == phantom.TissueParameters().asDict()
+    np.testing.assert_array_equal(atlas.hu, phantom.makeAtlas(spacingMm=2.0, model=model).hu)
