@@ -1,0 +1,488 @@
+"""EchoRecon pipeline: image reading and resampling, readouts, outputs in RAS, bad inputs, command line, samples.
+
+Most tests run a TorchScript stand-in with the network's interface (``forward(images [B, 6, 128, 128]) ->
+(displacement [B, V, 3], logits [B, 6, 7, 128, 128])``) that returns a known heart: the template at end-diastole and
+the template with its LV cavity shrunk by 0.8 about its centroid at end-systole, with 2D "segmentations" that are the
+exact cuts of those meshes by their standard view planes. Every readout then has a known value. The bundled model,
+when present, is checked on the sample patients.
+"""
+
+import json
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import torch
+
+from EchoReconLib import pipeline
+from EchoReconLib.echosim import FIELD_DEPTH_MM, VIEWS, sliceLabels, viewPlanes
+from EchoReconLib.hearttemplate import STRUCTURES, HeartTemplate
+from EchoReconLib.simpson import biplaneSimpsonVolume
+from ReconCoreLib import runtime
+from ReconCoreLib.readouts import unitOf
+
+SHRINK = 0.8
+NORMAL = pipeline.sampleCases()["EchoNormal"]
+BUNDLED = (pipeline.SAMPLE_DIRECTORY.parent / "Models" / "EchoRecon.pt").is_file()
+
+
+class KnownHeart(torch.nn.Module):
+    """Stand-in network: returns the stored heart of batch item b (item 0 end-diastole, item 1 end-systole)."""
+
+    def __init__(self, displacement: torch.Tensor, logits: torch.Tensor):
+        super().__init__()
+        self.register_buffer("displacement", displacement)
+        self.register_buffer("logits", logits)
+
+    def forward(self, images: torch.Tensor):
+        batch = images.shape[0]
+        return self.displacement[:batch] + 0.0 * images.mean(), self.logits[:batch]
+
+
+def knownVertices(template, shrink=SHRINK):
+    cavity = template.structureVertexIndices("LV cavity")
+    systole = template.vertices.copy()
+    centre = systole[cavity].mean(axis=0)
+    systole[cavity] = centre + shrink * (systole[cavity] - centre)
+    return {"ED": template.vertices.copy(), "ES": systole}
+
+
+def knownLabels(template, vertices):
+    planes = viewPlanes(vertices, template)
+    return np.stack([sliceLabels(vertices, template, planes[view]) for view in VIEWS])
+
+
+def saveKnownHeart(path, shrink=SHRINK):
+    template = HeartTemplate.load()
+    vertices = knownVertices(template, shrink)
+    displacement = np.stack([vertices[phase] - template.vertices for phase in ("ED", "ES")])
+    labels = np.stack([knownLabels(template, vertices[phase]) for phase in ("ED", "ES")])
+    logits = 20.0 * np.eye(len(STRUCTURES) + 1, dtype=np.float32)[labels].transpose(0, 1, 4, 2, 3)
+    torch.jit.script(KnownHeart(torch.as_tensor(displacement, dtype=torch.float32),
+                                torch.as_tensor(np.ascontiguousarray(logits)))).save(str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def knownHeartPath(tmp_path_factory):
+    return saveKnownHeart(tmp_path_factory.mktemp("model") / "EchoRecon.pt")
+
+
+@pytest.fixture
+def knownHeart(knownHeartPath, monkeypatch):
+    """The stand-in is the bundled EchoRecon model for this test."""
+    monkeypatch.setattr("ReconCoreLib.models.findBundledModel",
+                        lambda name: knownHeartPath if name == "EchoRecon" else None)
+    return knownHeartPath
+
+
+@pytest.fixture(scope="module")
+def sampleImages():
+    return {phase: pipeline.readPhase(paths) for phase, paths in NORMAL.items()}
+
+
+@pytest.fixture(scope="module")
+def result(knownHeartPath, sampleImages):
+    return pipeline.reconstruct(sampleImages["ED"], sampleImages["ES"], "cpu", modelPath=str(knownHeartPath))
+
+
+def writeImage(path, array, spacing=None, isVector=False):
+    image = sitk.GetImageFromArray(array, isVector=isVector)
+    if spacing is not None:
+        image.SetSpacing((spacing[1], spacing[0], 1.0)[:image.GetDimension()])
+    sitk.WriteImage(image, str(path))
+    return path
+
+
+def noise(shape):
+    return np.random.default_rng(0).random(shape).astype(np.float32)
+
+
+def copyWithSidecar(source, destination, sidecar):
+    destination.write_bytes(source.read_bytes())
+    destination.with_suffix(".json").write_text(json.dumps(sidecar))
+    return destination
+
+
+def loadVolume(scene, path):
+    """A volume node as Slicer makes it from a PNG (1 mm pixels, its storage node naming the file); slicer-core has
+    no PNG reader, so the pixels come from SimpleITK."""
+    pixels = sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
+    node = runtime.volumeNodeFromArray(scene, pixels[None], np.diag([-1.0, -1.0, 1.0, 1.0]), path.stem)
+    storage = scene.AddNewNodeByClass("vtkMRMLVolumeArchetypeStorageNode")
+    storage.SetFileName(str(path))
+    node.SetAndObserveStorageNodeID(storage.GetID())
+    return node
+
+
+def writeUltrasoundDicom(path, frames, spacingMm, apex):
+    """A multi-frame 8-bit US DICOM with one 2D ultrasound region (cm) whose reference pixel is the apex."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    frames = np.asarray(frames, np.uint8)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.3.1"  # Ultrasound Multi-frame Image Storage
+    meta.MediaStorageSOPInstanceUID = generate_uid(entropy_srcs=[str(path)])
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    dataset = Dataset()
+    dataset.file_meta = meta
+    dataset.SOPClassUID, dataset.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    dataset.Modality = "US"
+    dataset.SamplesPerPixel, dataset.PhotometricInterpretation = 1, "MONOCHROME2"
+    dataset.Rows, dataset.Columns = frames.shape[1:]
+    dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit, dataset.PixelRepresentation = 8, 8, 7, 0
+    dataset.NumberOfFrames = len(frames)
+    region = Dataset()
+    region.RegionSpatialFormat, region.RegionDataType, region.RegionFlags = 1, 1, 0
+    region.RegionLocationMinX0, region.RegionLocationMinY0 = 10, 5
+    region.RegionLocationMaxX1, region.RegionLocationMaxY1 = frames.shape[2] - 11, frames.shape[1] - 1
+    region.PhysicalUnitsXDirection = region.PhysicalUnitsYDirection = 3  # cm
+    region.PhysicalDeltaX = region.PhysicalDeltaY = spacingMm / 10.0
+    region.ReferencePixelX0, region.ReferencePixelY0 = int(apex[1] - 10), int(apex[0] - 5)
+    region.ReferencePixelPhysicalValueX = region.ReferencePixelPhysicalValueY = 0.0
+    dataset.SequenceOfUltrasoundRegions = [region]
+    dataset.PixelData = frames.tobytes()
+    dataset.save_as(str(path), enforce_file_format=True)
+    return path
+
+
+# -- reading and resampling ---------------------------------------------------------------------------------
+
+
+def test_network_input_places_the_sector_apex_and_keeps_the_training_scale(tmp_path):
+    # the bundled samples are at the training spacing with the apex at the top middle: copied pixel for pixel
+    sample = pipeline.readEchoImage(NORMAL["ED"]["A4C"])
+    assert sample.pixelSpacingMm == pytest.approx((180.0 / 127,) * 2, rel=1e-6)
+    assert sample.viewLabel == "A4C" and sample.phaseLabel == "ED"
+    assert np.array_equal(pipeline.networkInput(sample, "A4C"), sample.pixels)
+    # a dot 20 mm right of and 100 mm below the apex of a 0.5 mm, 301-column image lands at the same place in mm
+    for view in ("A4C", "SAXM"):
+        array = np.zeros((400, 301), np.float32)
+        array[200, 150 + 40] = 1.0
+        dot = pipeline.EchoImage(array, (0.5, 0.5))
+        resampled = pipeline.networkInput(dot, view)
+        row, column = np.unravel_index(np.argmax(resampled), resampled.shape)
+        step = FIELD_DEPTH_MM[view] / 127
+        assert abs(row - 100.0 / step) <= 0.5 and abs(column - (63.5 + 20.0 / step)) <= 0.5, (view, row, column)
+    # without spacing the height spans the training depth, aspect kept: last row -> row 127, width scaled alike
+    array = np.zeros((256, 200), np.float32)
+    array[255, 100] = array[0, 0] = 1.0
+    resampled = pipeline.networkInput(pipeline.EchoImage(array), "A2C")
+    assert resampled.shape == (128, 128)
+    assert np.unravel_index(np.argmax(resampled[100:]), (28, 128))[0] + 100 == 127
+    assert resampled[:, :10].max() == 0.0  # the 200 columns become ~100: black beyond them
+
+
+def test_dicom_cine_frame_spacing_and_apex_from_the_ultrasound_region(tmp_path):
+    sample = pipeline.readEchoImage(NORMAL["ED"]["A4C"])
+    fine = np.kron(np.round(sample.pixels * 255).astype(np.uint8), np.ones((3, 3), np.uint8))  # 384 x 384
+    padded = np.zeros((3, 5 + 384, 20 + 384), np.uint8)  # 5 rows above, 10 columns each side: annotations
+    padded[1, 5:, 10:-10] = fine
+    padded[:, 0:3, :] = 255  # text band outside the region: masked out
+    padded[0, 5:, 10:-10] = fine[::-1]  # another frame
+    path = writeUltrasoundDicom(tmp_path / "a4c.dcm", padded, spacingMm=180.0 / 127 / 3, apex=(5, 10 + 191))
+    with pytest.raises(ValueError, match="a cine of 3 frames"):
+        pipeline.readEchoImage(path)
+    with pytest.raises(ValueError, match="frame 3 does not exist"):
+        pipeline.readEchoImage(path, 3)
+    image = pipeline.readEchoImage(path, 1)
+    assert image.numberOfFrames == 3 and image.frameIndex == 1
+    assert image.pixelSpacingMm == pytest.approx((180.0 / 127 / 3,) * 2)
+    assert image.apexPixel == (5.0, 201.0)
+    resampled = pipeline.networkInput(image, "A4C")
+    assert np.corrcoef(resampled.ravel(), sample.pixels.ravel())[0, 1] > 0.95
+    assert np.abs(resampled - sample.pixels).mean() < 0.05
+
+
+def test_image_files_nrrd_spacing_sidecar_and_colour(tmp_path):
+    pixels = np.round(pipeline.readEchoImage(NORMAL["ED"]["A2C"]).pixels * 255).astype(np.uint8)
+    nrrd = writeImage(tmp_path / "a2c.nrrd", pixels.astype(np.float32) * 3.0, spacing=(0.9, 0.9))
+    image = pipeline.readEchoImage(nrrd)
+    assert image.pixelSpacingMm == pytest.approx((0.9, 0.9)) and image.viewLabel == ""
+    assert image.pixels.min() == 0.0 and image.pixels.max() == 1.0  # not 8-bit: min-max
+    png = writeImage(tmp_path / "a2c.png", np.stack([pixels] * 3, axis=-1), isVector=True)  # RGB -> luminance
+    assert pipeline.readEchoImage(png).pixelSpacingMm is None  # a PNG has no physical spacing
+    (tmp_path / "a2c.json").write_text(json.dumps({"PixelSpacing": [1.2, 1.2], "ViewLabel": "a2c"}))
+    image = pipeline.readEchoImage(png)
+    assert image.pixelSpacingMm == (1.2, 1.2) and image.viewLabel == "A2C"
+    assert np.allclose(image.pixels, pixels / 255.0, atol=1.0 / 255)
+
+
+# -- reconstruction and readouts ----------------------------------------------------------------------------
+
+
+def test_readouts_have_units_and_the_known_values(result):
+    template = HeartTemplate.load()
+    vertices = knownVertices(template)
+    ed, es = (template.structureVolumesMl(vertices[phase]) for phase in ("ED", "ES"))
+    values = result.readouts.toDict()
+    assert values["module"] == "EchoRecon" and values["device"] == "cpu" and len(values["model_sha256"]) == 64
+    assert values["warnings"] == []
+    expectedKeys = {"lv_edv_ml", "lv_esv_ml", "lv_sv_ml", "lv_ef_percent", "lv_mass_g", "rv_edv_ml", "rv_esv_ml",
+                    "la_volume_ed_ml", "la_volume_es_ml", "ra_volume_ed_ml", "ra_volume_es_ml", "simpson_edv_ml",
+                    "simpson_esv_ml", "simpson_ef_percent", "inference_s"}
+    expectedKeys |= {f"view_dice_{view.lower()}" for view in VIEWS} | {f"view_dice_es_{view.lower()}" for view in VIEWS}
+    assert set(result.readouts.values) == expectedKeys
+    for key in expectedKeys:
+        assert unitOf(key) == ("" if key.startswith("view_dice") else key.rsplit("_", 1)[1]), key
+    assert values["lv_edv_ml"] == pytest.approx(ed["LV cavity"]) and 100 < values["lv_edv_ml"] < 140
+    assert values["lv_esv_ml"] == pytest.approx(SHRINK ** 3 * ed["LV cavity"], rel=1e-6)
+    assert values["lv_sv_ml"] == pytest.approx(values["lv_edv_ml"] - values["lv_esv_ml"])
+    assert values["lv_ef_percent"] == pytest.approx(100 * (1 - SHRINK ** 3), rel=1e-6)  # 48.8 %
+    assert values["lv_mass_g"] == pytest.approx(1.05 * (ed["LV myocardium"] - ed["LV cavity"]))
+    assert values["rv_esv_ml"] == pytest.approx(es["RV"]) and values["la_volume_ed_ml"] == pytest.approx(ed["LA"])
+    # the 2D segmentations are the mesh's own cuts by its standard planes: every view overlaps perfectly
+    assert all(values[key] == 1.0 for key in expectedKeys if key.startswith("view_dice"))
+    # biplane Simpson's on the A4C / A2C LV cavity at the training spacing, close to the mesh volume
+    labels = {phase: knownLabels(template, vertices[phase]) == 1 for phase in ("ED", "ES")}
+    simpson = {phase: biplaneSimpsonVolume(labels[phase][0], labels[phase][1], 180.0 / 127) for phase in labels}
+    assert values["simpson_edv_ml"] == pytest.approx(simpson["ED"])
+    assert values["simpson_esv_ml"] == pytest.approx(simpson["ES"])
+    assert values["simpson_ef_percent"] == pytest.approx(100 * (simpson["ED"] - simpson["ES"]) / simpson["ED"])
+    assert values["simpson_edv_ml"] == pytest.approx(values["lv_edv_ml"], rel=0.25)
+    assert values["inference_s"] >= 0
+
+
+def test_end_diastole_only_and_esv_above_edv_warns(knownHeartPath, sampleImages, tmp_path):
+    alone = pipeline.reconstruct(sampleImages["ED"], None, "cpu", modelPath=str(knownHeartPath))
+    assert alone.phases == ("ED",)
+    assert set(alone.readouts.values) == {"lv_edv_ml", "lv_mass_g", "rv_edv_ml", "la_volume_ed_ml", "ra_volume_ed_ml",
+                                          "simpson_edv_ml", "inference_s",
+                                          *(f"view_dice_{view.lower()}" for view in VIEWS)}
+    growing = saveKnownHeart(tmp_path / "growing.pt", shrink=1.1)
+    swapped = pipeline.reconstruct(sampleImages["ED"], sampleImages["ES"], "cpu", modelPath=str(growing))
+    assert swapped.readouts.values["lv_ef_percent"] < 0
+    assert any("exceeds the end-diastolic" in warning for warning in swapped.readouts.warnings)
+
+
+def test_outputs_in_ras_segmentation_grid_matches_the_models(result, scene):
+    nodes = pipeline.addToScene(result, scene)
+    template = result.template
+    # heart frame placed at the RAS origin: the mitral annulus centre is at (0, 0, 0), apex left-anterior-inferior
+    landmarks = template.landmarks(result.verticesRas("ED"))
+    assert np.allclose(landmarks["mitralAnnulus"], 0.0, atol=1e-4)
+    apex = landmarks["lvApex"] / np.linalg.norm(landmarks["lvApex"])
+    assert apex[0] < 0 and apex[1] > 0 and apex[2] < 0
+    segmentation = nodes["outputEdSegmentation"]
+    assert segmentation.GetSegmentation().GetNumberOfSegments() == len(STRUCTURES)
+    label, ijkToRas, names = runtime.labelmapFromSegmentation(segmentation)
+    assert names == list(STRUCTURES)
+    assert np.allclose(ijkToRas[:3, :3], np.eye(3) * pipeline.SEGMENTATION_SPACING_MM)
+    assert np.allclose(ijkToRas[:3, 3] % pipeline.SEGMENTATION_SPACING_MM, 0.0)
+    upper = ijkToRas[:3, 3] + (np.array(label.shape[::-1]) - 1) * pipeline.SEGMENTATION_SPACING_MM
+    volumes = template.structureVolumesMl(result.vertices["ED"])
+    for index, structure in enumerate(STRUCTURES):
+        model = nodes["edModels"][structure]
+        bounds = np.array(model.GetPolyData().GetBounds()).reshape(3, 2)
+        assert np.all(bounds[:, 0] > ijkToRas[:3, 3]) and np.all(bounds[:, 1] < upper), structure
+        assert model.GetDisplayNode().GetColor() == pytest.approx(pipeline.STRUCTURE_COLORS[structure])
+        expected = volumes[structure] - (volumes["LV cavity"] if structure == "LV myocardium" else 0.0)
+        voxels = (label == index + 1).sum() * pipeline.SEGMENTATION_SPACING_MM ** 3 / 1000.0
+        assert voxels == pytest.approx(expected, rel=0.05), structure  # the wall only for the myocardium
+    assert nodes["esModels"]["LV cavity"].GetDisplayNode().GetVisibility() == 0
+    assert runtime.rowsFromTableNode(nodes["outputTable"])[0]["readout"] == "lv_edv_ml"
+    # a second run into the same nodes reuses them (no new models)
+    count = scene.GetNumberOfNodesByClass("vtkMRMLModelNode")
+    again = pipeline.addToScene(result, scene, nodes["outputEdSegmentation"], nodes["outputEsSegmentation"],
+                                nodes["outputTable"])
+    assert scene.GetNumberOfNodesByClass("vtkMRMLModelNode") == count
+    assert again["edModels"]["RV"] is nodes["edModels"]["RV"]
+
+
+def test_slicer_entry_point_from_volume_nodes(knownHeart, scene):
+    """What EchoReconLogic.process calls: volume nodes loaded from the sample PNGs (sidecars read beside them)."""
+    nodes = {phase: {view: loadVolume(scene, path) for view, path in paths.items()}
+             for phase, paths in NORMAL.items()}
+    assert pipeline.viewAndPhaseOfNode(nodes["ES"]["SAXB"]) == ("SAXB", "ES")
+    image = pipeline.echoImageFromVolumeNode(nodes["ED"]["A4C"])
+    assert image.pixelSpacingMm == pytest.approx((180.0 / 127,) * 2, rel=1e-6)  # from the sidecar, not the PNG
+    table = scene.AddNewNodeByClass("vtkMRMLTableNode", "my readouts")
+    progress = []
+    outputs = pipeline.run(scene, nodes["ED"], nodes["ES"], device="cpu", outputTable=table,
+                           progressCallback=lambda fraction, message: progress.append(fraction))
+    assert outputs["outputTable"] is table and progress[-1] == 1.0 and progress == sorted(progress)
+    values = {row["readout"]: row["value"] for row in runtime.rowsFromTableNode(table)}
+    assert float(values["lv_ef_percent"]) == pytest.approx(100 * (1 - SHRINK ** 3), rel=1e-6)
+    with pytest.raises(InterruptedError):
+        pipeline.run(scene, nodes["ED"], None, device="cpu", abortFlag=lambda: True)
+    # a cine loaded as one slice per frame: its frame is required, and chosen per phase
+    frames = np.stack([runtime.arrayFromVolumeNode(nodes[phase]["A4C"])[0] for phase in ("ED", "ES")])
+    cine = runtime.volumeNodeFromArray(scene, frames, np.diag([-180 / 127, -180 / 127, 1.0, 1.0]), "A4C cine")
+    with pytest.raises(ValueError, match="a cine of 2 frames"):
+        pipeline.run(scene, {**nodes["ED"], "A4C": cine}, None, device="cpu")
+    outputs = pipeline.run(scene, {**nodes["ED"], "A4C": cine}, {**nodes["ES"], "A4C": cine}, device="cpu",
+                           endDiastoleFrames={"A4C": 0, "A2C": 5}, endSystoleFrames={"A4C": 1})
+    assert outputs["outputTable"] is not table  # a new table; frame 5 of the single A2C image is ignored
+
+
+# -- bad inputs and the command line ------------------------------------------------------------------------
+
+
+def caseArguments(tmp_path, ed=None, es=None, withEs=True):
+    ed = {**{view: str(path) for view, path in NORMAL["ED"].items()}, **(ed or {})}
+    es = {**{view: str(path) for view, path in NORMAL["ES"].items()}, **(es or {})}
+    arguments = ["echo", "--ed", *[f"{view}={path}" for view, path in ed.items() if path]]
+    if withEs:
+        arguments += ["--es", *[f"{view}={path}" for view, path in es.items() if path]]
+    return arguments + ["--out", str(tmp_path / "out"), "--device", "cpu", "--quiet"]
+
+
+def test_command_line_writes_every_output(knownHeart, tmp_path, capsys):
+    from ReconCoreLib.cli import main
+
+    status = main(caseArguments(tmp_path))
+    assert status == 0, capsys.readouterr().err
+    out = tmp_path / "out"
+    stems = [pipeline.fileStem(structure) for structure in STRUCTURES]
+    assert stems == ["lv_cavity", "lv_myocardium", "rv", "la", "ra", "aortic_root"]
+    assert sorted(item.name for item in out.iterdir()) == sorted(
+        ["segmentation.seg.nrrd", "segmentation_es.seg.nrrd", "readouts.json", "scene.mrb"]
+        + [f"{stem}.vtk" for stem in stems] + [f"{stem}_es.vtk" for stem in stems])
+    readouts = json.loads((out / "readouts.json").read_text())
+    assert readouts["lv_ef_percent"] == pytest.approx(100 * (1 - SHRINK ** 3), rel=1e-6)
+    loaded = runtime.newHeadlessScene()
+    try:
+        segmentation = runtime.loadNode(loaded, out / "segmentation.seg.nrrd")
+        label, ijkToRas, names = runtime.labelmapFromSegmentation(segmentation)
+        assert names == list(STRUCTURES)
+        cavity = runtime.loadNode(loaded, out / "lv_cavity.vtk")  # written in LPS, read back in RAS
+        polyData = cavity.GetPolyData()
+        points = np.array([polyData.GetPoint(index) for index in range(polyData.GetNumberOfPoints())])
+        ijk = np.round((np.c_[points, np.ones(len(points))] @ np.linalg.inv(ijkToRas).T)[:, :3]).astype(int)
+        near = label[ijk[:, 2], ijk[:, 1], ijk[:, 0]]
+        assert np.mean(np.isin(near, (1, 2))) > 0.9  # the cavity surface runs through cavity / wall voxels
+    finally:
+        runtime.releaseScene(loaded)
+
+
+@pytest.mark.parametrize("problem, fragment", [
+    ("missing view", "missing end-systolic view(s): A3C, SAXA"),
+    ("view given twice", "view A4C given twice"),
+    ("same image twice", "the end-diastolic A2C and A3C views are the same image"),
+    ("wrong label", "given as the end-diastolic SAXB view but its file labels it SAXM"),
+    ("wrong phase", "given as the end-systolic A4C view but its file labels it ED"),
+    ("3D image", "a cine of 4 frames; choose the frame"),
+    ("4D image", "expected a 2D image"),
+    ("constant image", "image is empty or constant"),
+    ("NaN image", "NaN or infinite"),
+    ("tiny image", "too small"),
+    ("ED and ES sizes differ", "A4C: the end-diastolic image (128 x 128 pixels, 1.42 x 1.42 mm) and the end-systolic "
+                               "image (256 x 256 pixels, 0.709 x 0.709 mm) differ"),
+    ("ED equals ES", "A2C: the end-diastolic and end-systolic images are identical"),
+])
+def test_bad_input_is_a_one_line_error_and_writes_nothing(problem, fragment, knownHeart, tmp_path, capsys):
+    from ReconCoreLib.cli import main
+
+    ed, es = {}, {}
+    if problem == "missing view":
+        es = {"A3C": None, "SAXA": None}
+    elif problem == "same image twice":  # an unlabelled copy of the A2C image given as A3C
+        ed = {"A3C": str(copyWithSidecar(NORMAL["ED"]["A2C"], tmp_path / "copy.png", {}))}
+    elif problem == "wrong label":
+        ed = {"SAXB": str(NORMAL["ED"]["SAXM"])}
+    elif problem == "wrong phase":
+        es = {"A4C": str(NORMAL["ED"]["A4C"])}
+    elif problem == "3D image":
+        ed = {"A3C": str(writeImage(tmp_path / "cine.nrrd", noise((4, 64, 64))))}
+    elif problem == "4D image":
+        ed = {"A3C": str(writeImage(tmp_path / "4d.nrrd", noise((2, 3, 40, 40))))}
+    elif problem == "constant image":
+        ed = {"SAXA": str(writeImage(tmp_path / "flat.nrrd", np.full((64, 64), 7.0, np.float32)))}
+    elif problem == "NaN image":
+        array = noise((64, 64))
+        array[3, 3] = np.nan
+        ed = {"SAXA": str(writeImage(tmp_path / "nan.nrrd", array))}
+    elif problem == "tiny image":
+        ed = {"SAXA": str(writeImage(tmp_path / "tiny.nrrd", noise((16, 16))))}
+    elif problem == "ED and ES sizes differ":
+        big = np.kron(np.round(pipeline.readEchoImage(NORMAL["ES"]["A4C"]).pixels * 255), np.ones((2, 2)))
+        es = {"A4C": str(writeImage(tmp_path / "big.nrrd", big.astype(np.float32), spacing=(90.0 / 127,) * 2))}
+    elif problem == "ED equals ES":  # the ED pixels, labelled as nothing, given as ES
+        copy = copyWithSidecar(NORMAL["ED"]["A2C"], tmp_path / "copy.png", {"PixelSpacing": [180 / 127] * 2})
+        es = {"A2C": str(copy)}
+    arguments = caseArguments(tmp_path, ed, es)
+    if problem == "view given twice":
+        arguments[2:2] = [f"A4C={NORMAL['ED']['A2C']}"]
+    status = main(arguments)
+    error = capsys.readouterr().err
+    assert status == 2, error
+    lines = error.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("recon2d3d echo: error:"), error
+    assert fragment in lines[0]
+    assert not (tmp_path / "out").exists()
+    assert not [item for item in tmp_path.iterdir() if item.name.startswith(".out.partial")]
+
+
+def test_cine_frames_on_the_command_line_and_cancel_writes_nothing(knownHeart, tmp_path, capsys):
+    from ReconCoreLib.cli import buildParser, main
+
+    frames = np.stack([np.round(pipeline.readEchoImage(NORMAL[phase]["A4C"]).pixels * 255) for phase in ("ED", "ES")])
+    cine = writeImage(tmp_path / "a4c_cine.nrrd", frames.astype(np.uint8), spacing=(180.0 / 127,) * 2)
+    arguments = caseArguments(tmp_path, {"A4C": f"{cine}@0"}, {"A4C": f"{cine}@1"})
+    assert main(arguments) == 0, capsys.readouterr().err
+    assert json.loads((tmp_path / "out" / "readouts.json").read_text())["lv_esv_ml"] > 0
+    args = buildParser().parse_args(caseArguments(tmp_path / "cancelled", {"A4C": f"{cine}@0"}, {"A4C": f"{cine}@1"}))
+    from ReconCoreLib import cli
+
+    cli._checkInputs(args)
+    assert args.edFrames == {"A4C": 0} and args.esFrames == {"A4C": 1}
+
+    def cancelAt(fraction, message):
+        if fraction >= 0.7:
+            raise InterruptedError("cancelled")
+
+    with pytest.raises(InterruptedError):
+        with runtime.atomicOutputDirectory(tmp_path / "cancelled" / "out") as staging:
+            pipeline.runCommandLine(args, staging, "cpu", cancelAt)
+    assert not (tmp_path / "cancelled" / "out").exists()
+
+
+def test_without_model_the_command_exits_3(monkeypatch, tmp_path, capsys):
+    from ReconCoreLib.cli import main
+
+    monkeypatch.setattr("ReconCoreLib.models.findBundledModel", lambda name: None)
+    assert main(caseArguments(tmp_path)) == 3
+    assert "no trained model is bundled yet" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+# -- sample data and the bundled model ----------------------------------------------------------------------
+
+
+def test_sample_data_is_generated_reproducibly(tmp_path):
+    from EchoReconLib import samples
+    from ReconCoreLib.models import sha256
+
+    files = sorted(path.name for path in pipeline.SAMPLE_DIRECTORY.iterdir())
+    assert files == sorted(pipeline.SAMPLE_SHA256)
+    assert len(files) == 2 * 2 * len(VIEWS) * 2  # patients x phases x views x (PNG, JSON)
+    for fileName, digest in pipeline.SAMPLE_SHA256.items():
+        assert sha256(pipeline.SAMPLE_DIRECTORY / fileName) == digest, fileName
+    for path in samples.writeSamples(tmp_path):
+        assert sha256(path) == pipeline.SAMPLE_SHA256[path.name], path.name  # same seeds, same bytes
+    for patient, phases in pipeline.sampleCases().items():
+        for phase, paths in phases.items():
+            for view, path in paths.items():
+                sidecar = json.loads(path.with_suffix(".json").read_text())
+                assert (sidecar["PatientID"], sidecar["CardiacPhase"], sidecar["ViewLabel"]) == (patient, phase, view)
+
+
+@pytest.mark.skipif(not BUNDLED, reason="no bundled EchoRecon model")
+def test_bundled_model_on_the_sample_patients(tmp_path):
+    """The demo (both sample patients, ED and ES): a normal heart and a dilated one with a low EF are told apart."""
+    results = pipeline.runDemo(tmp_path, "cpu", None)
+    assert set(results) == {"EchoNormal", "EchoDilated"}
+    for patient, readouts in results.items():
+        truth = json.loads(pipeline.sampleCases()[patient]["ED"]["A4C"].with_suffix(".json").read_text())["GroundTruth"]
+        values = readouts.values
+        print(f"{patient}: EDV {values['lv_edv_ml']:.0f} mL (true {truth['edvMl']:.0f}), "
+              f"EF {values['lv_ef_percent']:.0f} % "
+              f"(true {truth['efPercent']:.0f}), Simpson EF {values.get('simpson_ef_percent', float('nan')):.0f} %, "
+              f"view Dice {min(values[f'view_dice_{view.lower()}'] for view in VIEWS):.2f}-"
+              f"{max(values[f'view_dice_{view.lower()}'] for view in VIEWS):.2f}")
+        assert values["lv_edv_ml"] == pytest.approx(truth["edvMl"], rel=0.35)
+        assert values["lv_ef_percent"] == pytest.approx(truth["efPercent"], abs=15)
+        assert (tmp_path / patient / "segmentation.seg.nrrd").is_file()
+    assert results["EchoDilated"].values["lv_edv_ml"] > results["EchoNormal"].values["lv_edv_ml"]
+    assert results["EchoNormal"].values["lv_ef_percent"] > results["EchoDilated"].values["lv_ef_percent"] + 15
