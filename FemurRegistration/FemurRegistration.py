@@ -1,9 +1,12 @@
 """FemurRegistration: femur CT atlas registered to calibrated AP and lateral radiographs."""
 
+import os
 from typing import Annotated, Callable, Optional
 
 import slicer
 from slicer import (
+    vtkMRMLMarkupsFiducialNode,
+    vtkMRMLModelNode,
     vtkMRMLScalarVolumeNode,
     vtkMRMLSegmentationNode,
     vtkMRMLTableNode,
@@ -20,17 +23,24 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from ReconCore import ReconWidgetMixin
+from ReconCore import ReconCoreLogic, ReconWidgetMixin
 
 DEVICES = ("auto", "cpu", "cuda")
+SIDES = ("auto", "left", "right")
+#: Sample cases registered in the Sample Data module: name -> side.
+SAMPLE_CASES = {"FemurOrthogonal": "right", "FemurOblique": "left"}
 #: View prefix of the geometry fields -> radiograph parameter.
 VIEWS = {"ap": "apRadiograph", "lat": "latRadiograph"}
 #: Output parameter -> (MRML class, default node name).
 OUTPUTS = {
     "outputVolume": ("vtkMRMLScalarVolumeNode", "FemurAtlasRegistered"),
     "outputSegmentation": ("vtkMRMLSegmentationNode", "Femur"),
-    "outputTransform": ("vtkMRMLTransformNode", "AtlasToPatient"),
+    "outputModel": ("vtkMRMLModelNode", "FemurModel"),
+    "outputTransform": ("vtkMRMLGridTransformNode", "AtlasToPatient"),
+    "outputLandmarks": ("vtkMRMLMarkupsFiducialNode", "FemurLandmarks"),
     "outputTable": ("vtkMRMLTableNode", "FemurReadouts"),
+    "outputApOutline": ("vtkMRMLSegmentationNode", "FemurOutlineAP"),
+    "outputLatOutline": ("vtkMRMLSegmentationNode", "FemurOutlineLateral"),
 }
 
 
@@ -52,9 +62,13 @@ class FemurRegistration(ScriptedLoadableModule):
         self.parent.contributors = ["Recon2Dto3D developers"]
         self.parent.helpText = _("""
 Registers a femur CT atlas to a pair of calibrated radiographs (anterior-posterior and lateral): the warped
-atlas CT, the warped femur segmentation, the atlas-to-patient transform (affine pose and dense deformation)
-and a readouts table. Optional femur masks on the radiographs restrict the input to the femur; an optional
-reference segmentation gives Dice and surface distance readouts.
+atlas CT, the warped femur segmentation and surface model, the atlas-to-patient transform (similarity and dense
+deformation; its 'to parent' direction maps the atlas onto the patient), the registered landmarks, the projected
+femur outline on both radiographs and a readouts table (image agreement, minimum Jacobian, femoral head
+diameter, neck-shaft angle, femoral offset, anteversion). Femur masks on the radiographs restrict the input to
+the femur ("Propose femur masks" drafts them for editing); an optional reference segmentation gives Dice and
+surface distance readouts. Left femurs are registered as mirrored right femurs. Anteversion uses condyle points
+below the radiographs' field of view, which follow the registration only approximately.
 The projection geometry of each radiograph is read from DICOM or from a JSON sidecar when the image file has
 it, otherwise entered by hand.
 <br><br>
@@ -70,6 +84,29 @@ See the <a href="https://github.com/recon2dto3d/Recon2Dto3D#femurregistration">m
 Developed by the Recon2Dto3D developers. The registration method is that of Van Houtte, Audenaert, Zheng and
 Sijbers (2022). Module layout follows the 3D Slicer scripted module template.
 """)
+        slicer.app.connect("startupCompleted()", registerSampleData)
+
+
+def registerSampleData():
+    """Add the two bundled synthetic hips (AP + lateral DX radiographs each) to the Sample Data module."""
+    from pathlib import Path
+
+    import SampleData
+    from FemurRegistrationLib.samples import SAMPLE_SHA256
+
+    moduleDir = Path(os.path.dirname(__file__))
+    for name, side in SAMPLE_CASES.items():
+        fileNames = [f"{name}-ap.dcm", f"{name}-lat.dcm", f"{name}-reference.seg.nrrd"]
+        SampleData.SampleDataLogic.registerCustomSampleDataSource(
+            category="FemurRegistration",
+            sampleName=name,
+            thumbnailFileName=str(moduleDir / "Resources" / "Icons" / "FemurRegistration.png"),
+            uris=[(moduleDir / "Resources" / "SampleData" / fileName).as_uri() for fileName in fileNames],
+            fileNames=fileNames,
+            checksums=[f"SHA256:{SAMPLE_SHA256[fileName]}" for fileName in fileNames],
+            nodeNames=[f"{name} {side} AP", f"{name} {side} lateral", f"{name} reference femur"],
+            loadFileType=["VolumeFile", "VolumeFile", "SegmentationFile"],
+        )
 
 
 #
@@ -85,10 +122,12 @@ class FemurRegistrationParameterNode:
     ap*, lat* geometry - angles (deg; LAO and cranial positive), source to detector and to isocenter (mm),
         detector pixel size (mm).
     reference - optional reference femur segmentation (patient RAS) for Dice and surface distance readouts.
+    side - auto (DICOM laterality of the files, else right), left or right.
     refine - refine the network's registration iteratively against the radiographs (slower).
     device - auto (CUDA when usable), cpu or cuda.
-    outputVolume, outputSegmentation, outputTransform, outputTable - warped atlas, femur labels,
-        atlas-to-patient transform and readouts.
+    outputVolume, outputSegmentation, outputModel, outputTransform, outputLandmarks, outputTable - warped atlas,
+        femur labels, surface model, atlas-to-patient transform, landmarks and readouts.
+    outputApOutline, outputLatOutline - projected outline of the registered femur on each radiograph.
     """
 
     apRadiograph: vtkMRMLScalarVolumeNode
@@ -98,20 +137,25 @@ class FemurRegistrationParameterNode:
     apPrimaryAngleDeg: Annotated[float, WithinRange(-180.0, 180.0)] = 0.0
     apSecondaryAngleDeg: Annotated[float, WithinRange(-90.0, 90.0)] = 0.0
     apSourceToDetectorMm: Annotated[float, WithinRange(300.0, 2500.0)] = 1000.0
-    apSourceToPatientMm: Annotated[float, WithinRange(100.0, 2400.0)] = 850.0
+    apSourceToPatientMm: Annotated[float, WithinRange(100.0, 2400.0)] = 925.0
     apPixelSpacingMm: Annotated[float, WithinRange(0.01, 5.0)] = 0.15
-    latPrimaryAngleDeg: Annotated[float, WithinRange(-180.0, 180.0)] = 90.0
+    latPrimaryAngleDeg: Annotated[float, WithinRange(-180.0, 180.0)] = -90.0
     latSecondaryAngleDeg: Annotated[float, WithinRange(-90.0, 90.0)] = 0.0
     latSourceToDetectorMm: Annotated[float, WithinRange(300.0, 2500.0)] = 1000.0
-    latSourceToPatientMm: Annotated[float, WithinRange(100.0, 2400.0)] = 850.0
+    latSourceToPatientMm: Annotated[float, WithinRange(100.0, 2400.0)] = 925.0
     latPixelSpacingMm: Annotated[float, WithinRange(0.01, 5.0)] = 0.15
     reference: vtkMRMLSegmentationNode
+    side: Annotated[str, Choice(list(SIDES))] = "auto"
     refine: bool = False
     device: Annotated[str, Choice(list(DEVICES))] = "auto"
     outputVolume: vtkMRMLScalarVolumeNode
     outputSegmentation: vtkMRMLSegmentationNode
+    outputModel: vtkMRMLModelNode
     outputTransform: vtkMRMLTransformNode
+    outputLandmarks: vtkMRMLMarkupsFiducialNode
     outputTable: vtkMRMLTableNode
+    outputApOutline: vtkMRMLSegmentationNode
+    outputLatOutline: vtkMRMLSegmentationNode
 
 
 #
@@ -133,6 +177,25 @@ class FemurRegistrationWidget(ReconWidgetMixin, ScriptedLoadableModuleWidget, VT
     def _createLogic(self):
         return FemurRegistrationLogic()
 
+    def setup(self) -> None:
+        ReconWidgetMixin.setup(self)
+        self.ui.proposeMasksButton.connect("clicked(bool)", self.onProposeMasksButton)
+
+    def _updateWidgets(self) -> None:
+        parameters = self._parameterNode
+        ready = bool(parameters and parameters.apRadiograph and parameters.latRadiograph) and not self._busy
+        self.ui.proposeMasksButton.enabled = ready
+
+    def onProposeMasksButton(self) -> None:
+        """Draft a femur mask on each radiograph that has none (segmentations to edit in Segment Editor)."""
+        with slicer.util.tryWithErrorDisplay(_("Femur mask proposal failed."), waitCursor=True):
+            ReconCoreLogic().ensureDependencies()
+            parameters = self._parameterNode
+            with slicer.util.NodeModify(parameters):
+                for image, mask in (("apRadiograph", "apMask"), ("latRadiograph", "latMask")):
+                    if not getattr(parameters, mask):
+                        setattr(parameters, mask, self.logic.proposeMask(getattr(parameters, image)))
+
     def _inputsProblem(self, parameters) -> Optional[str]:
         if not parameters.apRadiograph or not parameters.latRadiograph:
             return _("Select both radiographs (AP and lateral).")
@@ -151,7 +214,7 @@ class FemurRegistrationWidget(ReconWidgetMixin, ScriptedLoadableModuleWidget, VT
         return self.logic.process(
             parameters.apRadiograph, parameters.latRadiograph, geometries["ap"], geometries["lat"],
             apMask=parameters.apMask, latMask=parameters.latMask, reference=parameters.reference,
-            refine=parameters.refine, device=parameters.device,
+            side=parameters.side, refine=parameters.refine, device=parameters.device,
             **{name: getattr(parameters, name) for name in OUTPUTS},
             progressCallback=self.onProgress, abortFlag=lambda: self._abortRequested)
 
@@ -210,21 +273,48 @@ class FemurRegistrationLogic(ScriptedLoadableModuleLogic):
 
         return readXrayImage(path).geometry
 
+    def proposeMask(self, radiograph):
+        """A femur mask proposal on ``radiograph`` (volume node): a new segmentation node to check and edit.
+
+        Thresholds (three-class Otsu), keeps the largest bright region and fills its holes; the pelvis next to
+        the femoral head may need erasing in Segment Editor.
+        """
+        if radiograph is None or radiograph.GetImageData() is None:
+            raise ValueError(_("Select a radiograph first."))
+        from FemurRegistrationLib.pipeline import FEMUR_COLOR, proposeFemurMask
+        from ReconCoreLib import runtime
+        from ReconCoreLib.xrayio import checkImage
+
+        pixels = checkImage(runtime.arrayFromVolumeNode(radiograph), radiograph.GetName())
+        name = self.scene.GenerateUniqueName(f"{radiograph.GetName()} femur mask")
+        return runtime.segmentationNodeFromLabelmap(self.scene, proposeFemurMask(pixels)[None],
+                                                    runtime.ijkToRasFromNode(radiograph),
+                                                    {1: ("femur", FEMUR_COLOR)}, name, closedSurface=False)
+
+    def resolveSide(self, side: str, apRadiograph, latRadiograph) -> str:
+        """'left' / 'right': ``side`` itself, or for 'auto' the DICOM laterality of the loaded files, else right."""
+        from FemurRegistrationLib.pipeline import resolveSide
+
+        paths = [ReconCoreLogic.sourceFileForVolume(node) for node in (apRadiograph, latRadiograph)]
+        return resolveSide(side, [path for path in paths if path])
+
     def process(self, apRadiograph, latRadiograph, apGeometry, latGeometry, apMask=None, latMask=None,
-                reference=None, refine: bool = False, device: str = "auto", outputVolume=None,
-                outputSegmentation=None, outputTransform=None, outputTable=None,
+                reference=None, side: str = "auto", refine: bool = False, device: str = "auto",
                 progressCallback: Optional[Callable[[float, str], None]] = None,
-                abortFlag: Optional[Callable[[], bool]] = None) -> dict:
+                abortFlag: Optional[Callable[[], bool]] = None, **outputs) -> dict:
         """Register the femur atlas; return the output nodes keyed by output parameter name.
 
         :param apRadiograph, latRadiograph: the radiographs (``vtkMRMLScalarVolumeNode``).
         :param apGeometry, latGeometry: their ``CArmGeometry``.
-        :param apMask, latMask: optional femur masks on the radiographs (``vtkMRMLSegmentationNode``).
+        :param apMask, latMask: femur masks on the radiographs (segmentation or labelmap nodes); without one a
+            proposal is used and a warning is added to the readouts.
         :param reference: optional reference femur segmentation (patient RAS) for Dice / surface distance.
-        :param refine: refine the network's result iteratively against the radiographs.
+        :param side: "auto" (DICOM laterality of the files, else right), "left" or "right".
+        :param refine: refine the network's result iteratively against the radiographs (off by default).
         :param device: "auto" (CUDA when usable), "cpu" or "cuda".
-        :param outputVolume, outputSegmentation, outputTransform, outputTable: nodes to fill; new ones are
-            created when None.
+        :param outputs: nodes to fill, keyed as ``OUTPUTS`` (outputVolume, outputSegmentation, outputModel,
+            outputTransform, outputLandmarks, outputTable, outputApOutline, outputLatOutline); missing or None
+            ones are created.
         :param progressCallback: called with (fraction 0-1, message); may raise to stop.
         :param abortFlag: returns True when the user asked to stop.
         :raises ValueError: no bundled model, or invalid inputs.
@@ -240,18 +330,21 @@ class FemurRegistrationLogic(ScriptedLoadableModuleLogic):
             raise ValueError(_("The projection geometry of both radiographs is required."))
         if device not in DEVICES:
             raise ValueError(_("device must be one of {choices}, got {value!r}").format(choices=DEVICES, value=device))
+        if side not in SIDES:
+            raise ValueError(_("side must be one of {choices}, got {value!r}").format(choices=SIDES, value=side))
+        unknown = sorted(set(outputs) - set(OUTPUTS))
+        if unknown:
+            raise TypeError(f"unknown outputs: {unknown}")
 
         from FemurRegistrationLib.pipeline import run
         from ReconCoreLib.runtime import runModulePipeline
 
-        requested = {"outputVolume": outputVolume, "outputSegmentation": outputSegmentation,
-                     "outputTransform": outputTransform, "outputTable": outputTable}
-        outputs = runModulePipeline(
+        requested = {name: outputs.get(name) for name in OUTPUTS}
+        return runModulePipeline(
             self.scene, "FemurRegistration", run, OUTPUTS, requested, apRadiograph=apRadiograph,
             latRadiograph=latRadiograph, apGeometry=apGeometry, latGeometry=latGeometry, apMask=apMask,
-            latMask=latMask, reference=reference, refine=bool(refine), device=device,
-            progressCallback=progressCallback, abortFlag=abortFlag)
-        return outputs
+            latMask=latMask, reference=reference, side=self.resolveSide(side, apRadiograph, latRadiograph),
+            refine=bool(refine), device=device, progressCallback=progressCallback, abortFlag=abortFlag)
 
 
 #
@@ -289,4 +382,38 @@ class FemurRegistrationTest(ScriptedLoadableModuleTest):
         isocenterPixel = geometry.projectLps(np.zeros((1, 3)))[0]
         expected = np.array([(columns - 1) / 2.0, (rows - 1) / 2.0])
         self.assertLess(float(np.max(np.abs(isocenterPixel - expected))), 1e-6)
+        if available:
+            self._registerSampleCase(logic)
         self.delayDisplay("Test passed")
+
+    def _registerSampleCase(self, logic):
+        """The bundled orthogonal case, through the same calls the buttons make (proposed masks, reference)."""
+        import numpy as np
+
+        from FemurRegistrationLib.pipeline import readReference, sampleCases
+        from ReconCoreLib import runtime
+        from ReconCoreLib.xrayio import readXrayImage
+
+        files = sampleCases()["FemurOrthogonal"]
+        nodes, geometries = [], []
+        for key in ("ap", "lat"):
+            view = readXrayImage(files[key])
+            nodes.append(runtime.volumeNodeFromArray(slicer.mrmlScene, view.pixels[None], view.geometry.imageIjkToRas(),
+                                                     files[key].stem))
+            geometries.append(view.geometry)
+        masks = [logic.proposeMask(node) for node in nodes]
+        label, ijkToRas = readReference(slicer.mrmlScene, files["reference"])
+        reference = runtime.segmentationNodeFromLabelmap(slicer.mrmlScene, label, ijkToRas, {1: ("femur", (1, 1, 1))},
+                                                         "reference femur", closedSurface=False)
+        outputs = logic.process(nodes[0], nodes[1], geometries[0], geometries[1], apMask=masks[0], latMask=masks[1],
+                                reference=reference, side="right", device="cpu")
+        self.assertEqual(outputs["outputVolume"].GetImageData().GetDimensions(), (128, 112, 160))
+        self.assertGreater(outputs["outputModel"].GetPolyData().GetNumberOfPoints(), 100)
+        self.assertEqual(outputs["outputLandmarks"].GetNumberOfControlPoints(), 7)
+        values = {row["readout"]: row["value"] for row in runtime.rowsFromTableNode(outputs["outputTable"])}
+        self.assertGreater(float(values["dice"]), 0.5)
+        self.assertGreater(float(values["min_jacobian"]), 0.0)
+        outline, _, _ = runtime.labelmapFromSegmentation(outputs["outputApOutline"], nodes[0])
+        self.assertEqual(outline.shape, (1, 512, 512))  # on the radiograph's own grid
+        self.assertGreater(int(np.count_nonzero(outline)), 1000)
+        self.assertTrue(np.isfinite(float(values["head_diameter_mm"])))

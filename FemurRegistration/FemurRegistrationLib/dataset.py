@@ -60,16 +60,21 @@ def viewGeometries(setting: str, rng: np.random.Generator | None = None, angleEr
 
 
 def projectVolume(volume: np.ndarray, ijkToLps: np.ndarray, geometries, reduction: str = "integral",
-                  samplesPerRay: int = 192) -> np.ndarray:
-    """DRRs (``integral``, volume units x mm) or silhouettes (``max``) of a [k, j, i] volume -> [N, rows, cols]."""
+                  samplesPerRay: int = 128) -> np.ndarray:
+    """DRRs (``integral``, volume units x mm) or silhouettes (``max``) of a [k, j, i] or [C, k, j, i] volume.
+
+    Returns [N, rows, cols] (or [N, C, rows, cols] for a multi-channel volume).
+    """
     first = geometries[0]
     projector = ConeBeamProjector(first.rows, first.columns, samplesPerRay, reduction)
     views = ViewGeometry.fromCArm(geometries, radiusMm=RAY_RADIUS_MM)
-    lpsToGrid = torch.as_tensor(lpsToGridMatrix(ijkToLps, volume.shape), dtype=torch.float32)
-    tensor = torch.as_tensor(np.asarray(volume, np.float32))[None, None].expand(len(geometries), -1, -1, -1, -1)
+    volume = np.asarray(volume, np.float32)
+    channels = volume if volume.ndim == 4 else volume[None]
+    lpsToGrid = torch.as_tensor(lpsToGridMatrix(ijkToLps, channels.shape[1:]), dtype=torch.float32)
+    tensor = torch.as_tensor(channels)[None].expand(len(geometries), -1, -1, -1, -1)
     with torch.no_grad():
         images = projector(tensor, lpsToGrid[None].expand(len(geometries), 4, 4), *views.tensors())
-    return images[:, 0].numpy()
+    return images.numpy() if volume.ndim == 4 else images[:, 0].numpy()
 
 
 def simulateRadiographs(hu: np.ndarray, label: np.ndarray, ijkToLps: np.ndarray, geometries,
@@ -78,11 +83,13 @@ def simulateRadiographs(hu: np.ndarray, label: np.ndarray, ijkToLps: np.ndarray,
 
     Radiograph = log-attenuation ``-ln(counts / N0)`` with Poisson counts (N0 2,000-20,000 per pixel),
     then gamma 0.8-1.25 and a Gaussian blur of 0-1 pixel: bone is bright, as on a displayed radiograph.
+    The mask holds the pixels whose ray crosses at least 0.5 mm of femur (both from one projection).
     """
     from scipy.ndimage import gaussian_filter
 
-    lineIntegral = WATER_MU_PER_MM * projectVolume(relativeAttenuation(hu), ijkToLps, geometries)
-    masks = (projectVolume(label.astype(np.float32), ijkToLps, geometries, "max") > 0.5).astype(np.uint8)
+    projected = projectVolume(np.stack([relativeAttenuation(hu), label.astype(np.float32)]), ijkToLps, geometries)
+    lineIntegral = WATER_MU_PER_MM * projected[:, 0]
+    masks = (projected[:, 1] > 0.5).astype(np.uint8)
     images = []
     for integral in lineIntegral:
         photons = rng.uniform(2000.0, 20000.0)

@@ -103,24 +103,31 @@ def register(model, images: np.ndarray, masks: np.ndarray, views: np.ndarray, de
                         inverse[0].cpu().numpy(), mirrored)
 
 
-def warpAtlas(atlas: dict, registration: Registration, device="cpu") -> tuple[np.ndarray, np.ndarray]:
-    """(warped HU int16, warped label uint8) of the atlas on the 1 mm box (patient frame of the registration)."""
+def warpAtlas(atlas: dict, registration: Registration, device="cpu",
+              labelOnly: bool = False) -> tuple[np.ndarray | None, np.ndarray]:
+    """(warped HU int16, warped label uint8) of the atlas on the 1 mm box (patient frame of the registration).
+
+    ``labelOnly`` skips the HU volume (returned as None).
+    """
     affine, displacement, _, fieldLpsToGrid = registration.tensors(device)
     ijkToLps, shape = boxGrid(ATLAS_SPACING_MM)
     atlasLpsToGrid = torch.as_tensor(lpsToGridMatrix(atlas["ijkToLps"], atlas["hu"].shape), dtype=torch.float32,
                                      device=device)[None]
-    warped = []
+    channels = [atlas["label"].astype(np.float32)]
+    if not labelOnly:
+        channels.insert(0, atlas["hu"].astype(np.float32) + 1000.0)
+    volume = torch.as_tensor(np.stack(channels), device=device)[None]  # one grid_sample for HU and label
+    allPoints = gridPointsLps(ijkToLps, shape)
+    slabs = []
     with torch.no_grad():
-        for array in (atlas["hu"].astype(np.float32) + 1000.0, atlas["label"].astype(np.float32)):
-            volume = torch.as_tensor(array, device=device)[None, None]
-            slabs = []
-            for first in range(0, shape[0], 40):  # slabs of 40 slices: bounded memory
-                points = gridPointsLps(ijkToLps, shape)[first:first + 40].to(device)[None]
-                slabs.append(network.warpVolume(volume, atlasLpsToGrid, points, affine, displacement,
-                                                fieldLpsToGrid)[0, 0])
-            warped.append(torch.cat(slabs).cpu().numpy())
-    hu = np.clip(np.rint(warped[0] - 1000.0), -1024, 3071).astype(np.int16)
-    return hu, (warped[1] >= 0.5).astype(np.uint8)
+        for first in range(0, shape[0], 40):  # slabs of 40 slices: bounded memory
+            points = allPoints[first:first + 40].to(device)[None]
+            slabs.append(network.warpVolume(volume, atlasLpsToGrid, points, affine, displacement, fieldLpsToGrid)[0])
+    warped = torch.cat(slabs, 1).cpu().numpy()
+    label = (warped[-1] >= 0.5).astype(np.uint8)
+    if labelOnly:
+        return None, label
+    return np.clip(np.rint(warped[0] - 1000.0), -1024, 3071).astype(np.int16), label
 
 
 def warpPoints(pointsLps: np.ndarray, registration: Registration) -> np.ndarray:

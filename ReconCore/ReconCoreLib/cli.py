@@ -59,8 +59,11 @@ class ProgressBar:
             self._bar = None
 
 
-def _viewAssignments(values: list[str] | None, option: str) -> dict[str, Path]:
-    """Parse ``VIEW=FILE`` pairs of the echo command, refusing unknown or repeated views."""
+def _viewAssignments(values: list[str] | None, option: str, frames: dict[str, int] | None = None) -> dict[str, Path]:
+    """Parse ``VIEW=FILE`` pairs of the echo command, refusing unknown or repeated views.
+
+    ``VIEW=FILE@FRAME`` picks a frame (zero-based) of a cine; it goes into ``frames`` (view -> frame) when given.
+    """
     views: dict[str, Path] = {}
     for item in values or []:
         name, separator, path = item.partition("=")
@@ -71,6 +74,11 @@ def _viewAssignments(values: list[str] | None, option: str) -> dict[str, Path]:
             raise ValueError(f"{option}: unknown view {name!r} (views: {', '.join(ECHO_VIEWS)})")
         if name in views:
             raise ValueError(f"{option}: view {name} given twice")
+        stem, at, frame = path.rpartition("@")
+        if at and frame.isdigit() and not Path(path).is_file():
+            path = stem
+            if frames is not None:
+                frames[name] = int(frame)
         if not Path(path).is_file():
             raise ValueError(f"{option}: {name}: {path}: no such file")
         views[name] = Path(path)
@@ -88,8 +96,9 @@ def _checkInputs(args) -> None:
         readXrayImage(args.ap)
         readXrayImage(args.lat)
     elif args.command == "echo":
-        args.edViews = _viewAssignments(args.ed, "--ed")
-        args.esViews = _viewAssignments(args.es, "--es")
+        args.edFrames, args.esFrames = {}, {}
+        args.edViews = _viewAssignments(args.ed, "--ed", args.edFrames)
+        args.esViews = _viewAssignments(args.es, "--es", args.esFrames)
         if not args.edViews:
             raise ValueError("--ed: no end-diastolic views given")
     for option in ("mask1", "mask2", "ap_mask", "lat_mask", "reference"):
@@ -182,12 +191,16 @@ def buildParser() -> argparse.ArgumentParser:
     femur.add_argument("--ap-mask", help="femur mask of the AP view")
     femur.add_argument("--lat-mask", help="femur mask of the lateral view")
     femur.add_argument("--reference", help="reference femur segmentation (.seg.nrrd / .nrrd) for Dice, ASSD, HD95")
-    femur.add_argument("--refine", action="store_true", help="test-time refinement of the deformation")
+    femur.add_argument("--side", choices=("left", "right"),
+                       help="which femur (default: the files' DICOM ImageLaterality / Laterality, else right)")
+    femur.add_argument("--refine", action="store_true",
+                       help="test-time refinement of the deformation against the radiographs (slower)")
 
     echo = commands.add_parser("echo", parents=[common], help="heart chambers, volumes and EF from six echo views")
-    echo.add_argument("--ed", nargs="+", metavar="VIEW=FILE", required=True,
+    echo.add_argument("--ed", nargs="+", metavar="VIEW=FILE[@FRAME]", required=True,
                       help=f"end-diastolic views, VIEW one of {', '.join(ECHO_VIEWS)}")
-    echo.add_argument("--es", nargs="+", metavar="VIEW=FILE", help="end-systolic views (gives ESV and EF)")
+    echo.add_argument("--es", nargs="+", metavar="VIEW=FILE[@FRAME]",
+                      help="end-systolic views (gives ESV and EF); @FRAME picks the frame (0-based) of a cine")
     echo.add_argument("--out", required=True, help="output folder")
 
     demo = commands.add_parser("demo", parents=[common], help="run every module with a model on its sample data")

@@ -2,8 +2,8 @@
 
 Inside the Slicer application :func:`getScene` returns ``slicer.mrmlScene``. Outside it builds a scene
 the way Slicer's core application does: application logic with default color nodes, the segmentations
-logic attached (so closed-surface representations are made), subject hierarchy, and data I/O through
-MRML storage nodes (``.nrrd``, ``.seg.nrrd``, ``.vtk``, ``.tsv``, ``.h5``, ``.mrb``).
+logic attached (so closed-surface representations are made), subject hierarchy, markups, and data I/O through
+MRML storage nodes (``.nrrd``, ``.seg.nrrd``, ``.vtk``, ``.tsv``, ``.h5``, ``.mrk.json``, ``.mrb``).
 
 Arrays handed to and from nodes are indexed [k, j, i] (slice, row, column), as SimpleITK and
 ``slicer.util.arrayFromVolume`` do; geometry travels as a 4x4 IJK -> RAS matrix (mm).
@@ -62,6 +62,11 @@ class HeadlessSlicer:
         self.segmentationsLogic.SetMRMLScene(self.scene)
         self.applicationLogic.SetModuleLogic("Segmentations", self.segmentationsLogic)
         self.applicationLogic.SetModuleLogic("SubjectHierarchy", self.subjectHierarchyLogic)
+        # Markups logic registers the markups node classes (point lists, their .mrk.json storage) in the scene.
+        self.markupsLogic = slicer.vtkSlicerMarkupsLogic()
+        self.markupsLogic.SetMRMLApplicationLogic(self.applicationLogic)
+        self.markupsLogic.SetMRMLScene(self.scene)
+        self.applicationLogic.SetModuleLogic("Markups", self.markupsLogic)
 
 
 def insideSlicer() -> bool:
@@ -282,6 +287,34 @@ def rowsFromTableNode(node) -> list[dict[str, str]]:
             for row in range(table.GetNumberOfRows())]
 
 
+def markupsNodeFromPoints(scene, pointsRas: np.ndarray, labels: Sequence[str], name: str,
+                          descriptions: Sequence[str] | None = None, node=None):
+    """Fill ``node`` (its points are replaced) or a new point list (``vtkMRMLMarkupsFiducialNode``).
+
+    :param pointsRas: (N, 3) positions (mm, RAS); ``labels`` and ``descriptions`` one string per point.
+    Points are locked (they are results, not handles to drag). Saved as ``.mrk.json`` by :func:`saveNode`.
+    """
+    points = np.asarray(pointsRas, dtype=float).reshape(-1, 3)
+    if len(labels) != len(points) or (descriptions is not None and len(descriptions) != len(points)):
+        raise ValueError(f"{len(points)} points need as many labels (got {len(labels)}) and descriptions")
+    node = node if node is not None else scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", name)
+    node.RemoveAllControlPoints()
+    for index, (point, label) in enumerate(zip(points, labels)):
+        node.AddControlPoint(float(point[0]), float(point[1]), float(point[2]), str(label))
+        if descriptions is not None:
+            node.SetNthControlPointDescription(index, str(descriptions[index]))
+        node.SetNthControlPointLocked(index, True)
+    node.CreateDefaultDisplayNodes()
+    return node
+
+
+def pointsFromMarkupsNode(node) -> tuple[np.ndarray, list[str]]:
+    """((N, 3) control point positions in mm RAS, their labels) of a markups node."""
+    count = node.GetNumberOfControlPoints()
+    points = np.array([node.GetNthControlPointPosition(index) for index in range(count)], dtype=float)
+    return points.reshape(-1, 3), [node.GetNthControlPointLabel(index) for index in range(count)]
+
+
 def linearTransformNode(scene, matrixRas: np.ndarray, name: str):
     """Add a linear transform node (4x4, RAS, 'to parent')."""
     node = scene.AddNewNodeByClass("vtkMRMLLinearTransformNode", name)
@@ -298,8 +331,10 @@ def matrixFromLinearTransformNode(node) -> np.ndarray:
     return _vtkToMatrix(matrix)
 
 
-def gridTransformNodeFromDisplacement(scene, displacementKjiRas: np.ndarray, ijkToRas: np.ndarray, name: str):
-    """Add a grid transform node: a displacement (mm, RAS) at each grid point [k, j, i, xyz].
+def gridTransformNodeFromDisplacement(scene, displacementKjiRas: np.ndarray, ijkToRas: np.ndarray, name: str,
+                                      node=None):
+    """Fill ``node`` (any transform node) or a new grid transform node: a displacement (mm, RAS) at each grid
+    point [k, j, i, xyz].
 
     The grid's origin, spacing and direction come from ``ijkToRas``; the transform maps 'to parent'
     (a point p goes to p + displacement(p)).
@@ -324,7 +359,7 @@ def gridTransformNodeFromDisplacement(scene, displacementKjiRas: np.ndarray, ijk
     grid.SetDisplacementGridData(imageData)
     grid.SetGridDirectionMatrix(directionVtk)
     grid.SetInterpolationModeToCubic()
-    node = scene.AddNewNodeByClass("vtkMRMLGridTransformNode", name)
+    node = node if node is not None else scene.AddNewNodeByClass("vtkMRMLGridTransformNode", name)
     node.SetAndObserveTransformToParent(grid)
     return node
 
