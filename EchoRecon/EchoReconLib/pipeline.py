@@ -286,12 +286,12 @@ def readEchoImage(path: str | Path, frame: Optional[int] = None) -> EchoImage:
 
     :raises ValueError: unreadable file, not 2D, too small, NaNs, constant, bad sidecar, frame missing or absent.
     """
-    from ReconCoreLib.xrayio import _isDicom
+    from ReconCoreLib.xrayio import isDicom
 
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
-    if _isDicom(path):
+    if isDicom(path):
         return _readDicom(path, frame)
     if not path.name.lower().endswith(IMAGE_SUFFIXES):
         raise ValueError(f"{path}: not a DICOM file nor one of {', '.join(IMAGE_SUFFIXES)}")
@@ -347,19 +347,10 @@ def _ultrasoundRegion(dataset, shape: tuple) -> Optional[dict]:
 
 
 def _readDicom(path: Path, frame: Optional[int]) -> EchoImage:
-    import pydicom
-    from pydicom.errors import InvalidDicomError
+    from ReconCoreLib.xrayio import readDicomPixels
 
-    try:
-        dataset = pydicom.dcmread(str(path))
-    except (InvalidDicomError, OSError) as error:
-        raise ValueError(f"{path}: not a readable DICOM file ({error})") from None
-    if "PixelData" not in dataset:
-        raise ValueError(f"{path}: DICOM file has no pixel data")
-    try:
-        pixels = np.asarray(dataset.pixel_array)  # colour (YBR) comes as RGB
-    except Exception as error:  # pydicom raises several types for unsupported transfer syntaxes
-        raise ValueError(f"{path}: cannot decode DICOM pixel data ({error})") from None
+    dataset, pixels = readDicomPixels(path)
+    pixels = np.asarray(pixels)
     count = int(getattr(dataset, "NumberOfFrames", 1) or 1)
     frames = pixels if count > 1 else pixels[None]
     selected = np.asarray(_selectFrame(frames, frame, str(path)), dtype=np.float32)

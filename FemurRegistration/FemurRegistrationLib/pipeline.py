@@ -48,7 +48,7 @@ import numpy as np
 
 from ReconCoreLib.readouts import Readouts
 from ReconCoreLib.xraygeometry import LPS_TO_RAS, CArmGeometry, viewSeparationDeg
-from ReconCoreLib.xrayio import XrayImage, checkImage, sidecarPath
+from ReconCoreLib.xrayio import XrayImage, checkImage, isDicom, sidecarPath
 
 from . import inference
 from .network import DETECTOR_PIXEL_MM, IMAGE_SIZE
@@ -102,22 +102,11 @@ def _check(abortFlag, progressCallback, fraction, message):
 
 # ------------------------------------------------------------------------------------------------
 # Side (laterality)
-def _isDicom(path: Path) -> bool:
-    if path.suffix.lower() in (".dcm", ".dicom"):
-        return True
-    try:
-        with open(path, "rb") as stream:
-            stream.seek(128)
-            return stream.read(4) == b"DICM"
-    except OSError:
-        return False
-
-
 def lateralityOfFile(path) -> Optional[str]:
     """'left' / 'right' from a radiograph's DICOM ImageLaterality (else Laterality) or its JSON sidecar; else None."""
     path = Path(path)
     value = None
-    if _isDicom(path):
+    if isDicom(path):
         import pydicom
 
         try:

@@ -52,7 +52,9 @@ def sidecarPath(imagePath: str | Path) -> Path:
     return path.with_name(name + ".json")
 
 
-def _isDicom(path: Path) -> bool:
+def isDicom(path: Path) -> bool:
+    """True for a .dcm/.dicom name or a file with the DICM preamble."""
+    path = Path(path)
     if path.suffix.lower() in (".dcm", ".dicom"):
         return True
     try:
@@ -98,7 +100,7 @@ def readXrayImage(path: str | Path, frame: int | None = None,
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
-    if _isDicom(path):
+    if isDicom(path):
         return _readDicom(path, frame, frameScore)
     if not any(path.name.lower().endswith(suffix) for suffix in IMAGE_SUFFIXES):
         raise ValueError(f"{path}: not a DICOM file nor one of {', '.join(IMAGE_SUFFIXES)}")
@@ -140,7 +142,8 @@ def _checkSize(geometry: CArmGeometry, pixels: np.ndarray, source: str) -> None:
                          f"image is {pixels.shape[0]} x {pixels.shape[1]}")
 
 
-def _readDicom(path: Path, frame: int | None, frameScore) -> XrayImage:
+def readDicomPixels(path: Path):
+    """(pydicom dataset, pixel array) of a DICOM file, with a clear ValueError for unreadable files."""
     import pydicom
     from pydicom.errors import InvalidDicomError
 
@@ -151,9 +154,13 @@ def _readDicom(path: Path, frame: int | None, frameScore) -> XrayImage:
     if "PixelData" not in dataset:
         raise ValueError(f"{path}: DICOM file has no pixel data")
     try:
-        pixels = dataset.pixel_array
+        return dataset, dataset.pixel_array  # colour (YBR) comes as RGB
     except Exception as error:  # pydicom raises several types for unsupported transfer syntaxes
         raise ValueError(f"{path}: cannot decode DICOM pixel data ({error})") from None
+
+
+def _readDicom(path: Path, frame: int | None, frameScore) -> XrayImage:
+    dataset, pixels = readDicomPixels(path)
     frames = int(getattr(dataset, "NumberOfFrames", 1) or 1)
     if frames > 1:
         if frame is None:
