@@ -258,37 +258,17 @@ def run(scene, view1, view2, geometry1, geometry2, tree="left", device="auto", m
     return nodes
 
 
-def _readMask(path) -> np.ndarray:
-    import SimpleITK as sitk
-
-    try:
-        image = sitk.ReadImage(str(path))
-    except RuntimeError:
-        raise ValueError(f"{path}: cannot be read as a mask image") from None
-    if image.GetNumberOfComponentsPerPixel() > 1:
-        image = sitk.VectorIndexSelectionCast(image, 0)
-    array = sitk.GetArrayFromImage(image)
-    return array.reshape(array.shape[-2:]) if array.ndim == 3 and array.shape[0] == 1 else array
-
-
 def runCase(path1, path2, tree, device, directory: Path, mask1=None, mask2=None, frame1=None, frame2=None,
             progress=None) -> Readouts:
     """Read two files, reconstruct, write every output into ``directory`` (headless)."""
     from ReconCoreLib import runtime
-    from ReconCoreLib.xrayio import readXrayImage
+    from ReconCoreLib.xrayio import readMaskImage, readXrayImage
 
     view1 = readXrayImage(path1, frame1, vesselContrastScore)
     view2 = readXrayImage(path2, frame2, vesselContrastScore)
-    masks = [_readMask(path) if path else None for path in (mask1, mask2)]
+    masks = [readMaskImage(path) if path else None for path in (mask1, mask2)]
     result = reconstruct(view1, view2, tree, device, masks[0], masks[1], progressCallback=progress)
-    scene = runtime.newHeadlessScene()
-    try:
-        nodes = addToScene(result, scene)
-        writeOutputs(result, nodes, scene, Path(directory))
-    finally:
-        runtime.releaseScene(scene)
-    if progress is not None:
-        progress(1.0, "written")
+    runtime.writeResultHeadless(result, addToScene, writeOutputs, directory, progress)
     return result.readouts
 
 

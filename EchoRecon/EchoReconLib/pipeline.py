@@ -847,14 +847,7 @@ def runCase(endDiastole: Mapping, endSystole: Optional[Mapping], device: str, di
     result = reconstruct(ed, es, device, progressCallback=progress)
     if progress is not None:
         progress(0.7, "surfaces and segmentation")
-    scene = runtime.newHeadlessScene()
-    try:
-        nodes = addToScene(result, scene)
-        writeOutputs(result, nodes, scene, Path(directory))
-    finally:
-        runtime.releaseScene(scene)
-    if progress is not None:
-        progress(1.0, "written")
+    runtime.writeResultHeadless(result, addToScene, writeOutputs, directory, progress)
     return result.readouts
 
 

@@ -833,16 +833,9 @@ def run(scene, apRadiograph, latRadiograph, apGeometry, latGeometry, apMask=None
 
 def readMask(path) -> np.ndarray:
     """A femur mask file (PNG, NRRD, ...; a single-slice volume is fine) as a 2D array."""
-    import SimpleITK as sitk
+    from ReconCoreLib.xrayio import readMaskImage
 
-    try:
-        image = sitk.ReadImage(str(path))
-    except RuntimeError:
-        raise ValueError(f"{path}: cannot be read as a mask image") from None
-    if image.GetNumberOfComponentsPerPixel() > 1:
-        image = sitk.VectorIndexSelectionCast(image, 0)
-    array = sitk.GetArrayFromImage(image)
-    return array.reshape(array.shape[-2:]) if array.ndim == 3 and array.shape[0] == 1 else array
+    return readMaskImage(path)
 
 
 def readReference(scene, path) -> tuple[np.ndarray, np.ndarray]:

@@ -408,6 +408,19 @@ def runModulePipeline(scene, moduleName: str, run, outputClasses: Mapping[str, t
     return outputs
 
 
+def writeResultHeadless(result, addToScene, writeOutputs, directory, progress=None) -> None:
+    """Put ``result`` into a fresh headless scene with ``addToScene(result, scene)``, write it with
+    ``writeOutputs(result, nodes, scene, directory)``, release the scene, report 'written'."""
+    scene = newHeadlessScene()
+    try:
+        nodes = addToScene(result, scene)
+        writeOutputs(result, nodes, scene, Path(directory))
+    finally:
+        releaseScene(scene)
+    if progress is not None:
+        progress(1.0, "written")
+
+
 # ------------------------------------------------------------------------------------------------
 # Storage
 def saveNode(node, path: str | Path) -> Path:

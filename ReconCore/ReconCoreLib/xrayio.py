@@ -276,3 +276,17 @@ def _decimalString(value: float) -> str:
         if len(text) <= 16:
             return text
     raise ValueError(f"{value!r} cannot be written as a DICOM decimal string")
+
+
+def readMaskImage(path) -> np.ndarray:
+    """A 2D mask file (PNG, NRRD, ...; a single-slice volume is fine; first component of colour) as an array."""
+    import SimpleITK as sitk
+
+    try:
+        image = sitk.ReadImage(str(path))
+    except RuntimeError:
+        raise ValueError(f"{path}: cannot be read as a mask image") from None
+    if image.GetNumberOfComponentsPerPixel() > 1:
+        image = sitk.VectorIndexSelectionCast(image, 0)
+    array = sitk.GetArrayFromImage(image)
+    return array.reshape(array.shape[-2:]) if array.ndim == 3 and array.shape[0] == 1 else array
