@@ -180,7 +180,7 @@ def test_bundled_model_predicts_the_sample_patient_volumes(template):
     assert abs(100 * (1 - esv / edv) - case["efPercent"]) < 10.0
     # the segmentation finds the LV cavity of the A4C view
     predicted, truth = logits[0, 0].argmax(0).numpy() == 1, case["labels"][0, 0] == 1
-    assert 2 * np.sum(predicted & truth) / (predicted.sum() + truth.sum()) > 0.6  # bundled model: 0.72
+    assert 2 * np.sum(predicted & truth) / (predicted.sum() + truth.sum()) > 0.6  # bundled model: 0.81
 
 
 def test_assd_of_concentric_spheres_and_lv_mask_cleanup():
