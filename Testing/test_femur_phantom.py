@@ -18,18 +18,9 @@ def case(model):
 
 
 def _polyData(vertices, triangles):
-    import vtk
-    from vtk.util.numpy_support import numpy_to_vtk, numpy_to_vtkIdTypeArray
+    from ReconCoreLib.surfaces import polyDataFromTriangles
 
-    points = vtk.vtkPoints()
-    points.SetData(numpy_to_vtk(np.ascontiguousarray(vertices, dtype=float), deep=True))
-    polygons = vtk.vtkCellArray()
-    polygons.SetData(numpy_to_vtkIdTypeArray(np.arange(0, 3 * len(triangles) + 1, 3, dtype=np.int64), deep=True),
-                     numpy_to_vtkIdTypeArray(np.asarray(triangles, dtype=np.int64).ravel(), deep=True))
-    mesh = vtk.vtkPolyData()
-    mesh.SetPoints(points)
-    mesh.SetPolys(polygons)
-    return mesh
+    return polyDataFromTriangles(vertices, triangles)
 
 
 def _volumeInsideBox(vertices, triangles):

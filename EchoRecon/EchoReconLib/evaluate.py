@@ -50,19 +50,9 @@ PAPER_MSE, PAPER_UNIFORM_MSE = 1.84e-2, 2.77e1
 
 
 def _polyData(vertices: np.ndarray, triangles: np.ndarray):
-    import vtk
-    from vtk.util.numpy_support import numpy_to_vtk, numpy_to_vtkIdTypeArray
+    from ReconCoreLib.surfaces import polyDataFromTriangles
 
-    points = vtk.vtkPoints()
-    points.SetData(numpy_to_vtk(np.ascontiguousarray(vertices, np.float64), deep=True))
-    cells = vtk.vtkCellArray()
-    offsets = numpy_to_vtkIdTypeArray(np.arange(0, 3 * len(triangles) + 1, 3, dtype=np.int64), deep=True)
-    connectivity = numpy_to_vtkIdTypeArray(np.ascontiguousarray(triangles, np.int64).ravel(), deep=True)
-    cells.SetData(offsets, connectivity)
-    polyData = vtk.vtkPolyData()
-    polyData.SetPoints(points)
-    polyData.SetPolys(cells)
-    return polyData
+    return polyDataFromTriangles(vertices, triangles)
 
 
 def _distancesToSurface(points: np.ndarray, vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:

@@ -221,21 +221,9 @@ def _readSource(vtuPath: str | Path) -> dict:
 
 def _polyData(points: np.ndarray, triangles: np.ndarray):
     """vtkPolyData of a triangle set, unused points removed."""
-    import vtk
-    from vtk.util.numpy_support import numpy_to_vtk, numpy_to_vtkIdTypeArray
+    from ReconCoreLib.surfaces import polyDataFromTriangles
 
-    used, inverse = np.unique(triangles, return_inverse=True)
-    vtkPoints = vtk.vtkPoints()
-    vtkPoints.SetData(numpy_to_vtk(np.ascontiguousarray(points[used], dtype=np.float64), deep=True))
-    cells = vtk.vtkCellArray()
-    local = inverse.reshape(-1, 3).astype(np.int64)
-    offsets = np.arange(0, 3 * len(local) + 1, 3, dtype=np.int64)
-    cells.SetData(numpy_to_vtkIdTypeArray(offsets, deep=True),
-                  numpy_to_vtkIdTypeArray(np.ascontiguousarray(local.ravel()), deep=True))
-    polyData = vtk.vtkPolyData()
-    polyData.SetPoints(vtkPoints)
-    polyData.SetPolys(cells)
-    return polyData
+    return polyDataFromTriangles(points, triangles, removeUnusedPoints=True)
 
 
 def _arrays(polyData) -> tuple[np.ndarray, np.ndarray]:
@@ -271,28 +259,11 @@ class _Grid:
 
     def stencil(self, points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
         """Voxels inside a closed triangle surface (bool [K, J, I])."""
-        import vtk
-        from vtk.util.numpy_support import vtk_to_numpy
+        from ReconCoreLib.surfaces import voxelizeSurface
 
-        stencil = vtk.vtkPolyDataToImageStencil()
-        stencil.SetInputData(_polyData(points, triangles))
-        stencil.SetOutputOrigin(*self.origin)
-        stencil.SetOutputSpacing(self.spacing, self.spacing, self.spacing)
-        stencil.SetOutputWholeExtent(0, self.dims[0] - 1, 0, self.dims[1] - 1, 0, self.dims[2] - 1)
-        image = vtk.vtkImageData()
-        image.SetOrigin(*self.origin)
-        image.SetSpacing(self.spacing, self.spacing, self.spacing)
-        image.SetDimensions(*self.dims)
-        image.AllocateScalars(vtk.VTK_UNSIGNED_CHAR, 1)
-        image.GetPointData().GetScalars().Fill(0)
-        toImage = vtk.vtkImageStencilToImage()
-        toImage.SetInputConnection(stencil.GetOutputPort())
-        toImage.SetInsideValue(1)
-        toImage.SetOutsideValue(0)
-        toImage.SetOutputScalarTypeToUnsignedChar()
-        toImage.Update()
-        array = vtk_to_numpy(toImage.GetOutput().GetPointData().GetScalars())
-        return array.reshape(self.dims[::-1]).astype(bool)
+        ijkToWorld = np.diag([self.spacing, self.spacing, self.spacing, 1.0])
+        ijkToWorld[:3, 3] = self.origin
+        return voxelizeSurface(points, triangles, ijkToWorld, self.dims[::-1]).astype(bool)
 
     def surface(self, mask: np.ndarray, sigmaVoxels: float = 1.0):
         """Closed smooth vtkPolyData of a mask: iso-surface 0.5 of the Gaussian-smoothed mask."""

@@ -117,34 +117,9 @@ def voxelize(verticesLps: np.ndarray, triangles: np.ndarray, ijkToLps: np.ndarra
     :param verticesLps: (V, 3) LPS mm; :param triangles: (F, 3) vertex indices (orientation does not matter).
     :param ijkToLps: 4x4 grid matrix (any direction); :param shapeKji: array shape [k, j, i].
     """
-    import vtk
-    from vtk.util.numpy_support import numpy_to_vtk, numpy_to_vtkIdTypeArray, vtk_to_numpy
+    from ReconCoreLib.surfaces import voxelizeSurface
 
-    index = transformPoints(np.linalg.inv(ijkToLps), verticesLps)  # continuous IJK
-    points = vtk.vtkPoints()
-    points.SetData(numpy_to_vtk(np.ascontiguousarray(index, dtype=np.float64), deep=True))
-    triangles = np.asarray(triangles, dtype=np.int64)
-    polygons = vtk.vtkCellArray()
-    polygons.SetData(numpy_to_vtkIdTypeArray(np.arange(0, 3 * len(triangles) + 1, 3, dtype=np.int64), deep=True),
-                     numpy_to_vtkIdTypeArray(np.ascontiguousarray(triangles.ravel()), deep=True))
-    mesh = vtk.vtkPolyData()
-    mesh.SetPoints(points)
-    mesh.SetPolys(polygons)
-
-    k, j, i = shapeKji
-    stencil = vtk.vtkPolyDataToImageStencil()
-    stencil.SetInputData(mesh)
-    stencil.SetOutputOrigin(0.0, 0.0, 0.0)
-    stencil.SetOutputSpacing(1.0, 1.0, 1.0)
-    stencil.SetOutputWholeExtent(0, i - 1, 0, j - 1, 0, k - 1)
-    toImage = vtk.vtkImageStencilToImage()
-    toImage.SetInputConnection(stencil.GetOutputPort())
-    toImage.SetInsideValue(1)
-    toImage.SetOutsideValue(0)
-    toImage.SetOutputScalarTypeToUnsignedChar()
-    toImage.Update()
-    label = vtk_to_numpy(toImage.GetOutput().GetPointData().GetScalars()).reshape(k, j, i)
-    return np.ascontiguousarray(label, dtype=np.uint8)
+    return voxelizeSurface(verticesLps, triangles, ijkToLps, shapeKji)
 
 
 # ------------------------------------------------------------------------------------------------------
