@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
@@ -93,16 +92,9 @@ def main(argv=None):
 
     from monai.losses import DiceLoss
 
-    from ReconCoreLib.models import resolveDevice
+    from ReconCoreLib.models import trainingDevice
 
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    rank = int(os.environ.get("RANK", "0"))
-    if distributed:
-        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    device = resolveDevice(args.device)
-    if device == "cuda" and distributed:
-        device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
-        torch.cuda.set_device(device)
+    device, rank, distributed = trainingDevice(args.device)
     torch.manual_seed(args.seed + rank)
     work = Path(args.work)
     trainPath, heldOutPath = work / f"train-{args.cases}.npz", work / f"heldout-{args.held_out_cases}.npz"

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
@@ -135,18 +134,9 @@ def main(argv=None):
     parser.add_argument("--export", default=str(MODEL_PATH))
     args = parser.parse_args(argv)
 
-    from ReconCoreLib.models import resolveDevice
+    from ReconCoreLib.models import trainingDevice
 
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    rank = int(os.environ.get("RANK", "0"))
-    if distributed:
-        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    device = resolveDevice(args.device)
-    if device == "cuda" and distributed:
-        device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
-        torch.cuda.set_device(device)
-    if device == "cpu":
-        torch.set_num_threads(args.threads)
+    device, rank, distributed = trainingDevice(args.device, args.threads)
     torch.manual_seed(args.seed)  # same initial weights on every rank
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)

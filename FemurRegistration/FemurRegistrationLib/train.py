@@ -78,13 +78,9 @@ def cachedSeeds(work: Path, held: bool = False) -> list[int]:
 
 
 def train(arguments) -> None:
-    distributed = "LOCAL_RANK" in os.environ
-    if distributed:
-        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    rank = int(os.environ.get("LOCAL_RANK", 0))
-    device = torch.device(f"cuda:{rank}" if torch.cuda.is_available() else "cpu")
-    if device.type == "cpu":
-        torch.set_num_threads(arguments.threads)
+    from ReconCoreLib.models import trainingDevice
+
+    device, rank, distributed = trainingDevice(arguments.device, arguments.threads)
     work = arguments.work
     atlas = inference.loadAtlas() if inference.defaultAtlasPath().exists() else inference.writeAtlas(
         inference.defaultAtlasPath())
@@ -176,6 +172,7 @@ def main(argv=None) -> None:
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--learning-rate", type=float, default=5e-4)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     parser.add_argument("--cases", type=int, default=200, help="held-out cases to evaluate")
     parser.add_argument("--evaluate-only", action="store_true")
     parser.add_argument("--no-export", action="store_true")
@@ -183,7 +180,7 @@ def main(argv=None) -> None:
     arguments.work.mkdir(parents=True, exist_ok=True)
     if not arguments.evaluate_only:
         train(arguments)
-        if int(os.environ.get("LOCAL_RANK", 0)) != 0:
+        if int(os.environ.get("RANK", 0)) != 0:
             return
     if not arguments.no_export:
         export(arguments.work)

@@ -54,6 +54,29 @@ def resolveDevice(device: str = "auto") -> str:
     return device
 
 
+def trainingDevice(device: str = "auto", threads: int | None = None) -> tuple[str, int, bool]:
+    """(device, rank, distributed) for a training script, started directly or under ``torchrun``.
+
+    Under torchrun (WORLD_SIZE > 1) the process group is initialized (NCCL on GPUs, else Gloo) and each rank
+    takes its own GPU; on CPU ``threads`` sets torch's thread count.
+    """
+    import os
+
+    import torch
+
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    rank = int(os.environ.get("RANK", "0"))
+    if distributed:
+        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    device = resolveDevice(device)
+    if device == "cuda" and distributed:
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+        torch.cuda.set_device(device)
+    if device == "cpu" and threads:
+        torch.set_num_threads(threads)
+    return device, rank, distributed
+
+
 def loadModel(path: str | Path, device: str = "cpu", expectedSha256: str | None = None):
     """Load a TorchScript model once per (file, device), checking its SHA-256 when given."""
     import torch
