@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ReconCoreLib.xraygeometry import LPS_TO_RAS, CArmGeometry
+from ReconCoreLib.xrayio import writeMaskImage
 
 from . import coronarytree
 from .dataset import LABEL_THRESHOLD
@@ -71,7 +72,7 @@ def writeSampleCases(directory: str | Path) -> list[Path]:
                            uidSeed=f"{name}-{index}")
             mask = coronarytree.renderVesselMap(case, geometry) >= 0.5
             maskPath = directory / f"{name}-view{index}-mask.png"
-            _writePng(maskPath, mask.astype(np.uint8) * 255)
+            writeMaskImage(maskPath, mask.astype(np.uint8) * 255)
             written += [path, maskPath]
         occupancy, _ = coronarytree.voxelize(case, GRID_SIZE, CUBE_SIDE_MM)
         scene = runtime.newHeadlessScene()
@@ -82,12 +83,6 @@ def writeSampleCases(directory: str | Path) -> list[Path]:
         finally:
             runtime.releaseScene(scene)
     return written
-
-
-def _writePng(path: Path, array: np.ndarray) -> None:
-    import SimpleITK as sitk
-
-    sitk.WriteImage(sitk.GetImageFromArray(array), str(path))
 
 
 def main(argv=None):

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ReconCoreLib.xrayio import writeMaskImage
+
 from .echosim import PHASES, SECTOR_HALF_ANGLE_DEG, VIEWS, makeCase
 
 SAMPLE_SEED_OFFSET = 3_000_000
@@ -28,12 +30,6 @@ SAMPLES = {
     "EchoDilated": {"seed": SAMPLE_SEED_OFFSET + 2, "phenotype": "dilated", "edvMl": 250.0, "efPercent": 25.0,
                     "wallThicknessMm": 8.0},
 }
-
-
-def _writePng(path: Path, array: np.ndarray) -> None:
-    import SimpleITK as sitk
-
-    sitk.WriteImage(sitk.GetImageFromArray(array), str(path))
 
 
 def writeSamples(directory: str | Path, labels: bool = False) -> list[Path]:
@@ -53,7 +49,7 @@ def writeSamples(directory: str | Path, labels: bool = False) -> list[Path]:
             for viewIndex, view in enumerate(VIEWS):
                 stem = f"{patient}_{phase}_{view}"
                 image = case["images"][phaseIndex, viewIndex]
-                _writePng(directory / f"{stem}.png", np.round(image * 255.0).astype(np.uint8))
+                writeMaskImage(directory / f"{stem}.png", np.round(image * 255.0).astype(np.uint8))
                 spacing = round(float(case["pixelSpacingMm"][viewIndex]), 6)
                 sidecar = {"ViewLabel": view, "CardiacPhase": phase, "PatientID": patient,
                            "PixelSpacing": [spacing, spacing], "Rows": int(image.shape[0]),
@@ -64,7 +60,7 @@ def writeSamples(directory: str | Path, labels: bool = False) -> list[Path]:
                 if labels:
                     (directory / "GroundTruth").mkdir(exist_ok=True)
                     path = directory / "GroundTruth" / f"{stem}_labels.png"
-                    _writePng(path, case["labels"][phaseIndex, viewIndex])
+                    writeMaskImage(path, case["labels"][phaseIndex, viewIndex])
                     written.append(path)
     return written
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ReconCoreLib.xraygeometry import LPS_TO_RAS, CArmGeometry
+from ReconCoreLib.xrayio import writeMaskImage
 
 SAMPLE_SEED_OFFSET = 2_000_000
 DETECTOR_PIXELS = 512
@@ -120,7 +121,7 @@ def writeSampleCases(directory: str | Path, names=None) -> list[Path]:
                 dataset.ViewPosition = position
                 dataset.save_as(str(path), enforce_file_format=True)
                 maskPath = directory / f"{name}-{view}-mask.png"
-                _writePng(maskPath, masks[0].astype(np.uint8) * 255)
+                writeMaskImage(maskPath, masks[0].astype(np.uint8) * 255)
                 written += [path, maskPath]
             scene = runtime.newHeadlessScene()
             try:
@@ -147,12 +148,6 @@ def _nameSegmentIds(segmentation) -> None:
         segment = contents.GetSegment(segmentId)
         contents.RemoveSegment(segmentId)
         contents.AddSegment(segment, segment.GetName())
-
-
-def _writePng(path: Path, array: np.ndarray) -> None:
-    import SimpleITK as sitk
-
-    sitk.WriteImage(sitk.GetImageFromArray(array), str(path))
 
 
 def main(argv=None):

@@ -290,3 +290,10 @@ def readMaskImage(path) -> np.ndarray:
         image = sitk.VectorIndexSelectionCast(image, 0)
     array = sitk.GetArrayFromImage(image)
     return array.reshape(array.shape[-2:]) if array.ndim == 3 and array.shape[0] == 1 else array
+
+
+def writeMaskImage(path, array: np.ndarray) -> None:
+    """Write a 2D array (a mask or an 8-bit image) as PNG/NRRD/... by its extension (SimpleITK)."""
+    import SimpleITK as sitk
+
+    sitk.WriteImage(sitk.GetImageFromArray(np.asarray(array)), str(path))
