@@ -269,7 +269,7 @@ def test_outputs_land_in_patient_space(knownResults, knownRegistration, atlas, s
     assert readouts["min_jacobian"] == pytest.approx(np.linalg.det(knownRegistration.affine[:3, :3]), rel=1e-4)
     assert readouts["ncc_ap"] > 0.99 and readouts["ncc_lat"] > 0.99  # femur-only radiographs: the DRRs match
     assert readouts["side"] == "right" and readouts["view_separation_deg"] == pytest.approx(90.0)
-    assert [w for w in readouts["warnings"] if not w.startswith("hip measurements come from")] == []
+    assert [w for w in readouts["warnings"] if not w.startswith("hip measurements come from the registered atlas")] == []
     # Landmarks by hand: atlas head centre q -> T^-1 q - shift (LPS), then RAS.
     headAtlas = pipeline._atlasHeadCentre(atlas)
     expected = (np.linalg.inv(knownRegistration.affine) @ np.append(headAtlas, 1.0))[:3] - SHIFT_MM

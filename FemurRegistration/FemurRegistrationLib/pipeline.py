@@ -690,10 +690,10 @@ def registerFemur(apView: XrayImage, latView: XrayImage, apMask=None, latMask=No
         if key in measurements:
             readouts.set(key, float(measurements[key]))
     if measurements:
-        # The bundled model's deformable part barely moves the atlas (model card: held-out errors of several mm
-        # and degrees), so these figures stay close to the atlas's own: say so with every result.
-        readouts.warn("hip measurements come from the registered atlas surface and stay close to the atlas's "
-                      "own values with the bundled model (see its model card): not for surgical planning")
+        # Their accuracy is the model's (held-out errors in the model card; for the bundled model several mm and
+        # degrees, close to the atlas's own values): say so with every result rather than assume it.
+        readouts.warn("hip measurements come from the registered atlas surface; their held-out errors are in the "
+                      "model card (FemurRegistration.md): not for surgical planning")
     names = [name for name, key in LANDMARKS.items() if key in measurements]
     landmarksRas = _toPatient(np.array([measurements[LANDMARKS[name]] for name in names]).reshape(-1, 3),
                               side) * [-1.0, -1.0, 1.0]

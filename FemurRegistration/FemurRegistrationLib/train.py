@@ -186,8 +186,8 @@ def main(argv=None) -> None:
         export(arguments.work)
     from .evaluate import evaluateModel, writeModelCard
 
-    metrics = evaluateModel(MODEL_PATH, arguments.cases, arguments.work)
-    writeModelCard(metrics, arguments)
+    if arguments.cases > 0:
+        writeModelCard(evaluateModel(MODEL_PATH, arguments.cases, arguments.work), arguments)
 
 
 if __name__ == "__main__":
