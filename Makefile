@@ -37,7 +37,7 @@ train-femur: $(STAMP)
 # Held-out evaluation of the bundled FemurRegistration model (CASES phantoms x 3 view settings).
 CASES ?= 200
 evaluate-femur: $(STAMP)
-	$(BIN)/python -m FemurRegistrationLib.evaluate --work runs/femur --cases $(CASES)
+	$(BIN)/python -m FemurRegistrationLib.evaluate --work runs/femur --cases $(CASES) --processes 2
 
 # Retrain the EchoRecon network (S2MNet): patients are generated into runs/echo (shards, reused when present) by a
 # background process while training runs; then export and the held-out evaluation with the model card.

@@ -101,3 +101,35 @@ def test_view_parameters_match_the_geometry():
     assert np.allclose(row[3:6], geometry.pixelToDetectorLps([[0.0, 0.0]])[0], atol=1e-3)
     assert np.isclose(np.linalg.norm(row[6:9]), 2.03, atol=1e-5)
     assert np.isclose(row[12], 925 - network.RAY_RADIUS_MM) and np.isclose(row[13], 925 + network.RAY_RADIUS_MM)
+
+
+def test_vertex_correspondence_terms_are_distances_in_mm():
+    """The training's correspondence term: zero for the exact map, the offset's length for a wrong one."""
+    from FemurRegistrationLib import train
+
+    rng = np.random.default_rng(4)
+    atlasVertices = rng.uniform(-40.0, 40.0, (50, 3)).astype(np.float32)
+    losses = train.Losses(None, atlasVertices)
+    fieldLpsToGrid = losses.fieldLpsToGrid
+    shape = (1, 3) + tuple(train.inference.boxGrid(train.inference.FIELD_SPACING_MM)[1])
+    inside = torch.ones(1, 50)
+    inside[0, :10] = 0.0  # outside the box: counted a quarter in the similarity term, not at all in the others
+    translation = torch.tensor([3.0, -4.0, 12.0])
+    affine = torch.eye(4)[None].clone()
+    affine[0, :3, 3] = translation  # patient -> atlas: p + t
+    exact = torch.as_tensor(atlasVertices)[None] - translation
+    zero = torch.zeros(shape)
+    terms = losses.vertexTerms(affine, zero, zero, fieldLpsToGrid, exact, inside)
+    assert max(float(value) for value in terms.values()) < 2e-3
+    wrong = torch.as_tensor(atlasVertices)[None]  # every vertex 13 mm off
+    terms = losses.vertexTerms(affine, zero, zero, fieldLpsToGrid, wrong, inside)
+    for value in terms.values():
+        assert float(value) == pytest.approx(13.0, abs=1e-3)
+    # a constant local displacement d with the identity similarity: T(p + d) = q for p = q - d, inverse -d
+    displacement = torch.zeros(shape)
+    displacement[0, 0], displacement[0, 2] = 5.0, -2.0
+    shifted = torch.as_tensor(atlasVertices)[None] - torch.tensor([5.0, 0.0, -2.0])
+    terms = losses.vertexTerms(torch.eye(4)[None], displacement, -displacement, fieldLpsToGrid, shifted, inside)
+    assert float(terms["mm"]) < 2e-3 and float(terms["mm_inverse"]) < 2e-3
+    # the similarity alone misses by |d| = sqrt(29) mm on every vertex
+    assert float(terms["mm_affine"]) == pytest.approx(29 ** 0.5, abs=1e-3)

@@ -185,3 +185,17 @@ def test_atlas_is_the_mean_shape(model):
     np.testing.assert_allclose(atlas.measurements["head_centre_lps"], CANONICAL_HEAD_CENTRE_LPS, atol=1e-3)
     assert atlas.parameters["tissue"] == phantom.TissueParameters().asDict()
     np.testing.assert_array_equal(atlas.hu, phantom.makeAtlas(spacingMm=2.0, model=model).hu)
+
+
+def test_training_sample_marks_vertices_inside_the_box(case):
+    from FemurRegistrationLib import dataset
+
+    sample = dataset.trainingSample({"hu": case.hu, "label": case.label, "verticesLps": case.verticesLps,
+                                     "ijkToLps": case.ijkToLps}, np.random.default_rng(3))
+    assert sample["vertices"].shape == (len(case.verticesLps), 3) and sample["views"].shape == (2, 14)
+    inside = sample["vertexInside"] > 0
+    low = case.ijkToLps[:3, 3] + 2.0
+    high = case.ijkToLps[:3, 3] + (np.array(case.label.shape[::-1]) - 1) * 1.0 - 2.0
+    expected = np.all((case.verticesLps >= low) & (case.verticesLps <= high), axis=1)
+    np.testing.assert_array_equal(inside, expected)
+    assert 0.2 < inside.mean() < 0.9  # the crop box holds the proximal femur only

@@ -526,3 +526,21 @@ def test_bundled_model_on_the_sample_cases():
               {key: (round(readouts[key], 1), truth[key]) for key in pipeline.HIP_READOUTS})
         assert readouts["dice"] > 0.8 and readouts["min_jacobian"] > 0, (name, readouts)
         assert abs(readouts["head_diameter_mm"] - truth["head_diameter_mm"]) < 5
+
+
+@pytest.mark.skipif(not BUNDLED_MODEL.is_file(), reason="no bundled FemurRegistration model")
+def test_held_out_evaluation_in_worker_processes(tmp_path):
+    """`evaluate --processes 2` gives the rows one process gives; the figures are sane for the bundled model."""
+    from FemurRegistrationLib import dataset, evaluate
+
+    summary = evaluate.evaluateModel(BUNDLED_MODEL, 2, tmp_path, progress=False, processes=2)
+    assert summary["cases"] == 2 and sorted(path.name for path in (tmp_path / "cases").glob("*.npz")) == [
+        "1000000.npz", "1000001.npz"]  # the held-out seeds, cached in the work folder
+    evaluate._startWorker(str(BUNDLED_MODEL), 2)
+    rows = [evaluate._evaluateSeed(dataset.HELD_OUT_SEED_OFFSET + index, tmp_path) for index in range(2)]
+    for name in evaluate.SETTINGS:
+        values = summary[name]
+        assert values["dice"] == pytest.approx(np.mean([row[name]["dice"] for row in rows]), abs=1e-3)
+        assert values["folded_cases"] == 0 and values["min_jacobian"] > 0
+        assert values["identity_dice"] < values["affine_dice"] <= 1.0 and 0.0 < values["assd_mm"] < values["hd95_mm"]
+        assert all(np.isfinite(values[key + "_error"]) for key in evaluate.HIP_KEYS)

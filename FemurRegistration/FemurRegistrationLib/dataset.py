@@ -127,16 +127,44 @@ def loadOrMakeCase(seed: int, work: Path | None = None) -> dict:
     return arrays
 
 
+#: Share of training samples whose given lateral angle is off by up to :data:`TRAINING_ANGLE_ERROR_DEG`.
+TRAINING_ANGLE_ERROR_SHARE, TRAINING_ANGLE_ERROR_DEG = 0.25, 5.0
+
+
+def insideBox(pointsLps: np.ndarray, ijkToLps: np.ndarray, shapeKji, marginMm: float = 0.0) -> np.ndarray:
+    """True for the points [N, 3] (LPS mm) inside the voxel grid of ``ijkToLps``/``shapeKji``, shrunk by ``marginMm``."""
+    ijkToLps = np.asarray(ijkToLps, dtype=float)
+    ijk = (np.asarray(pointsLps, dtype=float) - ijkToLps[:3, 3]) @ np.linalg.inv(ijkToLps[:3, :3]).T
+    spacing = np.linalg.norm(ijkToLps[:3, :3], axis=0)
+    limits = np.asarray(shapeKji[::-1], dtype=float) - 1.0
+    margin = marginMm / spacing
+    return np.all((ijk >= margin) & (ijk <= limits - margin), axis=1)
+
+
 def trainingSample(case: dict, rng: np.random.Generator) -> dict:
-    """Network inputs and targets of one case in a random setting (60 % orthogonal, 40 % generalized)."""
+    """Network inputs and targets of one case in a random setting (60 % orthogonal, 40 % generalized).
+
+    In a quarter of the samples the lateral angle given to the network is off by up to 5 deg (robustness
+    to calibration error). ``vertices`` are the case's surface vertices (same numbering as the atlas's);
+    ``vertexInside`` marks those inside the crop box, where the local field is defined.
+    """
     setting = "orthogonal" if rng.random() < 0.6 else "generalized"
     geometries = viewGeometries(setting, rng)
     images, masks = simulateRadiographs(case["hu"], case["label"], case["ijkToLps"], geometries, rng)
+    given = geometries
+    if rng.random() < TRAINING_ANGLE_ERROR_SHARE:
+        from dataclasses import replace
+
+        error = rng.uniform(-TRAINING_ANGLE_ERROR_DEG, TRAINING_ANGLE_ERROR_DEG)
+        given = [geometries[0], replace(geometries[1], primaryAngleDeg=geometries[1].primaryAngleDeg + error)]
     femur = relativeAttenuation(case["hu"]) * case["label"]
     from .network import viewParameters
 
-    return {"images": images, "masks": masks.astype(np.float32), "views": viewParameters(geometries),
-            "target": downsample(femur), "targetLabel": downsample(case["label"])}
+    vertices = np.asarray(case["verticesLps"], np.float32)
+    inside = insideBox(vertices, case["ijkToLps"], case["label"].shape, marginMm=2.0)
+    return {"images": images, "masks": masks.astype(np.float32), "views": viewParameters(given),
+            "target": downsample(femur), "targetLabel": downsample(case["label"]), "vertices": vertices,
+            "vertexInside": inside.astype(np.float32)}
 
 
 def main(argv=None) -> None:
