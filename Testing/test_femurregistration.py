@@ -544,3 +544,18 @@ def test_held_out_evaluation_in_worker_processes(tmp_path):
         assert values["folded_cases"] == 0 and values["min_jacobian"] > 0
         assert values["identity_dice"] < values["affine_dice"] <= 1.0 and 0.0 < values["assd_mm"] < values["hd95_mm"]
         assert all(np.isfinite(values[key + "_error"]) for key in evaluate.HIP_KEYS)
+    # the refinement's figures come beside the network's, for the same radiographs
+    seed = dataset.HELD_OUT_SEED_OFFSET
+    case = dataset.loadOrMakeCase(seed, tmp_path)
+    refined = evaluate.evaluateCase(evaluate._WORKER["model"], evaluate._WORKER["atlas"], evaluate._WORKER["shapeModel"],
+                                    case, "orthogonal", 0.0, np.random.default_rng([seed, 3, 0]), refine=True)
+    assert refined["dice"] == pytest.approx(rows[0]["orthogonal"]["dice"], abs=1e-6)
+    assert refined["refine_s"] > 0 and refined["refined_dice"] > refined["dice"] - 0.02
+    # the card is written from the saved summaries, with the refinement's table when one was measured
+    refineSummary = {name: refined for name in evaluate.SETTINGS}  # one measured row stands for every setting
+    from types import SimpleNamespace
+
+    card = evaluate.writeModelCard(summary, SimpleNamespace(work=tmp_path), BUNDLED_MODEL, tmp_path / "card.md",
+                                   refineSummary={"cases": 1, **refineSummary}).read_text()
+    assert f"| orthogonal | {summary['orthogonal']['dice']:.3f} +- " in card
+    assert f"{refined['dice']:.3f} -> {refined['refined_dice']:.3f}" in card and "## Test-time refinement" in card

@@ -42,26 +42,14 @@ def _boundingBox(*masks: np.ndarray, margin: int = 3) -> tuple[slice, ...]:
     return tuple(box)
 
 
-def evaluateCase(model, atlas, shapeModel, case: dict, setting: str, angleErrorDeg: float,
-                 rng: np.random.Generator) -> dict:
+def _scores(registration, atlas, shapeModel, case: dict, reference: np.ndarray) -> dict:
+    """Overlap and surface metrics of the warped atlas label, and the hip-measurement errors."""
     from .shapemodel import hipMeasurements
 
-    truth = dataset.viewGeometries(setting, rng)
-    images, masks = dataset.simulateRadiographs(case["hu"], case["label"], case["ijkToLps"], truth, rng)
-    given = dataset.viewGeometries(setting if setting == "orthogonal" else "orthogonal", None, angleErrorDeg) \
-        if angleErrorDeg else truth
-    registration = inference.register(model, images, masks, network.viewParameters(given))
     _, label = inference.warpAtlas(atlas, registration, labelOnly=True)
-    reference = case["label"] > 0
-    row = {f"{key}": value for key, value in overlapMetrics(label > 0, reference).items()}
+    row = dict(overlapMetrics(label > 0, reference))
     box = _boundingBox(label > 0, reference)  # surface distances on the femur's neighbourhood only: faster
     row.update(surfaceMetrics(label[box] > 0, reference[box], (1.0, 1.0, 1.0)))
-    affineOnly = inference.Registration(registration.affine, np.zeros_like(registration.displacement),
-                                        np.zeros_like(registration.inverseDisplacement))
-    row["identity_dice"] = overlapMetrics(atlas["label"] > 0, reference)["dice"]  # the atlas as is
-    row["affine_dice"] = overlapMetrics(inference.warpAtlas(atlas, affineOnly, labelOnly=True)[1] > 0,
-                                        reference)["dice"]
-    row["min_jacobian"] = inference.minimumJacobian(registration)
     predicted = hipMeasurements(inference.warpPoints(atlas["verticesLps"], registration), shapeModel)
     expected = hipMeasurements(case["verticesLps"], shapeModel)
     for key in HIP_KEYS:
@@ -69,15 +57,45 @@ def evaluateCase(model, atlas, shapeModel, case: dict, setting: str, angleErrorD
     return row
 
 
+def evaluateCase(model, atlas, shapeModel, case: dict, setting: str, angleErrorDeg: float,
+                 rng: np.random.Generator, refine: bool = False) -> dict:
+    """One held-out case in one setting; ``refine`` adds the figures after test-time refinement
+    (``refined_*``, and its time ``refine_s``)."""
+    truth = dataset.viewGeometries(setting, rng)
+    images, masks = dataset.simulateRadiographs(case["hu"], case["label"], case["ijkToLps"], truth, rng)
+    given = dataset.viewGeometries(setting if setting == "orthogonal" else "orthogonal", None, angleErrorDeg) \
+        if angleErrorDeg else truth
+    registration = inference.register(model, images, masks, network.viewParameters(given))
+    reference = case["label"] > 0
+    row = _scores(registration, atlas, shapeModel, case, reference)
+    affineOnly = inference.Registration(registration.affine, np.zeros_like(registration.displacement),
+                                        np.zeros_like(registration.inverseDisplacement))
+    row["identity_dice"] = overlapMetrics(atlas["label"] > 0, reference)["dice"]  # the atlas as is
+    row["affine_dice"] = overlapMetrics(inference.warpAtlas(atlas, affineOnly, labelOnly=True)[1] > 0,
+                                        reference)["dice"]
+    row["min_jacobian"] = inference.minimumJacobian(registration)
+    if refine:
+        from .pipeline import NetworkView, refineRegistration
+
+        views = [NetworkView(images[index], masks[index].astype(np.float32), given[index], masks[index], False)
+                 for index in range(2)]
+        started = time.perf_counter()
+        refined = refineRegistration(registration, atlas, views)
+        row["refine_s"] = time.perf_counter() - started
+        row.update({f"refined_{key}": value for key, value in
+                    _scores(refined, atlas, shapeModel, case, reference).items()})
+    return row
+
+
 _WORKER: dict = {}
 
 
-def _startWorker(modelPath: str, threads: int) -> None:
+def _startWorker(modelPath: str, threads: int, refine: bool = False) -> None:
     from .shapemodel import FemurShapeModel
 
     torch.set_num_threads(threads)
     _WORKER.update(model=torch.jit.load(modelPath, map_location="cpu").eval(), atlas=inference.loadAtlas(),
-                   shapeModel=FemurShapeModel.load())
+                   shapeModel=FemurShapeModel.load(), refine=refine)
 
 
 def _evaluateSeed(seed: int, work: Path | None) -> dict:
@@ -87,14 +105,15 @@ def _evaluateSeed(seed: int, work: Path | None) -> dict:
     for name, (setting, error) in SETTINGS.items():
         rng = np.random.default_rng([seed, 3, list(SETTINGS).index(name)])
         rows[name] = evaluateCase(_WORKER["model"], _WORKER["atlas"], _WORKER["shapeModel"], case, setting, error,
-                                  rng)
+                                  rng, _WORKER.get("refine", False))
     return rows
 
 
 def evaluateModel(modelPath: Path, cases: int, work: Path | None = None, progress: bool = True,
-                  processes: int = 1) -> dict:
+                  processes: int = 1, refine: bool = False) -> dict:
     """Mean figures per setting over ``cases`` held-out phantoms; ``processes`` > 1 shares the cases among
-    that many worker processes of one thread each (same rows, in the same order, as one process)."""
+    that many worker processes of one thread each (same rows, in the same order, as one process);
+    ``refine`` also measures the test-time refinement."""
     seeds = [dataset.HELD_OUT_SEED_OFFSET + index for index in range(cases)]
     rows = {name: [] for name in SETTINGS}
     started = time.time()
@@ -107,7 +126,7 @@ def evaluateModel(modelPath: Path, cases: int, work: Path | None = None, progres
                   f"{np.mean([row['dice'] for row in rows['orthogonal']]):.3f}", flush=True)
 
     if processes <= 1:
-        _startWorker(str(modelPath), 2)
+        _startWorker(str(modelPath), 2, refine)
         for index, seed in enumerate(seeds):
             collect(index, _evaluateSeed(seed, work))
     else:
@@ -115,7 +134,7 @@ def evaluateModel(modelPath: Path, cases: int, work: Path | None = None, progres
         from functools import partial
 
         context = multiprocessing.get_context("spawn")  # no fork after torch has started its threads
-        with context.Pool(processes, initializer=_startWorker, initargs=(str(modelPath), 1)) as pool:
+        with context.Pool(processes, initializer=_startWorker, initargs=(str(modelPath), 1, refine)) as pool:
             for index, caseRows in enumerate(pool.imap(partial(_evaluateSeed, work=work), seeds)):
                 collect(index, caseRows)
     summary = {"cases": cases, "seconds": round(time.time() - started, 1)}
@@ -125,6 +144,8 @@ def evaluateModel(modelPath: Path, cases: int, work: Path | None = None, progres
         summary[name]["min_jacobian"] = float(np.min([row["min_jacobian"] for row in table]))
         summary[name]["dice_std"] = float(np.std([row["dice"] for row in table]))
         summary[name]["folded_cases"] = int(sum(row["min_jacobian"] <= 0 for row in table))
+        if refine:
+            summary[name]["refined_dice_std"] = float(np.std([row["refined_dice"] for row in table]))
     return summary
 
 
@@ -137,9 +158,20 @@ def printSummary(summary: dict) -> None:
               f"HD95 {values['hd95_mm']:.2f} mm, min Jacobian {values['min_jacobian']:.3f} "
               f"({values['folded_cases']} folded)")
         print(" " * 20 + ", ".join(f"{key} error {values[key + '_error']:.2f}" for key in HIP_KEYS))
+        if "refined_dice" in values:
+            print(" " * 20 + f"refined ({values['refine_s']:.1f} s): Dice {values['refined_dice']:.3f}, ASSD "
+                  f"{values['refined_assd_mm']:.2f} mm, HD95 {values['refined_hd95_mm']:.2f} mm, " +
+                  ", ".join(f"{key} error {values['refined_' + key + '_error']:.2f}" for key in HIP_KEYS))
 
 
-def writeModelCard(summary: dict, arguments=None, modelPath: Path | None = None, path: Path = CARD_PATH) -> Path:
+def summaryPath(work: Path, refine: bool = False) -> Path:
+    """Where the last evaluation's summary is kept (the card is written from these files)."""
+    return Path(work) / ("metrics_refine.json" if refine else "metrics.json")
+
+
+def writeModelCard(summary: dict, arguments=None, modelPath: Path | None = None, path: Path = CARD_PATH,
+                   refineSummary: dict | None = None) -> Path:
+    """The model card from the held-out ``summary`` (and the refinement's, measured separately when given)."""
     from .train import MODEL_PATH
 
     modelPath = modelPath or MODEL_PATH
@@ -147,7 +179,6 @@ def writeModelCard(summary: dict, arguments=None, modelPath: Path | None = None,
     state = {}
     if (work / "checkpoint.pt").exists():
         state = torch.load(work / "checkpoint.pt", map_location="cpu", weights_only=False)["state"]
-    (work / "metrics.json").write_text(json.dumps(summary, indent=2))
     sha = hashlib.sha256(modelPath.read_bytes()).hexdigest()
     benchmark = work / "benchmark.txt"
     lines = [
@@ -188,6 +219,19 @@ def writeModelCard(summary: dict, arguments=None, modelPath: Path | None = None,
               "on the same phantoms.",
               "", "Paper targets: Dice 0.94 / ASSD 0.84 mm (orthogonal), 0.923 (generalized), 0.90 (5 deg error).",
               "Errors are mean absolute; the hip measurements come from the warped atlas surface.", ""]
+    if refineSummary:
+        lines += [f"## Test-time refinement (`--refine`; `python -m FemurRegistrationLib.evaluate --refine --cases "
+                  f"{refineSummary['cases']}`)", "",
+                  "| setting | Dice without -> with | ASSD mm | HD95 mm | head diam. err mm | NSA err deg | offset err mm |"
+                  " anteversion err deg | added time s |", "|---|---|---|---|---|---|---|---|---|"]
+        for name in SETTINGS:
+            values = refineSummary[name]
+            lines.append(f"| {name} | {values['dice']:.3f} -> {values['refined_dice']:.3f} | "
+                         f"{values['assd_mm']:.2f} -> {values['refined_assd_mm']:.2f} | "
+                         f"{values['hd95_mm']:.2f} -> {values['refined_hd95_mm']:.2f} | " +
+                         " | ".join(f"{values[key + '_error']:.2f} -> {values['refined_' + key + '_error']:.2f}"
+                                    for key in HIP_KEYS) + f" | {values['refine_s']:.1f} |")
+        lines += ["", "Time on one CPU thread of the evaluation's worker process.", ""]
     if benchmark.exists():
         lines += ["## Speed and memory", "", "```", benchmark.read_text().strip(), "```", ""]
     lines += ["## Limits", "",
@@ -206,14 +250,23 @@ def main(argv=None) -> None:
     parser.add_argument("--model", type=Path, default=None)
     parser.add_argument("--card", action="store_true", help="also rewrite the model card")
     parser.add_argument("--processes", type=int, default=1, help="worker processes (one thread each)")
+    parser.add_argument("--refine", action="store_true", help="also measure the test-time refinement")
     arguments = parser.parse_args(argv)
     from .train import MODEL_PATH
 
     summary = evaluateModel(arguments.model or MODEL_PATH, arguments.cases, arguments.work,
-                            processes=arguments.processes)
+                            processes=arguments.processes, refine=arguments.refine)
     printSummary(summary)
+    summaryPath(arguments.work, arguments.refine).write_text(json.dumps(summary, indent=2))
     if arguments.card:
-        writeModelCard(summary, arguments, arguments.model)
+        writeCardFromSummaries(arguments.work, arguments, arguments.model)
+
+
+def writeCardFromSummaries(work: Path, arguments=None, modelPath: Path | None = None) -> Path:
+    """The model card from the saved summaries of ``work`` (the refinement's when there is one)."""
+    refine = summaryPath(work, True)
+    return writeModelCard(json.loads(summaryPath(work).read_text()), arguments, modelPath,
+                          refineSummary=json.loads(refine.read_text()) if refine.exists() else None)
 
 
 if __name__ == "__main__":

@@ -234,10 +234,12 @@ def main(argv=None) -> None:
             return
     if not arguments.no_export:
         export(arguments.work)
-    from .evaluate import evaluateModel, writeModelCard
+    from .evaluate import evaluateModel, summaryPath, writeCardFromSummaries
 
     if arguments.cases > 0:
-        writeModelCard(evaluateModel(MODEL_PATH, arguments.cases, arguments.work), arguments)
+        summary = evaluateModel(MODEL_PATH, arguments.cases, arguments.work, processes=2)
+        summaryPath(arguments.work).write_text(json.dumps(summary, indent=2))
+        writeCardFromSummaries(arguments.work, arguments)
 
 
 if __name__ == "__main__":
