@@ -391,7 +391,8 @@ def test_refinement_recovers_a_displaced_registration(knownCase, knownRegistrati
     affine, displacement, _, fieldLpsToGrid = refined.tensors()
     patient = torch.as_tensor(inference.warpPoints(vertices, refined), dtype=torch.float32)[None]
     back = network.patientToAtlas(patient, affine, displacement, fieldLpsToGrid)[0].numpy()
-    assert np.abs(back - vertices).max() < 0.1
+    error = np.linalg.norm(back - vertices, axis=1)  # trilinear interpolation of two fields on the 4 mm grid
+    assert error.mean() < 0.03 and error.max() < 0.25, (error.mean(), error.max())
 
 
 # -- command line, sample data ------------------------------------------------------------------------------

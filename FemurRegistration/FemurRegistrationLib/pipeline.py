@@ -90,6 +90,10 @@ REFINE_SAMPLES_PER_RAY = 64
 REFINE_FIELD_RATE_MM = 0.8
 REFINE_SIMILARITY_RATE = 0.02
 REFINE_SMOOTHNESS = 1.0
+#: Weight of the silhouette term: soft Dice between the projected warped atlas label and the femur mask.
+REFINE_SILHOUETTE_WEIGHT = 20.0
+#: Femur path length (mm) at which a ray counts as 63 % inside the silhouette.
+REFINE_SILHOUETTE_MM = 2.0
 SAMPLE_DIRECTORY = Path(__file__).resolve().parents[1] / "Resources" / "SampleData"
 
 
@@ -470,8 +474,9 @@ def refineRegistration(registration: "inference.Registration", atlas: dict, view
     Objective per view: 1 - NCC between
     the DRR of the warped femur-only atlas (2 mm) and the radiograph inside its mask, minus its lowest decile and
     0 outside the mask, on the virtual detector subsampled by :data:`REFINE_DETECTOR_FACTOR`; plus
-    :data:`REFINE_SMOOTHNESS` x the mean squared gradient of the correction (mm per 8 mm). The inverse
-    displacement is recomputed by fixed-point iteration.
+    :data:`REFINE_SMOOTHNESS` x the mean squared gradient of the correction (mm per 8 mm); plus
+    :data:`REFINE_SILHOUETTE_WEIGHT` x (1 - soft Dice) between the projected warped atlas label and the femur
+    mask. The inverse displacement is recomputed by fixed-point iteration.
     """
     import torch
     import torch.nn.functional as F
@@ -484,13 +489,15 @@ def refineRegistration(registration: "inference.Registration", atlas: dict, view
     steps = REFINE_STEPS if steps is None else int(steps)
     factor = REFINE_DETECTOR_FACTOR
     size = IMAGE_SIZE // factor
-    targets = []
+    targets, silhouettes = [], []
     for view in views:
         image = view.image[:size * factor, :size * factor].reshape(size, factor, size, factor).mean((1, 3))
         mask = view.mask[:size * factor, :size * factor].reshape(size, factor, size, factor).mean((1, 3)) >= 0.5
         baseline = np.percentile(image[mask], 10) if mask.any() else 0.0
         targets.append(np.clip(image - baseline, 0.0, None) * mask)
+        silhouettes.append(view.mask[:size * factor, :size * factor].reshape(size, factor, size, factor).mean((1, 3)))
     target = torch.as_tensor(np.stack(targets), dtype=torch.float32, device=device)  # [2, h, w]
+    silhouette = torch.as_tensor(np.stack(silhouettes), dtype=torch.float32, device=device)
 
     projector = ConeBeamProjector(IMAGE_SIZE, IMAGE_SIZE, REFINE_SAMPLES_PER_RAY, "integral")
     rays = ViewGeometry.fromCArm([view.geometry for view in views], radiusMm=RAY_RADIUS_MM, device=device)
@@ -498,7 +505,10 @@ def refineRegistration(registration: "inference.Registration", atlas: dict, view
     points = projector.rayPoints(*rays.tensors())[:, :, centre:size * factor:factor, centre:size * factor:factor]
     points = points.reshape(1, -1, 1, 1, 3)  # working-frame LPS
     step = ((rays.far - rays.near) / (REFINE_SAMPLES_PER_RAY - 1))[:, None, None]
-    femur = torch.as_tensor(inference.networkAtlas(atlas), dtype=torch.float32, device=device)[None, None]
+    from .dataset import downsample
+
+    femur = torch.as_tensor(np.stack([inference.networkAtlas(atlas), downsample(atlas["label"])]), dtype=torch.float32,
+                            device=device)[None]  # attenuation and label, one grid_sample
     atlasLpsToGrid = torch.as_tensor(lpsToGridMatrix(inference.boxGrid(inference.NETWORK_SPACING_MM)[0],
                                                      femur.shape[2:]), dtype=torch.float32, device=device)[None]
     affine, displacement, inverse, fieldLpsToGrid = registration.tensors(device)
@@ -527,10 +537,13 @@ def refineRegistration(registration: "inference.Registration", atlas: dict, view
         atlasPoints = network.patientToAtlas(points, moved, displacement + correction(), fieldLpsToGrid)
         samples = F.grid_sample(femur, network.transformPoints(atlasLpsToGrid, atlasPoints), mode="bilinear",
                                 padding_mode="zeros", align_corners=True)
-        beam = samples.reshape(len(views), REFINE_SAMPLES_PER_RAY, size, size)
-        drrs = (beam.sum(1) - 0.5 * (beam[:, 0] + beam[:, -1])) * step
+        beam = samples.reshape(2, len(views), REFINE_SAMPLES_PER_RAY, size, size)
+        integrals = (beam.sum(2) - 0.5 * (beam[:, :, 0] + beam[:, :, -1])) * step
+        drrs, projected = integrals[0], 1.0 - torch.exp(-integrals[1] / REFINE_SILHOUETTE_MM)
+        overlap = 2.0 * (projected * silhouette).sum((1, 2)) / (projected.sum((1, 2)) + silhouette.sum((1, 2)) + 1e-6)
         smooth = sum((coarse.diff(dim=axis) ** 2).mean() for axis in (2, 3, 4))
-        loss = (1.0 - ncc(drrs, target)).sum() + REFINE_SMOOTHNESS * smooth
+        loss = (1.0 - ncc(drrs, target)).sum() + REFINE_SILHOUETTE_WEIGHT * (1.0 - overlap).sum() \
+            + REFINE_SMOOTHNESS * smooth
         loss.backward()
         optimizer.step()
         if progress is not None:
