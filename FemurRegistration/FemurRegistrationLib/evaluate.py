@@ -84,6 +84,7 @@ def evaluateCase(model, atlas, shapeModel, case: dict, setting: str, angleErrorD
         row["refine_s"] = time.perf_counter() - started
         row.update({f"refined_{key}": value for key, value in
                     _scores(refined, atlas, shapeModel, case, reference).items()})
+        row["refined_min_jacobian"] = inference.minimumJacobian(refined)
     return row
 
 
@@ -146,6 +147,8 @@ def evaluateModel(modelPath: Path, cases: int, work: Path | None = None, progres
         summary[name]["folded_cases"] = int(sum(row["min_jacobian"] <= 0 for row in table))
         if refine:
             summary[name]["refined_dice_std"] = float(np.std([row["refined_dice"] for row in table]))
+            summary[name]["refined_min_jacobian"] = float(np.min([row["refined_min_jacobian"] for row in table]))
+            summary[name]["refined_folded_cases"] = int(sum(row["refined_min_jacobian"] <= 0 for row in table))
     return summary
 
 
@@ -160,7 +163,8 @@ def printSummary(summary: dict) -> None:
         print(" " * 20 + ", ".join(f"{key} error {values[key + '_error']:.2f}" for key in HIP_KEYS))
         if "refined_dice" in values:
             print(" " * 20 + f"refined ({values['refine_s']:.1f} s): Dice {values['refined_dice']:.3f}, ASSD "
-                  f"{values['refined_assd_mm']:.2f} mm, HD95 {values['refined_hd95_mm']:.2f} mm, " +
+                  f"{values['refined_assd_mm']:.2f} mm, HD95 {values['refined_hd95_mm']:.2f} mm, min Jacobian "
+                  f"{values['refined_min_jacobian']:.3f} ({values['refined_folded_cases']} folded), " +
                   ", ".join(f"{key} error {values['refined_' + key + '_error']:.2f}" for key in HIP_KEYS))
 
 
@@ -223,14 +227,15 @@ def writeModelCard(summary: dict, arguments=None, modelPath: Path | None = None,
         lines += [f"## Test-time refinement (`--refine`; `python -m FemurRegistrationLib.evaluate --refine --cases "
                   f"{refineSummary['cases']}`)", "",
                   "| setting | Dice without -> with | ASSD mm | HD95 mm | head diam. err mm | NSA err deg | offset err mm |"
-                  " anteversion err deg | added time s |", "|---|---|---|---|---|---|---|---|---|"]
+                  " anteversion err deg | min Jacobian | added time s |", "|---|---|---|---|---|---|---|---|---|---|"]
         for name in SETTINGS:
             values = refineSummary[name]
             lines.append(f"| {name} | {values['dice']:.3f} -> {values['refined_dice']:.3f} | "
                          f"{values['assd_mm']:.2f} -> {values['refined_assd_mm']:.2f} | "
                          f"{values['hd95_mm']:.2f} -> {values['refined_hd95_mm']:.2f} | " +
                          " | ".join(f"{values[key + '_error']:.2f} -> {values['refined_' + key + '_error']:.2f}"
-                                    for key in HIP_KEYS) + f" | {values['refine_s']:.1f} |")
+                                    for key in HIP_KEYS) + f" | {values['min_jacobian']:.3f} -> "
+                         f"{values['refined_min_jacobian']:.3f} | {values['refine_s']:.1f} |")
         lines += ["", "Time on one CPU thread of the evaluation's worker process.", ""]
     if benchmark.exists():
         lines += ["## Speed and memory", "", "```", benchmark.read_text().strip(), "```", ""]
