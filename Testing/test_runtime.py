@@ -152,3 +152,26 @@ def test_run_module_pipeline_creates_missing_outputs_and_passes_arguments(scene,
     assert outputs["outputTable"] is given
     assert outputs["outputModel"].IsA("vtkMRMLModelNode") and outputs["outputModel"].GetName().startswith("Tree")
     assert calls == [{"scene": scene, "modelPath": "/models/AngioRecon.pt", "tree": "left", **outputs}]
+
+
+def test_resume_checkpoint_restores_every_part(tmp_path):
+    import torch
+
+    from ReconCoreLib.models import resumeCheckpoint
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
+    model(torch.ones(1, 3)).sum().backward()
+    optimizer.step()
+    path = tmp_path / "checkpoint.pt"
+    fresh = {"step": 0, "seconds": 0.0}
+    assert resumeCheckpoint(path, {}, "cpu", fresh) is fresh  # no checkpoint: the given state
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "state": {"step": 7, "seconds": 90.0}}, path)
+    other = torch.nn.Linear(3, 2)
+    otherOptimizer = torch.optim.Adam(other.parameters(), lr=0.1)
+    state = resumeCheckpoint(path, {"model": other, "optimizer": otherOptimizer}, "cpu", fresh)
+    assert state == {"step": 7, "seconds": 90.0}
+    assert torch.equal(other.weight, model.weight) and torch.equal(other.bias, model.bias)
+    assert otherOptimizer.state_dict()["state"][0]["step"] == 1

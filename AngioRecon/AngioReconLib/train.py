@@ -92,7 +92,7 @@ def main(argv=None):
 
     from monai.losses import DiceLoss
 
-    from ReconCoreLib.models import trainingDevice
+    from ReconCoreLib.models import resumeCheckpoint, trainingDevice
 
     device, rank, distributed = trainingDevice(args.device)
     torch.manual_seed(args.seed + rank)
@@ -115,14 +115,8 @@ def main(argv=None):
     optimizerD = torch.optim.Adam(critic.parameters(), lr=args.lr, betas=(0.5, 0.9))
     checkpointPath = work / "checkpoint.pt"
     state = {"step": 0, "seconds": 0.0, "log": []}
-    if checkpointPath.exists():
-        saved = torch.load(checkpointPath, map_location=device, weights_only=False)
-        generator.load_state_dict(saved["generator"])
-        critic.load_state_dict(saved["critic"])
-        optimizerG.load_state_dict(saved["optimizerG"])
-        optimizerD.load_state_dict(saved["optimizerD"])
-        state = saved["state"]
-        print(f"resumed at step {state['step']} ({state['seconds'] / 60:.1f} min trained)", flush=True)
+    state = resumeCheckpoint(checkpointPath, {"generator": generator, "critic": critic, "optimizerG": optimizerG,
+                                              "optimizerD": optimizerD}, device, state)
     trainG, trainD = generator, critic
     if distributed:
         trainG = torch.nn.parallel.DistributedDataParallel(generator)

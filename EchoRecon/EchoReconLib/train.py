@@ -134,7 +134,7 @@ def main(argv=None):
     parser.add_argument("--export", default=str(MODEL_PATH))
     args = parser.parse_args(argv)
 
-    from ReconCoreLib.models import trainingDevice
+    from ReconCoreLib.models import resumeCheckpoint, trainingDevice
 
     device, rank, distributed = trainingDevice(args.device, args.threads)
     torch.manual_seed(args.seed)  # same initial weights on every rank
@@ -158,12 +158,7 @@ def main(argv=None):
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     checkpointPath = work / "checkpoint.pt"
     state = {"step": 0, "seconds": 0.0, "samples": 0, "log": []}
-    if checkpointPath.exists():
-        saved = torch.load(checkpointPath, map_location=device, weights_only=False)
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        state = saved["state"]
-        print(f"resumed at step {state['step']} ({state['seconds'] / 60:.1f} min trained)", flush=True)
+    state = resumeCheckpoint(checkpointPath, {"model": model, "optimizer": optimizer}, device, state)
     # one entry per (re)start: the settings in force from that step on (a resumed run may change them)
     state.setdefault("history", []).append({
         "from_step": state["step"], "from_minutes": round(state["seconds"] / 60, 1), "minutes_budget": args.minutes,

@@ -121,7 +121,7 @@ def cachedSeeds(work: Path, held: bool = False) -> list[int]:
 
 
 def train(arguments) -> None:
-    from ReconCoreLib.models import trainingDevice
+    from ReconCoreLib.models import resumeCheckpoint, trainingDevice
 
     device, rank, distributed = trainingDevice(arguments.device, arguments.threads)
     work = arguments.work
@@ -133,13 +133,9 @@ def train(arguments) -> None:
     optimizer = torch.optim.Adam(model.parameters(), lr=arguments.learning_rate)
     checkpoint = work / "checkpoint.pt"
     state = {"step": 0, "seconds": 0.0, "log": []}
-    if checkpoint.exists():
-        saved = torch.load(checkpoint, map_location=device, weights_only=False)
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        state = saved["state"]
-        print(f"resumed at step {state['step']}", flush=True)
-    elif arguments.init is not None:
+    resumed = checkpoint.exists()
+    state = resumeCheckpoint(checkpoint, {"model": model, "optimizer": optimizer}, device, state)
+    if not resumed and arguments.init is not None:
         model.load_state_dict(torch.load(arguments.init, map_location=device, weights_only=False)["model"])
         state["init"] = str(arguments.init)
         print(f"started from the weights of {arguments.init}", flush=True)

@@ -77,6 +77,23 @@ def trainingDevice(device: str = "auto", threads: int | None = None) -> tuple[st
     return device, rank, distributed
 
 
+def resumeCheckpoint(path: str | Path, parts: dict, device: str, state: dict) -> dict:
+    """Resume a training run: load each of ``parts`` (name -> module or optimizer) from the checkpoint at ``path``.
+
+    Returns the checkpoint's training state (``step``, ``seconds``, ...), or ``state`` when there is no checkpoint.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.exists():
+        return state
+    saved = torch.load(path, map_location=device, weights_only=False)
+    for name, part in parts.items():
+        part.load_state_dict(saved[name])
+    print(f"resumed at step {saved['state']['step']} ({saved['state']['seconds'] / 60:.1f} min trained)", flush=True)
+    return saved["state"]
+
+
 def loadModel(path: str | Path, device: str = "cpu", expectedSha256: str | None = None):
     """Load a TorchScript model once per (file, device), checking its SHA-256 when given."""
     import torch
