@@ -11,20 +11,19 @@ from slicer import (
 )
 from slicer.i18n import tr as _
 from slicer.i18n import translate
-from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
+from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
-    ScriptedLoadableModuleLogic,
     ScriptedLoadableModuleTest,
     ScriptedLoadableModuleWidget,
 )
 from slicer.util import VTKObservationMixin
 
-from ReconCore import ReconWidgetMixin
+from AngioReconLib.conventions import TREES
+from ReconCoreLib.conventions import DEVICES
+from ReconCoreSlicer import CArmViewParameters, ReconLogicBase, ReconWidgetMixin
+from ReconCoreSlicer import registerSampleData as registerModuleSampleData
 
-TREES = ("left", "right")
-DEVICES = ("auto", "cpu", "cuda")
-VIEWS = ("view1", "view2")
 #: Output parameter -> (MRML class, default node name).
 OUTPUTS = {
     "outputProbability": ("vtkMRMLScalarVolumeNode", "CoronaryProbability"),
@@ -74,24 +73,7 @@ scripted module template.
 
 def registerSampleData():
     """Add the two bundled synthetic cases (left and right tree, two XA views each) to the Sample Data module."""
-    import os
-    from pathlib import Path
-
-    import SampleData
-    from AngioReconLib.samples import SAMPLE_SHA256
-
-    moduleDir = Path(os.path.dirname(__file__))
-    for name, tree in (("AngioLeft", "left"), ("AngioRight", "right")):
-        fileNames = [f"{name}-view1.dcm", f"{name}-view2.dcm"]
-        SampleData.SampleDataLogic.registerCustomSampleDataSource(
-            category="AngioRecon",
-            sampleName=name,
-            thumbnailFileName=str(moduleDir / "Resources" / "Icons" / "AngioRecon.png"),
-            uris=[(moduleDir / "Resources" / "SampleData" / fileName).as_uri() for fileName in fileNames],
-            fileNames=fileNames,
-            checksums=[f"SHA256:{SAMPLE_SHA256[fileName]}" for fileName in fileNames],
-            nodeNames=[f"{name} {tree} view 1", f"{name} {tree} view 2"],
-        )
+    registerModuleSampleData("AngioRecon", __file__)
 
 
 #
@@ -103,9 +85,8 @@ def registerSampleData():
 class AngioReconParameterNode:
     """
     view1, view2 - the two angiograms (2D images or cine runs).
-    view*PrimaryAngleDeg, view*SecondaryAngleDeg - C-arm angles (deg; LAO and cranial positive).
-    view*SourceToDetectorMm, view*SourceToPatientMm - source to detector and source to isocenter (mm).
-    view*PixelSpacingMm - detector pixel size (mm).
+    view1Geometry, view2Geometry - their C-arm geometry (``CArmViewParameters``: angles in deg, LAO and cranial
+        positive; source to detector and to isocenter, detector pixel size in mm).
     tree - which coronary tree the views show.
     device - auto (CUDA when usable), cpu or cuda.
     outputProbability - voxel probability of coronary lumen (0-1), RAS.
@@ -114,16 +95,8 @@ class AngioReconParameterNode:
 
     view1: vtkMRMLScalarVolumeNode
     view2: vtkMRMLScalarVolumeNode
-    view1PrimaryAngleDeg: Annotated[float, WithinRange(-180.0, 180.0)] = 30.0
-    view1SecondaryAngleDeg: Annotated[float, WithinRange(-90.0, 90.0)] = 0.0
-    view1SourceToDetectorMm: Annotated[float, WithinRange(300.0, 2500.0)] = 1000.0
-    view1SourceToPatientMm: Annotated[float, WithinRange(100.0, 2400.0)] = 750.0
-    view1PixelSpacingMm: Annotated[float, WithinRange(0.01, 5.0)] = 0.3
-    view2PrimaryAngleDeg: Annotated[float, WithinRange(-180.0, 180.0)] = -30.0
-    view2SecondaryAngleDeg: Annotated[float, WithinRange(-90.0, 90.0)] = 0.0
-    view2SourceToDetectorMm: Annotated[float, WithinRange(300.0, 2500.0)] = 1000.0
-    view2SourceToPatientMm: Annotated[float, WithinRange(100.0, 2400.0)] = 750.0
-    view2PixelSpacingMm: Annotated[float, WithinRange(0.01, 5.0)] = 0.3
+    view1Geometry: CArmViewParameters = CArmViewParameters(30.0, 0.0, 1000.0, 750.0, 0.3)
+    view2Geometry: CArmViewParameters = CArmViewParameters(-30.0, 0.0, 1000.0, 750.0, 0.3)
     tree: Annotated[str, Choice(list(TREES))] = "left"
     device: Annotated[str, Choice(list(DEVICES))] = "auto"
     outputProbability: vtkMRMLScalarVolumeNode
@@ -140,10 +113,10 @@ class AngioReconParameterNode:
 class AngioReconWidget(ReconWidgetMixin, ScriptedLoadableModuleWidget, VTKObservationMixin):
     """Uses ScriptedLoadableModuleWidget base class, available at:
     https://github.com/Slicer/Slicer/blob/main/Base/Python/slicer/ScriptedLoadableModule.py
-    The life cycle, Apply/Cancel and progress handling come from ``ReconCore.ReconWidgetMixin``.
+    The life cycle, Apply/Cancel and progress handling come from ``ReconCoreSlicer.ReconWidgetMixin``.
     """
 
-    _geometryViews = {view: view for view in VIEWS}
+    _geometryViews = {"view1Geometry": "view1", "view2Geometry": "view2"}
 
     def _createLogic(self):
         return AngioReconLogic()
@@ -161,13 +134,13 @@ class AngioReconWidget(ReconWidgetMixin, ScriptedLoadableModuleWidget, VTKObserv
     def onApplyButton(self) -> None:
         self._runApply(_("Coronary reconstruction failed."), _("Reconstruction cancelled."), self._process)
 
-    def _process(self, core, parameters) -> dict:
-        geometries = self._geometries(core)
+    def _process(self, parameters) -> dict:
+        geometries = self._geometries()
         return self.logic.process(
-            parameters.view1, parameters.view2, geometries["view1"], geometries["view2"],
+            parameters.view1, parameters.view2, geometries["view1Geometry"], geometries["view2Geometry"],
             tree=parameters.tree, device=parameters.device,
             **{name: getattr(parameters, name) for name in OUTPUTS},
-            progressCallback=self.onProgress, abortFlag=lambda: self._abortRequested)
+            progressCallback=self.onProgress, abortFlag=self.abortRequested)
 
 
 #
@@ -175,7 +148,7 @@ class AngioReconWidget(ReconWidgetMixin, ScriptedLoadableModuleWidget, VTKObserv
 #
 
 
-class AngioReconLogic(ScriptedLoadableModuleLogic):
+class AngioReconLogic(ReconLogicBase):
     """Two-view coronary reconstruction; a thin facade over ``AngioReconLib`` (the computation, no Qt).
 
     The model is the network of Wang et al. (arXiv:2003.11846); it runs only when its trained weights are
@@ -198,34 +171,8 @@ class AngioReconLogic(ScriptedLoadableModuleLogic):
         slicer.util.saveNode(outputs["outputModel"], "/data/lca_tree.vtk")
     """
 
-    def __init__(self, scene=None) -> None:
-        ScriptedLoadableModuleLogic.__init__(self)
-        self.scene = scene if scene is not None else slicer.mrmlScene
-
-    def getParameterNode(self):
-        return AngioReconParameterNode(super().getParameterNode())
-
-    def modelAvailable(self) -> tuple[bool, str]:
-        """(True, model path) when the trained model is bundled, else (False, a plain statement why not)."""
-        try:
-            from ReconCoreLib.models import findBundledModel
-        except ImportError as error:
-            return False, _("AngioRecon cannot look for its model: ReconCoreLib is not importable ({error}).").format(
-                error=error)
-        path = findBundledModel("AngioRecon")
-        if path is None:
-            return False, _("The trained AngioRecon model is not bundled with this version of the extension yet, "
-                            "so no reconstruction can be computed.")
-        return True, str(path)
-
-    def readGeometry(self, path: str):
-        """C-arm geometry (``CArmGeometry``) of an angiogram file: DICOM, or an image with a JSON sidecar.
-
-        :raises ValueError: unreadable file or missing geometry attributes (the message names them).
-        """
-        from ReconCoreLib.xrayio import readXrayImage
-
-        return readXrayImage(path).geometry
+    parameterNodeClass = AngioReconParameterNode
+    OUTPUTS = OUTPUTS
 
     def process(self, view1, view2, geometry1, geometry2, tree: str = "left", device: str = "auto",
                 outputProbability=None, outputSegmentation=None, outputModel=None, outputTable=None,
@@ -239,33 +186,26 @@ class AngioReconLogic(ScriptedLoadableModuleLogic):
         :param device: "auto" (CUDA when usable), "cpu" or "cuda".
         :param outputProbability, outputSegmentation, outputModel, outputTable: nodes to fill; new ones are
             created when None.
-        :param progressCallback: called with (fraction 0-1, message); may raise to stop.
-        :param abortFlag: returns True when the user asked to stop.
+        :param progressCallback: called with (fraction 0-1, message) to show progress.
+        :param abortFlag: returns True when the user asked to stop (the one way to cancel).
         :raises ValueError: no bundled model, or invalid inputs.
         """
-        available, message = self.modelAvailable()
-        if not available:
-            raise ValueError(message)
+        self.requireModel()
         if view1 is None or view2 is None:
             raise ValueError(_("Two angiograms are required."))
         if view1 == view2:
             raise ValueError(_("View 1 and view 2 must be two different images."))
         if geometry1 is None or geometry2 is None:
             raise ValueError(_("The C-arm geometry of both views is required."))
-        if tree not in TREES:
-            raise ValueError(_("tree must be one of {choices}, got {value!r}").format(choices=TREES, value=tree))
-        if device not in DEVICES:
-            raise ValueError(_("device must be one of {choices}, got {value!r}").format(choices=DEVICES, value=device))
+        self.checkChoice("tree", tree, TREES)
+        self.checkChoice("device", device, DEVICES)
 
         from AngioReconLib.pipeline import run
-        from ReconCoreLib.runtime import runModulePipeline
 
         requested = {"outputProbability": outputProbability, "outputSegmentation": outputSegmentation,
                      "outputModel": outputModel, "outputTable": outputTable}
-        outputs = runModulePipeline(self.scene, "AngioRecon", run, OUTPUTS, requested, view1=view1, view2=view2,
-                                    geometry1=geometry1, geometry2=geometry2, tree=tree, device=device,
-                                    progressCallback=progressCallback, abortFlag=abortFlag)
-        return outputs
+        return self.runPipeline(run, requested, progressCallback, abortFlag, view1=view1, view2=view2,
+                                geometry1=geometry1, geometry2=geometry2, tree=tree, device=device)
 
 
 #
@@ -311,12 +251,12 @@ class AngioReconTest(ScriptedLoadableModuleTest):
         """The bundled left-tree case, through the same call the Apply button makes."""
         import numpy as np
 
-        from AngioReconLib.pipeline import sampleCases
+        from AngioReconLib.samples import sampleFiles
         from ReconCoreLib import runtime
         from ReconCoreLib.xrayio import readXrayImage
 
         nodes, geometries = [], []
-        for path in sampleCases()["AngioLeft"][:2]:
+        for path in (sampleFiles("AngioLeft")["view1"], sampleFiles("AngioLeft")["view2"]):
             view = readXrayImage(path, 1)
             nodes.append(runtime.volumeNodeFromArray(slicer.mrmlScene, view.pixels[None], np.eye(4), path.stem))
             geometries.append(view.geometry)

@@ -10,20 +10,20 @@ from slicer import (
 )
 from slicer.i18n import tr as _
 from slicer.i18n import translate
-from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper, parameterPack
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
-    ScriptedLoadableModuleLogic,
     ScriptedLoadableModuleTest,
     ScriptedLoadableModuleWidget,
 )
 from slicer.util import VTKObservationMixin
 
-from ReconCore import ReconWidgetMixin
+from EchoReconLib.conventions import VIEWS as VIEW_KEYS
+from ReconCoreLib.conventions import DEVICES
+from ReconCoreSlicer import ReconLogicBase, ReconWidgetMixin
+from ReconCoreSlicer import registerSampleData as registerModuleSampleData
 
-DEVICES = ("auto", "cpu", "cuda")
-#: The six standard views S2MNet takes: apical 4-, 2- and 3-chamber; basal, mid-cavity and apical short axis.
-VIEW_KEYS = ("A4C", "A2C", "A3C", "SAXB", "SAXM", "SAXA")
+#: Parameter node fields of the two phases (end-diastole, end-systole).
 PHASES = ("ed", "es")
 #: Output parameter -> (MRML class, default node name).
 OUTPUTS = {
@@ -81,22 +81,7 @@ PLoS Comput Biol 17(4):e1008851, 2021 (CC-BY-4.0). Module layout follows the 3D 
 
 def registerSampleData():
     """Add the two bundled synthetic patients (six views at ED and ES, PNG + JSON sidecar) to Sample Data."""
-    from pathlib import Path
-
-    import SampleData
-    from EchoReconLib.pipeline import SAMPLE_SHA256, sampleCases
-
-    moduleDir = Path(__file__).resolve().parent
-    for patient, phases in sampleCases().items():
-        images = [path for paths in phases.values() for path in paths.values()]
-        files = [path.with_suffix(".json") for path in images] + images  # sidecars first, beside the images
-        SampleData.SampleDataLogic.registerCustomSampleDataSource(
-            category="EchoRecon", sampleName=patient,
-            thumbnailFileName=str(moduleDir / "Resources" / "Icons" / "EchoRecon.png"),
-            uris=[path.as_uri() for path in files], fileNames=[path.name for path in files],
-            checksums=[f"SHA256:{SAMPLE_SHA256[path.name]}" for path in files],
-            nodeNames=[None] * len(images) + [path.stem.replace("_", " ") for path in images],
-            loadFiles=[False] * len(images) + [True] * len(images))
+    registerModuleSampleData("EchoRecon", __file__)
 
 
 #
@@ -104,11 +89,31 @@ def registerSampleData():
 #
 
 
+@parameterPack
+class EchoPhaseViews:
+    """The six views of one phase (fields named as ``EchoReconLib.conventions.VIEWS``): each a 2D image (a cine as one
+    slice per frame), and ``<view>Frame`` the frame to use when that image is a cine. In a .ui file a widget binds to
+    a field as ``<phase>.<field>``, e.g. ``ed.A4C``, ``es.SAXMFrame``."""
+
+    A4C: vtkMRMLScalarVolumeNode
+    A2C: vtkMRMLScalarVolumeNode
+    A3C: vtkMRMLScalarVolumeNode
+    SAXB: vtkMRMLScalarVolumeNode
+    SAXM: vtkMRMLScalarVolumeNode
+    SAXA: vtkMRMLScalarVolumeNode
+    A4CFrame: Annotated[int, WithinRange(0, 100000)] = 0
+    A2CFrame: Annotated[int, WithinRange(0, 100000)] = 0
+    A3CFrame: Annotated[int, WithinRange(0, 100000)] = 0
+    SAXBFrame: Annotated[int, WithinRange(0, 100000)] = 0
+    SAXMFrame: Annotated[int, WithinRange(0, 100000)] = 0
+    SAXAFrame: Annotated[int, WithinRange(0, 100000)] = 0
+
+
 @parameterNodeWrapper
 class EchoReconParameterNode:
     """
-    ed<View>, es<View> - end-diastolic and end-systolic frame of each view (2D images), <View> in VIEW_KEYS.
-    ed<View>Frame, es<View>Frame - the frame to use when that image is a cine (one slice per frame).
+    ed, es - the six views of the end-diastolic and of the end-systolic frame (``EchoPhaseViews``: an image and, for
+        a cine, the frame of each view).
     useEndSystole - also reconstruct end-systole (end-systolic volume and ejection fraction).
     device - auto (CUDA when usable), cpu or cuda.
     outputEdSegmentation, outputEsSegmentation - 3D heart at end-diastole / end-systole (RAS mm, mitral annulus
@@ -116,30 +121,8 @@ class EchoReconParameterNode:
     outputTable - readouts: LV EDV, ESV, SV (mL), EF (%), LV mass (g), chamber volumes, per-view Dice.
     """
 
-    edA4C: vtkMRMLScalarVolumeNode
-    edA2C: vtkMRMLScalarVolumeNode
-    edA3C: vtkMRMLScalarVolumeNode
-    edSAXB: vtkMRMLScalarVolumeNode
-    edSAXM: vtkMRMLScalarVolumeNode
-    edSAXA: vtkMRMLScalarVolumeNode
-    esA4C: vtkMRMLScalarVolumeNode
-    esA2C: vtkMRMLScalarVolumeNode
-    esA3C: vtkMRMLScalarVolumeNode
-    esSAXB: vtkMRMLScalarVolumeNode
-    esSAXM: vtkMRMLScalarVolumeNode
-    esSAXA: vtkMRMLScalarVolumeNode
-    edA4CFrame: Annotated[int, WithinRange(0, 100000)] = 0
-    edA2CFrame: Annotated[int, WithinRange(0, 100000)] = 0
-    edA3CFrame: Annotated[int, WithinRange(0, 100000)] = 0
-    edSAXBFrame: Annotated[int, WithinRange(0, 100000)] = 0
-    edSAXMFrame: Annotated[int, WithinRange(0, 100000)] = 0
-    edSAXAFrame: Annotated[int, WithinRange(0, 100000)] = 0
-    esA4CFrame: Annotated[int, WithinRange(0, 100000)] = 0
-    esA2CFrame: Annotated[int, WithinRange(0, 100000)] = 0
-    esA3CFrame: Annotated[int, WithinRange(0, 100000)] = 0
-    esSAXBFrame: Annotated[int, WithinRange(0, 100000)] = 0
-    esSAXMFrame: Annotated[int, WithinRange(0, 100000)] = 0
-    esSAXAFrame: Annotated[int, WithinRange(0, 100000)] = 0
+    ed: EchoPhaseViews
+    es: EchoPhaseViews
     useEndSystole: bool = True
     device: Annotated[str, Choice(list(DEVICES))] = "auto"
     outputEdSegmentation: vtkMRMLSegmentationNode
@@ -149,12 +132,14 @@ class EchoReconParameterNode:
 
 def _phaseViews(parameters, phase: str) -> dict:
     """{view key: volume node or None} of one phase ("ed" or "es") of the parameter node."""
-    return {key: getattr(parameters, phase + key) for key in VIEW_KEYS}
+    views = getattr(parameters, phase)
+    return {key: getattr(views, key) for key in VIEW_KEYS}
 
 
 def _phaseFrames(parameters, phase: str) -> dict:
     """{view key: frame index} of one phase of the parameter node."""
-    return {key: getattr(parameters, phase + key + "Frame") for key in VIEW_KEYS}
+    views = getattr(parameters, phase)
+    return {key: getattr(views, key + "Frame") for key in VIEW_KEYS}
 
 
 #
@@ -165,7 +150,7 @@ def _phaseFrames(parameters, phase: str) -> dict:
 class EchoReconWidget(ReconWidgetMixin, ScriptedLoadableModuleWidget, VTKObservationMixin):
     """Uses ScriptedLoadableModuleWidget base class, available at:
     https://github.com/Slicer/Slicer/blob/main/Base/Python/slicer/ScriptedLoadableModule.py
-    The life cycle, Apply/Cancel and progress handling come from ``ReconCore.ReconWidgetMixin``.
+    The life cycle, Apply/Cancel and progress handling come from ``ReconCoreSlicer.ReconWidgetMixin``.
     """
 
     def _createLogic(self):
@@ -211,14 +196,14 @@ class EchoReconWidget(ReconWidgetMixin, ScriptedLoadableModuleWidget, VTKObserva
     def onApplyButton(self) -> None:
         self._runApply(_("Heart reconstruction failed."), _("Reconstruction cancelled."), self._process)
 
-    def _process(self, core, parameters) -> dict:
+    def _process(self, parameters) -> dict:
         endSystole = parameters.useEndSystole
         outputs = self.logic.process(
             _phaseViews(parameters, "ed"), _phaseViews(parameters, "es") if endSystole else None,
             device=parameters.device, endDiastoleFrames=_phaseFrames(parameters, "ed"),
             endSystoleFrames=_phaseFrames(parameters, "es") if endSystole else None,
             **{name: getattr(parameters, name) for name in OUTPUTS},
-            progressCallback=self.onProgress, abortFlag=lambda: self._abortRequested)
+            progressCallback=self.onProgress, abortFlag=self.abortRequested)
         threeDWidget = slicer.app.layoutManager().threeDWidget(0) if slicer.app.layoutManager() else None
         if threeDWidget is not None:  # the models are coloured by structure; centre the view on the heart
             threeDWidget.threeDView().resetFocalPoint()
@@ -230,7 +215,7 @@ class EchoReconWidget(ReconWidgetMixin, ScriptedLoadableModuleWidget, VTKObserva
 #
 
 
-class EchoReconLogic(ScriptedLoadableModuleLogic):
+class EchoReconLogic(ReconLogicBase):
     """Six-view echocardiography to 3D heart; a thin facade over ``EchoReconLib`` (the computation, no Qt).
 
     The network is S2MNet (Gong et al., arXiv:2505.06105); it runs only when its trained weights are bundled in
@@ -253,25 +238,8 @@ class EchoReconLogic(ScriptedLoadableModuleLogic):
         models = logic.modelNodes(outputs["outputEdSegmentation"])  # {structure: model node}
     """
 
-    def __init__(self, scene=None) -> None:
-        ScriptedLoadableModuleLogic.__init__(self)
-        self.scene = scene if scene is not None else slicer.mrmlScene
-
-    def getParameterNode(self):
-        return EchoReconParameterNode(super().getParameterNode())
-
-    def modelAvailable(self) -> tuple[bool, str]:
-        """(True, model path) when the trained model is bundled, else (False, a plain statement why not)."""
-        try:
-            from ReconCoreLib.models import findBundledModel
-        except ImportError as error:
-            return False, _("EchoRecon cannot look for its model: ReconCoreLib is not importable ({error}).").format(
-                error=error)
-        path = findBundledModel("EchoRecon")
-        if path is None:
-            return False, _("The trained EchoRecon model is not bundled with this version of the extension yet, "
-                            "so no reconstruction can be computed.")
-        return True, str(path)
+    parameterNodeClass = EchoReconParameterNode
+    OUTPUTS = OUTPUTS
 
     @staticmethod
     def _checkViews(views, phaseName: str) -> None:
@@ -287,7 +255,7 @@ class EchoReconLogic(ScriptedLoadableModuleLogic):
     def assignViews(self, parameters) -> int:
         """Set the view parameters from the scene's volumes that say which view and phase they are (the JSON
         sidecar of their file, else words of their name such as "ED A4C"); returns how many were assigned."""
-        from EchoReconLib.pipeline import viewAndPhaseOfNode
+        from EchoReconLib.echoio import viewAndPhaseOfNode
 
         assigned = 0
         with slicer.util.NodeModify(parameters):
@@ -296,13 +264,13 @@ class EchoReconLogic(ScriptedLoadableModuleLogic):
                     continue
                 view, phase = viewAndPhaseOfNode(node)
                 if view and phase:
-                    setattr(parameters, phase.lower() + view, node)
+                    setattr(getattr(parameters, phase.lower()), view, node)
                     assigned += 1
         return assigned
 
     def modelNodes(self, segmentation) -> dict:
         """{structure: model node} made with an output segmentation (coloured by structure)."""
-        from EchoReconLib.pipeline import modelNodesOf
+        from EchoReconLib.outputs import modelNodesOf
 
         return modelNodesOf(segmentation)
 
@@ -320,31 +288,25 @@ class EchoReconLogic(ScriptedLoadableModuleLogic):
         :param device: "auto" (CUDA when usable), "cpu" or "cuda".
         :param outputEdSegmentation, outputEsSegmentation, outputTable: nodes to fill; new ones are created when
             None (the end-systolic one only with ``endSystole``).
-        :param progressCallback: called with (fraction 0-1, message); may raise to stop.
-        :param abortFlag: returns True when the user asked to stop.
+        :param progressCallback: called with (fraction 0-1, message) to show progress.
+        :param abortFlag: returns True when the user asked to stop (the one way to cancel).
         :raises ValueError: no bundled model, or invalid inputs (the message names the view and the problem).
         :raises InterruptedError: cancelled through ``progressCallback`` or ``abortFlag``.
         """
-        available, message = self.modelAvailable()
-        if not available:
-            raise ValueError(message)
+        self.requireModel()
         self._checkViews(endDiastole, _("end-diastolic"))
         if endSystole is not None:
             self._checkViews(endSystole, _("end-systolic"))
-        if device not in DEVICES:
-            raise ValueError(_("device must be one of {choices}, got {value!r}").format(choices=DEVICES, value=device))
+        self.checkChoice("device", device, DEVICES)
 
         from EchoReconLib.pipeline import run
-        from ReconCoreLib.runtime import runModulePipeline
 
         requested = {"outputEdSegmentation": outputEdSegmentation, "outputTable": outputTable}
         if endSystole is not None:  # an end-systolic segmentation only when end-systolic views are given
             requested["outputEsSegmentation"] = outputEsSegmentation
-        outputs = runModulePipeline(self.scene, "EchoRecon", run, OUTPUTS, requested, endDiastole=endDiastole,
-                                    endSystole=endSystole, device=device, endDiastoleFrames=endDiastoleFrames,
-                                    endSystoleFrames=endSystoleFrames, progressCallback=progressCallback,
-                                    abortFlag=abortFlag)
-        return outputs
+        return self.runPipeline(run, requested, progressCallback, abortFlag, endDiastole=endDiastole,
+                                endSystole=endSystole, device=device, endDiastoleFrames=endDiastoleFrames,
+                                endSystoleFrames=endSystoleFrames)
 
 
 #
@@ -383,9 +345,9 @@ class EchoReconTest(ScriptedLoadableModuleTest):
 
     def _reconstructSamplePatient(self, logic, parameters):
         """The bundled normal patient, loaded from its files, assigned by its sidecars, through the Apply call."""
-        from EchoReconLib.pipeline import sampleCases
+        from EchoReconLib.samples import sampleFiles
 
-        for paths in sampleCases()["EchoNormal"].values():
+        for paths in sampleFiles("EchoNormal").values():
             for path in paths.values():
                 slicer.util.loadVolume(str(path), {"singleFile": True, "show": False})
         self.assertEqual(logic.assignViews(parameters), 2 * len(VIEW_KEYS))

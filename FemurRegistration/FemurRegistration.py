@@ -1,6 +1,5 @@
 """FemurRegistration: femur CT atlas registered to calibrated AP and lateral radiographs."""
 
-import os
 from typing import Annotated, Callable, Optional
 
 import slicer
@@ -14,23 +13,21 @@ from slicer import (
 )
 from slicer.i18n import tr as _
 from slicer.i18n import translate
-from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
+from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
-    ScriptedLoadableModuleLogic,
     ScriptedLoadableModuleTest,
     ScriptedLoadableModuleWidget,
 )
 from slicer.util import VTKObservationMixin
 
-from ReconCore import ReconCoreLogic, ReconWidgetMixin
+from FemurRegistrationLib.conventions import SIDES as FEMUR_SIDES
+from ReconCoreLib.conventions import DEVICES
+from ReconCoreSlicer import CArmViewParameters, ReconLogicBase, ReconWidgetMixin
+from ReconCoreSlicer import registerSampleData as registerModuleSampleData
 
-DEVICES = ("auto", "cpu", "cuda")
-SIDES = ("auto", "left", "right")
-#: Sample cases registered in the Sample Data module: name -> side.
-SAMPLE_CASES = {"FemurOrthogonal": "right", "FemurOblique": "left"}
-#: View prefix of the geometry fields -> radiograph parameter.
-VIEWS = {"ap": "apRadiograph", "lat": "latRadiograph"}
+#: The side choices of the module: a side, or "auto" (the files' DICOM laterality).
+SIDES = ("auto", *FEMUR_SIDES)
 #: Output parameter -> (MRML class, default node name).
 OUTPUTS = {
     "outputVolume": ("vtkMRMLScalarVolumeNode", "FemurAtlasRegistered"),
@@ -89,24 +86,7 @@ Sijbers (2022). Module layout follows the 3D Slicer scripted module template.
 
 def registerSampleData():
     """Add the two bundled synthetic hips (AP + lateral DX radiographs each) to the Sample Data module."""
-    from pathlib import Path
-
-    import SampleData
-    from FemurRegistrationLib.samples import SAMPLE_SHA256
-
-    moduleDir = Path(os.path.dirname(__file__))
-    for name, side in SAMPLE_CASES.items():
-        fileNames = [f"{name}-ap.dcm", f"{name}-lat.dcm", f"{name}-reference.seg.nrrd"]
-        SampleData.SampleDataLogic.registerCustomSampleDataSource(
-            category="FemurRegistration",
-            sampleName=name,
-            thumbnailFileName=str(moduleDir / "Resources" / "Icons" / "FemurRegistration.png"),
-            uris=[(moduleDir / "Resources" / "SampleData" / fileName).as_uri() for fileName in fileNames],
-            fileNames=fileNames,
-            checksums=[f"SHA256:{SAMPLE_SHA256[fileName]}" for fileName in fileNames],
-            nodeNames=[f"{name} {side} AP", f"{name} {side} lateral", f"{name} reference femur"],
-            loadFileType=["VolumeFile", "VolumeFile", "SegmentationFile"],
-        )
+    registerModuleSampleData("FemurRegistration", __file__)
 
 
 #
@@ -119,8 +99,8 @@ class FemurRegistrationParameterNode:
     """
     apRadiograph, latRadiograph - the calibrated AP and lateral radiographs.
     apMask, latMask - optional femur masks drawn on the radiographs.
-    ap*, lat* geometry - angles (deg; LAO and cranial positive), source to detector and to isocenter (mm),
-        detector pixel size (mm).
+    apGeometry, latGeometry - their projection geometry (``CArmViewParameters``: angles in deg, LAO and cranial
+        positive; source to detector and to isocenter, detector pixel size in mm).
     reference - optional reference femur segmentation (patient RAS) for Dice and surface distance readouts.
     side - auto (DICOM laterality of the files, else right), left or right.
     refine - refine the network's registration iteratively against the radiographs (slower).
@@ -134,16 +114,8 @@ class FemurRegistrationParameterNode:
     latRadiograph: vtkMRMLScalarVolumeNode
     apMask: vtkMRMLSegmentationNode
     latMask: vtkMRMLSegmentationNode
-    apPrimaryAngleDeg: Annotated[float, WithinRange(-180.0, 180.0)] = 0.0
-    apSecondaryAngleDeg: Annotated[float, WithinRange(-90.0, 90.0)] = 0.0
-    apSourceToDetectorMm: Annotated[float, WithinRange(300.0, 2500.0)] = 1000.0
-    apSourceToPatientMm: Annotated[float, WithinRange(100.0, 2400.0)] = 925.0
-    apPixelSpacingMm: Annotated[float, WithinRange(0.01, 5.0)] = 0.15
-    latPrimaryAngleDeg: Annotated[float, WithinRange(-180.0, 180.0)] = -90.0
-    latSecondaryAngleDeg: Annotated[float, WithinRange(-90.0, 90.0)] = 0.0
-    latSourceToDetectorMm: Annotated[float, WithinRange(300.0, 2500.0)] = 1000.0
-    latSourceToPatientMm: Annotated[float, WithinRange(100.0, 2400.0)] = 925.0
-    latPixelSpacingMm: Annotated[float, WithinRange(0.01, 5.0)] = 0.15
+    apGeometry: CArmViewParameters = CArmViewParameters(0.0, 0.0, 1000.0, 925.0, 0.15)
+    latGeometry: CArmViewParameters = CArmViewParameters(-90.0, 0.0, 1000.0, 925.0, 0.15)
     reference: vtkMRMLSegmentationNode
     side: Annotated[str, Choice(list(SIDES))] = "auto"
     refine: bool = False
@@ -166,13 +138,11 @@ class FemurRegistrationParameterNode:
 class FemurRegistrationWidget(ReconWidgetMixin, ScriptedLoadableModuleWidget, VTKObservationMixin):
     """Uses ScriptedLoadableModuleWidget base class, available at:
     https://github.com/Slicer/Slicer/blob/main/Base/Python/slicer/ScriptedLoadableModule.py
-    The life cycle, Apply/Cancel and progress handling come from ``ReconCore.ReconWidgetMixin``.
+    The life cycle, Apply/Cancel and progress handling come from ``ReconCoreSlicer.ReconWidgetMixin``.
     """
 
-    _geometryViews = VIEWS
+    _geometryViews = {"apGeometry": "apRadiograph", "latGeometry": "latRadiograph"}
     _geometryName = "projection geometry"
-    #: Former name of ``onViewSelected`` (fills a radiograph's geometry fields from its file).
-    onRadiographSelected = ReconWidgetMixin.onViewSelected
 
     def _createLogic(self):
         return FemurRegistrationLogic()
@@ -188,8 +158,10 @@ class FemurRegistrationWidget(ReconWidgetMixin, ScriptedLoadableModuleWidget, VT
 
     def onProposeMasksButton(self) -> None:
         """Draft a femur mask on each radiograph that has none (segmentations to edit in Segment Editor)."""
+        from ReconCoreSlicer.dependencies import Dependencies
+
         with slicer.util.tryWithErrorDisplay(_("Femur mask proposal failed."), waitCursor=True):
-            ReconCoreLogic().ensureDependencies()
+            Dependencies().ensureDependencies()
             parameters = self._parameterNode
             with slicer.util.NodeModify(parameters):
                 for image, mask in (("apRadiograph", "apMask"), ("latRadiograph", "latMask")):
@@ -209,14 +181,14 @@ class FemurRegistrationWidget(ReconWidgetMixin, ScriptedLoadableModuleWidget, VT
     def onApplyButton(self) -> None:
         self._runApply(_("Femur registration failed."), _("Registration cancelled."), self._process)
 
-    def _process(self, core, parameters) -> dict:
-        geometries = self._geometries(core)
+    def _process(self, parameters) -> dict:
+        geometries = self._geometries()
         return self.logic.process(
-            parameters.apRadiograph, parameters.latRadiograph, geometries["ap"], geometries["lat"],
+            parameters.apRadiograph, parameters.latRadiograph, geometries["apGeometry"], geometries["latGeometry"],
             apMask=parameters.apMask, latMask=parameters.latMask, reference=parameters.reference,
             side=parameters.side, refine=parameters.refine, device=parameters.device,
             **{name: getattr(parameters, name) for name in OUTPUTS},
-            progressCallback=self.onProgress, abortFlag=lambda: self._abortRequested)
+            progressCallback=self.onProgress, abortFlag=self.abortRequested)
 
 
 #
@@ -224,7 +196,7 @@ class FemurRegistrationWidget(ReconWidgetMixin, ScriptedLoadableModuleWidget, VT
 #
 
 
-class FemurRegistrationLogic(ScriptedLoadableModuleLogic):
+class FemurRegistrationLogic(ReconLogicBase):
     """Atlas-to-biplanar-radiograph registration; a thin facade over ``FemurRegistrationLib`` (no Qt).
 
     The network is that of Van Houtte et al. 2022 (ProST / inverse-ProST); it runs only when its trained weights
@@ -244,34 +216,8 @@ class FemurRegistrationLogic(ScriptedLoadableModuleLogic):
         slicer.util.saveNode(outputs["outputSegmentation"], "/data/femur.seg.nrrd")
     """
 
-    def __init__(self, scene=None) -> None:
-        ScriptedLoadableModuleLogic.__init__(self)
-        self.scene = scene if scene is not None else slicer.mrmlScene
-
-    def getParameterNode(self):
-        return FemurRegistrationParameterNode(super().getParameterNode())
-
-    def modelAvailable(self) -> tuple[bool, str]:
-        """(True, model path) when the trained model is bundled, else (False, a plain statement why not)."""
-        try:
-            from ReconCoreLib.models import findBundledModel
-        except ImportError as error:
-            return False, _("FemurRegistration cannot look for its model: ReconCoreLib is not importable "
-                            "({error}).").format(error=error)
-        path = findBundledModel("FemurRegistration")
-        if path is None:
-            return False, _("The trained FemurRegistration model is not bundled with this version of the extension "
-                            "yet, so no registration can be computed.")
-        return True, str(path)
-
-    def readGeometry(self, path: str):
-        """Projection geometry (``CArmGeometry``) of a radiograph file: DICOM, or an image with a JSON sidecar.
-
-        :raises ValueError: unreadable file or missing geometry attributes (the message names them).
-        """
-        from ReconCoreLib.xrayio import readXrayImage
-
-        return readXrayImage(path).geometry
+    parameterNodeClass = FemurRegistrationParameterNode
+    OUTPUTS = OUTPUTS
 
     def proposeMask(self, radiograph):
         """A femur mask proposal on ``radiograph`` (volume node): a new segmentation node to check and edit.
@@ -281,7 +227,8 @@ class FemurRegistrationLogic(ScriptedLoadableModuleLogic):
         """
         if radiograph is None or radiograph.GetImageData() is None:
             raise ValueError(_("Select a radiograph first."))
-        from FemurRegistrationLib.pipeline import FEMUR_COLOR, proposeFemurMask
+        from FemurRegistrationLib.outputs import FEMUR_COLOR
+        from FemurRegistrationLib.radiographs import proposeFemurMask
         from ReconCoreLib import runtime
         from ReconCoreLib.xrayio import checkImage
 
@@ -293,9 +240,9 @@ class FemurRegistrationLogic(ScriptedLoadableModuleLogic):
 
     def resolveSide(self, side: str, apRadiograph, latRadiograph) -> str:
         """'left' / 'right': ``side`` itself, or for 'auto' the DICOM laterality of the loaded files, else right."""
-        from FemurRegistrationLib.pipeline import resolveSide
+        from FemurRegistrationLib.radiographs import resolveSide
 
-        paths = [ReconCoreLogic.sourceFileForVolume(node) for node in (apRadiograph, latRadiograph)]
+        paths = [self.sourceFileForVolume(node) for node in (apRadiograph, latRadiograph)]
         return resolveSide(side, [path for path in paths if path])
 
     def process(self, apRadiograph, latRadiograph, apGeometry, latGeometry, apMask=None, latMask=None,
@@ -315,36 +262,30 @@ class FemurRegistrationLogic(ScriptedLoadableModuleLogic):
         :param outputs: nodes to fill, keyed as ``OUTPUTS`` (outputVolume, outputSegmentation, outputModel,
             outputTransform, outputLandmarks, outputTable, outputApOutline, outputLatOutline); missing or None
             ones are created.
-        :param progressCallback: called with (fraction 0-1, message); may raise to stop.
-        :param abortFlag: returns True when the user asked to stop.
+        :param progressCallback: called with (fraction 0-1, message) to show progress.
+        :param abortFlag: returns True when the user asked to stop (the one way to cancel).
         :raises ValueError: no bundled model, or invalid inputs.
         """
-        available, message = self.modelAvailable()
-        if not available:
-            raise ValueError(message)
+        self.requireModel()
         if apRadiograph is None or latRadiograph is None:
             raise ValueError(_("An AP and a lateral radiograph are required."))
         if apRadiograph == latRadiograph:
             raise ValueError(_("The AP and lateral radiographs must be two different images."))
         if apGeometry is None or latGeometry is None:
             raise ValueError(_("The projection geometry of both radiographs is required."))
-        if device not in DEVICES:
-            raise ValueError(_("device must be one of {choices}, got {value!r}").format(choices=DEVICES, value=device))
-        if side not in SIDES:
-            raise ValueError(_("side must be one of {choices}, got {value!r}").format(choices=SIDES, value=side))
+        self.checkChoice("device", device, DEVICES)
+        self.checkChoice("side", side, SIDES)
         unknown = sorted(set(outputs) - set(OUTPUTS))
         if unknown:
             raise TypeError(f"unknown outputs: {unknown}")
 
         from FemurRegistrationLib.pipeline import run
-        from ReconCoreLib.runtime import runModulePipeline
 
         requested = {name: outputs.get(name) for name in OUTPUTS}
-        return runModulePipeline(
-            self.scene, "FemurRegistration", run, OUTPUTS, requested, apRadiograph=apRadiograph,
-            latRadiograph=latRadiograph, apGeometry=apGeometry, latGeometry=latGeometry, apMask=apMask,
-            latMask=latMask, reference=reference, side=self.resolveSide(side, apRadiograph, latRadiograph),
-            refine=bool(refine), device=device, progressCallback=progressCallback, abortFlag=abortFlag)
+        return self.runPipeline(
+            run, requested, progressCallback, abortFlag, apRadiograph=apRadiograph, latRadiograph=latRadiograph,
+            apGeometry=apGeometry, latGeometry=latGeometry, apMask=apMask, latMask=latMask, reference=reference,
+            side=self.resolveSide(side, apRadiograph, latRadiograph), refine=bool(refine), device=device)
 
 
 #
@@ -390,11 +331,12 @@ class FemurRegistrationTest(ScriptedLoadableModuleTest):
         """The bundled orthogonal case, through the same calls the buttons make (proposed masks, reference)."""
         import numpy as np
 
-        from FemurRegistrationLib.pipeline import readReference, sampleCases
+        from FemurRegistrationLib.outputs import readReference
+        from FemurRegistrationLib.samples import sampleFiles
         from ReconCoreLib import runtime
         from ReconCoreLib.xrayio import readXrayImage
 
-        files = sampleCases()["FemurOrthogonal"]
+        files = sampleFiles("FemurOrthogonal")
         nodes, geometries = [], []
         for key in ("ap", "lat"):
             view = readXrayImage(files[key])

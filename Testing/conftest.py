@@ -1,6 +1,13 @@
-"""Shared pytest fixtures: a headless Slicer scene, quiet VTK, deterministic torch on 2 threads."""
+"""Shared pytest fixtures: a headless Slicer scene, quiet VTK, deterministic torch on 2 threads, and the
+FemurRegistration stand-in model with its known cases (used by two test modules)."""
 
+import shutil
+
+import numpy as np
 import pytest
+import torch
+
+from femurhelpers import SHIFT_MM, SIMILARITY, FixedRegistration, geometries
 
 
 def pytest_configure(config):
@@ -21,3 +28,96 @@ def scene():
     scene = runtime.newHeadlessScene()
     yield scene
     runtime.releaseScene(scene)
+
+
+# -- FemurRegistration: a stand-in model with a known registration and the cases it explains (femurhelpers.py) --
+
+
+@pytest.fixture(scope="session")
+def atlasFile(tmp_path_factory):
+    """The bundled atlas, or one built here (the shape model's mean femur) when it is not bundled yet."""
+    from FemurRegistrationDev.atlas import writeAtlas
+    from FemurRegistrationLib import inference
+
+    if inference.defaultAtlasPath().is_file():
+        return inference.defaultAtlasPath()
+    path = tmp_path_factory.mktemp("atlas") / "FemurAtlas.npz"
+    writeAtlas(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def atlas(atlasFile):
+    from FemurRegistrationLib import inference
+
+    return inference.loadAtlas(atlasFile)
+
+
+@pytest.fixture(scope="session")
+def knownRegistration(atlas):
+    from FemurRegistrationLib import inference, refine, transforms
+    from FemurRegistrationLib.conventions import FIELD_SPACING_MM
+    from FemurRegistrationLib.grid import boxGrid
+
+    centre = torch.as_tensor(refine.atlasHeadCentre(atlas), dtype=torch.float32)
+    affine = transforms.similarityMatrix(torch.tensor(SIMILARITY), centre)[0].double().numpy()
+    _, shape = boxGrid(FIELD_SPACING_MM)
+    displacement = np.broadcast_to(np.array(SHIFT_MM, np.float32)[:, None, None, None], (3, *shape)).copy()
+    return inference.Registration(affine, displacement, -displacement)
+
+
+@pytest.fixture(scope="session")
+def fixedModelFile(tmp_path_factory, atlasFile, knownRegistration):
+    folder = tmp_path_factory.mktemp("fixed-model")
+    torch.jit.script(FixedRegistration(knownRegistration.affine, knownRegistration.displacement)).save(
+        str(folder / "FemurRegistration.pt"))
+    shutil.copy(atlasFile, folder / "FemurAtlas.npz")
+    return folder / "FemurRegistration.pt"
+
+
+@pytest.fixture
+def fixedModel(fixedModelFile, monkeypatch):
+    monkeypatch.setattr("ReconCoreLib.models.findBundledModel",
+                        lambda name: fixedModelFile if name == "FemurRegistration" else None)
+    return fixedModelFile
+
+
+@pytest.fixture(scope="session")
+def knownCase(atlas, knownRegistration):
+    """The atlas moved by the known registration (right femur), and the same case mirrored (left femur).
+
+    The radiographs are DRRs of the femur alone, so the registered femur's DRRs match them (NCC ~ 1).
+    """
+    from FemurRegistrationLib import inference
+    from FemurRegistrationLib.conventions import ATLAS_SPACING_MM
+    from FemurRegistrationLib.drr import projectVolume, relativeAttenuation
+    from FemurRegistrationLib.grid import boxGrid
+    from ReconCoreLib.xraygeometry import LPS_TO_RAS
+    from ReconCoreLib.xrayio import XrayImage
+
+    hu, label = inference.warpAtlas(atlas, knownRegistration)
+    ijkToLps, _ = boxGrid(ATLAS_SPACING_MM)
+    cases = {}
+    for side in ("right", "left"):
+        volumeHu, volumeLabel, matrix = hu, label, ijkToLps
+        if side == "left":
+            volumeHu, volumeLabel = hu[..., ::-1].copy(), label[..., ::-1].copy()
+            matrix = inference.mirrorIjkToLps(ijkToLps, hu.shape)
+        views = geometries(side)
+        images = projectVolume(relativeAttenuation(volumeHu) * volumeLabel, matrix, views)  # femur only
+        masks = projectVolume(volumeLabel.astype(np.float32), matrix, views, "max") > 0.5
+        cases[side] = {"views": [XrayImage(image, view, f"{side} {index}") for index, (image, view) in
+                                 enumerate(zip(images, views))], "masks": list(masks), "label": volumeLabel,
+                       "ijkToRas": LPS_TO_RAS @ matrix}
+    return cases
+
+
+@pytest.fixture(scope="session")
+def knownResults(knownCase, fixedModelFile):
+    from FemurRegistrationLib import pipeline
+
+    results = {}
+    for side, case in knownCase.items():
+        results[side] = pipeline.registerFemur(*case["views"], *case["masks"], side=side, device="cpu",
+                                               reference=(case["label"], case["ijkToRas"]), modelPath=fixedModelFile)
+    return results

@@ -11,14 +11,19 @@ import numpy as np
 import pytest
 import torch
 
-from AngioReconLib import coronarytree, pipeline
-from AngioReconLib.network import CUBE_SIDE_MM, GRID_SIZE, AngioGenerator, cubeIjkToLps
-from ReconCoreLib import runtime
+from AngioReconDev import coronaryimages, coronarytree
+from AngioReconDev.network import AngioGenerator
+from AngioReconLib import pipeline, vessels
+from AngioReconLib.conventions import CUBE_SIDE_MM, GRID_SIZE
+from AngioReconLib.entry import sampleCases
+from AngioReconLib.reprojection import cubeIjkToLps, reprojectionDice, visualHull
+from AngioReconLib.samples import SAMPLE_DIRECTORY, sampleFiles
+from ReconCoreLib import runtime, storage
 from ReconCoreLib.projector import gridPointsLps, sampleImagesAtPoints
 from ReconCoreLib.xraygeometry import CArmGeometry
-from ReconCoreLib.xrayio import XrayImage, readXrayImage, writeXrayDicom
+from ReconCoreLib.xrayio import XrayImage, readXrayImage
 
-SAMPLES = pipeline.SAMPLE_DIRECTORY
+SAMPLES = SAMPLE_DIRECTORY
 
 
 class HullModel(torch.nn.Module):
@@ -71,11 +76,11 @@ def test_generator_is_scriptable_and_shapes():
 def test_two_renderers_agree_on_the_geometry():
     """Silhouettes splatted from the centreline and projected from the voxels coincide; the hull holds the vessel."""
     case = straightVessel()
-    label = coronarytree.voxelize(case, GRID_SIZE, CUBE_SIDE_MM)[0] >= 0.5
+    label = coronaryimages.voxelize(case, GRID_SIZE, CUBE_SIDE_MM)[0] >= 0.5
     geometries = views()
-    maps = np.stack([coronarytree.renderVesselMap(case, g) for g in geometries])
-    assert min(pipeline.reprojectionDice(label.astype(np.float32), maps, geometries)) > 0.8
-    hull = pipeline.visualHull(maps, geometries) > 0.5
+    maps = np.stack([coronaryimages.renderVesselMap(case, g) for g in geometries])
+    assert min(reprojectionDice(label.astype(np.float32), maps, geometries)) > 0.8
+    hull = visualHull(maps, geometries) > 0.5
     assert (hull & label).sum() / label.sum() > 0.95
     voxelVolume = (CUBE_SIDE_MM / GRID_SIZE) ** 3
     assert label.sum() * voxelVolume == pytest.approx(np.pi * 2.0 ** 2 * 70.0, rel=0.15)
@@ -83,7 +88,7 @@ def test_two_renderers_agree_on_the_geometry():
 
 def test_reconstruction_lands_in_patient_space(hullModel, scene):
     case = straightVessel()
-    images = [XrayImage(coronarytree.renderVesselMap(case, g), g, f"view{index}") for index, g in enumerate(views(256))]
+    images = [XrayImage(coronaryimages.renderVesselMap(case, g), g, f"view{index}") for index, g in enumerate(views(256))]
     result = pipeline.reconstruct(images[0], images[1], "left", "cpu")
     nodes = pipeline.addToScene(result, scene)
     volume = nodes["outputProbability"]
@@ -116,13 +121,13 @@ def test_bad_inputs_are_refused(hullModel):
     case = straightVessel()
     near = CArmGeometry(-30, -25, 1000, 750, views()[0].pixelSpacingMm, 128, 128)
     alsoNear = CArmGeometry(-25, -22, 1000, 750, views()[0].pixelSpacingMm, 128, 128)
-    images = [XrayImage(coronarytree.renderVesselMap(case, g), g) for g in (near, alsoNear)]
+    images = [XrayImage(coronaryimages.renderVesselMap(case, g), g) for g in (near, alsoNear)]
     with pytest.raises(ValueError, match="deg apart"):
         pipeline.reconstruct(images[0], images[1], "left", "cpu")
     with pytest.raises(ValueError, match="tree"):
         pipeline.reconstruct(images[0], images[1], "middle", "cpu")
     far = CArmGeometry(-5, -25, 1000, 750, views()[0].pixelSpacingMm, 128, 128)  # 25 deg from `near`
-    farImage = XrayImage(coronarytree.renderVesselMap(case, far), far)
+    farImage = XrayImage(coronaryimages.renderVesselMap(case, far), far)
     result = pipeline.reconstruct(images[0], farImage, "left", "cpu")
     assert any("deg apart" in warning for warning in result.readouts.warnings)
     with pytest.raises(ValueError, match="differ in size"):
@@ -134,26 +139,26 @@ def test_bad_inputs_are_refused(hullModel):
 def test_sample_data_default_frame_and_vessel_maps():
     from PIL import Image
 
-    for name, (path1, path2, tree) in pipeline.sampleCases().items():
-        for path in (path1, path2):
-            view = readXrayImage(path, None, pipeline.vesselContrastScore)
+    for name, case in sampleCases().items():
+        for path in (case.view1, case.view2):
+            view = readXrayImage(path, None, vessels.vesselContrastScore)
             assert view.modality == "XA" and view.numberOfFrames == 3
             assert view.frameIndex in (0, 1, 2)
             truth = np.asarray(Image.open(str(path).replace(".dcm", "-mask.png"))) > 0
             full = readXrayImage(path, 1)  # the fully opacified frame
-            vesselMap = pipeline.vesselMapFromAngiogram(full.pixels) > 0.5
+            vesselMap = vessels.vesselMapFromAngiogram(full.pixels) > 0.5
             dice = 2 * (vesselMap & truth).sum() / (vesselMap.sum() + truth.sum())
             assert dice > 0.7, (path.name, dice)
-        assert tree in ("left", "right")
+        assert case.tree in ("left", "right")
 
 
 def test_command_line_writes_every_output(hullModel, tmp_path, capsys):
     from ReconCoreLib.cli import main
 
-    path1, path2, _ = pipeline.sampleCases()["AngioLeft"]
+    files = sampleFiles("AngioLeft")
     out = tmp_path / "case"
-    status = main(["angio", str(path1), str(path2), "--out", str(out), "--tree", "left",
-                   "--mask1", str(path1).replace(".dcm", "-mask.png"), "--mask2", str(path2).replace(".dcm", "-mask.png"),
+    status = main(["angio", str(files["view1"]), str(files["view2"]), "--out", str(out), "--tree", "left",
+                   "--mask1", str(files["mask1"]), "--mask2", str(files["mask2"]),
                    "--frame1", "1", "--frame2", "1", "--device", "cpu", "--quiet"])
     assert status == 0, capsys.readouterr().err
     assert sorted(item.name for item in out.iterdir()) == sorted(
@@ -162,7 +167,7 @@ def test_command_line_writes_every_output(hullModel, tmp_path, capsys):
     assert readouts["module"] == "AngioRecon" and readouts["device"] == "cpu"
     assert len(readouts["model_sha256"]) == 64
     assert readouts["reprojection_dice_view1"] > 0.5  # masks given: the hull reprojects onto them
-    loaded = runtime.loadNode(runtime.newHeadlessScene(), out / "volume.nrrd")
+    loaded = storage.loadNode(runtime.newHeadlessScene(), out / "volume.nrrd")
     assert np.allclose(loaded.GetSpacing(), [2.0, 2.0, 2.0])
 
 
@@ -171,8 +176,9 @@ def test_dicom_view_with_missing_geometry_is_named(tmp_path, hullModel, capsys):
 
     from ReconCoreLib.cli import main
 
-    path1, path2, _ = pipeline.sampleCases()["AngioLeft"]
-    dataset = pydicom.dcmread(path1)
+    files = sampleFiles("AngioLeft")
+    path2 = files["view2"]
+    dataset = pydicom.dcmread(files["view1"])
     del dataset.DistanceSourceToPatient
     broken = tmp_path / "broken.dcm"
     dataset.save_as(broken)
@@ -183,16 +189,17 @@ def test_dicom_view_with_missing_geometry_is_named(tmp_path, hullModel, capsys):
 
 
 def test_sample_data_is_generated_reproducibly(tmp_path):
-    from AngioReconLib import samples
+    from AngioReconDev.samples import writeSampleCases
+    from AngioReconLib.samples import SAMPLE_SHA256
     from ReconCoreLib.models import sha256
 
-    for fileName, digest in samples.SAMPLE_SHA256.items():
+    for fileName, digest in SAMPLE_SHA256.items():
         assert sha256(SAMPLES / fileName) == digest
-    written = samples.writeSampleCases(tmp_path)
+    written = writeSampleCases(tmp_path)
     for path in written:
         if path.suffix == ".dcm":
-            assert sha256(path) == samples.SAMPLE_SHA256[path.name]  # same seeds, same bytes
-    label = runtime.loadNode(runtime.newHeadlessScene(), SAMPLES / "AngioLeft-label.nrrd")
+            assert sha256(path) == SAMPLE_SHA256[path.name]  # same seeds, same bytes
+    label = storage.loadNode(runtime.newHeadlessScene(), SAMPLES / "AngioLeft-label.nrrd")
     assert np.allclose(label.GetSpacing(), [2.0, 2.0, 2.0])
     assert runtime.arrayFromVolumeNode(label).sum() > 100
 
@@ -201,7 +208,7 @@ def test_slicer_entry_point_fills_given_nodes_from_multiframe_volumes(hullModel,
     """What AngioReconLogic.process calls: volume nodes (one slice per frame) + geometries -> given output nodes."""
     nodes = []
     geometries = []
-    for path in pipeline.sampleCases()["AngioRight"][:2]:
+    for path in (sampleFiles("AngioRight")["view1"], sampleFiles("AngioRight")["view2"]):
         import pydicom
 
         frames = pydicom.dcmread(path).pixel_array.astype(np.float32)
@@ -217,19 +224,19 @@ def test_slicer_entry_point_fills_given_nodes_from_multiframe_volumes(hullModel,
     assert float(values["view_separation_deg"]) == pytest.approx(60.0, abs=0.5)
 
 
-@pytest.mark.skipif(not (pipeline.SAMPLE_DIRECTORY.parent / "Models" / "AngioRecon.pt").is_file(),
+@pytest.mark.skipif(not (SAMPLE_DIRECTORY.parent / "Models" / "AngioRecon.pt").is_file(),
                     reason="no bundled AngioRecon model")
 def test_bundled_model_beats_the_visual_hull_on_the_sample_cases():
     """Regression check of the bundled generator: raw sample angiograms -> 3D Dice against the true label."""
     from ReconCoreLib.metrics import overlapMetrics
 
-    for name, (path1, path2, tree) in pipeline.sampleCases().items():
-        view1 = readXrayImage(path1, None, pipeline.vesselContrastScore)
-        view2 = readXrayImage(path2, None, pipeline.vesselContrastScore)
-        result = pipeline.reconstruct(view1, view2, tree, "cpu")
-        label = runtime.arrayFromVolumeNode(runtime.loadNode(runtime.newHeadlessScene(),
+    for name, case in sampleCases().items():
+        view1 = readXrayImage(case.view1, None, vessels.vesselContrastScore)
+        view2 = readXrayImage(case.view2, None, vessels.vesselContrastScore)
+        result = pipeline.reconstruct(view1, view2, case.tree, "cpu")
+        label = runtime.arrayFromVolumeNode(storage.loadNode(runtime.newHeadlessScene(),
                                                              SAMPLES / f"{name}-label.nrrd")) > 0
-        hull = pipeline.visualHull(result.vesselMaps, result.geometries) > 0.5
+        hull = visualHull(result.vesselMaps, result.geometries) > 0.5
         model = overlapMetrics(result.probability >= 0.5, label)["dice"]
         baseline = overlapMetrics(hull, label)["dice"]
         print(f"{name}: model Dice {model:.3f}, visual hull Dice {baseline:.3f}")

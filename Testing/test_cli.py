@@ -1,17 +1,18 @@
 """The recon2d3d command line: exit codes, one-line errors, nothing half-written, the installed console script."""
 
+import dataclasses
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from ReconCoreLib import __version__, cli, models
+from EchoReconLib.conventions import VIEWS as ECHO_VIEWS
+from ReconCoreLib import __version__, cli, models, modules
 from ReconCoreLib.readouts import Readouts
-from ReconCoreLib.runtime import atomicOutputDirectory
+from ReconCoreLib.storage import atomicOutputDirectory
 from ReconCoreLib.xraygeometry import CArmGeometry
 from ReconCoreLib.xrayio import writeXrayDicom
 
@@ -97,8 +98,7 @@ def test_console_script_demo(tmp_path):
         assert NOT_BUNDLED in statement
         assert f"{name}/Resources/Models/{name}.pt" in statement
         assert statement.endswith("nothing was computed")
-        command = next(key for key, value in cli.MODULES.items() if value == name)
-        assert not (out / command).exists()
+        assert not (out / modules.moduleEntry(name).command).exists()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -240,7 +240,7 @@ def test_echo_unknown_view(capsys, tmp_path):
     a4c = echoFile(tmp_path, "a4c.png")
     status, _, stderr = run(capsys, ["echo", "--ed", f"A5C={a4c}", "--out", tmp_path / "out"])
     assert status == 2
-    assertOneLineError(stderr, "echo", "--ed", "unknown view 'A5C'", ", ".join(cli.ECHO_VIEWS))
+    assertOneLineError(stderr, "echo", "--ed", "unknown view 'A5C'", ", ".join(ECHO_VIEWS))
     assertNothingWritten(tmp_path / "out", tmp_path)
 
 
@@ -257,7 +257,7 @@ def test_echo_malformed_or_missing_view(capsys, tmp_path, item, fragment):
 
 
 def test_echo_valid_views_without_model_exits_3(capsys, tmp_path, noModels):
-    ed = [f"{name}={echoFile(tmp_path, name + '_ed.png')}" for name in cli.ECHO_VIEWS]
+    ed = [f"{name}={echoFile(tmp_path, name + '_ed.png')}" for name in ECHO_VIEWS]
     es = [f"{name.lower()}={echoFile(tmp_path, name + '_es.png')}" for name in ("A4C", "A2C")]
     status, _, stderr = run(capsys, ["echo", "--ed", *ed, "--es", *es, "--out", tmp_path / "out", "--device", "cpu"])
     assert status == 3
@@ -280,8 +280,10 @@ def test_device_cuda_without_gpu(capsys, tmp_path, views):
 
 # --------------------------------------------------------------------------------------------------
 # A module that runs (fake pipeline): results land in --out only when complete
-def fakePipeline(behaviour):
-    def runCommandLine(args, outputDirectory, device, progress):
+def fakePipeline(monkeypatch, behaviour):
+    """AngioRecon's entry with its case run replaced by a fake that writes files, then behaves as asked."""
+    def runCase(case, outputDirectory, device, progress):
+        assert case.view1.name == "view1.dcm" and case.tree == "left"  # the typed case of the arguments
         progress(0.5, "halfway")
         (Path(outputDirectory) / "tree.vtk").write_text("model")
         (Path(outputDirectory) / "sub").mkdir()
@@ -295,11 +297,13 @@ def fakePipeline(behaviour):
         readouts.writeJson(Path(outputDirectory) / "readouts.json")
         return readouts
 
-    return types.SimpleNamespace(runCommandLine=runCommandLine)
+    fake = dataclasses.replace(modules.moduleEntry("AngioRecon"), runCase=runCase)
+    real = modules.moduleEntry
+    monkeypatch.setattr(modules, "moduleEntry", lambda name: fake if name == "AngioRecon" else real(name))
 
 
 def test_module_success_moves_results_into_out(capsys, tmp_path, views, monkeypatch):
-    monkeypatch.setattr(cli, "_pipeline", lambda moduleName: fakePipeline("ok"))
+    fakePipeline(monkeypatch, "ok")
     out = tmp_path / "out"
     out.mkdir()
     (out / "notes.txt").write_text("keep me")
@@ -314,7 +318,7 @@ def test_module_success_moves_results_into_out(capsys, tmp_path, views, monkeypa
 
 
 def test_module_success_prints_summary(capsys, tmp_path, views, monkeypatch):
-    monkeypatch.setattr(cli, "_pipeline", lambda moduleName: fakePipeline("ok"))
+    fakePipeline(monkeypatch, "ok")
     out = tmp_path / "out"
     status, stdout, _ = run(capsys, ["angio", *views, "--out", out, "--device", "cpu"])
     assert status == 0
@@ -324,7 +328,7 @@ def test_module_success_prints_summary(capsys, tmp_path, views, monkeypatch):
 
 
 def test_out_is_an_existing_file(capsys, tmp_path, views, monkeypatch):
-    monkeypatch.setattr(cli, "_pipeline", lambda moduleName: fakePipeline("ok"))
+    fakePipeline(monkeypatch, "ok")
     out = tmp_path / "out"
     out.write_text("a file, not a folder")
     status, _, stderr = run(capsys, ["angio", *views, "--out", out, "--device", "cpu", "--quiet"])
@@ -337,7 +341,7 @@ def test_out_is_an_existing_file(capsys, tmp_path, views, monkeypatch):
 @pytest.mark.parametrize("behaviour, status, fragment", [("bad-input", 2, "error: vessel enhancement found no vessels"),
                                                         ("cancel", 130, "cancelled; nothing was written")])
 def test_module_failure_writes_nothing(capsys, tmp_path, views, monkeypatch, behaviour, status, fragment):
-    monkeypatch.setattr(cli, "_pipeline", lambda moduleName: fakePipeline(behaviour))
+    fakePipeline(monkeypatch, behaviour)
     out = tmp_path / "out"
     result, _, stderr = run(capsys, ["angio", *views, "--out", out, "--device", "cpu", "--quiet"])
     assert result == status
@@ -433,7 +437,7 @@ def test_atomic_output_move_failure_leaves_no_staging(tmp_path, monkeypatch):
     def failingReplace(source, destination):
         raise OSError("disk full")
 
-    monkeypatch.setattr("ReconCoreLib.runtime.os.replace", failingReplace)
+    monkeypatch.setattr("ReconCoreLib.storage.os.replace", failingReplace)
     with pytest.raises(OSError, match="disk full"):
         with atomicOutputDirectory(target) as staging:
             (staging / "readouts.json").write_text("{}")

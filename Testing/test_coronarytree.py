@@ -2,13 +2,14 @@
 
 import functools
 import math
-import time
 
 import numpy as np
 import pytest
 
-from AngioReconLib import coronarytree as ct
-from AngioReconLib.coronarytree import CoronaryCase, Vessel
+from AngioReconDev import coronaryanatomy as anatomy
+from AngioReconDev import coronaryimages as images
+from AngioReconDev import coronarytree as ct
+from AngioReconDev.coronaryanatomy import CoronaryCase, Vessel
 from ReconCoreLib.xraygeometry import CArmGeometry, viewSeparationDeg
 
 SEEDS = range(6)
@@ -42,10 +43,10 @@ def test_same_seed_gives_identical_arrays_and_different_seeds_differ():
     for a, b in zip(first.vessels, again.vessels):
         np.testing.assert_array_equal(a.pointsLps, b.pointsLps)
         np.testing.assert_array_equal(a.radiiMm, b.radiiMm)
-    volume, _ = ct.voxelize(first)
-    np.testing.assert_array_equal(volume, ct.voxelize(again)[0])
-    assert not np.array_equal(volume, ct.voxelize(ct.generateCase(4, "left"))[0])
-    assert not np.array_equal(ct.voxelize(ct.generateCase(3, "right"))[0], volume)
+    volume, _ = images.voxelize(first)
+    np.testing.assert_array_equal(volume, images.voxelize(again)[0])
+    assert not np.array_equal(volume, images.voxelize(ct.generateCase(4, "left"))[0])
+    assert not np.array_equal(images.voxelize(ct.generateCase(3, "right"))[0], volume)
     with pytest.raises(ValueError, match="tree"):
         ct.generateCase(0, "both")
 
@@ -128,7 +129,7 @@ def test_trees_fit_the_cube_and_are_densely_sampled(tree):
         points = current.allPointsLps()
         assert np.abs(points).max() <= 60.0
         centre = (points.min(axis=0) + points.max(axis=0)) / 2
-        assert np.abs(centre).max() <= ct.CENTRE_JITTER_MM + 1e-9  # roughly centred on the isocenter
+        assert np.abs(centre).max() <= anatomy.CENTRE_JITTER_MM + 1e-9  # roughly centred on the isocenter
         for vessel in current.vessels:
             steps = np.linalg.norm(np.diff(vessel.pointsLps, axis=0), axis=1)
             assert steps.max() <= 0.5 and len(vessel.pointsLps) == len(vessel.radiiMm) >= 2
@@ -147,7 +148,7 @@ def test_vessels_lie_on_the_epicardium_and_septals_inside(tree):
         tilt = math.degrees(math.asin(-axis[2]))
         assert abs(azimuth - 45.0) <= 15.0 + 1e-6 and abs(tilt - 25.0) <= 15.0 + 1e-6
         for vessel in current.vessels:
-            radius = ct.normalizedHeartRadius(heart, vessel.pointsLps)
+            radius = anatomy.normalizedHeartRadius(heart, vessel.pointsLps)
             if family(vessel.name) == "S":
                 assert np.all(radius[arc(vessel.pointsLps) > 2.0] < 0.99), vessel.name  # in the septum
             elif vessel.name not in ("LM", "RCA"):  # (LM and proximal RCA run from the aortic root)
@@ -185,10 +186,10 @@ def test_voxelized_straight_vessel_matches_cylinder_volume():
     radius, length = 2.0, 60.0
     cylinder = straightVessel(radius, length, direction=(1.0, 0.31, 0.17), centre=(0.37, -0.21, 0.13))
     exact = math.pi * radius ** 2 * length
-    fine, _ = ct.voxelize(cylinder, size=128, sideMm=128.0)  # 1 mm voxels
+    fine, _ = images.voxelize(cylinder, size=128, sideMm=128.0)  # 1 mm voxels
     assert fine.sum() * 1.0 == pytest.approx(exact, rel=0.05)
     assert (fine >= 0.5).sum() * 1.0 == pytest.approx(exact, rel=0.05)
-    coarse, _ = ct.voxelize(cylinder)  # 2 mm voxels: the one-voxel ramp adds pi * voxel**2 / 12 per mm
+    coarse, _ = images.voxelize(cylinder)  # 2 mm voxels: the one-voxel ramp adds pi * voxel**2 / 12 per mm
     assert coarse.sum() * 8.0 == pytest.approx(math.pi * (radius ** 2 + 4.0 / 12) * length, rel=0.05)
     assert coarse.dtype == np.float32 and coarse.min() >= 0.0 and coarse.max() <= 1.0
 
@@ -196,26 +197,24 @@ def test_voxelized_straight_vessel_matches_cylinder_volume():
 def test_voxelize_frame_is_kji_in_lps():
     target = np.array([20.0, -10.0, 30.0])
     blob = straightVessel(1.0, 2.0, centre=target)
-    volume, ijkToLps = ct.voxelize(blob, size=64, sideMm=128.0)
+    volume, ijkToLps = images.voxelize(blob, size=64, sideMm=128.0)
     np.testing.assert_allclose(ijkToLps[:3, :3], 2.0 * np.eye(3))
     np.testing.assert_allclose(ijkToLps[:3, 3], [-63.0, -63.0, -63.0])
     k, j, i = np.unravel_index(np.argmax(volume), volume.shape)
     np.testing.assert_allclose((ijkToLps @ [i, j, k, 1.0])[:3], target, atol=1.0)
 
 
-def test_voxelize_is_fast_and_shows_thin_vessels():
+def test_voxelize_shows_thin_vessels():
     current = case(0, "left")
-    start = time.perf_counter()
-    volume, _ = ct.voxelize(current)
-    elapsed = time.perf_counter() - start
-    assert volume.shape == (64, 64, 64) and elapsed < 1.5
+    volume, _ = images.voxelize(current)  # its time: Testing/benchmarks/benchmark_generators.py
+    assert volume.shape == (64, 64, 64)
     points = current.allPointsLps()
     nearest = np.rint((points + 63.0) / 2.0).astype(int)
     assert np.mean(volume[nearest[:, 2], nearest[:, 1], nearest[:, 0]] > 0.0) > 0.95
     # a 1 mm lumen on the 2 mm grid is never lost: every voxel slice it crosses has some occupancy, and its
     # partial volume integrates to pi D**3 / (3 voxel) per mm (D = r + voxel / 2; the ramp is never full)
     radius, length, voxel = 0.5, 40.0, 2.0
-    thin, _ = ct.voxelize(straightVessel(radius, length, direction=(1.0, 0.23, -0.11), centre=(0.3, 0.7, -0.4)))
+    thin, _ = images.voxelize(straightVessel(radius, length, direction=(1.0, 0.23, -0.11), centre=(0.3, 0.7, -0.4)))
     slices = thin.max(axis=(0, 1))  # per i (x) slice
     halfSpanX = length / 2 / np.linalg.norm([1.0, 0.23, -0.11])
     crossed = np.flatnonzero(np.abs(-63.0 + 2.0 * np.arange(64) - 0.3) < halfSpanX - 0.5)
@@ -229,7 +228,7 @@ def test_voxelize_is_fast_and_shows_thin_vessels():
 def test_vessel_map_width_matches_magnified_diameter():
     radius, spacing = 2.0, 0.8
     geometry = CArmGeometry(0, 0, 1000, 750, (spacing, spacing), 128, 128)
-    vesselMap = ct.renderVesselMap(straightVessel(radius, 60.0), geometry)
+    vesselMap = images.renderVesselMap(straightVessel(radius, 60.0), geometry)
     assert vesselMap.dtype == np.float32 and vesselMap.shape == (128, 128)
     expected = 2 * radius * geometry.magnification / spacing
     for column in (50, 64, 80):
@@ -242,12 +241,10 @@ def test_vessel_map_width_matches_magnified_diameter():
     assert vesselMap[64, int(63.5 - halfLength) + 2] > 0.9 and vesselMap[64, int(63.5 + halfLength) + 6] == 0.0
 
 
-def test_vessel_map_is_fast_and_in_range():
+def test_vessel_map_is_in_range():
     current = case(1, "left")
-    geometry = ct.sampleViewPair("left", np.random.default_rng(0))[0]
-    start = time.perf_counter()
-    vesselMap = ct.renderVesselMap(current, geometry)
-    assert time.perf_counter() - start < 0.3
+    geometry = images.sampleViewPair("left", np.random.default_rng(0))[0]
+    vesselMap = images.renderVesselMap(current, geometry)  # its time: Testing/benchmarks/benchmark_generators.py
     assert vesselMap.min() >= 0.0 and vesselMap.max() == 1.0 and 0.02 < np.mean(vesselMap > 0.5) < 0.4
     # every projected centerline point shows: thick ones fully, sub-pixel ones anti-aliased
     # (r_pix + 0.5 - d with d <= 0.71 px to the nearest pixel centre)
@@ -262,9 +259,9 @@ def test_angiogram_vessels_are_darker_than_background(tree):
     rng = np.random.default_rng(5)
     for seed in range(3):
         current = case(seed, tree)
-        for geometry in ct.sampleViewPair(tree, rng):
-            image = ct.renderAngiogram(current, geometry, rng)
-            vesselMap = ct.renderVesselMap(current, geometry)
+        for geometry in images.sampleViewPair(tree, rng):
+            image = images.renderAngiogram(current, geometry, rng)
+            vesselMap = images.renderVesselMap(current, geometry)
             assert image.dtype == np.float32 and image.shape == (128, 128)
             assert image.min() >= 0.0 and image.max() <= 1.0
             assert image[vesselMap > 0.5].mean() < image[vesselMap < 0.01].mean() - 0.05
@@ -273,11 +270,11 @@ def test_angiogram_vessels_are_darker_than_background(tree):
 def test_perturbed_vessel_map_stays_close_and_in_range():
     current = case(2, "left")
     rng = np.random.default_rng(11)
-    geometry = ct.sampleViewPair("left", rng)[0]
-    clean = ct.renderVesselMap(current, geometry)
+    geometry = images.sampleViewPair("left", rng)[0]
+    clean = images.renderVesselMap(current, geometry)
     sums = []
     for _ in range(6):
-        noisy = ct.perturbVesselMap(clean, current, geometry, rng)
+        noisy = images.perturbVesselMap(clean, current, geometry, rng)
         assert noisy.dtype == np.float32 and noisy.shape == clean.shape
         assert noisy.min() >= 0.0 and noisy.max() <= 1.0
         assert np.corrcoef(noisy.ravel(), clean.ravel())[0, 1] > 0.6
@@ -316,7 +313,7 @@ def test_augment_rotates_5_to_15_degrees_and_scales_3_to_10_percent():
 def test_sample_view_pair_draws_separated_standard_views(tree):
     rng = np.random.default_rng(0)
     for _ in range(25):
-        first, second = ct.sampleViewPair(tree, rng)
+        first, second = images.sampleViewPair(tree, rng)
         assert viewSeparationDeg(first, second) >= 30.0
         nearest = []
         for view in (first, second):
@@ -324,13 +321,13 @@ def test_sample_view_pair_draws_separated_standard_views(tree):
             assert (view.rows, view.columns) == (128, 128)
             assert view.pixelSpacingMm[0] == pytest.approx(1.11 * 128 * view.magnification / 128)
             distances = [max(abs(view.primaryAngleDeg - p), abs(view.secondaryAngleDeg - s))
-                         for p, s in ct.STANDARD_VIEWS[tree]]
+                         for p, s in images.STANDARD_VIEWS[tree]]
             assert min(distances) <= 8.0
             nearest.append(int(np.argmin(distances)))
             # the 128 mm cube's central slab fills ~90 % of the image
             fieldAtIsocenter = view.rows * view.pixelSpacingMm[0] / view.magnification
             assert 128.0 / fieldAtIsocenter == pytest.approx(0.9, abs=0.01)
         assert nearest[0] != nearest[1]
-    wide = ct.sampleViewPair("left", np.random.default_rng(1), rows=256, columns=192)[0]
+    wide = images.sampleViewPair("left", np.random.default_rng(1), rows=256, columns=192)[0]
     assert (wide.rows, wide.columns) == (256, 192)
     assert wide.pixelSpacingMm[1] == pytest.approx(1.11 * 128 * wide.magnification / 192)

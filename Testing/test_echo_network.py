@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from EchoReconLib import dataset, network, train
-from EchoReconLib.hearttemplate import STRUCTURES, HeartTemplate
+from EchoReconDev import dataset, network, train
+from EchoReconLib.conventions import STRUCTURES
+from EchoReconLib.template import HeartTemplate
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +128,7 @@ def test_losses_vanish_for_a_perfect_prediction(net, template):
 
 def test_trace_export_matches_eager_on_another_input(net, tmp_path):
     model = perturbedCopy(net)
-    path = train.export(model, tmp_path / "EchoRecon.pt")  # raises if traced != eager (batch 2, other input)
+    path = train.export(model, tmp_path / "EchoRecon.pt")  # raises if the saved file != eager (batch 2, other input)
     extra = {"metadata.json": ""}
     loaded = torch.jit.load(str(path), _extra_files=extra)
     metadata = json.loads(extra["metadata.json"])
@@ -159,17 +160,17 @@ def test_dataset_sample_and_batch(template):
 
 
 def test_bundled_model_predicts_the_sample_patient_volumes(template):
-    from ReconCoreLib.models import findBundledModel, loadModel
+    from ReconCoreLib.models import ModelFile, findBundledModel
 
     path = findBundledModel("EchoRecon")
     if path is None:
         pytest.skip("no bundled EchoRecon model")
-    from EchoReconLib.echosim import makeCase
-    from EchoReconLib.samples import SAMPLES
+    from EchoReconDev.echosim import makeCase
+    from EchoReconDev.samples import SAMPLE_SETTINGS
 
-    settings = dict(SAMPLES["EchoNormal"])
+    settings = dict(SAMPLE_SETTINGS["EchoNormal"])
     case = makeCase(settings.pop("seed"), phenotype=settings.pop("phenotype"), **settings)
-    model = loadModel(path, "cpu")
+    model = ModelFile(path).load("cpu")
     with torch.no_grad():
         displacement, logits = model(torch.as_tensor(case["images"]))  # ED and ES as a batch of two
     assert displacement.shape == (2, template.numberOfVertices, 3) and logits.shape == (2, 6, 7, 128, 128)
@@ -184,7 +185,7 @@ def test_bundled_model_predicts_the_sample_patient_volumes(template):
 
 
 def test_assd_of_concentric_spheres_and_lv_mask_cleanup():
-    from EchoReconLib.evaluate import assdMm, lvCavityMask
+    from EchoReconDev.evaluate import assdMm, lvCavityMask
 
     vertices, faces = icosphere(3, 40.0)
     assert assdMm(vertices, vertices, faces) < 1e-6

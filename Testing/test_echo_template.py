@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from EchoReconLib.hearttemplate import DEFAULT_PATH, LANDMARKS, STRUCTURES, HeartTemplate, enclosedVolume, \
-    surfaceDefects
+from EchoReconDev.templatebuilder import surfaceDefects
+from EchoReconLib.conventions import STRUCTURES
+from EchoReconLib.template import DEFAULT_PATH, LANDMARKS, HeartTemplate, enclosedVolume
 
 
 @pytest.fixture(scope="module")

@@ -14,16 +14,18 @@ import pytest
 import SimpleITK as sitk
 import torch
 
-from EchoReconLib import pipeline
-from EchoReconLib.echosim import FIELD_DEPTH_MM, VIEWS, sliceLabels, viewPlanes
-from EchoReconLib.hearttemplate import STRUCTURES, HeartTemplate
+from EchoReconLib import echoio, entry, inputs, outputs, pipeline, samples
+from EchoReconLib.conventions import FIELD_DEPTH_MM, STRUCTURES, VIEWS
 from EchoReconLib.simpson import biplaneSimpsonVolume
-from ReconCoreLib import runtime
+from EchoReconLib.template import HeartTemplate
+from EchoReconLib.viewplanes import sliceLabels, viewPlanes
+from ReconCoreLib import runtime, storage
+from ReconCoreLib.progress import Progress
 from ReconCoreLib.readouts import unitOf
 
 SHRINK = 0.8
-NORMAL = pipeline.sampleCases()["EchoNormal"]
-BUNDLED = (pipeline.SAMPLE_DIRECTORY.parent / "Models" / "EchoRecon.pt").is_file()
+NORMAL = samples.sampleFiles("EchoNormal")
+BUNDLED = (samples.SAMPLE_DIRECTORY.parent / "Models" / "EchoRecon.pt").is_file()
 
 
 class KnownHeart(torch.nn.Module):
@@ -152,30 +154,30 @@ def writeUltrasoundDicom(path, frames, spacingMm, apex):
 
 def test_network_input_places_the_sector_apex_and_keeps_the_training_scale(tmp_path):
     # the bundled samples are at the training spacing with the apex at the top middle: copied pixel for pixel
-    sample = pipeline.readEchoImage(NORMAL["ED"]["A4C"])
+    sample = echoio.readEchoImage(NORMAL["ED"]["A4C"])
     assert sample.pixelSpacingMm == pytest.approx((180.0 / 127,) * 2, rel=1e-6)
     assert sample.viewLabel == "A4C" and sample.phaseLabel == "ED"
-    assert np.array_equal(pipeline.networkInput(sample, "A4C"), sample.pixels)
+    assert np.array_equal(inputs.networkInput(sample, "A4C"), sample.pixels)
     # a dot 20 mm right of and 100 mm below the apex of a 0.5 mm, 301-column image lands at the same place in mm
     for view in ("A4C", "SAXM"):
         array = np.zeros((400, 301), np.float32)
         array[200, 150 + 40] = 1.0
-        dot = pipeline.EchoImage(array, (0.5, 0.5))
-        resampled = pipeline.networkInput(dot, view)
+        dot = echoio.EchoImage(array, (0.5, 0.5))
+        resampled = inputs.networkInput(dot, view)
         row, column = np.unravel_index(np.argmax(resampled), resampled.shape)
         step = FIELD_DEPTH_MM[view] / 127
         assert abs(row - 100.0 / step) <= 0.5 and abs(column - (63.5 + 20.0 / step)) <= 0.5, (view, row, column)
     # without spacing the height spans the training depth, aspect kept: last row -> row 127, width scaled alike
     array = np.zeros((256, 200), np.float32)
     array[255, 100] = array[0, 0] = 1.0
-    resampled = pipeline.networkInput(pipeline.EchoImage(array), "A2C")
+    resampled = inputs.networkInput(echoio.EchoImage(array), "A2C")
     assert resampled.shape == (128, 128)
     assert np.unravel_index(np.argmax(resampled[100:]), (28, 128))[0] + 100 == 127
     assert resampled[:, :10].max() == 0.0  # the 200 columns become ~100: black beyond them
 
 
 def test_dicom_cine_frame_spacing_and_apex_from_the_ultrasound_region(tmp_path):
-    sample = pipeline.readEchoImage(NORMAL["ED"]["A4C"])
+    sample = echoio.readEchoImage(NORMAL["ED"]["A4C"])
     fine = np.kron(np.round(sample.pixels * 255).astype(np.uint8), np.ones((3, 3), np.uint8))  # 384 x 384
     padded = np.zeros((3, 5 + 384, 20 + 384), np.uint8)  # 5 rows above, 10 columns each side: annotations
     padded[1, 5:, 10:-10] = fine
@@ -183,28 +185,28 @@ def test_dicom_cine_frame_spacing_and_apex_from_the_ultrasound_region(tmp_path):
     padded[0, 5:, 10:-10] = fine[::-1]  # another frame
     path = writeUltrasoundDicom(tmp_path / "a4c.dcm", padded, spacingMm=180.0 / 127 / 3, apex=(5, 10 + 191))
     with pytest.raises(ValueError, match="a cine of 3 frames"):
-        pipeline.readEchoImage(path)
+        echoio.readEchoImage(path)
     with pytest.raises(ValueError, match="frame 3 does not exist"):
-        pipeline.readEchoImage(path, 3)
-    image = pipeline.readEchoImage(path, 1)
+        echoio.readEchoImage(path, 3)
+    image = echoio.readEchoImage(path, 1)
     assert image.numberOfFrames == 3 and image.frameIndex == 1
     assert image.pixelSpacingMm == pytest.approx((180.0 / 127 / 3,) * 2)
     assert image.apexPixel == (5.0, 201.0)
-    resampled = pipeline.networkInput(image, "A4C")
+    resampled = inputs.networkInput(image, "A4C")
     assert np.corrcoef(resampled.ravel(), sample.pixels.ravel())[0, 1] > 0.95
     assert np.abs(resampled - sample.pixels).mean() < 0.05
 
 
 def test_image_files_nrrd_spacing_sidecar_and_colour(tmp_path):
-    pixels = np.round(pipeline.readEchoImage(NORMAL["ED"]["A2C"]).pixels * 255).astype(np.uint8)
+    pixels = np.round(echoio.readEchoImage(NORMAL["ED"]["A2C"]).pixels * 255).astype(np.uint8)
     nrrd = writeImage(tmp_path / "a2c.nrrd", pixels.astype(np.float32) * 3.0, spacing=(0.9, 0.9))
-    image = pipeline.readEchoImage(nrrd)
+    image = echoio.readEchoImage(nrrd)
     assert image.pixelSpacingMm == pytest.approx((0.9, 0.9)) and image.viewLabel == ""
     assert image.pixels.min() == 0.0 and image.pixels.max() == 1.0  # not 8-bit: min-max
     png = writeImage(tmp_path / "a2c.png", np.stack([pixels] * 3, axis=-1), isVector=True)  # RGB -> luminance
-    assert pipeline.readEchoImage(png).pixelSpacingMm is None  # a PNG has no physical spacing
+    assert echoio.readEchoImage(png).pixelSpacingMm is None  # a PNG has no physical spacing
     (tmp_path / "a2c.json").write_text(json.dumps({"PixelSpacing": [1.2, 1.2], "ViewLabel": "a2c"}))
-    image = pipeline.readEchoImage(png)
+    image = echoio.readEchoImage(png)
     assert image.pixelSpacingMm == (1.2, 1.2) and image.viewLabel == "A2C"
     assert np.allclose(image.pixels, pixels / 255.0, atol=1.0 / 255)
 
@@ -257,7 +259,7 @@ def test_end_diastole_only_and_esv_above_edv_warns(knownHeartPath, sampleImages,
 
 
 def test_outputs_in_ras_segmentation_grid_matches_the_models(result, scene):
-    nodes = pipeline.addToScene(result, scene)
+    nodes = outputs.addToScene(result, scene)
     template = result.template
     # heart frame placed at the RAS origin: the mitral annulus centre is at (0, 0, 0), apex left-anterior-inferior
     landmarks = template.landmarks(result.verticesRas("ED"))
@@ -268,23 +270,23 @@ def test_outputs_in_ras_segmentation_grid_matches_the_models(result, scene):
     assert segmentation.GetSegmentation().GetNumberOfSegments() == len(STRUCTURES)
     label, ijkToRas, names = runtime.labelmapFromSegmentation(segmentation)
     assert names == list(STRUCTURES)
-    assert np.allclose(ijkToRas[:3, :3], np.eye(3) * pipeline.SEGMENTATION_SPACING_MM)
-    assert np.allclose(ijkToRas[:3, 3] % pipeline.SEGMENTATION_SPACING_MM, 0.0)
-    upper = ijkToRas[:3, 3] + (np.array(label.shape[::-1]) - 1) * pipeline.SEGMENTATION_SPACING_MM
+    assert np.allclose(ijkToRas[:3, :3], np.eye(3) * outputs.SEGMENTATION_SPACING_MM)
+    assert np.allclose(ijkToRas[:3, 3] % outputs.SEGMENTATION_SPACING_MM, 0.0)
+    upper = ijkToRas[:3, 3] + (np.array(label.shape[::-1]) - 1) * outputs.SEGMENTATION_SPACING_MM
     volumes = template.structureVolumesMl(result.vertices["ED"])
     for index, structure in enumerate(STRUCTURES):
         model = nodes["edModels"][structure]
         bounds = np.array(model.GetPolyData().GetBounds()).reshape(3, 2)
         assert np.all(bounds[:, 0] > ijkToRas[:3, 3]) and np.all(bounds[:, 1] < upper), structure
-        assert model.GetDisplayNode().GetColor() == pytest.approx(pipeline.STRUCTURE_COLORS[structure])
+        assert model.GetDisplayNode().GetColor() == pytest.approx(outputs.STRUCTURE_COLORS[structure])
         expected = volumes[structure] - (volumes["LV cavity"] if structure == "LV myocardium" else 0.0)
-        voxels = (label == index + 1).sum() * pipeline.SEGMENTATION_SPACING_MM ** 3 / 1000.0
+        voxels = (label == index + 1).sum() * outputs.SEGMENTATION_SPACING_MM ** 3 / 1000.0
         assert voxels == pytest.approx(expected, rel=0.05), structure  # the wall only for the myocardium
     assert nodes["esModels"]["LV cavity"].GetDisplayNode().GetVisibility() == 0
     assert runtime.rowsFromTableNode(nodes["outputTable"])[0]["readout"] == "lv_edv_ml"
     # a second run into the same nodes reuses them (no new models)
     count = scene.GetNumberOfNodesByClass("vtkMRMLModelNode")
-    again = pipeline.addToScene(result, scene, nodes["outputEdSegmentation"], nodes["outputEsSegmentation"],
+    again = outputs.addToScene(result, scene, nodes["outputEdSegmentation"], nodes["outputEsSegmentation"],
                                 nodes["outputTable"])
     assert scene.GetNumberOfNodesByClass("vtkMRMLModelNode") == count
     assert again["edModels"]["RV"] is nodes["edModels"]["RV"]
@@ -294,26 +296,26 @@ def test_slicer_entry_point_from_volume_nodes(knownHeart, scene):
     """What EchoReconLogic.process calls: volume nodes loaded from the sample PNGs (sidecars read beside them)."""
     nodes = {phase: {view: loadVolume(scene, path) for view, path in paths.items()}
              for phase, paths in NORMAL.items()}
-    assert pipeline.viewAndPhaseOfNode(nodes["ES"]["SAXB"]) == ("SAXB", "ES")
-    image = pipeline.echoImageFromVolumeNode(nodes["ED"]["A4C"])
+    assert echoio.viewAndPhaseOfNode(nodes["ES"]["SAXB"]) == ("SAXB", "ES")
+    image = echoio.echoImageFromVolumeNode(nodes["ED"]["A4C"])
     assert image.pixelSpacingMm == pytest.approx((180.0 / 127,) * 2, rel=1e-6)  # from the sidecar, not the PNG
     table = scene.AddNewNodeByClass("vtkMRMLTableNode", "my readouts")
     progress = []
-    outputs = pipeline.run(scene, nodes["ED"], nodes["ES"], device="cpu", outputTable=table,
-                           progressCallback=lambda fraction, message: progress.append(fraction))
-    assert outputs["outputTable"] is table and progress[-1] == 1.0 and progress == sorted(progress)
+    result = pipeline.run(scene, nodes["ED"], nodes["ES"], device="cpu", outputTable=table,
+                          progress=Progress(lambda fraction, message: progress.append(fraction)))
+    assert result["outputTable"] is table and progress[-1] == 1.0 and progress == sorted(progress)
     values = {row["readout"]: row["value"] for row in runtime.rowsFromTableNode(table)}
     assert float(values["lv_ef_percent"]) == pytest.approx(100 * (1 - SHRINK ** 3), rel=1e-6)
     with pytest.raises(InterruptedError):
-        pipeline.run(scene, nodes["ED"], None, device="cpu", abortFlag=lambda: True)
+        pipeline.run(scene, nodes["ED"], None, device="cpu", progress=Progress(abortFlag=lambda: True))
     # a cine loaded as one slice per frame: its frame is required, and chosen per phase
     frames = np.stack([runtime.arrayFromVolumeNode(nodes[phase]["A4C"])[0] for phase in ("ED", "ES")])
     cine = runtime.volumeNodeFromArray(scene, frames, np.diag([-180 / 127, -180 / 127, 1.0, 1.0]), "A4C cine")
     with pytest.raises(ValueError, match="a cine of 2 frames"):
         pipeline.run(scene, {**nodes["ED"], "A4C": cine}, None, device="cpu")
-    outputs = pipeline.run(scene, {**nodes["ED"], "A4C": cine}, {**nodes["ES"], "A4C": cine}, device="cpu",
-                           endDiastoleFrames={"A4C": 0, "A2C": 5}, endSystoleFrames={"A4C": 1})
-    assert outputs["outputTable"] is not table  # a new table; frame 5 of the single A2C image is ignored
+    result = pipeline.run(scene, {**nodes["ED"], "A4C": cine}, {**nodes["ES"], "A4C": cine}, device="cpu",
+                          endDiastoleFrames={"A4C": 0, "A2C": 5}, endSystoleFrames={"A4C": 1})
+    assert result["outputTable"] is not table  # a new table; frame 5 of the single A2C image is ignored
 
 
 # -- bad inputs and the command line ------------------------------------------------------------------------
@@ -334,7 +336,7 @@ def test_command_line_writes_every_output(knownHeart, tmp_path, capsys):
     status = main(caseArguments(tmp_path))
     assert status == 0, capsys.readouterr().err
     out = tmp_path / "out"
-    stems = [pipeline.fileStem(structure) for structure in STRUCTURES]
+    stems = [outputs.fileStem(structure) for structure in STRUCTURES]
     assert stems == ["lv_cavity", "lv_myocardium", "rv", "la", "ra", "aortic_root"]
     assert sorted(item.name for item in out.iterdir()) == sorted(
         ["segmentation.seg.nrrd", "segmentation_es.seg.nrrd", "readouts.json", "scene.mrb"]
@@ -343,10 +345,10 @@ def test_command_line_writes_every_output(knownHeart, tmp_path, capsys):
     assert readouts["lv_ef_percent"] == pytest.approx(100 * (1 - SHRINK ** 3), rel=1e-6)
     loaded = runtime.newHeadlessScene()
     try:
-        segmentation = runtime.loadNode(loaded, out / "segmentation.seg.nrrd")
+        segmentation = storage.loadNode(loaded, out / "segmentation.seg.nrrd")
         label, ijkToRas, names = runtime.labelmapFromSegmentation(segmentation)
         assert names == list(STRUCTURES)
-        cavity = runtime.loadNode(loaded, out / "lv_cavity.vtk")  # written in LPS, read back in RAS
+        cavity = storage.loadNode(loaded, out / "lv_cavity.vtk")  # written in LPS, read back in RAS
         polyData = cavity.GetPolyData()
         points = np.array([polyData.GetPoint(index) for index in range(polyData.GetNumberOfPoints())])
         ijk = np.round((np.c_[points, np.ones(len(points))] @ np.linalg.inv(ijkToRas).T)[:, :3]).astype(int)
@@ -396,7 +398,7 @@ def test_bad_input_is_a_one_line_error_and_writes_nothing(problem, fragment, kno
     elif problem == "tiny image":
         ed = {"SAXA": str(writeImage(tmp_path / "tiny.nrrd", noise((16, 16))))}
     elif problem == "ED and ES sizes differ":
-        big = np.kron(np.round(pipeline.readEchoImage(NORMAL["ES"]["A4C"]).pixels * 255), np.ones((2, 2)))
+        big = np.kron(np.round(echoio.readEchoImage(NORMAL["ES"]["A4C"]).pixels * 255), np.ones((2, 2)))
         es = {"A4C": str(writeImage(tmp_path / "big.nrrd", big.astype(np.float32), spacing=(90.0 / 127,) * 2))}
     elif problem == "ED equals ES":  # the ED pixels, labelled as nothing, given as ES
         copy = copyWithSidecar(NORMAL["ED"]["A2C"], tmp_path / "copy.png", {"PixelSpacing": [180 / 127] * 2})
@@ -417,24 +419,20 @@ def test_bad_input_is_a_one_line_error_and_writes_nothing(problem, fragment, kno
 def test_cine_frames_on_the_command_line_and_cancel_writes_nothing(knownHeart, tmp_path, capsys):
     from ReconCoreLib.cli import buildParser, main
 
-    frames = np.stack([np.round(pipeline.readEchoImage(NORMAL[phase]["A4C"]).pixels * 255) for phase in ("ED", "ES")])
+    frames = np.stack([np.round(echoio.readEchoImage(NORMAL[phase]["A4C"]).pixels * 255) for phase in ("ED", "ES")])
     cine = writeImage(tmp_path / "a4c_cine.nrrd", frames.astype(np.uint8), spacing=(180.0 / 127,) * 2)
     arguments = caseArguments(tmp_path, {"A4C": f"{cine}@0"}, {"A4C": f"{cine}@1"})
     assert main(arguments) == 0, capsys.readouterr().err
     assert json.loads((tmp_path / "out" / "readouts.json").read_text())["lv_esv_ml"] > 0
     args = buildParser().parse_args(caseArguments(tmp_path / "cancelled", {"A4C": f"{cine}@0"}, {"A4C": f"{cine}@1"}))
-    from ReconCoreLib import cli
-
-    cli._checkInputs(args)
-    assert args.edFrames == {"A4C": 0} and args.esFrames == {"A4C": 1}
-
-    def cancelAt(fraction, message):
-        if fraction >= 0.7:
-            raise InterruptedError("cancelled")
-
+    case = entry.caseFromArguments(args)
+    assert case.endDiastoleFrames == {"A4C": 0} and case.endSystoleFrames == {"A4C": 1}
+    assert case.endDiastole["A4C"] == cine and case.endSystole["A2C"] == NORMAL["ES"]["A2C"]
+    seen = []  # the abort flag says stop once the surfaces are being made
+    cancelAt = Progress(lambda fraction, message: seen.append(fraction), lambda: bool(seen) and seen[-1] >= 0.7)
     with pytest.raises(InterruptedError):
-        with runtime.atomicOutputDirectory(tmp_path / "cancelled" / "out") as staging:
-            pipeline.runCommandLine(args, staging, "cpu", cancelAt)
+        with storage.atomicOutputDirectory(tmp_path / "cancelled" / "out") as staging:
+            entry.ENTRY.runCase(case, staging, "cpu", cancelAt)
     assert not (tmp_path / "cancelled" / "out").exists()
 
 
@@ -451,18 +449,19 @@ def test_without_model_the_command_exits_3(monkeypatch, tmp_path, capsys):
 
 
 def test_sample_data_is_generated_reproducibly(tmp_path):
-    from EchoReconLib import samples
+    from EchoReconDev.samples import SAMPLE_SETTINGS, writeSamples
     from ReconCoreLib.models import sha256
 
-    files = sorted(path.name for path in pipeline.SAMPLE_DIRECTORY.iterdir())
-    assert files == sorted(pipeline.SAMPLE_SHA256)
+    files = sorted(path.name for path in samples.SAMPLE_DIRECTORY.iterdir())
+    assert files == sorted(samples.SAMPLE_SHA256)
     assert len(files) == 2 * 2 * len(VIEWS) * 2  # patients x phases x views x (PNG, JSON)
-    for fileName, digest in pipeline.SAMPLE_SHA256.items():
-        assert sha256(pipeline.SAMPLE_DIRECTORY / fileName) == digest, fileName
-    for path in samples.writeSamples(tmp_path):
-        assert sha256(path) == pipeline.SAMPLE_SHA256[path.name], path.name  # same seeds, same bytes
-    for patient, phases in pipeline.sampleCases().items():
-        for phase, paths in phases.items():
+    for fileName, digest in samples.SAMPLE_SHA256.items():
+        assert sha256(samples.SAMPLE_DIRECTORY / fileName) == digest, fileName
+    assert tuple(SAMPLE_SETTINGS) == samples.SAMPLE_PATIENTS
+    for path in writeSamples(tmp_path):
+        assert sha256(path) == samples.SAMPLE_SHA256[path.name], path.name  # same seeds, same bytes
+    for patient in samples.SAMPLE_PATIENTS:
+        for phase, paths in samples.sampleFiles(patient).items():
             for view, path in paths.items():
                 sidecar = json.loads(path.with_suffix(".json").read_text())
                 assert (sidecar["PatientID"], sidecar["CardiacPhase"], sidecar["ViewLabel"]) == (patient, phase, view)
@@ -471,10 +470,11 @@ def test_sample_data_is_generated_reproducibly(tmp_path):
 @pytest.mark.skipif(not BUNDLED, reason="no bundled EchoRecon model")
 def test_bundled_model_on_the_sample_patients(tmp_path):
     """The demo (both sample patients, ED and ES): a normal heart and a dilated one with a low EF are told apart."""
-    results = pipeline.runDemo(tmp_path, "cpu", None)
+    results = {patient: entry.ENTRY.runCase(case, tmp_path / patient, "cpu", None)
+               for patient, case in entry.ENTRY.sampleCases().items()}
     assert set(results) == {"EchoNormal", "EchoDilated"}
     for patient, readouts in results.items():
-        truth = json.loads(pipeline.sampleCases()[patient]["ED"]["A4C"].with_suffix(".json").read_text())["GroundTruth"]
+        truth = json.loads(samples.sampleFiles(patient)["ED"]["A4C"].with_suffix(".json").read_text())["GroundTruth"]
         values = readouts.values
         print(f"{patient}: EDV {values['lv_edv_ml']:.0f} mL (true {truth['edvMl']:.0f}), "
               f"EF {values['lv_ef_percent']:.0f} % "

@@ -4,7 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from FemurRegistrationLib import network
+from FemurRegistrationDev import network
+from FemurRegistrationLib import transforms
+from FemurRegistrationLib.conventions import FIELD_SPACING_MM, RAY_RADIUS_MM
+from FemurRegistrationLib.grid import boxGrid
 from ReconCoreLib.projector import gridPointsLps, lpsToGridMatrix
 from ReconCoreLib.xraygeometry import CArmGeometry
 
@@ -32,10 +35,10 @@ def smallNet():
 
 def test_similarity_matrix_identity_rotation_and_centre():
     centre = torch.tensor([24.0, 0.0, 55.0])
-    identity = network.similarityMatrix(torch.zeros(1, 7), centre)[0]
+    identity = transforms.similarityMatrix(torch.zeros(1, 7), centre)[0]
     assert torch.allclose(identity, torch.eye(4), atol=1e-6)
     parameters = torch.tensor([[0.0, 0.0, np.pi / 2 / 0.2, 0.5, 0.0, 0.0, np.log(1.1) / 0.1]], dtype=torch.float32)
-    matrix = network.similarityMatrix(parameters, centre)[0].double().numpy()
+    matrix = transforms.similarityMatrix(parameters, centre)[0].double().numpy()
     expected = 1.1 * np.array([[0, -1, 0], [1, 0, 0], [0, 0, 1.0]])  # 90 deg about z, scale 1.1
     assert np.allclose(matrix[:3, :3], expected, atol=1e-5)
     # The centre moves by the translation only (0.5 x 10 mm along x).
@@ -60,11 +63,11 @@ def test_inverse_map_round_trip_for_a_smooth_field(smallNet):
                             torch.sin(points[..., 1] / 30.0)])[None] * 0.15  # voxels, smooth
     displacement = smallNet.velocityToMm(smallNet.integrate(velocity))
     inverse = smallNet.velocityToMm(smallNet.integrate(-velocity))
-    affine = network.similarityMatrix(torch.tensor([[0.1, -0.2, 0.05, 0.3, -0.4, 0.2, 0.3]]),
+    affine = transforms.similarityMatrix(torch.tensor([[0.1, -0.2, 0.05, 0.3, -0.4, 0.2, 0.3]]),
                                       torch.tensor([24.0, 0.0, 55.0]))
     patient = torch.tensor([[[10.0, -5.0, 20.0], [30.0, 10.0, 60.0], [-20.0, 15.0, -30.0]]])
-    atlas = network.patientToAtlas(patient, affine, displacement, FIELD_LPS_TO_GRID)
-    back = network.atlasToPatient(atlas, affine, inverse, FIELD_LPS_TO_GRID)
+    atlas = transforms.patientToAtlas(patient, affine, displacement, FIELD_LPS_TO_GRID)
+    back = transforms.atlasToPatient(atlas, affine, inverse, FIELD_LPS_TO_GRID)
     assert displacement.abs().max() > 1.5  # a real deformation, not a no-op
     assert torch.allclose(back, patient, atol=0.1)
 
@@ -72,7 +75,7 @@ def test_inverse_map_round_trip_for_a_smooth_field(smallNet):
 def test_identity_warp_reproduces_the_volume(smallNet):
     shape = tuple(smallNet.atlas.shape[2:])
     points = gridPointsLps(boxIjkToLps(8.0, shape), shape)[None]
-    warped = network.warpVolume(smallNet.atlas, smallNet.atlasLpsToGrid, points, torch.eye(4)[None],
+    warped = transforms.warpVolume(smallNet.atlas, smallNet.atlasLpsToGrid, points, torch.eye(4)[None],
                                 torch.zeros(1, 3, *FIELD_SHAPE), FIELD_LPS_TO_GRID)
     assert torch.allclose(warped, smallNet.atlas, atol=1e-5)
 
@@ -80,7 +83,7 @@ def test_identity_warp_reproduces_the_volume(smallNet):
 def test_untrained_network_starts_at_identity_and_traces(smallNet):
     geometries = [CArmGeometry(0, 0, 1000, 925, (2.03, 2.03), 96, 96),
                   CArmGeometry(-90, 0, 1000, 925, (2.03, 2.03), 96, 96)]
-    views = torch.as_tensor(network.viewParameters(geometries))[None]
+    views = torch.as_tensor(transforms.viewParameters(geometries))[None]
     torch.manual_seed(1)
     images, masks = torch.rand(1, 2, 96, 96), torch.ones(1, 2, 96, 96)
     with torch.no_grad():
@@ -89,29 +92,29 @@ def test_untrained_network_starts_at_identity_and_traces(smallNet):
         assert displacement.abs().max() < 0.05 and inverse.abs().max() < 0.05
         traced = torch.jit.trace(smallNet, (images, masks, views), check_trace=False)
         other = [CArmGeometry(20, 5, 1100, 900, (2.03, 2.03), 96, 96), geometries[1]]
-        otherViews = torch.as_tensor(network.viewParameters(other))[None]
+        otherViews = torch.as_tensor(transforms.viewParameters(other))[None]
         for eager, exported in zip(smallNet(images, masks, otherViews), traced(images, masks, otherViews)):
             assert torch.allclose(eager, exported, atol=1e-5)
 
 
 def test_view_parameters_match_the_geometry():
     geometry = CArmGeometry(-90, 0, 1000, 925, (2.03, 2.03), 96, 96)
-    row = network.viewParameters([geometry])[0]
+    row = transforms.viewParameters([geometry])[0]
     assert np.allclose(row[0:3], geometry.sourcePositionLps, atol=1e-3)
     assert np.allclose(row[3:6], geometry.pixelToDetectorLps([[0.0, 0.0]])[0], atol=1e-3)
     assert np.isclose(np.linalg.norm(row[6:9]), 2.03, atol=1e-5)
-    assert np.isclose(row[12], 925 - network.RAY_RADIUS_MM) and np.isclose(row[13], 925 + network.RAY_RADIUS_MM)
+    assert np.isclose(row[12], 925 - RAY_RADIUS_MM) and np.isclose(row[13], 925 + RAY_RADIUS_MM)
 
 
 def test_vertex_correspondence_terms_are_distances_in_mm():
     """The training's correspondence term: zero for the exact map, the offset's length for a wrong one."""
-    from FemurRegistrationLib import train
+    from FemurRegistrationDev import train
 
     rng = np.random.default_rng(4)
     atlasVertices = rng.uniform(-40.0, 40.0, (50, 3)).astype(np.float32)
     losses = train.Losses(None, atlasVertices)
     fieldLpsToGrid = losses.fieldLpsToGrid
-    shape = (1, 3) + tuple(train.inference.boxGrid(train.inference.FIELD_SPACING_MM)[1])
+    shape = (1, 3) + tuple(boxGrid(FIELD_SPACING_MM)[1])
     inside = torch.ones(1, 50)
     inside[0, :10] = 0.0  # outside the box: counted a quarter in the similarity term, not at all in the others
     translation = torch.tensor([3.0, -4.0, 12.0])

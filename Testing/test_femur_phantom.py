@@ -3,8 +3,10 @@
 import numpy as np
 import pytest
 
-from FemurRegistrationLib import phantom
-from FemurRegistrationLib.shapemodel import CANONICAL_HEAD_CENTRE_LPS, FemurShapeModel, hipMeasurements
+from FemurRegistrationDev import phantom
+from FemurRegistrationLib import grid
+from FemurRegistrationLib.conventions import BOX_SIZE_MM
+from FemurRegistrationLib.hipmeasures import CANONICAL_HEAD_CENTRE_LPS, FemurShapeModel, hipMeasurements
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +30,7 @@ def _volumeInsideBox(vertices, triangles):
     import vtk
 
     planes = vtk.vtkPlaneCollection()
-    half = np.asarray(phantom.BOX_SIZE_MM) / 2.0
+    half = np.asarray(BOX_SIZE_MM) / 2.0
     for axis in range(3):
         for sign in (-1.0, 1.0):
             origin, normal = np.zeros(3), np.zeros(3)
@@ -49,21 +51,21 @@ def _volumeInsideBox(vertices, triangles):
 
 
 def test_grid_constants_and_matrix():
-    assert phantom.GRID_SHAPE_KJI == (160, 112, 128) == phantom.gridShapeKji()
-    assert phantom.BOX_SIZE_MM == (128.0, 112.0, 160.0)
-    matrix = phantom.gridIjkToLps()
+    assert phantom.GRID_SHAPE_KJI == (160, 112, 128) == grid.gridShapeKji()
+    assert BOX_SIZE_MM == (128.0, 112.0, 160.0)
+    matrix = grid.gridIjkToLps()
     np.testing.assert_array_equal(matrix[:3, :3], np.eye(3))
     np.testing.assert_allclose(matrix[:3, 3], [-63.5, -55.5, -79.5])
     np.testing.assert_array_equal(matrix[3], [0, 0, 0, 1])
     last = matrix @ [127, 111, 159, 1]
     np.testing.assert_allclose(last[:3], [63.5, 55.5, 79.5])  # the box is centred on the origin
-    coarse = phantom.gridIjkToLps(2.0)
-    assert phantom.gridShapeKji(2.0) == (80, 56, 64)
+    coarse = grid.gridIjkToLps(2.0)
+    assert grid.gridShapeKji(2.0) == (80, 56, 64)
     np.testing.assert_allclose(np.diag(coarse)[:3], [2.0, 2.0, 2.0])
     np.testing.assert_allclose(coarse[:3, 3], [-63.0, -55.0, -79.0])
     np.testing.assert_allclose((coarse @ [63, 55, 79, 1])[:3], [63.0, 55.0, 79.0])
     with pytest.raises(ValueError):
-        phantom.gridShapeKji(3.0)
+        grid.gridShapeKji(3.0)
 
 
 def test_voxelize_sphere_volume():
@@ -79,27 +81,27 @@ def test_voxelize_sphere_volume():
     mesh = source.GetOutput()
     vertices = vtk_to_numpy(mesh.GetPoints().GetData())
     triangles = vtk_to_numpy(mesh.GetPolys().GetConnectivityArray()).reshape(-1, 3)
-    label = phantom.voxelize(vertices, triangles, phantom.gridIjkToLps(), phantom.GRID_SHAPE_KJI)
+    label = phantom.voxelize(vertices, triangles, grid.gridIjkToLps(), phantom.GRID_SHAPE_KJI)
     assert label.dtype == np.uint8 and label.shape == phantom.GRID_SHAPE_KJI and set(np.unique(label)) == {0, 1}
     assert label.sum() == pytest.approx(4.0 / 3.0 * np.pi * 20.0 ** 3, rel=0.01)
     k, j, i = np.argwhere(label).mean(0)
-    np.testing.assert_allclose(phantom.gridIjkToLps() @ [i, j, k, 1], [3.3, -7.1, 10.4, 1], atol=0.1)
+    np.testing.assert_allclose(grid.gridIjkToLps() @ [i, j, k, 1], [3.3, -7.1, 10.4, 1], atol=0.1)
 
 
 def test_voxelized_mean_femur_matches_mesh_volume(model):
     vertices = model.meanVerticesLps
-    label = phantom.voxelize(vertices, model.triangles, phantom.gridIjkToLps(), phantom.GRID_SHAPE_KJI)
+    label = phantom.voxelize(vertices, model.triangles, grid.gridIjkToLps(), phantom.GRID_SHAPE_KJI)
     expected = _volumeInsideBox(vertices, model.triangles)
     assert 150e3 < expected < 300e3
     assert label.sum() == pytest.approx(expected, rel=0.02)
-    coarse = phantom.voxelize(vertices, model.triangles, phantom.gridIjkToLps(2.0), phantom.gridShapeKji(2.0))
+    coarse = phantom.voxelize(vertices, model.triangles, grid.gridIjkToLps(2.0), grid.gridShapeKji(2.0))
     assert 8.0 * coarse.sum() == pytest.approx(expected, rel=0.03)
 
 
 def test_case_structure_and_truth(case, model):
     assert case.hu.dtype == np.int16 and case.hu.shape == phantom.GRID_SHAPE_KJI
     assert case.label.dtype == np.uint8 and case.label.shape == phantom.GRID_SHAPE_KJI
-    np.testing.assert_array_equal(case.ijkToLps, phantom.gridIjkToLps())
+    np.testing.assert_array_equal(case.ijkToLps, grid.gridIjkToLps())
     p = case.parameters
     for key in ("flexion_deg", "abduction_deg", "internal_rotation_deg"):
         assert abs(p[key]) <= phantom.POSE_ROTATION_RANGE_DEG
@@ -188,7 +190,7 @@ def test_atlas_is_the_mean_shape(model):
 
 
 def test_training_sample_marks_vertices_inside_the_box(case):
-    from FemurRegistrationLib import dataset
+    from FemurRegistrationDev import dataset
 
     sample = dataset.trainingSample({"hu": case.hu, "label": case.label, "verticesLps": case.verticesLps,
                                      "ijkToLps": case.ijkToLps}, np.random.default_rng(3))

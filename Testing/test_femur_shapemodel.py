@@ -1,7 +1,7 @@
 """FemurRegistration shape model: resource, mean shape, frame, measurements, extra variation, sampling.
 
 Reference values come from the bundled resource (built from musculoskeletal-models 0.2.4 by
-``python -m FemurRegistrationLib.shapemodel build``): mean head diameter 45.9 mm, neck-shaft angle 126.9 deg,
+``python -m FemurRegistrationDev.shapemodelbuilder build``): mean head diameter 45.9 mm, neck-shaft angle 126.9 deg,
 femoral offset 41.6 mm, anteversion 19.7 deg.
 """
 
@@ -14,9 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from FemurRegistrationLib import shapemodel
-from FemurRegistrationLib.shapemodel import (CANONICAL_HEAD_CENTRE_LPS, FemurShapeModel, applyHipGeometry,
-                                             canonicalTransform, hipMeasurements, transformPoints)
+from FemurRegistrationDev import shapemodel, shapemodelbuilder
+from FemurRegistrationDev.shapemodel import applyHipGeometry, canonicalTransform, sampleFemur
+from FemurRegistrationLib import hipmeasures
+from FemurRegistrationLib.hipmeasures import (CANONICAL_HEAD_CENTRE_LPS, FemurShapeModel, hipMeasurements,
+                                              transformPoints)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +50,7 @@ def _rotation(axis, angleDeg):
 
 
 def test_resource_file_and_arrays(model):
-    path = shapemodel.defaultShapeModelPath()
+    path = hipmeasures.defaultShapeModelPath()
     assert path.is_file() and path.parent.name == "ShapeModel"
     assert 0.5e6 < path.stat().st_size < 2e6
     with np.load(path, allow_pickle=False) as data:
@@ -66,7 +68,7 @@ def test_resource_file_and_arrays(model):
     # mode 1 is the largest (mostly size); mode 26 has zero variance in the source
     rms = np.sqrt((model.modesLps ** 2).sum(2).mean(1))
     assert rms[0] == rms.max() and 4.0 < rms[0] < 8.0 and rms[-1] < 1e-6
-    assert set(model.groups) == set(shapemodel.GROUP_NAMES)
+    assert set(model.groups) == set(hipmeasures.GROUP_NAMES)
     for name, indices in model.groups.items():
         assert len(indices) >= 1 and indices.min() >= 0 and indices.max() < 3323, name
     assert FemurShapeModel.load() is model  # cached, arrays read-only
@@ -166,8 +168,8 @@ def test_one_change_at_a_time_keeps_the_others(model, meanMeasurements):
 
 
 def test_sampling_is_deterministic_canonical_and_in_range(model):
-    shapes = [model.sample(np.random.default_rng([seed, 7])) for seed in range(4)]
-    again = model.sample(np.random.default_rng([0, 7]))
+    shapes = [sampleFemur(model, np.random.default_rng([seed, 7])) for seed in range(4)]
+    again = sampleFemur(model, np.random.default_rng([0, 7]))
     np.testing.assert_array_equal(again.verticesLps, shapes[0].verticesLps)
     assert not np.allclose(shapes[0].verticesLps, shapes[1].verticesLps)
     for shape in shapes:
@@ -195,18 +197,18 @@ def test_vertices_of_weights(model):
 
 
 def test_unpickler_builds_numpy_only():
-    safe = shapemodel._NumpyOnlyUnpickler(io.BytesIO(pickle.dumps({"a": np.arange(3)}))).load()
+    safe = shapemodelbuilder._NumpyOnlyUnpickler(io.BytesIO(pickle.dumps({"a": np.arange(3)}))).load()
     np.testing.assert_array_equal(safe["a"], np.arange(3))
     with pytest.raises(pickle.UnpicklingError):
-        shapemodel._NumpyOnlyUnpickler(io.BytesIO(pickle.dumps(Path("x")))).load()
+        shapemodelbuilder._NumpyOnlyUnpickler(io.BytesIO(pickle.dumps(Path("x")))).load()
 
 
 @pytest.mark.skipif(not os.environ.get("FEMUR_SHAPE_MODEL_SOURCE"),
                     reason="set FEMUR_SHAPE_MODEL_SOURCE to the unzipped source wheels to rebuild the resource")
 def test_build_reproduces_the_resource(tmp_path):
-    summary = shapemodel.buildShapeModel(os.environ["FEMUR_SHAPE_MODEL_SOURCE"], tmp_path / "model.npz")
+    summary = shapemodelbuilder.buildShapeModel(os.environ["FEMUR_SHAPE_MODEL_SOURCE"], tmp_path / "model.npz")
     assert summary["node_mismatch_mm"] < 1e-9
-    with np.load(tmp_path / "model.npz") as built, np.load(shapemodel.defaultShapeModelPath()) as bundled:
+    with np.load(tmp_path / "model.npz") as built, np.load(hipmeasures.defaultShapeModelPath()) as bundled:
         assert sorted(built.files) == sorted(bundled.files)
         for key in built.files:
             np.testing.assert_array_equal(built[key], bundled[key], err_msg=key)

@@ -2,9 +2,11 @@
 
 - every module's CMakeLists.txt lists exactly the files the module has (a file missing from
   MODULE_PYTHON_SCRIPTS / MODULE_PYTHON_RESOURCES is missing from the installed extension);
-- the module files import nothing heavy at module level (torch, numpy, ... load at first use);
+- the module files and the Slicer-side skeleton (``ReconCoreSlicer``) import nothing heavy at module level (torch,
+  numpy, ... load at first use; the light ``conventions`` modules are allowed);
 - the headless libraries (``*Lib/``) never need Qt;
-- each .ui file is valid XML whose SlicerParameterName properties name fields of the parameter node class;
+- each .ui file is valid XML whose SlicerParameterName properties name fields of the parameter node class (or,
+  ``pack.field``, fields of its parameter packs);
 - the top-level CMakeLists.txt builds every module and depends on the PyTorch extension.
 """
 
@@ -21,7 +23,9 @@ MODULES = ("ReconCore", "AngioRecon", "EchoRecon", "FemurRegistration")
 #: Top-level import roots a module file may use (heavy packages load inside functions). ReconCore is the Slicer
 #: module the others list in parent.dependencies (it holds their shared widget code), so Slicer loads it first.
 ALLOWED_TOP_LEVEL_IMPORTS = {"os", "logging", "typing", "enum", "dataclasses", "json", "pathlib", "vtk", "qt", "ctk",
-                             "slicer", "__main__", "ReconCore"}
+                             "slicer", "__main__", "ReconCore", "ReconCoreSlicer"}
+#: Light runtime modules (standard library only) the module files may import at startup: the conventions.
+LIGHT_MODULES = {f"{module}Lib.conventions" for module in MODULES}
 #: Modules the headless libraries must not import: they run on slicer-core, without Qt.
 QT_MODULES = ("qt", "ctk", "PythonQt", "slicer.util", "slicer.ScriptedLoadableModule")
 
@@ -148,12 +152,28 @@ def _topLevelImports(tree: ast.Module) -> list[str]:
     return names
 
 
-@pytest.mark.parametrize("module", MODULES)
-def test_module_file_imports_nothing_heavy(module):
-    path = ROOT / module / f"{module}.py"
+def _startupFiles() -> list[Path]:
+    """What Slicer imports while it starts: the module files and the Slicer-side skeleton package."""
+    return [ROOT / module / f"{module}.py" for module in MODULES] + sorted((ROOT / "ReconCore" / "ReconCoreSlicer")
+                                                                          .glob("*.py"))
+
+
+@pytest.mark.parametrize("path", _startupFiles(), ids=lambda path: path.relative_to(ROOT).as_posix())
+def test_startup_file_imports_nothing_heavy(path):
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    forbidden = [name for name in _topLevelImports(tree) if name.split(".")[0] not in ALLOWED_TOP_LEVEL_IMPORTS]
+    forbidden = [name for name in _topLevelImports(tree) if name.split(".")[0] not in ALLOWED_TOP_LEVEL_IMPORTS
+                 and name not in LIGHT_MODULES and not name.startswith(".")]
     assert not forbidden, f"{path.name} imports at module level (move into functions): {forbidden}"
+
+
+@pytest.mark.parametrize("module", ("ReconCore", "AngioRecon", "EchoRecon", "FemurRegistration"))
+def test_conventions_are_standard_library_only(module):
+    import sys
+
+    path = ROOT / module / f"{module}Lib" / "conventions.py"
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    imported = _importedModules(tree) + _topLevelImports(tree)
+    assert all(name.split(".")[0] in sys.stdlib_module_names for name in imported), (path, imported)
 
 
 @pytest.mark.parametrize("module", MODULES)
@@ -200,18 +220,38 @@ def test_library_does_not_import_qt(path):
 # -- (d) .ui files -------------------------------------------------------------------------------------------
 
 
-def _parameterNodeFields(module: str) -> set[str]:
-    """Annotated field names of the @parameterNodeWrapper class of the module file."""
-    path = ROOT / module / f"{module}.py"
+def _decoratedClasses(path: Path, decorator: str) -> dict[str, dict[str, str]]:
+    """{class name: {field: annotation source}} of the classes of ``path`` with ``decorator``."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    classes = {}
     for node in tree.body:
         if isinstance(node, ast.ClassDef) and any(
-                (isinstance(decorator, ast.Name) and decorator.id == "parameterNodeWrapper")
-                or (isinstance(decorator, ast.Call) and getattr(decorator.func, "id", "") == "parameterNodeWrapper")
-                for decorator in node.decorator_list):
-            return {item.target.id for item in node.body
-                    if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)}
-    return set()
+                (isinstance(item, ast.Name) and item.id == decorator)
+                or (isinstance(item, ast.Call) and getattr(item.func, "id", "") == decorator)
+                for item in node.decorator_list):
+            classes[node.name] = {item.target.id: ast.unparse(item.annotation) for item in node.body
+                                  if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)}
+    return classes
+
+
+def _parameterNodeFields(module: str) -> set[str]:
+    """Field names of the @parameterNodeWrapper class of the module file, and ``pack.field`` of its packs."""
+    path = ROOT / module / f"{module}.py"
+    packs = {**_decoratedClasses(ROOT / "ReconCore" / "ReconCoreSlicer" / "parameters.py", "parameterPack"),
+             **_decoratedClasses(path, "parameterPack")}
+    fields = set()
+    for node in _decoratedClasses(path, "parameterNodeWrapper").values():
+        for name, annotation in node.items():
+            fields.add(name)
+            fields.update(f"{name}.{member}" for member in packs.get(annotation, {}))
+    return fields
+
+
+def test_echo_phase_pack_holds_the_views_of_the_conventions():
+    from EchoReconLib.conventions import VIEWS
+
+    pack = _decoratedClasses(ROOT / "EchoRecon" / "EchoRecon.py", "parameterPack")["EchoPhaseViews"]
+    assert list(pack) == list(VIEWS) + [f"{view}Frame" for view in VIEWS]
 
 
 def _uiFiles() -> list[tuple[str, Path]]:

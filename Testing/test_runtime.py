@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ReconCoreLib import runtime
+from ReconCoreLib import runtime, storage
 
 # oblique direction, anisotropic spacing, off-centre origin: any axis or sign slip shows
 ROTATION = np.array([[0.0, -1.0, 0.0], [0.6, 0.0, -0.8], [0.8, 0.0, 0.6]])
@@ -28,8 +28,8 @@ def test_headless_scene_has_core_logic(scene):
 def test_volume_round_trip(scene, tmp_path):
     array = np.random.default_rng(0).normal(size=(16, 20, 24)).astype(np.float32)
     node = runtime.volumeNodeFromArray(scene, array, IJK_TO_RAS, "probability")
-    runtime.saveNode(node, tmp_path / "volume.nrrd")
-    loaded = runtime.loadNode(scene, tmp_path / "volume.nrrd")
+    storage.saveNode(node, tmp_path / "volume.nrrd")
+    loaded = storage.loadNode(scene, tmp_path / "volume.nrrd")
     assert np.array_equal(runtime.arrayFromVolumeNode(loaded), array)
     assert np.allclose(runtime.ijkToRasFromNode(loaded), IJK_TO_RAS, atol=1e-12)
     assert np.allclose(loaded.GetSpacing(), [0.7, 0.5, 1.25], atol=1e-12)
@@ -40,8 +40,8 @@ def test_segmentation_round_trip_with_closed_surface(scene, tmp_path):
     segments = {1: ("vessel", (0.9, 0.2, 0.2)), 2: ("plaque", (0.9, 0.9, 0.2))}
     node = runtime.segmentationNodeFromLabelmap(scene, labels(), IJK_TO_RAS, segments, "coronary tree")
     assert node.GetSegmentation().ContainsRepresentation("Closed surface")
-    runtime.saveNode(node, tmp_path / "segmentation.seg.nrrd")
-    loaded = runtime.loadNode(scene, tmp_path / "segmentation.seg.nrrd")
+    storage.saveNode(node, tmp_path / "segmentation.seg.nrrd")
+    loaded = storage.loadNode(scene, tmp_path / "segmentation.seg.nrrd")
     array, ijkToRas, names = runtime.labelmapFromSegmentation(loaded)
     assert names == ["vessel", "plaque"]
     assert np.allclose(ijkToRas, IJK_TO_RAS, atol=1e-9)
@@ -64,8 +64,8 @@ def test_model_round_trip(scene, tmp_path):
     source.SetRadius(7.5)
     source.Update()
     node = runtime.modelNodeFromPolyData(scene, source.GetOutput(), "sphere")
-    runtime.saveNode(node, tmp_path / "model.vtk")
-    loaded = runtime.loadNode(scene, tmp_path / "model.vtk")
+    storage.saveNode(node, tmp_path / "model.vtk")
+    loaded = storage.loadNode(scene, tmp_path / "model.vtk")
     original = vtk_to_numpy(node.GetPolyData().GetPoints().GetData())
     reread = vtk_to_numpy(loaded.GetPolyData().GetPoints().GetData())
     assert np.array_equal(original, reread)  # Slicer writes .vtk in LPS and converts back on reading
@@ -76,8 +76,8 @@ def test_table_round_trip(scene, tmp_path):
     rows = [{"readout": "vessel_volume_mm3", "value": "1234.5", "unit": "mm3"},
             {"readout": "dice", "value": "0.875", "unit": ""}]
     node = runtime.tableNodeFromRows(scene, rows, "readouts")
-    runtime.saveNode(node, tmp_path / "readouts.tsv")
-    loaded = runtime.loadNode(scene, tmp_path / "readouts.tsv")
+    storage.saveNode(node, tmp_path / "readouts.tsv")
+    loaded = storage.loadNode(scene, tmp_path / "readouts.tsv")
     assert runtime.rowsFromTableNode(loaded) == rows
 
 
@@ -86,16 +86,16 @@ def test_linear_transform_round_trip(scene, tmp_path):
     matrix[:3, :3] = ROTATION
     matrix[:3, 3] = [1.5, -2.0, 3.25]
     node = runtime.linearTransformNode(scene, matrix, "pose")
-    runtime.saveNode(node, tmp_path / "pose.h5")
-    loaded = runtime.loadNode(scene, tmp_path / "pose.h5", "vtkMRMLLinearTransformNode")
+    storage.saveNode(node, tmp_path / "pose.h5")
+    loaded = storage.loadNode(scene, tmp_path / "pose.h5", "vtkMRMLLinearTransformNode")
     assert np.allclose(runtime.matrixFromLinearTransformNode(loaded), matrix, atol=1e-12)
 
 
 def test_grid_transform_round_trip(scene, tmp_path):
     displacement = np.random.default_rng(1).normal(size=(6, 7, 8, 3))
     node = runtime.gridTransformNodeFromDisplacement(scene, displacement, IJK_TO_RAS, "deformation")
-    runtime.saveNode(node, tmp_path / "transform.h5")
-    loaded = runtime.loadNode(scene, tmp_path / "transform.h5", "vtkMRMLGridTransformNode")
+    storage.saveNode(node, tmp_path / "transform.h5")
+    loaded = storage.loadNode(scene, tmp_path / "transform.h5", "vtkMRMLGridTransformNode")
     reread, ijkToRas = runtime.displacementFromGridTransformNode(loaded)
     assert np.allclose(reread, displacement, atol=1e-12)
     assert np.allclose(ijkToRas, IJK_TO_RAS, atol=1e-12)
@@ -111,8 +111,8 @@ def test_scene_bundle_round_trip(scene, tmp_path):
     runtime.segmentationNodeFromLabelmap(scene, labels(), IJK_TO_RAS, {1: ("vessel", (1, 0, 0))}, "tree")
     runtime.tableNodeFromRows(scene, [{"readout": "dice", "value": "0.5", "unit": ""}], "readouts")
     runtime.gridTransformNodeFromDisplacement(scene, np.ones((3, 3, 3, 3)), IJK_TO_RAS, "deformation")
-    runtime.saveScene(scene, tmp_path / "scene.mrb")
-    loaded = runtime.loadScene(tmp_path / "scene.mrb")
+    storage.saveScene(scene, tmp_path / "scene.mrb")
+    loaded = storage.loadScene(tmp_path / "scene.mrb")
     try:
         volume = loaded.GetFirstNodeByName("probability")
         assert np.array_equal(runtime.arrayFromVolumeNode(volume), array)
@@ -127,51 +127,36 @@ def test_scene_bundle_round_trip(scene, tmp_path):
 
 def test_bad_files(scene, tmp_path):
     with pytest.raises(ValueError, match="no such file"):
-        runtime.loadNode(scene, tmp_path / "missing.nrrd")
+        storage.loadNode(scene, tmp_path / "missing.nrrd")
     (tmp_path / "notes.docx").write_text("hello")
     with pytest.raises(ValueError, match="unknown file type"):
-        runtime.loadNode(scene, tmp_path / "notes.docx")
+        storage.loadNode(scene, tmp_path / "notes.docx")
     (tmp_path / "broken.nrrd").write_text("not a nrrd")
     nodesBefore = scene.GetNumberOfNodes()
     with pytest.raises(ValueError, match="could not be read"):
-        runtime.loadNode(scene, tmp_path / "broken.nrrd")
+        storage.loadNode(scene, tmp_path / "broken.nrrd")
     assert scene.GetNumberOfNodes() == nodesBefore  # nothing half-made left in the scene
 
 
-def test_run_module_pipeline_creates_missing_outputs_and_passes_arguments(scene, monkeypatch):
+def test_run_module_pipeline_creates_missing_outputs_and_passes_arguments(scene):
+    from ReconCoreLib.progress import Progress
+
     calls = []
-    monkeypatch.setattr("ReconCoreLib.models.findBundledModel", lambda name: f"/models/{name}.pt")
 
     def run(**kwargs):
+        kwargs["progress"](0.5, "half")  # the callback and the abort flag arrive as one Progress
         calls.append(kwargs)
 
     given = scene.AddNewNodeByClass("vtkMRMLTableNode", "mine")
     classes = {"outputTable": ("vtkMRMLTableNode", "Readouts"), "outputModel": ("vtkMRMLModelNode", "Tree")}
+    reports = []
     outputs = runtime.runModulePipeline(scene, "AngioRecon", run, classes, {"outputTable": given, "outputModel": None},
+                                        progressCallback=lambda fraction, message: reports.append((fraction, message)),
                                         tree="left")
     assert outputs["outputTable"] is given
     assert outputs["outputModel"].IsA("vtkMRMLModelNode") and outputs["outputModel"].GetName().startswith("Tree")
-    assert calls == [{"scene": scene, "modelPath": "/models/AngioRecon.pt", "tree": "left", **outputs}]
-
-
-def test_resume_checkpoint_restores_every_part(tmp_path):
-    import torch
-
-    from ReconCoreLib.models import resumeCheckpoint
-
-    torch.manual_seed(0)
-    model = torch.nn.Linear(3, 2)
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
-    model(torch.ones(1, 3)).sum().backward()
-    optimizer.step()
-    path = tmp_path / "checkpoint.pt"
-    fresh = {"step": 0, "seconds": 0.0}
-    assert resumeCheckpoint(path, {}, "cpu", fresh) is fresh  # no checkpoint: the given state
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "state": {"step": 7, "seconds": 90.0}}, path)
-    other = torch.nn.Linear(3, 2)
-    otherOptimizer = torch.optim.Adam(other.parameters(), lr=0.1)
-    state = resumeCheckpoint(path, {"model": other, "optimizer": otherOptimizer}, "cpu", fresh)
-    assert state == {"step": 7, "seconds": 90.0}
-    assert torch.equal(other.weight, model.weight) and torch.equal(other.bias, model.bias)
-    assert otherOptimizer.state_dict()["state"][0]["step"] == 1
+    assert len(calls) == 1 and isinstance(calls[0].pop("progress"), Progress)
+    assert calls == [{"scene": scene, "tree": "left", **outputs}]
+    assert reports == [(0.5, "half")]
+    with pytest.raises(InterruptedError):
+        runtime.runModulePipeline(scene, "AngioRecon", run, classes, {}, abortFlag=lambda: True, tree="left")

@@ -1,7 +1,10 @@
-"""Headless library of the AngioRecon module (no Qt).
+"""Runtime library of the AngioRecon module (no Qt): what a user's reconstruction runs.
 
-It will implement the two-view coronary reconstruction of
-L. Wang, D. Liang, X. Yin, J. Qiu, Z. Yang, J. Xing, J. Dong, Z. Ma, "Weakly-supervised 3D Coronary Artery
-Reconstruction From Two-view Angiographic Images", arXiv:2003.11846, 2020: a Wasserstein GAN generator that
-maps two X-ray angiograms with known C-arm geometry to a 3D voxel probability of the coronary tree.
+The two-view coronary reconstruction of L. Wang, D. Liang, X. Yin, J. Qiu, Z. Yang, J. Xing, J. Dong, Z. Ma,
+"Weakly-supervised 3D Coronary Artery Reconstruction From Two-view Angiographic Images", arXiv:2003.11846, 2020:
+a Wasserstein GAN generator (bundled as TorchScript) maps two X-ray angiograms with known C-arm geometry to a 3D
+voxel probability of the coronary tree. Stages: :mod:`vessels` (vessel maps), :mod:`pipeline` (the generator and
+the outputs), :mod:`reprojection` (the cube and the re-projection checks); :mod:`entry` is the command line's
+entry, :mod:`samples` the bundled sample cases. The generator's definition, its training data and training live
+in the development package ``AngioReconDev``.
 """

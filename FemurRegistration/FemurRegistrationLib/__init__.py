@@ -1,8 +1,11 @@
-"""Headless library of the FemurRegistration module (no Qt).
+"""Runtime library of the FemurRegistration module (no Qt): what a user's registration runs.
 
-It will implement the atlas-to-radiograph registration network of
-J. Van Houtte, E. Audenaert, G. Zheng, J. Sijbers, "Deep learning-based 2D/3D registration of an atlas to
-biplanar X-ray images", International Journal of Computer Assisted Radiology and Surgery 17(7):1333-1342, 2022
-(doi:10.1007/s11548-022-02586-3): affine and dense deformation of a femur CT atlas regressed from calibrated
-AP and lateral radiographs through projective (ProST) and inverse-projective spatial transform layers.
+The 2D/3D registration of a femur CT atlas to calibrated AP and lateral radiographs of J. Van Houtte et al., "Deep
+learning-based 2D/3D registration of an atlas to biplanar X-ray images", Int J CARS 17(7):1333-1342, 2022: a ProST
+network (bundled as TorchScript) predicts a similarity and a diffeomorphic displacement. Stages:
+:mod:`radiographs` (side, masks, the virtual detector), :mod:`inference` (the network, the atlas, frames),
+:mod:`refine` (test-time refinement), :mod:`checks` and :mod:`hipmeasures` (readouts), :mod:`outputs`;
+:mod:`pipeline` runs them, :mod:`entry` is the command line's entry, :mod:`samples` the bundled sample cases. The
+network's definition, the phantoms, the shape model's sampling, training and evaluation live in the development
+package ``FemurRegistrationDev``.
 """

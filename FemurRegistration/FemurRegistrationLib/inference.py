@@ -1,6 +1,6 @@
 """Run the registration network and turn its output into patient-space results (no Slicer, no Qt).
 
-Frames: LPS mm throughout; the crop box (:mod:`phantom`) is centred on the radiographs' isocenter. The
+Frames: LPS mm throughout; the crop box (:mod:`grid`) is centred on the radiographs' isocenter. The
 network works on a 2 mm atlas and a 4 mm velocity grid; its displacement is upsampled (trilinear) to warp the
 1 mm atlas volume and label, and the atlas surface is moved with the inverse map (landmarks, hip
 measurements). Left femurs are registered as mirrored right femurs (LPS x -> -x; see :func:`mirrorGeometry`).
@@ -8,62 +8,54 @@ measurements). Left femurs are registered as mirrored right femurs (LPS x -> -x;
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
 
 from ReconCoreLib.projector import gridPointsLps, lpsToGridMatrix
 
-from . import network, phantom
+from . import transforms
+from .conventions import ATLAS_SPACING_MM, FIELD_SPACING_MM, NETWORK_SPACING_MM
+from .grid import boxGrid
 
-ATLAS_SPACING_MM, NETWORK_SPACING_MM, FIELD_SPACING_MM = 1.0, 2.0, 4.0
 MIRROR = np.diag([-1.0, 1.0, 1.0, 1.0])
 
 
-def boxGrid(spacingMm: float) -> tuple[np.ndarray, tuple[int, int, int]]:
-    """(ijkToLps, shape [k, j, i]) of the crop box at ``spacingMm``."""
-    return phantom.gridIjkToLps(spacingMm), phantom.gridShapeKji(spacingMm)
-
-
 def defaultAtlasPath() -> Path:
+    """``Resources/Models/FemurAtlas.npz`` of the module (source tree and installed extension alike)."""
     return Path(__file__).resolve().parents[1] / "Resources" / "Models" / "FemurAtlas.npz"
 
 
-def loadAtlas(path: str | Path | None = None) -> dict:
-    """The bundled atlas: ``hu`` int16 and ``label`` uint8 on the 1 mm box, ``verticesLps``, ``triangles``."""
-    with np.load(path or defaultAtlasPath()) as data:
+@functools.lru_cache(maxsize=2)
+def _readAtlas(path: str, modified: float) -> dict:
+    with np.load(path) as data:
         return {key: data[key] for key in data.files}
 
 
-def writeAtlas(path: str | Path) -> dict:
-    """Build the atlas (the shape model's mean femur as a phantom, no pose) and write it as .npz."""
-    case = phantom.makeAtlas()
-    atlas = {"hu": case.hu.astype(np.int16), "label": case.label.astype(np.uint8),
-             "verticesLps": np.asarray(case.verticesLps, np.float32),
-             "triangles": np.asarray(case.triangles, np.int32),
-             "ijkToLps": np.asarray(case.ijkToLps, np.float64)}
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, **atlas)
-    return atlas
+def loadAtlas(path: str | Path | None = None) -> dict:
+    """The atlas (default: the bundled one): ``hu`` int16 and ``label`` uint8 on the 1 mm box, ``verticesLps``,
+    ``triangles``, ``ijkToLps``; read once per file version (treat the arrays as read-only)."""
+    path = Path(path) if path is not None else defaultAtlasPath()
+    if not path.is_file():
+        raise ValueError(f"FemurRegistration: the atlas {path.name} is missing beside the model; nothing was computed")
+    return _readAtlas(str(path.resolve()), path.stat().st_mtime)
+
+
+def atlasPathFor(modelPath) -> Path:
+    """The atlas that belongs to a model file: ``FemurAtlas.npz`` in its folder, else the bundled one."""
+    candidate = Path(modelPath).parent / "FemurAtlas.npz"
+    return candidate if candidate.is_file() else defaultAtlasPath()
 
 
 def networkAtlas(atlas: dict) -> np.ndarray:
     """The attenuation-like femur-only atlas on the 2 mm network grid."""
-    from .dataset import downsample, relativeAttenuation
+    from .drr import downsample, relativeAttenuation
 
     return downsample(relativeAttenuation(atlas["hu"]) * atlas["label"], int(NETWORK_SPACING_MM / ATLAS_SPACING_MM))
-
-
-def buildNetwork(atlas: dict) -> network.FemurRegistrationNet:
-    """An untrained network holding ``atlas`` (the atlas femoral head centre is the similarity's centre)."""
-    from .shapemodel import FemurShapeModel, hipMeasurements
-
-    head = hipMeasurements(atlas["verticesLps"], FemurShapeModel.load())["head_centre_lps"]
-    networkIjkToLps, _ = boxGrid(NETWORK_SPACING_MM)
-    fieldIjkToLps, fieldShape = boxGrid(FIELD_SPACING_MM)
-    return network.FemurRegistrationNet(networkAtlas(atlas), networkIjkToLps, fieldIjkToLps, fieldShape, head)
 
 
 def mirrorGeometry(geometry):
@@ -122,7 +114,7 @@ def warpAtlas(atlas: dict, registration: Registration, device="cpu",
     with torch.no_grad():
         for first in range(0, shape[0], 40):  # slabs of 40 slices: bounded memory
             points = allPoints[first:first + 40].to(device)[None]
-            slabs.append(network.warpVolume(volume, atlasLpsToGrid, points, affine, displacement, fieldLpsToGrid)[0])
+            slabs.append(transforms.warpVolume(volume, atlasLpsToGrid, points, affine, displacement, fieldLpsToGrid)[0])
     warped = torch.cat(slabs, 1).cpu().numpy()
     label = (warped[-1] >= 0.5).astype(np.uint8)
     if labelOnly:
@@ -135,7 +127,7 @@ def warpPoints(pointsLps: np.ndarray, registration: Registration) -> np.ndarray:
     affine, _, inverse, fieldLpsToGrid = registration.tensors()
     points = torch.as_tensor(np.asarray(pointsLps, np.float32))[None]
     with torch.no_grad():
-        moved = network.atlasToPatient(points, affine, inverse, fieldLpsToGrid)
+        moved = transforms.atlasToPatient(points, affine, inverse, fieldLpsToGrid)
     return moved[0].double().numpy()
 
 
@@ -150,3 +142,44 @@ def minimumJacobian(registration: Registration) -> float:
             gradient[..., component, axis] = np.gradient(field[component], spacing[axis], axis=arrayAxis)
     jacobian = np.linalg.det(gradient + np.eye(3)) * np.linalg.det(registration.affine[:3, :3])
     return float(jacobian.min())
+
+
+# ------------------------------------------------------------------------------------------------
+# Working frame -> patient frame (a left femur is registered mirrored)
+def mirrorIjkToLps(ijkToLps: np.ndarray, shapeKji: Sequence[int]) -> np.ndarray:
+    """IJK -> LPS of the x-mirrored copy of a volume stored with its i axis reversed (``array[..., ::-1]``).
+
+    The result keeps a right-handed grid: voxel i of the reversed array is voxel n-1-i of the original, whose
+    position x -> -x.
+    """
+    flip = np.eye(4)
+    flip[0, 0], flip[0, 3] = -1.0, shapeKji[2] - 1
+    return MIRROR @ np.asarray(ijkToLps, dtype=float) @ flip
+
+
+def toPatient(points: np.ndarray, side: str) -> np.ndarray:
+    """Working-frame LPS points -> patient LPS (mirror x for a left femur)."""
+    points = np.array(points, dtype=float)
+    if side == "left":
+        points[..., 0] *= -1.0
+    return points
+
+
+def volumeToPatient(array: np.ndarray, ijkToLps: np.ndarray, side: str) -> tuple[np.ndarray, np.ndarray]:
+    if side == "left":
+        return np.ascontiguousarray(array[..., ::-1]), mirrorIjkToLps(ijkToLps, array.shape)
+    return array, np.asarray(ijkToLps, dtype=float)
+
+
+def atlasToPatientField(registration: Registration, side: str) -> tuple[np.ndarray, np.ndarray]:
+    """(displacement [k, j, i, 3] in mm RAS, grid ijkToLps): atlas point q -> patient point - q on the 4 mm box grid.
+
+    The atlas frame of a left femur is the mirrored atlas, so the map stays orientation-preserving.
+    """
+    fieldIjkToLps, fieldShape = boxGrid(FIELD_SPACING_MM)
+    if side == "left":
+        fieldIjkToLps = mirrorIjkToLps(fieldIjkToLps, fieldShape)
+    atlasPoints = gridPointsLps(fieldIjkToLps, fieldShape, dtype=torch.float64).numpy()
+    patientPoints = toPatient(warpPoints(toPatient(atlasPoints.reshape(-1, 3), side), registration), side)
+    displacementLps = patientPoints.reshape(atlasPoints.shape) - atlasPoints
+    return displacementLps * np.array([-1.0, -1.0, 1.0]), fieldIjkToLps

@@ -1,39 +1,19 @@
-"""Write FemurRegistration's bundled sample cases (regenerate with ``python -m FemurRegistrationLib.samples``).
+"""FemurRegistration's bundled sample cases: names, files and checksums (standard library only: read while Slicer
+starts).
 
-Two synthetic hips (phantoms of :mod:`.phantom` with seeds from 2,000,000: never used in training or in the
-held-out evaluation), each as two DICOM DX radiographs (512 x 512 pixels of 0.4 mm, every geometry attribute,
-ImageLaterality) simulated with :func:`.dataset.simulateRadiographs`:
-
-- ``FemurOrthogonal``: a right femur, AP (primary 0) and lateral (primary -90: detector on the patient's right);
-- ``FemurOblique``: a left femur (the mirror image of a phantom), AP rotated by -15 deg and a lateral at +110 deg
-  (detector on the patient's left, 20 deg past the true lateral): in the right-femur frame the network sees
-  AP +15 / lateral -110.
-
-Beside each: the true femur masks of both views (PNG, 0/255), the reference femur segmentation (``.seg.nrrd``,
-RAS, the phantom's 1 mm label) and the true hip measurements and landmarks (``-truth.json``, RAS mm).
+Two synthetic hips as DICOM DX radiographs (512 x 512, 0.4 mm pixels, all geometry attributes, ImageLaterality):
+``FemurOrthogonal`` (right femur, AP 0 deg + lateral -90 deg) and ``FemurOblique`` (left femur, -15 deg and +110
+deg); beside each, the true femur masks, a reference segmentation and the true hip measurements. The development
+package writes them (``python -m FemurRegistrationDev.samples``).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 
-import numpy as np
-
-from ReconCoreLib.xraygeometry import LPS_TO_RAS, CArmGeometry
-from ReconCoreLib.xrayio import writeMaskImage
-
-SAMPLE_SEED_OFFSET = 2_000_000
-DETECTOR_PIXELS = 512
-DETECTOR_PIXEL_MM = 0.4
-#: name: (phantom seed, side, (primary, secondary, SID, SOD) of the AP view, (...) of the lateral view)
-SAMPLES = {
-    "FemurOrthogonal": (SAMPLE_SEED_OFFSET + 1, "right", (0.0, 0.0, 1000.0, 925.0), (-90.0, 0.0, 1000.0, 925.0)),
-    "FemurOblique": (SAMPLE_SEED_OFFSET + 2, "left", (-15.0, 0.0, 1000.0, 925.0), (110.0, 0.0, 1000.0, 925.0)),
-}
-HIP_KEYS = ("head_diameter_mm", "neck_shaft_angle_deg", "femoral_offset_mm", "anteversion_deg")
-
+SAMPLE_DIRECTORY = Path(__file__).resolve().parents[1] / "Resources" / "SampleData"
+#: Sample case -> the side of its femur.
+SAMPLES = {"FemurOrthogonal": "right", "FemurOblique": "left"}
 #: SHA-256 of the bundled sample files (checked by the tests and by Slicer's SampleData module).
 SAMPLE_SHA256 = {
     "FemurOrthogonal-ap.dcm": "c4fa3d43dc8685c330af7771b5225cfd029c532d63fdca3a53ad2b2ccd1990b3",
@@ -51,114 +31,22 @@ SAMPLE_SHA256 = {
 }
 
 
-def sampleGeometry(primary: float, secondary: float, sid: float, sod: float) -> CArmGeometry:
-    """A 512 x 512 detector of 0.4 mm pixels (205 mm square)."""
-    return CArmGeometry(primary, secondary, sid, sod, (DETECTOR_PIXEL_MM, DETECTOR_PIXEL_MM), DETECTOR_PIXELS,
-                        DETECTOR_PIXELS)
+def sampleFiles(name: str, directory: Path = SAMPLE_DIRECTORY) -> dict[str, Path]:
+    """The files of one sample case: ``ap``, ``lat`` (DICOM DX), ``apMask``, ``latMask`` (true femur masks),
+    ``reference`` (reference femur segmentation), ``truth`` (true hip measurements)."""
+    return {"ap": directory / f"{name}-ap.dcm", "lat": directory / f"{name}-lat.dcm",
+            "apMask": directory / f"{name}-ap-mask.png", "latMask": directory / f"{name}-lat-mask.png",
+            "reference": directory / f"{name}-reference.seg.nrrd", "truth": directory / f"{name}-truth.json"}
 
 
-def _field(case, key):
-    return case[key] if isinstance(case, dict) else getattr(case, key)
-
-
-def samplePhantom(seed: int, side: str) -> dict:
-    """The phantom of a sample case in the patient frame (mirrored through x = 0 for a left femur)."""
-    from . import phantom
-    from .pipeline import mirrorIjkToLps
-
-    case = phantom.makeCase(seed)
-    hu, label = np.asarray(_field(case, "hu")), np.asarray(_field(case, "label"))
-    ijkToLps = np.asarray(_field(case, "ijkToLps"), dtype=float)
-    measurements = dict(_field(case, "measurements"))
-    if side == "left":
-        mirror = np.array([-1.0, 1.0, 1.0])
-        ijkToLps = mirrorIjkToLps(ijkToLps, hu.shape)
-        hu, label = np.ascontiguousarray(hu[..., ::-1]), np.ascontiguousarray(label[..., ::-1])
-        measurements = {key: (np.asarray(value) * mirror if key.endswith("_lps") else value)
-                        for key, value in measurements.items()}
-    return {"hu": hu, "label": label, "ijkToLps": ijkToLps, "measurements": measurements}
-
-
-def _truth(name: str, seed: int, side: str, measurements: dict) -> dict:
-    truth = {"case": name, "seed": seed, "side": side}
-    truth.update({key: round(float(measurements[key]), 4) for key in HIP_KEYS})
-    for key, value in measurements.items():
-        if key.endswith("_lps") and np.shape(value) == (3,):
-            truth[key[:-4] + "_ras"] = [round(float(v), 4) for v in np.asarray(value) * np.array([-1.0, -1.0, 1.0])]
-    return truth
-
-
-def writeSampleCases(directory: str | Path, names=None) -> list[Path]:
-    """Write the sample cases (all, or those in ``names``) into ``directory``; returns the files written."""
-    import pydicom
-    import torch
-
-    from ReconCoreLib import runtime
-    from ReconCoreLib.xrayio import writeXrayDicom
-
-    from .dataset import simulateRadiographs
-    from .pipeline import FEMUR_COLOR
-
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the same float sums on any machine
-    try:
-        for name, (seed, side, *views) in SAMPLES.items():
-            if names is not None and name not in names:
-                continue
-            case = samplePhantom(seed, side)
-            rng = np.random.default_rng([seed, 7])
-            for view, parameters, position in zip(("ap", "lat"), views, ("AP", "LL" if side == "left" else "RL")):
-                geometry = sampleGeometry(*parameters)
-                images, masks = simulateRadiographs(case["hu"], case["label"], case["ijkToLps"], [geometry], rng)
-                path = directory / f"{name}-{view}.dcm"
-                writeXrayDicom(path, images[0], geometry, "DX", patientName=f"Recon2Dto3D^{name}", patientId=name,
-                               seriesDescription=f"{side} hip, {view.upper()} view", uidSeed=f"{name}-{view}")
-                dataset = pydicom.dcmread(str(path))
-                dataset.ImageLaterality = side[0].upper()
-                dataset.ViewPosition = position
-                dataset.save_as(str(path), enforce_file_format=True)
-                maskPath = directory / f"{name}-{view}-mask.png"
-                writeMaskImage(maskPath, masks[0].astype(np.uint8) * 255)
-                written += [path, maskPath]
-            scene = runtime.newHeadlessScene()
-            try:
-                segmentation = runtime.segmentationNodeFromLabelmap(
-                    scene, case["label"], LPS_TO_RAS @ case["ijkToLps"], {1: ("femur", FEMUR_COLOR)},
-                    f"{name} reference femur", closedSurface=False)
-                _nameSegmentIds(segmentation)
-                written.append(runtime.saveNode(segmentation, directory / f"{name}-reference.seg.nrrd"))
-            finally:
-                runtime.releaseScene(scene)
-            truthPath = directory / f"{name}-truth.json"
-            truthPath.write_text(json.dumps(_truth(name, seed, side, case["measurements"]), indent=2) + "\n")
-            written.append(truthPath)
-    finally:
-        torch.set_num_threads(threads)
-    return written
-
-
-def _nameSegmentIds(segmentation) -> None:
-    """Segment IDs = segment names (Slicer makes random ones), so the written file is the same every time."""
-    contents = segmentation.GetSegmentation()
-    for index in range(contents.GetNumberOfSegments()):
-        segmentId = contents.GetNthSegmentID(index)
-        segment = contents.GetSegment(segmentId)
-        contents.RemoveSegment(segmentId)
-        contents.AddSegment(segment, segment.GetName())
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "Resources" / "SampleData"))
-    args = parser.parse_args(argv)
-    from ReconCoreLib.models import sha256
-
-    for path in writeSampleCases(args.out):
-        print(f'    "{path.name}": "{sha256(path)}",')
-
-
-if __name__ == "__main__":
-    main()
+def sampleDataSources() -> list[dict]:
+    """Slicer SampleData sources (``registerCustomSampleDataSource`` arguments other than category, URIs and
+    thumbnail): both radiographs and the reference segmentation of each case."""
+    sources = []
+    for name, side in SAMPLES.items():
+        fileNames = [f"{name}-ap.dcm", f"{name}-lat.dcm", f"{name}-reference.seg.nrrd"]
+        sources.append({"sampleName": name, "fileNames": fileNames,
+                        "nodeNames": [f"{name} {side} AP", f"{name} {side} lateral", f"{name} reference femur"],
+                        "checksums": [f"SHA256:{SAMPLE_SHA256[fileName]}" for fileName in fileNames],
+                        "loadFileTypes": ["VolumeFile", "VolumeFile", "SegmentationFile"]})
+    return sources

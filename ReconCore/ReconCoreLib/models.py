@@ -1,8 +1,15 @@
-"""Bundled TorchScript models: where they are, their checksum, device choice, loading once.
+"""The model registry: where each module's TorchScript model is, its checksum, the device, loading once.
 
-Each module ships at most one model, ``<Module>/Resources/Models/<Module>.pt``, with its card
-``<Module>.md`` beside it. In an installed extension all modules' resources share the folder
-``Resources/`` next to the module files, so both layouts are searched.
+Each module ships at most one model, ``<Module>/Resources/Models/<Module>.pt``, with its card ``<Module>.md``
+beside it. In an installed extension all modules' resources share the folder ``Resources/`` next to the module
+files, so both layouts are searched. A model file is hashed once per file version and loaded once per device.
+
+Console example::
+
+    from ReconCoreLib import models
+    model = models.requireModel("AngioRecon")  # ValueError with a plain statement when none is bundled
+    print(model.path, model.sha256)
+    network = model.load(models.resolveDevice("auto"))
 """
 
 from __future__ import annotations
@@ -10,8 +17,11 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from .conventions import DEVICES
+
 _LIB_DIR = Path(__file__).resolve().parent
-_CACHE = {}  # (path, device) -> loaded TorchScript module
+_SHA256 = {}  # (path, size, mtime) -> hex digest
+_LOADED = {}  # (path, size, mtime, device) -> loaded TorchScript module
 
 
 def modelSearchDirectories(moduleName: str) -> list[Path]:
@@ -31,8 +41,14 @@ def findBundledModel(moduleName: str) -> Path | None:
     return None
 
 
+def notBundledMessage(moduleName: str) -> str:
+    """The plain statement shown when a module has no trained model yet."""
+    return (f"{moduleName}: no trained model is bundled yet "
+            f"(expected {moduleName}/Resources/Models/{moduleName}.pt); nothing was computed")
+
+
 def sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file."""
+    """Hex SHA-256 of a file (computed every time; :attr:`ModelFile.sha256` keeps it per file version)."""
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):
@@ -40,76 +56,59 @@ def sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+class ModelFile:
+    """One TorchScript model file: its checksum, computed once per file version, and the model loaded once per
+    device (a file replaced on disk is hashed and loaded again)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path).resolve()
+        if not self.path.is_file():
+            raise ValueError(f"{self.path}: no such model file")
+
+    def _version(self) -> tuple:
+        status = self.path.stat()
+        return str(self.path), status.st_size, status.st_mtime_ns
+
+    @property
+    def sha256(self) -> str:
+        key = self._version()
+        if key not in _SHA256:
+            _SHA256[key] = sha256(self.path)
+        return _SHA256[key]
+
+    def load(self, device: str = "cpu", expectedSha256: str | None = None):
+        """The TorchScript module on ``device`` (eval mode), checking the SHA-256 when ``expectedSha256`` is given."""
+        if expectedSha256 is not None and self.sha256 != expectedSha256:
+            raise ValueError(f"{self.path.name}: checksum mismatch (file damaged or replaced)")
+        key = (*self._version(), device)
+        if key not in _LOADED:
+            import torch
+
+            model = torch.jit.load(str(self.path), map_location=device)
+            model.eval()
+            _LOADED[key] = model
+        return _LOADED[key]
+
+
+def requireModel(moduleName: str, modelPath: str | Path | None = None) -> ModelFile:
+    """``modelPath`` when given, else the module's bundled model; ``ValueError`` (plain statement) when none."""
+    path = modelPath or findBundledModel(moduleName)
+    if path is None:
+        raise ValueError(notBundledMessage(moduleName))
+    return ModelFile(path)
+
+
 def resolveDevice(device: str = "auto") -> str:
     """'auto' -> 'cuda' when a GPU is usable, else 'cpu'. 'cuda' without a GPU is an error."""
+    device = (device or "auto").lower()
+    if device not in DEVICES:
+        raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
+    if device == "cpu":
+        return device
     import torch
 
-    device = (device or "auto").lower()
-    if device not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
+    if not torch.cuda.is_available():
         raise ValueError("device 'cuda' was requested but no CUDA GPU is available (use --device cpu or auto)")
     return device
-
-
-def trainingDevice(device: str = "auto", threads: int | None = None) -> tuple[str, int, bool]:
-    """(device, rank, distributed) for a training script, started directly or under ``torchrun``.
-
-    Under torchrun (WORLD_SIZE > 1) the process group is initialized (NCCL on GPUs, else Gloo) and each rank
-    takes its own GPU; on CPU ``threads`` sets torch's thread count.
-    """
-    import os
-
-    import torch
-
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    rank = int(os.environ.get("RANK", "0"))
-    if distributed:
-        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    device = resolveDevice(device)
-    if device == "cuda" and distributed:
-        device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
-        torch.cuda.set_device(device)
-    if device == "cpu" and threads:
-        torch.set_num_threads(threads)
-    return device, rank, distributed
-
-
-def resumeCheckpoint(path: str | Path, parts: dict, device: str, state: dict) -> dict:
-    """Resume a training run: load each of ``parts`` (name -> module or optimizer) from the checkpoint at ``path``.
-
-    Returns the checkpoint's training state (``step``, ``seconds``, ...), or ``state`` when there is no checkpoint.
-    """
-    import torch
-
-    path = Path(path)
-    if not path.exists():
-        return state
-    saved = torch.load(path, map_location=device, weights_only=False)
-    for name, part in parts.items():
-        part.load_state_dict(saved[name])
-    print(f"resumed at step {saved['state']['step']} ({saved['state']['seconds'] / 60:.1f} min trained)", flush=True)
-    return saved["state"]
-
-
-def loadModel(path: str | Path, device: str = "cpu", expectedSha256: str | None = None):
-    """Load a TorchScript model once per (file, device), checking its SHA-256 when given."""
-    import torch
-
-    path = Path(path).resolve()
-    key = (str(path), device)
-    if key not in _CACHE:
-        if expectedSha256 is not None and sha256(path) != expectedSha256:
-            raise ValueError(f"{path.name}: checksum mismatch (file damaged or replaced)")
-        model = torch.jit.load(str(path), map_location=device)
-        model.eval()
-        _CACHE[key] = model
-    return _CACHE[key]
-
-
-def notBundledMessage(moduleName: str) -> str:
-    """The plain statement shown when a module has no trained model yet."""
-    return (f"{moduleName}: no trained model is bundled yet "
-            f"(expected {moduleName}/Resources/Models/{moduleName}.pt); nothing was computed")

@@ -27,6 +27,9 @@ from typing import Mapping
 
 import numpy as np
 
+from .conventions import (MAX_PIXELS, PIXEL_SPACING_RANGE_MM, PRIMARY_ANGLE_RANGE_DEG, SECONDARY_ANGLE_RANGE_DEG,
+                          SOURCE_TO_DETECTOR_RANGE_MM, SOURCE_TO_PATIENT_RANGE_MM)
+
 #: 4x4 homogeneous LPS -> RAS (and RAS -> LPS: it is its own inverse).
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
@@ -41,12 +44,6 @@ GEOMETRY_KEYWORDS = (
     "Columns",
 )
 
-# Plausible ranges: a value outside is an error naming the attribute. Distances cover mobile C-arms
-# (SID ~ 900 mm) to long-distance chest radiography (SID 1800 mm) with margin.
-_SID_RANGE_MM = (300.0, 2500.0)
-_SOD_RANGE_MM = (100.0, 2400.0)
-_PIXEL_SPACING_RANGE_MM = (0.01, 5.0)
-_MAX_PIXELS = 16384
 
 
 def lpsToRas(pointsLps: np.ndarray) -> np.ndarray:
@@ -110,10 +107,12 @@ class CArmGeometry:
 
     def __post_init__(self):
         set_ = object.__setattr__
-        set_(self, "primaryAngleDeg", _inRange("PositionerPrimaryAngle", self.primaryAngleDeg, -180, 180, "deg"))
-        set_(self, "secondaryAngleDeg", _inRange("PositionerSecondaryAngle", self.secondaryAngleDeg, -90, 90, "deg"))
-        sid = _inRange("DistanceSourceToDetector", self.sourceToDetectorMm, *_SID_RANGE_MM, "mm")
-        sod = _inRange("DistanceSourceToPatient", self.sourceToPatientMm, *_SOD_RANGE_MM, "mm")
+        primary = _inRange("PositionerPrimaryAngle", self.primaryAngleDeg, *PRIMARY_ANGLE_RANGE_DEG, "deg")
+        secondary = _inRange("PositionerSecondaryAngle", self.secondaryAngleDeg, *SECONDARY_ANGLE_RANGE_DEG, "deg")
+        set_(self, "primaryAngleDeg", primary)
+        set_(self, "secondaryAngleDeg", secondary)
+        sid = _inRange("DistanceSourceToDetector", self.sourceToDetectorMm, *SOURCE_TO_DETECTOR_RANGE_MM, "mm")
+        sod = _inRange("DistanceSourceToPatient", self.sourceToPatientMm, *SOURCE_TO_PATIENT_RANGE_MM, "mm")
         if sod >= sid:
             raise ValueError(
                 f"DistanceSourceToPatient ({sod:g} mm) must be smaller than DistanceSourceToDetector ({sid:g} mm): "
@@ -124,11 +123,11 @@ class CArmGeometry:
         if isinstance(spacing, (int, float)) or spacing is None or len(spacing) != 2:
             raise ValueError(f"ImagerPixelSpacing must be two numbers (row spacing, column spacing), got {spacing!r}")
         set_(self, "pixelSpacingMm", tuple(
-            _inRange("ImagerPixelSpacing", value, *_PIXEL_SPACING_RANGE_MM, "mm") for value in spacing))
+            _inRange("ImagerPixelSpacing", value, *PIXEL_SPACING_RANGE_MM, "mm") for value in spacing))
         for name, attribute in (("Rows", "rows"), ("Columns", "columns")):
             value = _finite(name, getattr(self, attribute))
-            if value != int(value) or not 1 <= value <= _MAX_PIXELS:
-                raise ValueError(f"{name} must be an integer in [1, {_MAX_PIXELS}], got {getattr(self, attribute)!r}")
+            if value != int(value) or not 1 <= value <= MAX_PIXELS:
+                raise ValueError(f"{name} must be an integer in [1, {MAX_PIXELS}], got {getattr(self, attribute)!r}")
             set_(self, attribute, int(value))
 
     # ----------------------------------------------------------------------------------------------

@@ -5,11 +5,11 @@
 
 Figures: model load (TorchScript, cold), network inference (ED and ES in one batch of 2), the reconstruction
 without writing (reading checks, resampling, network, readouts incl. biplane Simpson's and the 12 view-plane cuts),
-and end to end from the 12 PNG + JSON files to the written outputs and ``scene.mrb`` (``pipeline.runCase``: two
+and end to end from the 12 PNG + JSON files to the written outputs and ``scene.mrb`` (the entry's ``runCase``: two
 segmentations from the closed surfaces, 12 models, readouts); peak resident memory of this process
 (``resource.getrusage``, includes the Python, torch and Slicer libraries) and, on CUDA, peak GPU memory.
 Target: end to end < 2 s on 2 CPU cores. The model is the bundled one; without it, ``--model`` (e.g. an untrained
-network exported for development with ``EchoReconLib.train.export``).
+network exported for development with ``EchoReconDev.train.export``).
 """
 
 import argparse
@@ -49,8 +49,12 @@ def main():
     import vtk
 
     vtk.vtkObject.GlobalWarningDisplayOff()
+    from EchoReconLib import outputs as echoOutputs
     from EchoReconLib import pipeline
-    from EchoReconLib.echosim import VIEWS
+    from EchoReconLib.conventions import VIEWS
+    from EchoReconLib.entry import EchoCase
+    from EchoReconLib.inputs import networkInput
+    from EchoReconLib.samples import sampleFiles
     from ReconCoreLib import models, runtime
 
     modelPath = args.model or models.findBundledModel("EchoRecon")
@@ -59,14 +63,14 @@ def main():
     if args.model is not None:  # runCase looks the model up by name: point it at the given file
         models.findBundledModel = lambda name: Path(args.model) if name == "EchoRecon" else None
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else []) if args.device == "all" else [args.device]
-    files = pipeline.sampleCases()[args.patient]
+    files = sampleFiles(args.patient)
     print(f"torch {torch.__version__}, {args.threads} CPU threads, model {modelPath}, patient {args.patient}, "
           f"load average {' '.join(f'{value:.1f}' for value in os.getloadavg())}")
     for device in devices:
-        models._CACHE.clear()
-        load, _, model = seconds(lambda: models.loadModel(modelPath, device), 1)
+        models._LOADED.clear()
+        load, _, model = seconds(lambda: models.ModelFile(modelPath).load(device), 1)
         phases = {phase: pipeline.readPhase(paths) for phase, paths in files.items()}
-        inputs = torch.as_tensor(np.stack([[pipeline.networkInput(phases[phase][view], view) for view in VIEWS]
+        inputs = torch.as_tensor(np.stack([[networkInput(phases[phase][view], view) for view in VIEWS]
                                            for phase in ("ED", "ES")]), device=device)
 
         def infer():
@@ -85,7 +89,7 @@ def main():
             scene = runtime.newHeadlessScene()
             try:
                 with tempfile.TemporaryDirectory() as directory:
-                    pipeline.writeOutputs(result, pipeline.addToScene(result, scene), scene, Path(directory))
+                    echoOutputs.writeOutputs(result, echoOutputs.addToScene(result, scene), scene, Path(directory))
             finally:
                 runtime.releaseScene(scene)
 
@@ -94,7 +98,7 @@ def main():
 
         def endToEnd():
             with tempfile.TemporaryDirectory() as directory:
-                return pipeline.runCase(files["ED"], files["ES"], device, Path(directory))
+                return pipeline.runCase(EchoCase(files["ED"], files["ES"]), Path(directory), device)
 
         total, totalCpu, readouts = seconds(endToEnd, args.repeats)
         print(f"{device} (median of {args.repeats}; wall s, CPU s of this process in brackets):\n"
@@ -104,7 +108,7 @@ def main():
               f"({reconstructionCpu:.2f})\n"
               f"  outputs: 12 models, 2 segmentations from the surfaces, table, written + scene.mrb {writing:.2f} "
               f"({writingCpu:.2f})\n"
-              f"  end to end (pipeline.runCase, 12 PNG -> every output) {total:.2f} ({totalCpu:.2f})\n"
+              f"  end to end (runCase, 12 PNG -> every output) {total:.2f} ({totalCpu:.2f})\n"
               f"  EDV {readouts.values['lv_edv_ml']:.0f} mL, EF {readouts.values['lv_ef_percent']:.0f} %")
         if device == "cuda":
             print(f"cuda: peak GPU memory {torch.cuda.max_memory_allocated() / 2 ** 20:.0f} MB")

@@ -5,7 +5,7 @@
 
 Figures: model load (TorchScript, cold), network inference, the registration without writing (masks, virtual
 detector, network, atlas warp, checks, outlines, hip measurements), and end to end from the two DICOM files to the
-written outputs and ``scene.mrb`` (``pipeline.runCase``, no reference); peak resident memory of this process
+written outputs and ``scene.mrb`` (the entry's ``runCase``, no reference); peak resident memory of this process
 (``resource.getrusage``, includes the Python, torch and Slicer libraries). Targets: < 5 s and < 4 GB on 2 CPU cores.
 The model is the bundled one; without it, ``--model`` (e.g. an untrained network traced for development).
 """
@@ -42,24 +42,27 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    from FemurRegistrationLib import inference, pipeline
-    from FemurRegistrationLib.network import viewParameters
+    from FemurRegistrationLib import inference, pipeline, refine
+    from FemurRegistrationLib.entry import FemurCase
+    from FemurRegistrationLib.radiographs import prepareInputs, resolveSide
+    from FemurRegistrationLib.samples import sampleFiles
+    from FemurRegistrationLib.transforms import viewParameters
     from ReconCoreLib import models
-    from ReconCoreLib.xrayio import readXrayImage
+    from ReconCoreLib.xrayio import readMaskImage, readXrayImage
 
     modelPath = args.model or models.findBundledModel("FemurRegistration")
     if modelPath is None:
         sys.exit("no bundled FemurRegistration model: give --model")
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else []) if args.device == "all" else [args.device]
-    files = pipeline.sampleCases()[args.case]
+    files = sampleFiles(args.case)
     print(f"torch {torch.__version__}, {args.threads} CPU threads, model {modelPath}, case {args.case}")
     for device in devices:
-        models._CACHE.clear()
-        load, model = seconds(lambda: models.loadModel(modelPath, device), 1)
+        models._LOADED.clear()
+        load, model = seconds(lambda: models.ModelFile(modelPath).load(device), 1)
         views = [readXrayImage(files[key]) for key in ("ap", "lat")]
-        masks = [pipeline.readMask(files[key]) for key in ("apMask", "latMask")]
-        side = pipeline.resolveSide(None, [files["ap"]])
-        prepared, _ = pipeline.prepareInputs(*views, *masks, side)
+        masks = [readMaskImage(files[key]) for key in ("apMask", "latMask")]
+        side = resolveSide(None, [files["ap"]])
+        prepared, _ = prepareInputs(*views, *masks, side)
         inputs = (np.stack([view.image for view in prepared]), np.stack([view.mask for view in prepared]),
                   viewParameters([view.geometry for view in prepared]))
         inference.register(model, *inputs, device)  # warm-up
@@ -71,8 +74,8 @@ def main():
 
         def endToEnd():
             with tempfile.TemporaryDirectory() as directory:
-                return pipeline.runCase(files["ap"], files["lat"], device, Path(directory), files["apMask"],
-                                        files["latMask"], modelPath=modelPath)
+                return pipeline.runCase(FemurCase(files["ap"], files["lat"], files["apMask"], files["latMask"]),
+                                        Path(directory), device, modelPath=modelPath)
 
         total, readouts = seconds(endToEnd, args.repeats)
         print(f"{device}: model load {load:.2f} s, network inference {network:.2f} s, registration {registration:.2f} s, "
@@ -81,7 +84,7 @@ def main():
             refined, result = seconds(lambda: pipeline.registerFemur(*views, *masks, side, device, refine=True,
                                                                      modelPath=modelPath), 1)
             print(f"{device}: registration with --refine {refined:.2f} s (refine_s "
-                  f"{result.readouts.values['refine_s']:.2f} s, {pipeline.REFINE_STEPS} steps)")
+                  f"{result.readouts.values['refine_s']:.2f} s, {refine.REFINE_STEPS} steps)")
         if device == "cuda":
             print(f"cuda: peak GPU memory {torch.cuda.max_memory_allocated() / 2 ** 20:.0f} MB")
     print(f"peak resident memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")

@@ -1,0 +1,4 @@
+"""Development package of EchoRecon (never shipped into Slicer): the heart shape population (:mod:`heartshapes`), the
+echo simulator (:mod:`echosim`), the build of the heart template (:mod:`templatebuilder`), the data set shards
+(:mod:`dataset`), the S2MNet network (:mod:`network`), training (:mod:`train`), held-out evaluation (:mod:`evaluate`)
+with the model card (:mod:`card`), and the writer of the bundled sample patients (:mod:`samples`)."""

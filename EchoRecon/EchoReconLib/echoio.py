@@ -1,0 +1,267 @@
+"""Reading 2D echo images: DICOM (a chosen frame of a cine), image files with an optional JSON sidecar, Slicer volumes.
+
+Images are 2D, row 0 at the top as displayed, the sector apex (transducer) at the top. Pixel spacing: DICOM
+``PixelSpacing`` or the ultrasound region's ``PhysicalDeltaX/Y`` (cm); the sidecar's ``PixelSpacing`` ([row, column]
+mm, the DICOM keyword, as the sample writer writes it); the header of ``.nrrd``/``.nii``/``.mha`` files. A sidecar's
+``ViewLabel`` and ``CardiacPhase`` say which view and phase an image is. Grey levels: 8-bit images / 255, others
+linearly from their minimum and maximum to [0, 1]; colour images are reduced to luminance.
+
+Console example::
+
+    from EchoReconLib.echoio import readEchoImage
+    image = readEchoImage("a4c.dcm", frame=12)
+    print(image.pixels.shape, image.pixelSpacingMm, image.viewLabel)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from .conventions import PHASES, VIEWS
+
+#: Smallest image side (pixels) accepted.
+MIN_IMAGE_SIZE = 32
+IMAGE_SUFFIXES = (".nrrd", ".nii.gz", ".nii", ".png", ".mha", ".mhd", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+#: Formats whose files hold no physical pixel spacing (a header spacing of 1 means nothing there).
+NO_SPACING_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+@dataclass
+class EchoImage:
+    """One 2D echo image: grey levels in [0, 1] and what is known about it."""
+
+    pixels: np.ndarray  #: float32 [rows, columns] in [0, 1], row 0 at the top
+    pixelSpacingMm: Optional[tuple] = None  #: (row, column) mm, None when unknown
+    sourcePath: str = ""
+    viewLabel: str = ""  #: view named by the file itself (sidecar ViewLabel), "" when it names none
+    phaseLabel: str = ""  #: phase named by the file (sidecar CardiacPhase: ED / ES), "" when none
+    apexPixel: Optional[tuple] = None  #: (row, column) of the sector apex; None: top middle of the image
+    frameIndex: int = 0
+    numberOfFrames: int = 1
+
+    @property
+    def name(self) -> str:
+        return self.sourcePath or "image"
+
+
+def _selectFrame(frames: np.ndarray, frame: Optional[int], source: str) -> np.ndarray:
+    """One frame [rows, columns(, channels)] of frames [F, rows, columns(, channels)]."""
+    count = len(frames)
+    if count == 1:
+        if frame not in (None, 0):
+            raise ValueError(f"{source}: frame {frame} requested but the image has a single frame")
+        return frames[0]
+    if frame is None:
+        raise ValueError(f"{source}: a cine of {count} frames; choose the frame of this phase (0-{count - 1}): "
+                         "VIEW=FILE@FRAME on the command line, the frame box in Slicer")
+    if not 0 <= frame < count:
+        raise ValueError(f"{source}: frame {frame} does not exist (the cine has {count} frames, 0-{count - 1})")
+    return frames[frame]
+
+
+def _greyLevels(array: np.ndarray, eightBit: bool, source: str) -> np.ndarray:
+    """2D grey image in [0, 1] from a 2D grey or colour array: checks shape, NaNs and contrast."""
+    array = np.asarray(array)
+    if array.ndim == 3 and array.shape[-1] in (3, 4):  # RGB(A): ITU-R BT.601 luminance, alpha ignored
+        array = array[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    elif array.ndim == 3 and array.shape[-1] == 2:  # grey + alpha
+        array = array[..., 0]
+    if array.ndim != 2:
+        raise ValueError(f"{source}: expected a 2D image, got an array of shape {tuple(np.shape(array))}")
+    if not np.issubdtype(array.dtype, np.number):
+        raise ValueError(f"{source}: image pixels are not numbers ({array.dtype})")
+    if min(array.shape) < MIN_IMAGE_SIZE:
+        raise ValueError(f"{source}: image of {array.shape[0]} x {array.shape[1]} pixels is too small "
+                         f"(at least {MIN_IMAGE_SIZE} x {MIN_IMAGE_SIZE})")
+    array = array.astype(np.float32)
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{source}: image contains NaN or infinite values")
+    low, high = float(array.min()), float(array.max())
+    if high == low:
+        raise ValueError(f"{source}: image is empty or constant")
+    if eightBit and low >= 0.0 and high <= 255.0:
+        return array / 255.0
+    return (array - low) / (high - low)
+
+
+def _spacing(values, source: str) -> tuple:
+    try:
+        spacing = tuple(float(value) for value in values)
+    except (TypeError, ValueError):
+        raise ValueError(f"{source}: PixelSpacing must be two numbers (row, column mm), got {values!r}") from None
+    if len(spacing) != 2 or not all(np.isfinite(spacing)) or min(spacing) <= 0:
+        raise ValueError(f"{source}: PixelSpacing must be two positive numbers (row, column mm), got {values!r}")
+    return spacing
+
+
+def readSidecar(imagePath: str | Path) -> dict:
+    """The JSON sidecar of an image file ({} when there is none): ``PixelSpacing``, ``ViewLabel``, ..."""
+    from ReconCoreLib.xrayio import sidecarPath
+
+    path = sidecarPath(imagePath)
+    if not path.is_file():
+        return {}
+    try:
+        attributes = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(attributes, dict):
+        raise ValueError(f"{path}: expected a JSON object keyed by DICOM keywords")
+    return attributes
+
+
+def _applySidecar(image: EchoImage, attributes: dict, source: str) -> EchoImage:
+    if "PixelSpacing" in attributes:
+        image.pixelSpacingMm = _spacing(attributes["PixelSpacing"], source)
+    rows, columns = attributes.get("Rows"), attributes.get("Columns")
+    try:
+        rows, columns = (int(rows), int(columns)) if rows is not None and columns is not None else (None, None)
+    except (TypeError, ValueError):
+        raise ValueError(f"{source}: the sidecar's Rows and Columns must be integers, got {rows!r}, {columns!r}") \
+            from None
+    if rows is not None and (rows, columns) != image.pixels.shape:
+        raise ValueError(f"{source}: the sidecar says Rows x Columns = {rows} x {columns} but the image is "
+                         f"{image.pixels.shape[0]} x {image.pixels.shape[1]}")
+    image.viewLabel = str(attributes.get("ViewLabel", "") or "").upper()
+    image.phaseLabel = str(attributes.get("CardiacPhase", "") or "").upper()
+    return image
+
+
+def readEchoImage(path: str | Path, frame: Optional[int] = None) -> EchoImage:
+    """Read one echo view: DICOM (``frame``: zero-based frame of a cine, required when it has several) or an image
+    file (``.nrrd``, ``.png``, ...; a 3D file is a cine of its slices) with an optional JSON sidecar.
+
+    :raises ValueError: unreadable file, not 2D, too small, NaNs, constant, bad sidecar, frame missing or absent.
+    """
+    from ReconCoreLib.xrayio import isDicom
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    if isDicom(path):
+        return _readDicom(path, frame)
+    if not path.name.lower().endswith(IMAGE_SUFFIXES):
+        raise ValueError(f"{path}: not a DICOM file nor one of {', '.join(IMAGE_SUFFIXES)}")
+    return _readImageFile(path, frame)
+
+
+def _readImageFile(path: Path, frame: Optional[int]) -> EchoImage:
+    import SimpleITK as sitk
+
+    try:
+        itkImage = sitk.ReadImage(str(path))
+    except RuntimeError as error:
+        raise ValueError(f"{path}: cannot be read as an image ({str(error).strip().splitlines()[-1]})") from None
+    if itkImage.GetDimension() > 3:
+        raise ValueError(f"{path}: expected a 2D image, got a {itkImage.GetDimension()}D image")
+    array = sitk.GetArrayFromImage(itkImage)
+    components = itkImage.GetNumberOfComponentsPerPixel()
+    frames = array if itkImage.GetDimension() == 3 else array[None]
+    if components > 1 and frames.ndim != 4 or components == 1 and frames.ndim != 3:
+        raise ValueError(f"{path}: unexpected image layout {array.shape} with {components} components")
+    pixels = _greyLevels(_selectFrame(frames, frame, str(path)), array.dtype == np.uint8, str(path))
+    spacing = None
+    if not path.name.lower().endswith(NO_SPACING_SUFFIXES):
+        spacing = (float(itkImage.GetSpacing()[1]), float(itkImage.GetSpacing()[0]))
+    image = EchoImage(pixels, spacing, str(path), frameIndex=frame or 0, numberOfFrames=len(frames))
+    return _applySidecar(image, readSidecar(path), str(path))
+
+
+def _ultrasoundRegion(dataset, shape: tuple) -> Optional[dict]:
+    """Spacing (mm), sector apex (row, column) and bounds of the first 2D ultrasound region measured in cm."""
+    for region in getattr(dataset, "SequenceOfUltrasoundRegions", None) or []:
+        try:
+            if int(region.RegionSpatialFormat) != 1 or int(region.PhysicalUnitsXDirection) != 3 \
+                    or int(region.PhysicalUnitsYDirection) != 3:
+                continue
+            deltaX, deltaY = abs(float(region.PhysicalDeltaX)), abs(float(region.PhysicalDeltaY))
+            x0, y0 = int(region.RegionLocationMinX0), int(region.RegionLocationMinY0)
+            x1, y1 = int(region.RegionLocationMaxX1), int(region.RegionLocationMaxY1)
+        except (AttributeError, TypeError, ValueError):
+            continue
+        if deltaX <= 0 or deltaY <= 0:
+            continue
+        apex = None
+        if "ReferencePixelX0" in region and "ReferencePixelY0" in region:
+            # the reference pixel is relative to the region's corner; the apex is where both physical values are 0
+            physicalX = float(getattr(region, "ReferencePixelPhysicalValueX", 0.0) or 0.0)
+            physicalY = float(getattr(region, "ReferencePixelPhysicalValueY", 0.0) or 0.0)
+            apex = (y0 + float(region.ReferencePixelY0) - physicalY / float(region.PhysicalDeltaY),
+                    x0 + float(region.ReferencePixelX0) - physicalX / float(region.PhysicalDeltaX))
+        bounds = (max(y0, 0), min(y1, shape[0] - 1), max(x0, 0), min(x1, shape[1] - 1))
+        return {"spacing": (10.0 * deltaY, 10.0 * deltaX), "apex": apex, "bounds": bounds}
+    return None
+
+
+def _readDicom(path: Path, frame: Optional[int]) -> EchoImage:
+    from ReconCoreLib.xrayio import readDicomPixels
+
+    dataset, pixels = readDicomPixels(path)
+    pixels = np.asarray(pixels)
+    count = int(getattr(dataset, "NumberOfFrames", 1) or 1)
+    frames = pixels if count > 1 else pixels[None]
+    selected = np.asarray(_selectFrame(frames, frame, str(path)), dtype=np.float32)
+    slope = float(getattr(dataset, "RescaleSlope", 1) or 1)
+    intercept = float(getattr(dataset, "RescaleIntercept", 0) or 0)
+    selected = selected * slope + intercept
+    if str(getattr(dataset, "PhotometricInterpretation", "")) == "MONOCHROME1":
+        selected = selected.max() + selected.min() - selected
+    eightBit = int(getattr(dataset, "BitsStored", 8) or 8) <= 8 and slope == 1 and intercept == 0
+    region = _ultrasoundRegion(dataset, selected.shape[:2])
+    if region is not None:  # only the imaging region: no annotations, ECG trace or colour bar
+        top, bottom, left, right = region["bounds"]
+        inside = np.zeros(selected.shape[:2], bool)
+        inside[top:bottom + 1, left:right + 1] = True
+        selected = np.where(inside if selected.ndim == 2 else inside[..., None], selected, 0)
+    image = EchoImage(_greyLevels(selected, eightBit, str(path)), None, str(path), frameIndex=frame or 0,
+                      numberOfFrames=count)
+    if region is not None:
+        image.pixelSpacingMm, image.apexPixel = region["spacing"], region["apex"]
+    elif getattr(dataset, "PixelSpacing", None):
+        image.pixelSpacingMm = _spacing(dataset.PixelSpacing, str(path))
+    return image
+
+
+def echoImageFromVolumeNode(node, frame: Optional[int] = None) -> EchoImage:
+    """An :class:`EchoImage` of a Slicer volume node (one slice per frame for a cine, ``frame`` ignored for a single
+    image; the sidecar of the file it was loaded from is read when there is one). Spacing: the sidecar's, else the
+    node's unless the file is a PNG or another format without physical spacing."""
+    from vtk.util import numpy_support
+
+    name = node.GetName()
+    imageData = node.GetImageData()
+    if imageData is None or imageData.GetPointData().GetScalars() is None:
+        raise ValueError(f"{name}: the volume has no image data")
+    i, j, k = imageData.GetDimensions()
+    components = imageData.GetNumberOfScalarComponents()
+    scalars = numpy_support.vtk_to_numpy(imageData.GetPointData().GetScalars())
+    frames = scalars.reshape((k, j, i, components) if components > 1 else (k, j, i))
+    frame = frame if k > 1 else None  # the frame box of a single image is ignored
+    pixels = _greyLevels(_selectFrame(frames, frame, name), frames.dtype == np.uint8, name)
+    storage = node.GetStorageNode()
+    fileName = storage.GetFileName() if storage is not None else None
+    spacing = (float(node.GetSpacing()[1]), float(node.GetSpacing()[0]))
+    if fileName and fileName.lower().endswith(NO_SPACING_SUFFIXES):
+        spacing = None
+    image = EchoImage(pixels, spacing, name, frameIndex=frame or 0, numberOfFrames=k)
+    return _applySidecar(image, readSidecar(fileName), name) if fileName else image
+
+
+def viewAndPhaseOfNode(node) -> tuple[str, str]:
+    """(view, phase) a volume node declares: its file's sidecar (ViewLabel, CardiacPhase), else its name's words
+    (e.g. "EchoNormal ED A4C"); "" for what it does not say."""
+    storage = node.GetStorageNode()
+    fileName = storage.GetFileName() if storage is not None else None
+    try:
+        attributes = readSidecar(fileName) if fileName else {}
+    except ValueError:
+        attributes = {}
+    words = {word.upper() for word in node.GetName().replace("_", " ").replace("-", " ").split()}
+    view = str(attributes.get("ViewLabel", "") or next((v for v in VIEWS if v in words), "")).upper()
+    phase = str(attributes.get("CardiacPhase", "") or next((p for p in PHASES if p in words), "")).upper()
+    return (view if view in VIEWS else ""), (phase if phase in PHASES else "")

@@ -1,0 +1,90 @@
+"""EchoRecon's entry for the command line (``recon2d3d echo``) and its sample cases; light to import.
+
+Console example::
+
+    from EchoReconLib.entry import ENTRY
+    case = ENTRY.sampleCases()["EchoNormal"]
+    print(ENTRY.runCase(case, Path("out/echo-normal"), "cpu", None).summary())
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from ReconCoreLib.modules import ModuleEntry
+
+from .conventions import VIEWS
+from .samples import SAMPLE_PATIENTS, sampleFiles
+
+
+@dataclass(frozen=True)
+class EchoCase:
+    """One reconstruction's inputs: {view: file} at end-diastole and (optionally) end-systole, and the frame
+    (zero-based) of each view that is a cine."""
+
+    endDiastole: dict
+    endSystole: Optional[dict] = None
+    endDiastoleFrames: dict = field(default_factory=dict)
+    endSystoleFrames: dict = field(default_factory=dict)
+
+
+def viewAssignments(values: Optional[list[str]], option: str) -> tuple[dict[str, Path], dict[str, int]]:
+    """({view: file}, {view: frame}) of ``VIEW=FILE[@FRAME]`` items, refusing unknown or repeated views and missing
+    files (``ValueError`` naming the option)."""
+    views: dict[str, Path] = {}
+    frames: dict[str, int] = {}
+    for item in values or []:
+        name, separator, path = item.partition("=")
+        name = name.strip().upper()
+        if not separator or not path:
+            raise ValueError(f"{option}: expected VIEW=FILE, got {item!r}")
+        if name not in VIEWS:
+            raise ValueError(f"{option}: unknown view {name!r} (views: {', '.join(VIEWS)})")
+        if name in views:
+            raise ValueError(f"{option}: view {name} given twice")
+        stem, at, frame = path.rpartition("@")
+        if at and frame.isdigit() and not Path(path).is_file():
+            path = stem
+            frames[name] = int(frame)
+        if not Path(path).is_file():
+            raise ValueError(f"{option}: {name}: {path}: no such file")
+        views[name] = Path(path)
+    return views, frames
+
+
+def addArguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ed", nargs="+", metavar="VIEW=FILE[@FRAME]", required=True,
+                        help=f"end-diastolic views, VIEW one of {', '.join(VIEWS)}")
+    parser.add_argument("--es", nargs="+", metavar="VIEW=FILE[@FRAME]",
+                        help="end-systolic views (gives ESV and EF); @FRAME picks the frame (0-based) of a cine")
+
+
+def caseFromArguments(args: argparse.Namespace) -> EchoCase:
+    """The case of ``recon2d3d echo``; ``ValueError`` naming a bad view assignment or a missing file."""
+    endDiastole, endDiastoleFrames = viewAssignments(args.ed, "--ed")
+    endSystole, endSystoleFrames = viewAssignments(args.es, "--es")
+    if not endDiastole:
+        raise ValueError("--ed: no end-diastolic views given")
+    return EchoCase(endDiastole, endSystole or None, endDiastoleFrames, endSystoleFrames)
+
+
+def runCase(case: EchoCase, directory: Path, device: str = "auto", progress=None):
+    """Reconstruct one case and write every output into ``directory`` (created when missing); returns the
+    readouts."""
+    from .pipeline import runCase as run
+
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    return run(case, Path(directory), device, progress)
+
+
+def sampleCases() -> dict[str, EchoCase]:
+    """The bundled sample patients, both phases."""
+    return {patient: EchoCase(sampleFiles(patient)["ED"], sampleFiles(patient)["ES"]) for patient in SAMPLE_PATIENTS}
+
+
+ENTRY = ModuleEntry(moduleName="EchoRecon", command="echo",
+                    help="heart chambers, volumes and EF from six echo views", addArguments=addArguments,
+                    caseFromArguments=caseFromArguments, runCase=runCase, sampleCases=sampleCases)

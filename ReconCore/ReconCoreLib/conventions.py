@@ -1,0 +1,22 @@
+"""Constants of the input and output conventions every module shares (standard library only).
+
+This file is imported while Slicer starts (parameter nodes take their ranges from it), so it must stay free of
+numpy, torch and anything else that is slow or may be missing there.
+"""
+
+#: Where a network may run: "auto" (CUDA when usable, else CPU), "cpu" or "cuda".
+DEVICES = ("auto", "cpu", "cuda")
+
+# Plausible C-arm / radiograph values; a value outside is refused with a message naming the DICOM attribute.
+#: PositionerPrimaryAngle (deg, LAO positive).
+PRIMARY_ANGLE_RANGE_DEG = (-180.0, 180.0)
+#: PositionerSecondaryAngle (deg, cranial positive).
+SECONDARY_ANGLE_RANGE_DEG = (-90.0, 90.0)
+#: DistanceSourceToDetector (mm): mobile C-arms (~900 mm) to long-distance chest radiography (1800 mm), with margin.
+SOURCE_TO_DETECTOR_RANGE_MM = (300.0, 2500.0)
+#: DistanceSourceToPatient (mm), source to isocenter.
+SOURCE_TO_PATIENT_RANGE_MM = (100.0, 2400.0)
+#: ImagerPixelSpacing (mm).
+PIXEL_SPACING_RANGE_MM = (0.01, 5.0)
+#: Largest Rows / Columns of an X-ray image.
+MAX_PIXELS = 16384

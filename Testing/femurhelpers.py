@@ -1,0 +1,40 @@
+"""FemurRegistration test helpers: a TorchScript stand-in with the network's interface that returns one known
+registration (a similarity and a constant displacement with its exact inverse), and the simulated views; the
+fixtures that use them are in conftest.py."""
+
+import numpy as np
+import torch
+
+from FemurRegistrationLib.samples import SAMPLE_DIRECTORY
+from ReconCoreLib.xraygeometry import CArmGeometry
+
+BUNDLED_MODEL = SAMPLE_DIRECTORY.parent / "Models" / "FemurRegistration.pt"
+OUTPUT_FILES = ["volume.nrrd", "segmentation.seg.nrrd", "model.vtk", "transform.h5", "landmarks.mrk.json",
+                "readouts.json", "scene.mrb"]
+READOUT_KEYS = {"side", "view_separation_deg", "inference_s", "ncc_ap", "ncc_lat", "min_jacobian",
+                "femur_volume_mm3", "head_diameter_mm", "neck_shaft_angle_deg", "femoral_offset_mm",
+                "anteversion_deg"}
+#: The known registration of the stand-in: similarity parameters (network units) and a constant displacement (mm).
+SIMILARITY = [[0.3, -0.2, 0.5, 0.3, -0.2, 0.4, 0.05]]
+SHIFT_MM = (1.5, -1.0, 2.0)
+DETECTOR = 128  # simulated radiographs: 128 x 128 pixels of 1.6 mm (205 mm, like a 512 x 0.4 mm detector)
+
+
+class FixedRegistration(torch.nn.Module):
+    """Stand-in with the network's TorchScript interface returning one known registration."""
+
+    def __init__(self, affine: np.ndarray, displacement: np.ndarray):
+        super().__init__()
+        self.register_buffer("affine", torch.as_tensor(affine, dtype=torch.float32))
+        self.register_buffer("displacement", torch.as_tensor(displacement, dtype=torch.float32))
+
+    def forward(self, images: torch.Tensor, masks: torch.Tensor, views: torch.Tensor):
+        batch = images.shape[0]
+        shape = [batch] + list(self.displacement.shape)
+        return (self.affine[None].expand(batch, 4, 4), self.displacement[None].expand(shape),
+                -self.displacement[None].expand(shape))
+
+
+def geometries(side="right", primaries=(0.0, -90.0)):
+    sign = -1.0 if side == "left" else 1.0
+    return [CArmGeometry(sign * primary, 0.0, 1000.0, 925.0, (1.6, 1.6), DETECTOR, DETECTOR) for primary in primaries]
