@@ -25,33 +25,33 @@ test: $(STAMP)
 # Retrain the AngioRecon generator (data generated and cached in runs/angio; MINUTES of training).
 MINUTES ?= 60
 train-angio: $(STAMP)
-	$(BIN)/python -m AngioReconLib.train --work runs/angio --minutes $(MINUTES)
+	$(BIN)/python -m AngioReconDev.train --work runs/angio --minutes $(MINUTES)
 
 # Retrain the FemurRegistration network: phantoms are generated into runs/femur/cases by a background
 # process while training runs; then export, held-out evaluation and the model card.
 train-femur: $(STAMP)
 	mkdir -p runs/femur
-	$(BIN)/python -m FemurRegistrationLib.dataset --work runs/femur --count 400 > runs/femur-cases.log 2>&1 &
-	$(BIN)/python -m FemurRegistrationLib.train --work runs/femur --minutes $(MINUTES) --threads 1
+	$(BIN)/python -m FemurRegistrationDev.dataset --work runs/femur --count 400 > runs/femur-cases.log 2>&1 &
+	$(BIN)/python -m FemurRegistrationDev.train --work runs/femur --minutes $(MINUTES) --threads 1
 
 # Held-out evaluation of the bundled FemurRegistration model (CASES phantoms x 3 view settings).
 CASES ?= 200
 evaluate-femur: $(STAMP)
-	$(BIN)/python -m FemurRegistrationLib.evaluate --work runs/femur --cases $(CASES) --processes 2
+	$(BIN)/python -m FemurRegistrationDev.evaluate --work runs/femur --cases $(CASES) --processes 2
 
 # Retrain the EchoRecon network (S2MNet): patients are generated into runs/echo (shards, reused when present) by a
 # background process while training runs; then export and the held-out evaluation with the model card.
 ECHO_CASES ?= 2000
 train-echo: $(STAMP)
 	mkdir -p runs/echo
-	$(BIN)/python -m EchoReconLib.dataset --work runs/echo --cases 50 --held-out
-	$(BIN)/python -m EchoReconLib.dataset --work runs/echo --cases $(ECHO_CASES) > runs/echo/generate.log 2>&1 &
-	$(BIN)/python -m EchoReconLib.train --work runs/echo --cases $(ECHO_CASES) --minutes $(MINUTES) --threads 1 --no-generate
-	$(BIN)/python -m EchoReconLib.evaluate --work runs/echo --cases $(CASES)
+	$(BIN)/python -m EchoReconDev.dataset --work runs/echo --cases 50 --held-out
+	$(BIN)/python -m EchoReconDev.dataset --work runs/echo --cases $(ECHO_CASES) > runs/echo/generate.log 2>&1 &
+	$(BIN)/python -m EchoReconDev.train --work runs/echo --cases $(ECHO_CASES) --minutes $(MINUTES) --threads 1 --no-generate
+	$(BIN)/python -m EchoReconDev.evaluate --work runs/echo --cases $(CASES)
 
 # Held-out evaluation of the bundled EchoRecon model (CASES patients, ED and ES), Bland-Altman plot, model card.
 evaluate-echo: $(STAMP)
-	$(BIN)/python -m EchoReconLib.evaluate --work runs/echo --cases $(CASES)
+	$(BIN)/python -m EchoReconDev.evaluate --work runs/echo --cases $(CASES)
 
 clean:
 	rm -rf out .pytest_cache
