@@ -289,7 +289,7 @@ def synthesizeCt(label: np.ndarray, rng: np.random.Generator, ijkToLps: np.ndarr
     :param label: femur label (nonzero inside).
     :param rng: source of all texture and noise.
     :param ijkToLps: grid matrix; its spacing sets the texture scale in mm.
-    :param measurements: :func:`~FemurRegistrationLib.shapemodel.hipMeasurements` of the femur in this frame
+    :param measurements: :func:`~FemurRegistrationLib.hipmeasures.hipMeasurements` of the femur in this frame
         (head centre and diameter place the acetabulum; shaft axis and lesser trochanter grade the cortex).
     :param tissue: tissue values (default: :class:`TissueParameters` drawn from ``rng``).
     """

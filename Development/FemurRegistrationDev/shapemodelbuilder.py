@@ -218,7 +218,7 @@ def buildShapeModel(sourceDirectory: str | os.PathLike, outputPath: str | os.Pat
     modeVertices = modeVertices @ matrix[:3, :3].T
 
     provenance = (
-        "Right femur surface PCA model derived by FemurRegistrationLib.shapemodel.buildShapeModel from "
+        "Right femur surface PCA model derived by FemurRegistrationDev.shapemodelbuilder.buildShapeModel from "
         "musculoskeletal-models 0.2.4 (Auckland Bioengineering Institute, MPL-2.0, "
         "https://github.com/musculoskeletal/models): shape_models/LLP26_rigid.pc (26-subject PCA of pelvis, "
         "left femur, patella, tibia/fibula; femur nodes 1946-2579) and atlas_meshes/femur_left_quartic_flat "
