@@ -22,7 +22,8 @@ import torch
 
 from AngioReconLib.conventions import IMAGE_SIZE
 from AngioReconLib.reprojection import Reprojector
-from ReconCoreDev.training import TrainingRun, exportTorchScript, modelFileLine, sourceModelPath, writeModelCard
+from ReconCoreDev.training import (TrainingRun, addRunArguments, exportTorchScript, modelFileLine, sourceModelPath,
+                                  writeModelCard)
 
 from . import dataset
 from .network import AngioCritic, AngioGenerator
@@ -82,22 +83,19 @@ def evaluate(generator, data, device, limit=None) -> dict:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Train the AngioRecon generator")
-    parser.add_argument("--work", default="runs/angio", help="folder for data cache, checkpoints, metrics")
+    addRunArguments(parser, "runs/angio", 60.0, MODEL_PATH)
     parser.add_argument("--cases", type=int, default=1500, help="training trees")
     parser.add_argument("--held-out-cases", type=int, default=100)
-    parser.add_argument("--minutes", type=float, default=60.0, help="training time budget")
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--critic-every", type=int, default=2, help="generator steps per critic step")
-    parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2, help="processes generating the data")
-    parser.add_argument("--export", default=str(MODEL_PATH))
     args = parser.parse_args(argv)
 
     from monai.losses import DiceLoss
 
-    run = TrainingRun(args.work, args.minutes, args.device)
+    run = TrainingRun(args.work, args.minutes, args.device, args.threads)
     device = run.device
     torch.manual_seed(args.seed + run.rank)
     work = run.work

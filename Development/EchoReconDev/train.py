@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from EchoReconLib.conventions import IMAGE_SIZE, STRUCTURES, VIEWS
-from ReconCoreDev.training import TrainingRun, exportTorchScript, sourceModelPath
+from ReconCoreDev.training import TrainingRun, addRunArguments, exportTorchScript, sourceModelPath
 
 from . import dataset
 from .network import NUM_CLASSES, EchoReconNet, buildNetwork, countParameters, enclosedVolume
@@ -119,18 +119,14 @@ def ensureData(work: Path, cases: int, heldOutCases: int, workers: int) -> None:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Train the EchoRecon network")
-    parser.add_argument("--work", default="runs/echo", help="folder for the data cache, checkpoints, log")
+    addRunArguments(parser, "runs/echo", 45.0, MODEL_PATH, threads=1)
     parser.add_argument("--cases", type=int, default=2000, help="training patients (seeds 0..cases-1)")
     parser.add_argument("--held-out-cases", type=int, default=200)
-    parser.add_argument("--minutes", type=float, default=45.0, help="training time budget")
     parser.add_argument("--patients", type=int, default=2, help="patients per batch (x 2 phases)")
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--threads", type=int, default=1, help="CPU threads")
     parser.add_argument("--workers", type=int, default=1, help="processes generating missing data")
     parser.add_argument("--no-generate", action="store_true", help="train on the shards present (no generation)")
-    parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--export", default=str(MODEL_PATH))
     args = parser.parse_args(argv)
 
     heldOut = None

@@ -36,7 +36,7 @@ from FemurRegistrationLib.conventions import FIELD_SPACING_MM, NETWORK_SPACING_M
 from FemurRegistrationLib.drr import downsample
 from FemurRegistrationLib.grid import boxGrid
 from FemurRegistrationLib.inference import defaultAtlasPath, loadAtlas
-from ReconCoreDev.training import TrainingRun, exportTorchScript
+from ReconCoreDev.training import TrainingRun, addRunArguments, exportTorchScript
 from ReconCoreLib.projector import gridPointsLps, lpsToGridMatrix
 
 from . import dataset, network
@@ -186,17 +186,13 @@ def export(work: Path, output: Path = MODEL_PATH) -> Path:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description="Train / evaluate / export the FemurRegistration network.")
-    parser.add_argument("--work", type=Path, default=Path("runs/femur"))
-    parser.add_argument("--minutes", type=float, default=60.0)
+    addRunArguments(parser, "runs/femur", 60.0, MODEL_PATH, threads=2)
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--learning-rate", type=float, default=5e-4)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     parser.add_argument("--init", type=Path, default=None, help="checkpoint whose weights start a new run")
     parser.add_argument("--cases", type=int, default=200, help="held-out cases to evaluate")
     parser.add_argument("--evaluate-only", action="store_true")
     parser.add_argument("--no-export", action="store_true")
-    parser.add_argument("--export", type=Path, default=MODEL_PATH, help="where the TorchScript model is written")
     parser.add_argument("--processes", type=int, default=2, help="evaluation worker processes")
     arguments = parser.parse_args(argv)
     arguments.work.mkdir(parents=True, exist_ok=True)

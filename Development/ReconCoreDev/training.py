@@ -51,6 +51,17 @@ def trainingDevice(device: str = "auto", threads: int | None = None) -> tuple[st
     return device, rank, distributed
 
 
+def addRunArguments(parser, work: str, minutes: float, modelPath: Path, threads: int | None = None) -> None:
+    """The arguments every training command has: ``--work``, ``--minutes``, ``--device``, ``--threads``,
+    ``--export`` (the defaults given here); a trainer adds its own (data, batch, learning rate, ...)."""
+    parser.add_argument("--work", type=Path, default=Path(work), help="folder for the data cache, checkpoints, log")
+    parser.add_argument("--minutes", type=float, default=minutes, help="training time budget (a resumed run "
+                        "counts the time already trained)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    parser.add_argument("--threads", type=int, default=threads, help="CPU threads of torch (none: torch's choice)")
+    parser.add_argument("--export", type=Path, default=Path(modelPath), help="where the TorchScript model is written")
+
+
 def saveAtomically(save: Callable[[Path], None], path: str | Path) -> Path:
     """Write ``path`` through ``save(temporaryPath)`` then rename, so a crash never leaves half a file."""
     path = Path(path)
