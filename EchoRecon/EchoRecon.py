@@ -11,16 +11,12 @@ from slicer import (
 from slicer.i18n import tr as _
 from slicer.i18n import translate
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper, parameterPack
-from slicer.ScriptedLoadableModule import (
-    ScriptedLoadableModule,
-    ScriptedLoadableModuleTest,
-    ScriptedLoadableModuleWidget,
-)
+from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleWidget
 from slicer.util import VTKObservationMixin
 
 from EchoReconLib.conventions import VIEWS as VIEW_KEYS
 from ReconCoreLib.conventions import DEVICES
-from ReconCoreSlicer import ReconLogicBase, ReconWidgetMixin
+from ReconCoreSlicer import ReconLogicBase, ReconModuleTest, ReconWidgetMixin
 from ReconCoreSlicer import registerSampleData as registerModuleSampleData
 
 #: Parameter node fields of the two phases (end-diastole, end-systole).
@@ -314,27 +310,13 @@ class EchoReconLogic(ReconLogicBase):
 #
 
 
-class EchoReconTest(ScriptedLoadableModuleTest):
+class EchoReconTest(ReconModuleTest):
     """Self-test: runs inside Slicer (Reload and Test, or ctest)."""
 
-    def setUp(self):
-        slicer.mrmlScene.Clear()
-
-    def runTest(self):
-        self.setUp()
-        self.test_EchoRecon1()
-
-    def test_EchoRecon1(self):
+    def test_module(self):
         self.delayDisplay("Starting the test")
         logic = EchoReconLogic()
-        available, message = logic.modelAvailable()
-        self.assertIsInstance(available, bool)
-        self.assertIsInstance(message, str)
-        self.assertTrue(message)
-        if not available:
-            with self.assertRaises(ValueError):  # no model: an honest error, never a fake result
-                logic.process({})
-
+        available = self.checkModelStatus(logic, lambda: logic.process({}))
         parameters = logic.getParameterNode()
         for phase in PHASES:
             self.assertEqual(set(_phaseViews(parameters, phase)), set(VIEW_KEYS))

@@ -14,16 +14,12 @@ from slicer import (
 from slicer.i18n import tr as _
 from slicer.i18n import translate
 from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
-from slicer.ScriptedLoadableModule import (
-    ScriptedLoadableModule,
-    ScriptedLoadableModuleTest,
-    ScriptedLoadableModuleWidget,
-)
+from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleWidget
 from slicer.util import VTKObservationMixin
 
 from FemurRegistrationLib.conventions import SIDES as FEMUR_SIDES
 from ReconCoreLib.conventions import DEVICES
-from ReconCoreSlicer import CArmViewParameters, ReconLogicBase, ReconWidgetMixin
+from ReconCoreSlicer import CArmViewParameters, ReconLogicBase, ReconModuleTest, ReconWidgetMixin
 from ReconCoreSlicer import registerSampleData as registerModuleSampleData
 
 #: The side choices of the module: a side, or "auto" (the files' DICOM laterality).
@@ -293,36 +289,14 @@ class FemurRegistrationLogic(ReconLogicBase):
 #
 
 
-class FemurRegistrationTest(ScriptedLoadableModuleTest):
+class FemurRegistrationTest(ReconModuleTest):
     """Self-test: runs inside Slicer (Reload and Test, or ctest)."""
 
-    def setUp(self):
-        slicer.mrmlScene.Clear()
-
-    def runTest(self):
-        self.setUp()
-        self.test_FemurRegistration1()
-
-    def test_FemurRegistration1(self):
+    def test_module(self):
         self.delayDisplay("Starting the test")
         logic = FemurRegistrationLogic()
-        available, message = logic.modelAvailable()
-        self.assertIsInstance(available, bool)
-        self.assertIsInstance(message, str)
-        self.assertTrue(message)
-        if not available:
-            with self.assertRaises(ValueError):  # no model: an honest error, never a fake result
-                logic.process(None, None, None, None)
-
-        import numpy as np
-        from ReconCoreLib.xraygeometry import CArmGeometry
-
-        rows, columns = 512, 512
-        geometry = CArmGeometry(primaryAngleDeg=30.0, secondaryAngleDeg=20.0, sourceToDetectorMm=1000.0,
-                                sourceToPatientMm=750.0, pixelSpacingMm=(0.3, 0.3), rows=rows, columns=columns)
-        isocenterPixel = geometry.projectLps(np.zeros((1, 3)))[0]
-        expected = np.array([(columns - 1) / 2.0, (rows - 1) / 2.0])
-        self.assertLess(float(np.max(np.abs(isocenterPixel - expected))), 1e-6)
+        available = self.checkModelStatus(logic, lambda: logic.process(None, None, None, None))
+        self.checkIsocenterProjection()
         if available:
             self._registerSampleCase(logic)
         self.delayDisplay("Test passed")

@@ -6,7 +6,8 @@
   a radiograph's file;
 - :class:`~.parameters.CArmViewParameters`: the parameter pack of one C-arm view (ranges from
   ``ReconCoreLib.conventions``);
-- :func:`~.logic.registerSampleData`: a module's sample data in the Sample Data module, never failing at startup.
+- :func:`~.logic.registerSampleData`: a module's sample data in the Sample Data module, never failing at startup;
+- :class:`~.selftest.ReconModuleTest`: what every module's self-test checks first.
 
 Headless code lives in ``ReconCoreLib`` (no Qt); this package only wires it into Slicer. Like every module file, it
 imports nothing heavy at import time: it is loaded while Slicer starts.
@@ -14,6 +15,7 @@ imports nothing heavy at import time: it is loaded while Slicer starts.
 
 from .logic import ReconLogicBase, registerSampleData
 from .parameters import CArmViewParameters
+from .selftest import ReconModuleTest
 from .widget import ReconWidgetMixin
 
-__all__ = ["CArmViewParameters", "ReconLogicBase", "ReconWidgetMixin", "registerSampleData"]
+__all__ = ["CArmViewParameters", "ReconLogicBase", "ReconModuleTest", "ReconWidgetMixin", "registerSampleData"]
