@@ -5,6 +5,15 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.recon2d3d-installed
 
+# `make test` runs the suite twice: in .venv (everything, torch included), then in .venv-slicer: Python 3.12 with the
+# packages of the oldest supported Slicer (5.10) and no torch, as a module meets them inside Slicer.
+PYENV_ROOT ?= $(HOME)/.pyenv
+PYTHON312 ?= $(firstword $(shell command -v python3.12 >/dev/null 2>&1 && python3.12 -c "" 2>/dev/null && \
+	echo python3.12) $(wildcard $(PYENV_ROOT)/versions/3.12*/bin/python3.12))
+SLICER_VENV ?= .venv-slicer
+SLICER_PACKAGES := Testing/slicer-5.10-packages.txt
+SLICER_STAMP := $(SLICER_VENV)/.recon2d3d-installed
+
 .PHONY: setup demo test train-angio train-femur evaluate-femur train-echo evaluate-echo clean
 
 setup: $(STAMP)
@@ -16,11 +25,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
+$(SLICER_STAMP): pyproject.toml $(SLICER_PACKAGES)
+	@test -n "$(PYTHON312)" || { echo "make test: no Python 3.12 found (pyenv install 3.12, or make test PYTHON312=/path/to/python3.12)" >&2; exit 1; }
+	test -x $(SLICER_VENV)/bin/python || $(PYTHON312) -m venv $(SLICER_VENV)
+	$(SLICER_VENV)/bin/python -m pip install --quiet -r $(SLICER_PACKAGES)
+	# --no-deps: the project's own pins (torch, MONAI, the newest numpy) are exactly what this pass leaves out.
+	$(SLICER_VENV)/bin/python -m pip install --quiet --no-deps -e .
+	touch $(SLICER_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/recon2d3d demo --out out/demo
 
-test: $(STAMP)
+test: $(STAMP) $(SLICER_STAMP)
 	$(BIN)/python -m pytest -q Testing
+	$(SLICER_VENV)/bin/python -m pytest -q Testing
 
 # Retrain the AngioRecon generator (data generated and cached in runs/angio; MINUTES of training).
 MINUTES ?= 60

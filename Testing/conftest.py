@@ -1,23 +1,57 @@
 """Shared pytest fixtures: a headless Slicer scene, quiet VTK, deterministic torch on 2 threads, and the
-FemurRegistration stand-in model with its known cases (used by two test modules)."""
+FemurRegistration stand-in model with its known cases (used by two test modules).
 
+The suite runs twice (README's test command): on Python 3.11 with everything, and on Python 3.12 with the packages
+of the oldest supported Slicer and without torch, where the modules and tests that need torch skip themselves.
+"""
+
+import importlib.util
 import shutil
 
 import numpy as np
 import pytest
-import torch
 
-from femurhelpers import SHIFT_MM, SIMILARITY, FixedRegistration, geometries
+TORCH_AVAILABLE = importlib.util.find_spec("torch") is not None
 
 
 def pytest_configure(config):
-    import torch
     import vtk
 
     vtk.vtkLogger.SetStderrVerbosity(vtk.vtkLogger.VERBOSITY_ERROR)
     vtk.vtkObject.GlobalWarningDisplayOff()
+    config.addinivalue_line("markers", "torch: needs torch (skipped in the pass with Slicer's packages)")
+    if not TORCH_AVAILABLE:
+        return
+    import torch
+
+    # Tracing MONAI's Warp (FemurRegistration export) warns about shape checks that are constant for a model.
+    config.addinivalue_line("filterwarnings", "ignore::torch.jit.TracerWarning")
     torch.set_num_threads(2)
     torch.manual_seed(0)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Which of the two passes this was: the Python and the package versions the code met (also with -q)."""
+    import importlib.metadata
+    import platform
+
+    versions = []
+    for name in ("numpy", "scipy", "pydicom", "SimpleITK", "vtk", "slicer-core", "torch", "monai"):
+        try:
+            versions.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            versions.append(f"{name} absent")
+    terminalreporter.write_line(f"Recon2Dto3D test pass: Python {platform.python_version()}, " + ", ".join(versions))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``torch`` skip in the pass without torch (modules that are all torch skip on import)."""
+    if TORCH_AVAILABLE:
+        return
+    skip = pytest.mark.skip(reason="needs torch: the pass with Slicer's packages runs without it")
+    for item in items:
+        if "torch" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture
@@ -35,7 +69,12 @@ def scene():
 
 @pytest.fixture(scope="session")
 def atlasFile(tmp_path_factory):
-    """The bundled atlas, or one built here (the shape model's mean femur) when it is not bundled yet."""
+    """The bundled atlas, or one built here (the shape model's mean femur) when it is not bundled yet.
+
+    The FemurRegistration fixtures need torch (the registration's maps are torch code): without it, the tests that
+    use them skip.
+    """
+    pytest.importorskip("torch", reason="the femur registration fixtures need torch")
     from FemurRegistrationDev.atlas import writeAtlas
     from FemurRegistrationLib import inference
 
@@ -55,6 +94,9 @@ def atlas(atlasFile):
 
 @pytest.fixture(scope="session")
 def knownRegistration(atlas):
+    torch = pytest.importorskip("torch", reason="the femur registration fixtures need torch")
+
+    from femurhelpers import SHIFT_MM, SIMILARITY
     from FemurRegistrationLib import inference, refine, transforms
     from FemurRegistrationLib.conventions import FIELD_SPACING_MM
     from FemurRegistrationLib.grid import boxGrid
@@ -68,8 +110,12 @@ def knownRegistration(atlas):
 
 @pytest.fixture(scope="session")
 def fixedModelFile(tmp_path_factory, atlasFile, knownRegistration):
+    import torch
+
+    from femurhelpers import fixedRegistration
+
     folder = tmp_path_factory.mktemp("fixed-model")
-    torch.jit.script(FixedRegistration(knownRegistration.affine, knownRegistration.displacement)).save(
+    torch.jit.script(fixedRegistration(knownRegistration.affine, knownRegistration.displacement)).save(
         str(folder / "FemurRegistration.pt"))
     shutil.copy(atlasFile, folder / "FemurAtlas.npz")
     return folder / "FemurRegistration.pt"
@@ -88,7 +134,8 @@ def knownCase(atlas, knownRegistration):
 
     The radiographs are DRRs of the femur alone, so the registered femur's DRRs match them (NCC ~ 1).
     """
-    from FemurRegistrationLib import inference
+    from femurhelpers import geometries
+    from FemurRegistrationLib import inference, mirroring
     from FemurRegistrationLib.conventions import ATLAS_SPACING_MM
     from FemurRegistrationLib.drr import projectVolume, relativeAttenuation
     from FemurRegistrationLib.grid import boxGrid
@@ -102,7 +149,7 @@ def knownCase(atlas, knownRegistration):
         volumeHu, volumeLabel, matrix = hu, label, ijkToLps
         if side == "left":
             volumeHu, volumeLabel = hu[..., ::-1].copy(), label[..., ::-1].copy()
-            matrix = inference.mirrorIjkToLps(ijkToLps, hu.shape)
+            matrix = mirroring.mirrorIjkToLps(ijkToLps, hu.shape)
         views = geometries(side)
         images = projectVolume(relativeAttenuation(volumeHu) * volumeLabel, matrix, views)  # femur only
         masks = projectVolume(volumeLabel.astype(np.float32), matrix, views, "max") > 0.5

@@ -3,7 +3,6 @@ registration (a similarity and a constant displacement with its exact inverse), 
 fixtures that use them are in conftest.py."""
 
 import numpy as np
-import torch
 
 from FemurRegistrationLib.samples import SAMPLE_DIRECTORY
 from ReconCoreLib.xraygeometry import CArmGeometry
@@ -20,19 +19,23 @@ SHIFT_MM = (1.5, -1.0, 2.0)
 DETECTOR = 128  # simulated radiographs: 128 x 128 pixels of 1.6 mm (205 mm, like a 512 x 0.4 mm detector)
 
 
-class FixedRegistration(torch.nn.Module):
-    """Stand-in with the network's TorchScript interface returning one known registration."""
+def fixedRegistration(affine: np.ndarray, displacement: np.ndarray):
+    """A stand-in module with the network's TorchScript interface returning one known registration."""
+    import torch
 
-    def __init__(self, affine: np.ndarray, displacement: np.ndarray):
-        super().__init__()
-        self.register_buffer("affine", torch.as_tensor(affine, dtype=torch.float32))
-        self.register_buffer("displacement", torch.as_tensor(displacement, dtype=torch.float32))
+    class FixedRegistration(torch.nn.Module):
+        def __init__(self, affine: np.ndarray, displacement: np.ndarray):
+            super().__init__()
+            self.register_buffer("affine", torch.as_tensor(affine, dtype=torch.float32))
+            self.register_buffer("displacement", torch.as_tensor(displacement, dtype=torch.float32))
 
-    def forward(self, images: torch.Tensor, masks: torch.Tensor, views: torch.Tensor):
-        batch = images.shape[0]
-        shape = [batch] + list(self.displacement.shape)
-        return (self.affine[None].expand(batch, 4, 4), self.displacement[None].expand(shape),
-                -self.displacement[None].expand(shape))
+        def forward(self, images: torch.Tensor, masks: torch.Tensor, views: torch.Tensor):
+            batch = images.shape[0]
+            shape = [batch] + list(self.displacement.shape)
+            return (self.affine[None].expand(batch, 4, 4), self.displacement[None].expand(shape),
+                    -self.displacement[None].expand(shape))
+
+    return FixedRegistration(affine, displacement)
 
 
 def geometries(side="right", primaries=(0.0, -90.0)):

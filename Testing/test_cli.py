@@ -22,8 +22,10 @@ SCRIPT = Path(sys.executable).parent / "recon2d3d"
 
 
 def cudaAvailable():
-    import torch
-
+    try:
+        import torch
+    except ImportError:  # the pass with Slicer's packages: no torch, no CUDA
+        return False
     return torch.cuda.is_available()
 
 
@@ -79,6 +81,7 @@ def test_console_script_version():
     assert result.stdout.strip() == f"recon2d3d {__version__}"
 
 
+@pytest.mark.torch
 def test_console_script_demo(tmp_path):
     if not SCRIPT.is_file():
         pytest.skip(f"console script not installed at {SCRIPT}")
@@ -112,6 +115,26 @@ def test_demo_without_models(capsys, tmp_path, noModels):
         f"- {models.notBundledMessage(name)}" for name in ("AngioRecon", "FemurRegistration", "EchoRecon")]
     assert all(NOT_BUNDLED in line for line in lines[1:])
     assertNothingWritten(out, tmp_path)
+
+
+def test_missing_runtime_package_is_one_line_and_exit_5(capsys, tmp_path, monkeypatch):
+    """Where torch or MONAI is missing (Slicer before the dependency installer ran, a bare Python) a run says so."""
+    monkeypatch.setattr(models, "RUNTIME_PACKAGES", ("torch", "monai", "recon2d3d_no_such_package"))
+    out = tmp_path / "demo"
+    status, stdout, stderr = run(capsys, ["demo", "--out", out, "--device", "cpu"])
+    assert status == cli.EXIT_NO_RUNTIME == 5
+    assert stderr.count("\n") == 1 and "recon2d3d_no_such_package not installed in this Python" in stderr
+    assert f"torch{models.TORCH_REQUIREMENT}" in stderr
+    assertNothingWritten(out, tmp_path)
+
+
+@pytest.mark.torch
+def test_model_torch_cannot_load_is_named(tmp_path):
+    damaged = tmp_path / "AngioRecon.pt"
+    damaged.write_bytes(b"PK\x03\x04 not a TorchScript archive")
+    with pytest.raises(models.RuntimeUnavailable, match=r"AngioRecon.pt: torch .* cannot load this model .* "
+                                                        r"exported with torch 2\.13\.0"):
+        models.ModelFile(damaged).load("cpu")
 
 
 def test_version_in_process(capsys):
@@ -153,6 +176,7 @@ def test_angio_missing_file_leaves_existing_out_empty(capsys, tmp_path):
     assertNothingWritten(out, tmp_path)
 
 
+@pytest.mark.torch  # the views are read by the run, after the check for torch
 def test_angio_png_without_sidecar(capsys, tmp_path, views):
     png = tmp_path / "in" / "view2.png"
     sitk.WriteImage(sitk.GetImageFromArray(np.arange(32 * 40, dtype=np.uint16).reshape(32, 40)), str(png))
@@ -163,6 +187,7 @@ def test_angio_png_without_sidecar(capsys, tmp_path, views):
     assertNothingWritten(out, tmp_path)
 
 
+@pytest.mark.torch  # the views are read by the run, after the check for torch
 def test_angio_file_that_is_not_dicom(capsys, tmp_path, views):
     fake = tmp_path / "in" / "fake.dcm"
     fake.write_text("not DICOM\nsecond line\n")
@@ -172,6 +197,7 @@ def test_angio_file_that_is_not_dicom(capsys, tmp_path, views):
     assertNothingWritten(tmp_path / "out", tmp_path)
 
 
+@pytest.mark.torch  # the views are read by the run, after the check for torch
 def test_angio_bad_frame(capsys, tmp_path, views):
     status, _, stderr = run(capsys, ["angio", views[0], views[1], "--frame1", "3", "--out", tmp_path / "out"])
     assert status == 2
@@ -265,6 +291,7 @@ def test_echo_valid_views_without_model_exits_3(capsys, tmp_path, noModels):
     assertNothingWritten(tmp_path / "out", tmp_path)
 
 
+@pytest.mark.torch
 @pytest.mark.skipif(cudaAvailable(), reason="a CUDA GPU is available here")
 def test_device_cuda_without_gpu(capsys, tmp_path, views):
     out = tmp_path / "out"
@@ -297,6 +324,7 @@ def fakePipeline(monkeypatch, behaviour):
         readouts.writeJson(Path(outputDirectory) / "readouts.json")
         return readouts
 
+    monkeypatch.setattr(models, "RUNTIME_PACKAGES", ())  # the fake needs neither torch nor MONAI
     fake = dataclasses.replace(modules.moduleEntry("AngioRecon"), runCase=runCase)
     real = modules.moduleEntry
     monkeypatch.setattr(modules, "moduleEntry", lambda name: fake if name == "AngioRecon" else real(name))

@@ -12,7 +12,6 @@ import json
 import numpy as np
 import pytest
 import SimpleITK as sitk
-import torch
 
 from EchoReconLib import echoio, entry, inputs, outputs, pipeline, samples
 from EchoReconLib.conventions import FIELD_DEPTH_MM, STRUCTURES, VIEWS
@@ -22,23 +21,11 @@ from EchoReconLib.viewplanes import sliceLabels, viewPlanes
 from ReconCoreLib import runtime, storage
 from ReconCoreLib.progress import Progress
 from ReconCoreLib.readouts import unitOf
+from ReconCoreLib.xrayio import saveDicom
 
 SHRINK = 0.8
 NORMAL = samples.sampleFiles("EchoNormal")
 BUNDLED = (samples.SAMPLE_DIRECTORY.parent / "Models" / "EchoRecon.pt").is_file()
-
-
-class KnownHeart(torch.nn.Module):
-    """Stand-in network: returns the stored heart of batch item b (item 0 end-diastole, item 1 end-systole)."""
-
-    def __init__(self, displacement: torch.Tensor, logits: torch.Tensor):
-        super().__init__()
-        self.register_buffer("displacement", displacement)
-        self.register_buffer("logits", logits)
-
-    def forward(self, images: torch.Tensor):
-        batch = images.shape[0]
-        return self.displacement[:batch] + 0.0 * images.mean(), self.logits[:batch]
 
 
 def knownVertices(template, shrink=SHRINK):
@@ -55,6 +42,20 @@ def knownLabels(template, vertices):
 
 
 def saveKnownHeart(path, shrink=SHRINK):
+    """A TorchScript stand-in network that returns the stored heart of batch item b (item 0 end-diastole, item 1
+    end-systole); the tests that use it skip in the pass without torch."""
+    torch = pytest.importorskip("torch", reason="the stand-in model is TorchScript")
+
+    class KnownHeart(torch.nn.Module):
+        def __init__(self, displacement: torch.Tensor, logits: torch.Tensor):
+            super().__init__()
+            self.register_buffer("displacement", displacement)
+            self.register_buffer("logits", logits)
+
+        def forward(self, images: torch.Tensor):
+            batch = images.shape[0]
+            return self.displacement[:batch] + 0.0 * images.mean(), self.logits[:batch]
+
     template = HeartTemplate.load()
     vertices = knownVertices(template, shrink)
     displacement = np.stack([vertices[phase] - template.vertices for phase in ("ED", "ES")])
@@ -145,7 +146,7 @@ def writeUltrasoundDicom(path, frames, spacingMm, apex):
     region.ReferencePixelPhysicalValueX = region.ReferencePixelPhysicalValueY = 0.0
     dataset.SequenceOfUltrasoundRegions = [region]
     dataset.PixelData = frames.tobytes()
-    dataset.save_as(str(path), enforce_file_format=True)
+    saveDicom(dataset, path)
     return path
 
 
@@ -467,6 +468,7 @@ def test_sample_data_is_generated_reproducibly(tmp_path):
                 assert (sidecar["PatientID"], sidecar["CardiacPhase"], sidecar["ViewLabel"]) == (patient, phase, view)
 
 
+@pytest.mark.torch
 @pytest.mark.skipif(not BUNDLED, reason="no bundled EchoRecon model")
 def test_bundled_model_on_the_sample_patients(tmp_path):
     """The demo (both sample patients, ED and ES): a normal heart and a dilated one with a low EF are told apart."""

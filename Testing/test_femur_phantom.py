@@ -189,6 +189,7 @@ def test_atlas_is_the_mean_shape(model):
     np.testing.assert_array_equal(atlas.hu, phantom.makeAtlas(spacingMm=2.0, model=model).hu)
 
 
+@pytest.mark.torch  # the training dataset builds torch tensors
 def test_training_sample_marks_vertices_inside_the_box(case):
     from FemurRegistrationDev import dataset
 

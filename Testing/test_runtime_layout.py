@@ -83,6 +83,7 @@ print(sorted(name for name in sys.modules if name.split(".")[0] in {DEVELOPMENT_
 
 
 def test_a_run_of_each_module_needs_no_development_code():
+    pytest.importorskip("torch", reason="a run needs torch: the pass with Slicer's packages runs without it")
     lines = runPython([], RUN_WITHOUT_DEVELOPMENT).stdout.splitlines()
     assert [line.split()[0] for line in lines[:3]] == ["AngioRecon", "FemurRegistration", "EchoRecon"]
     assert all(int(line.split()[1]) > 5 for line in lines[:3])  # readouts were made

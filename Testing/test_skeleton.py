@@ -4,7 +4,6 @@ import argparse
 from pathlib import Path
 
 import pytest
-import torch
 
 from ReconCoreLib import models
 from ReconCoreLib.conventions import DEVICES
@@ -47,12 +46,15 @@ def test_progress_parts_map_onto_the_whole_run():
 
 @pytest.fixture
 def modelFile(tmp_path):
+    torch = pytest.importorskip("torch", reason="needs torch: the pass with Slicer's packages runs without it")
     path = tmp_path / "Model.pt"
     torch.jit.script(torch.nn.Linear(2, 1)).save(str(path))
     return path
 
 
 def test_model_file_hashes_once_per_version_and_loads_once_per_device(modelFile, monkeypatch):
+    import torch
+
     calls = []
     original = models.sha256
     monkeypatch.setattr(models, "sha256", lambda path: calls.append(path) or original(path))

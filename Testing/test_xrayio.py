@@ -152,6 +152,26 @@ def test_monochrome1_is_inverted_for_display(tmp_path):
     assert xray.pixels.max() == pytest.approx(image.max(), abs=quantizationStep(image))
 
 
+def test_ybr_colour_dicom_is_read_as_rgb_with_either_pydicom(tmp_path):
+    """pydicom 3 converts YCbCr to RGB itself, pydicom 2.4 (Slicer 5.10's) does not: the reader gives RGB with both."""
+    from ReconCoreLib.xrayio import readDicomPixels, saveDicom
+
+    rgb = np.zeros((ROWS, COLUMNS, 3), np.uint8)
+    rgb[..., 0], rgb[10:20, 50:70, 1], rgb[:, :40, 2] = 200, 180, 90
+    full = 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]  # ITU-R BT.601 luminance = Y
+    ycbcr = np.stack([full, 128 - 0.168736 * rgb[..., 0] - 0.331264 * rgb[..., 1] + 0.5 * rgb[..., 2],
+                      128 + 0.5 * rgb[..., 0] - 0.418688 * rgb[..., 1] - 0.081312 * rgb[..., 2]], axis=-1)
+    path = writeXrayDicom(tmp_path / "colour.dcm", pattern(), carm(0, 0), modality="DX", uidSeed="ybr")
+    dataset = pydicom.dcmread(str(path))
+    dataset.SamplesPerPixel, dataset.PlanarConfiguration, dataset.PhotometricInterpretation = 3, 0, "YBR_FULL"
+    dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit = 8, 8, 7
+    dataset.PixelData = np.clip(np.round(ycbcr), 0, 255).astype(np.uint8).tobytes()
+    saveDicom(dataset, path)
+    _, pixels = readDicomPixels(path)
+    assert pixels.shape == (ROWS, COLUMNS, 3)
+    assert np.abs(pixels.astype(float) - rgb).max() <= 3  # rounding of the 8-bit YCbCr
+
+
 @pytest.mark.parametrize("keyword", ["DistanceSourceToDetector", "PositionerPrimaryAngle", "ImagerPixelSpacing"])
 def test_dicom_with_a_geometry_tag_deleted(tmp_path, keyword):
     path = writeXrayDicom(tmp_path / "view.dcm", pattern(), carm(), uidSeed="del")

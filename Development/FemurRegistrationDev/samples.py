@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from FemurRegistrationLib.inference import mirrorIjkToLps
+from FemurRegistrationLib.mirroring import mirrorIjkToLps
 from FemurRegistrationLib.outputs import FEMUR_COLOR
 from FemurRegistrationLib.samples import SAMPLE_DIRECTORY, SAMPLES, sampleFiles
 from ReconCoreLib.xraygeometry import LPS_TO_RAS, CArmGeometry
@@ -83,7 +83,7 @@ def writeSampleCases(directory: str | Path, names=None) -> list[Path]:
     import torch
 
     from ReconCoreLib import runtime, storage
-    from ReconCoreLib.xrayio import writeXrayDicom
+    from ReconCoreLib.xrayio import saveDicom, writeXrayDicom
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -107,7 +107,7 @@ def writeSampleCases(directory: str | Path, names=None) -> list[Path]:
                 dataset = pydicom.dcmread(str(path))
                 dataset.ImageLaterality = side[0].upper()
                 dataset.ViewPosition = position
-                dataset.save_as(str(path), enforce_file_format=True)
+                saveDicom(dataset, path)
                 maskPath = files[f"{view}Mask"]
                 writeMaskImage(maskPath, masks[0].astype(np.uint8) * 255)
                 written += [path, maskPath]

@@ -3,7 +3,7 @@
 Frames: LPS mm throughout; the crop box (:mod:`grid`) is centred on the radiographs' isocenter. The
 network works on a 2 mm atlas and a 4 mm velocity grid; its displacement is upsampled (trilinear) to warp the
 1 mm atlas volume and label, and the atlas surface is moved with the inverse map (landmarks, hip
-measurements). Left femurs are registered as mirrored right femurs (LPS x -> -x; see :func:`mirrorGeometry`).
+measurements). Left femurs are registered as mirrored right femurs (LPS x -> -x; see :mod:`.mirroring`).
 """
 
 from __future__ import annotations
@@ -21,9 +21,7 @@ from ReconCoreLib.projector import gridPointsLps, lpsToGridMatrix
 from . import transforms
 from .conventions import ATLAS_SPACING_MM, FIELD_SPACING_MM, NETWORK_SPACING_MM
 from .grid import boxGrid
-
-MIRROR = np.diag([-1.0, 1.0, 1.0, 1.0])
-
+from .mirroring import mirrorIjkToLps, toPatient
 
 def defaultAtlasPath() -> Path:
     """``Resources/Models/FemurAtlas.npz`` of the module (source tree and installed extension alike)."""
@@ -56,13 +54,6 @@ def networkAtlas(atlas: dict) -> np.ndarray:
     from .drr import downsample, relativeAttenuation
 
     return downsample(relativeAttenuation(atlas["hu"]) * atlas["label"], int(NETWORK_SPACING_MM / ATLAS_SPACING_MM))
-
-
-def mirrorGeometry(geometry):
-    """The geometry that sees the x-mirrored patient: primary angle negated; the image's columns flip."""
-    from dataclasses import replace
-
-    return replace(geometry, primaryAngleDeg=-geometry.primaryAngleDeg)
 
 
 @dataclass
@@ -142,33 +133,6 @@ def minimumJacobian(registration: Registration) -> float:
             gradient[..., component, axis] = np.gradient(field[component], spacing[axis], axis=arrayAxis)
     jacobian = np.linalg.det(gradient + np.eye(3)) * np.linalg.det(registration.affine[:3, :3])
     return float(jacobian.min())
-
-
-# ------------------------------------------------------------------------------------------------
-# Working frame -> patient frame (a left femur is registered mirrored)
-def mirrorIjkToLps(ijkToLps: np.ndarray, shapeKji: Sequence[int]) -> np.ndarray:
-    """IJK -> LPS of the x-mirrored copy of a volume stored with its i axis reversed (``array[..., ::-1]``).
-
-    The result keeps a right-handed grid: voxel i of the reversed array is voxel n-1-i of the original, whose
-    position x -> -x.
-    """
-    flip = np.eye(4)
-    flip[0, 0], flip[0, 3] = -1.0, shapeKji[2] - 1
-    return MIRROR @ np.asarray(ijkToLps, dtype=float) @ flip
-
-
-def toPatient(points: np.ndarray, side: str) -> np.ndarray:
-    """Working-frame LPS points -> patient LPS (mirror x for a left femur)."""
-    points = np.array(points, dtype=float)
-    if side == "left":
-        points[..., 0] *= -1.0
-    return points
-
-
-def volumeToPatient(array: np.ndarray, ijkToLps: np.ndarray, side: str) -> tuple[np.ndarray, np.ndarray]:
-    if side == "left":
-        return np.ascontiguousarray(array[..., ::-1]), mirrorIjkToLps(ijkToLps, array.shape)
-    return array, np.asarray(ijkToLps, dtype=float)
 
 
 def atlasToPatientField(registration: Registration, side: str) -> tuple[np.ndarray, np.ndarray]:

@@ -40,7 +40,7 @@ from ReconCoreLib.readouts import Readouts
 from ReconCoreLib.xraygeometry import LPS_TO_RAS, viewSeparationDeg
 from ReconCoreLib.xrayio import XrayImage, checkImage
 
-from . import inference
+from . import inference, mirroring
 from .checks import femurDrrs, maskedNcc, projectedOutline, referenceMetrics
 from .conventions import ATLAS_SPACING_MM
 from .grid import boxGrid
@@ -157,15 +157,15 @@ def registerFemur(apView: XrayImage, latView: XrayImage, apMask=None, latMask=No
         readouts.warn("hip measurements come from the registered atlas surface; their held-out errors are in the "
                       "model card (FemurRegistration.md): not for surgical planning")
     names = [name for name, key in LANDMARKS.items() if key in measurements]
-    landmarksRas = inference.toPatient(np.array([measurements[LANDMARKS[name]] for name in names]).reshape(-1, 3),
+    landmarksRas = mirroring.toPatient(np.array([measurements[LANDMARKS[name]] for name in names]).reshape(-1, 3),
                               side) * [-1.0, -1.0, 1.0]
     descriptions = [f"{side} femur; " + ("below the radiographs' field of view: follows the registration's border "
                                          "values" if name in DISTAL_LANDMARKS else "registered atlas landmark")
                     for name in names]
 
     # Patient frame (mirror back a left femur), RAS for Slicer.
-    hu, patientIjkToLps = inference.volumeToPatient(hu, boxIjkToLps, side)
-    label, _ = inference.volumeToPatient(label, boxIjkToLps, side)
+    hu, patientIjkToLps = mirroring.volumeToPatient(hu, boxIjkToLps, side)
+    label, _ = mirroring.volumeToPatient(label, boxIjkToLps, side)
     displacementRas, fieldIjkToLps = inference.atlasToPatientField(registration, side)
     progress(0.78, "outlines on the radiographs")
     outlines = tuple(projectedOutline(label, patientIjkToLps, view.geometry) for view in (apView, latView))

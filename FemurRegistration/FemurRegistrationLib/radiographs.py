@@ -1,7 +1,7 @@
 """The radiographs as the network sees them: side, femur masks, the virtual detector, input checks.
 
 1. Side: the network knows right femurs. A left femur is registered as the mirrored (x -> -x, LPS) right femur:
-   primary angles negated and image columns flipped (:func:`~.inference.mirrorGeometry`). "Working frame" below
+   primary angles negated and image columns flipped (:func:`~.mirroring.mirrorGeometry`). "Working frame" below
    means the right-femur frame the network sees (the patient frame for a right femur, its mirror image for a left
    one). The side comes from the user, else the files' DICOM laterality (:func:`resolveSide`).
 2. Femur masks: given (one per view, same size as its radiograph), else a proposal (:func:`proposeFemurMask`:
@@ -26,8 +26,8 @@ from ReconCoreLib.progress import Progress
 from ReconCoreLib.xraygeometry import CArmGeometry, viewSeparationDeg
 from ReconCoreLib.xrayio import XrayImage, checkImage, isDicom, sidecarPath
 
-from . import inference
 from .conventions import DETECTOR_PIXEL_MM, IMAGE_SIZE, SIDES, VIEW_NAMES
+from .mirroring import mirrorGeometry
 
 MIN_SEPARATION_DEG = 30.0
 WARN_SEPARATION_DEG = 60.0
@@ -213,7 +213,7 @@ def prepareView(view: XrayImage, mask, side: str, name: str) -> NetworkView:
                          " mm square on the detector, centred on the central ray)")
     if side == "left":
         image, networkMask = image[:, ::-1].copy(), networkMask[:, ::-1].copy()
-        target = inference.mirrorGeometry(target)
+        target = mirrorGeometry(target)
     return NetworkView(image, networkMask, target, fullMask, proposed)
 
 

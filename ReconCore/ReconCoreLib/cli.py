@@ -3,7 +3,8 @@
 Subcommands ``angio``, ``femur`` and ``echo`` run one module on one case; ``demo`` runs every module that
 has a bundled model on its bundled sample cases; each module gives its subcommand through its entry
 (:mod:`ReconCoreLib.modules`). Exit status: 0 success, 2 bad input (one-line error), 3 the module has no trained
-model bundled yet, 4 results could not be written, 130 cancelled. Results are written to a staging folder and
+model bundled yet, 4 results could not be written, 5 this Python cannot run the models (torch or MONAI missing, or a
+torch too old to load them), 130 cancelled. Results are written to a staging folder and
 moved into ``--out`` only when complete, so a failure never leaves half a result behind.
 """
 
@@ -17,10 +18,12 @@ from pathlib import Path
 
 from . import __version__
 from .conventions import DEVICES
+from .models import RuntimeUnavailable
 
 EXIT_BAD_INPUT = 2
 EXIT_NO_MODEL = 3
 EXIT_WRITE_FAILED = 4
+EXIT_NO_RUNTIME = 5
 EXIT_CANCELLED = 130
 
 
@@ -62,7 +65,7 @@ def _requireBundledModel(moduleName: str) -> None:
 
 
 def _runModule(args) -> int:
-    from .models import resolveDevice
+    from .models import requireRuntimePackages, resolveDevice
     from .progress import Progress
     from .storage import atomicOutputDirectory
 
@@ -70,8 +73,9 @@ def _runModule(args) -> int:
     case = entry.caseFromArguments(args)
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise ValueError(f"--out {args.out}: exists and is not a folder")
-    device = resolveDevice(args.device)
     _requireBundledModel(entry.moduleName)
+    requireRuntimePackages()
+    device = resolveDevice(args.device)
     progress = ProgressBar(args.quiet, entry.moduleName)
     try:
         with atomicOutputDirectory(args.out) as staging:
@@ -85,11 +89,13 @@ def _runModule(args) -> int:
 
 
 def _runDemo(args) -> int:
-    from .models import resolveDevice
+    from .models import findBundledModel, requireRuntimePackages, resolveDevice
     from .modules import moduleEntries
     from .progress import Progress
     from .storage import atomicOutputDirectory
 
+    if any(findBundledModel(entry.moduleName) is not None for entry in moduleEntries()):
+        requireRuntimePackages()  # a module will run
     device = resolveDevice(args.device)
     print(f"Recon2Dto3D {__version__} demo on {device}")
     for entry in moduleEntries():
@@ -163,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     except ModelNotBundled as error:
         print(f"recon2d3d {args.command}: {error}", file=sys.stderr)
         return EXIT_NO_MODEL
+    except RuntimeUnavailable as error:
+        print(f"recon2d3d {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_NO_RUNTIME
     except (KeyboardInterrupt, InterruptedError):
         print(f"recon2d3d {args.command}: cancelled; nothing was written", file=sys.stderr)
         return EXIT_CANCELLED

@@ -20,3 +20,12 @@ SOURCE_TO_PATIENT_RANGE_MM = (100.0, 2400.0)
 PIXEL_SPACING_RANGE_MM = (0.01, 5.0)
 #: Largest Rows / Columns of an X-ray image.
 MAX_PIXELS = 16384
+
+#: The torch the bundled TorchScript models are exported and tested with. No other torch build was available to test
+#: (only 2.13.0 installs here without downloading CUDA), so the range claimed is that release onwards; an older torch
+#: may still load them, but that is not proven. PyTorchUtils installs the newest torch by default.
+MODEL_TORCH_VERSION = "2.13.0"
+#: The torch a run needs (``pip`` specifier; inside Slicer PyTorchUtils installs it: ReconCoreSlicer.dependencies).
+TORCH_REQUIREMENT = ">=2.13"
+#: Import names a run needs beyond numpy, SimpleITK, VTK and pydicom (which Slicer bundles).
+RUNTIME_PACKAGES = ("torch", "monai")

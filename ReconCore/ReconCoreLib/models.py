@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from .conventions import DEVICES
+from .conventions import DEVICES, MODEL_TORCH_VERSION, RUNTIME_PACKAGES, TORCH_REQUIREMENT
 
 _LIB_DIR = Path(__file__).resolve().parent
 _SHA256 = {}  # (path, size, mtime) -> hex digest
@@ -39,6 +39,32 @@ def findBundledModel(moduleName: str) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+class RuntimeUnavailable(RuntimeError):
+    """This Python cannot run the models: a package is missing, or its torch cannot load the model files."""
+
+
+def missingRuntimePackages() -> list[str]:
+    """Names of :data:`~.conventions.RUNTIME_PACKAGES` that this Python cannot import (without importing them)."""
+    import importlib.util
+
+    return [name for name in RUNTIME_PACKAGES if importlib.util.find_spec(name) is None]
+
+
+def requireRuntimePackages() -> None:
+    """:class:`RuntimeUnavailable` naming the missing packages (what a run needs) when any is missing."""
+    missing = missingRuntimePackages()
+    if missing:
+        raise RuntimeUnavailable(
+            f"{', '.join(missing)} not installed in this Python ({_pythonName()}): install torch{TORCH_REQUIREMENT} "
+            "and monai (in Slicer: open a Recon2Dto3D module, which installs them through the PyTorch extension)")
+
+
+def _pythonName() -> str:
+    import sys
+
+    return f"Python {sys.version.split()[0]} at {sys.executable}"
 
 
 def notBundledMessage(moduleName: str) -> str:
@@ -84,7 +110,14 @@ class ModelFile:
         if key not in _LOADED:
             import torch
 
-            model = torch.jit.load(str(self.path), map_location=device)
+            try:
+                model = torch.jit.load(str(self.path), map_location=device)
+            except RuntimeError as error:  # an older torch meets operators or a file format it does not know
+                reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                raise RuntimeUnavailable(
+                    f"{self.path.name}: torch {torch.__version__} cannot load this model ({reason}); the bundled "
+                    f"models are exported with torch {MODEL_TORCH_VERSION} and need torch{TORCH_REQUIREMENT}") \
+                    from error
             model.eval()
             _LOADED[key] = model
         return _LOADED[key]
@@ -99,12 +132,19 @@ def requireModel(moduleName: str, modelPath: str | Path | None = None) -> ModelF
 
 
 def resolveDevice(device: str = "auto") -> str:
-    """'auto' -> 'cuda' when a GPU is usable, else 'cpu'. 'cuda' without a GPU is an error."""
+    """'auto' -> 'cuda' when a GPU is usable, else 'cpu' (also without torch, where a run then stops with
+    :class:`RuntimeUnavailable`). 'cuda' without a GPU is an error."""
+    import importlib.util
+
     device = (device or "auto").lower()
     if device not in DEVICES:
         raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
     if device == "cpu":
         return device
+    if importlib.util.find_spec("torch") is None:
+        if device == "auto":
+            return "cpu"
+        requireRuntimePackages()
     import torch
 
     if device == "auto":

@@ -154,9 +154,16 @@ def readDicomPixels(path: Path):
     if "PixelData" not in dataset:
         raise ValueError(f"{path}: DICOM file has no pixel data")
     try:
-        return dataset, dataset.pixel_array  # colour (YBR) comes as RGB
+        pixels = dataset.pixel_array
     except Exception as error:  # pydicom raises several types for unsupported transfer syntaxes
         raise ValueError(f"{path}: cannot decode DICOM pixel data ({error})") from None
+    photometric = str(getattr(dataset, "PhotometricInterpretation", ""))
+    if int(pydicom.__version__.split(".")[0]) < 3 and photometric in ("YBR_FULL", "YBR_FULL_422"):
+        # pydicom 3 gives colour as RGB; pydicom 2 (bundled with Slicer 5.10) leaves it in YCbCr
+        from pydicom.pixel_data_handlers.util import convert_color_space
+
+        pixels = convert_color_space(pixels, photometric, "RGB")
+    return dataset, pixels  # colour comes as RGB
 
 
 def _readDicom(path: Path, frame: int | None, frameScore) -> XrayImage:
@@ -264,8 +271,19 @@ def writeXrayDicom(path: str | Path, frames: np.ndarray, geometry: CArmGeometry,
         dataset.FrameIncrementPointer = pydicom.tag.Tag("FrameTime")
         dataset.FrameTime = 66.7
     dataset.PixelData = stored.tobytes() if len(stored) > 1 else stored[0].tobytes()
+    return saveDicom(dataset, path)
+
+
+def saveDicom(dataset, path: str | Path) -> Path:
+    """Write a dataset as a DICOM file with its preamble and file meta information, with pydicom 3 (Slicer 5.12)
+    or pydicom 2.4 (the version Slicer 5.10 bundles, which Slicer's own DICOM plugins need: never upgraded)."""
+    import pydicom
+
     path = Path(path)
-    dataset.save_as(str(path), enforce_file_format=True)
+    if int(pydicom.__version__.split(".")[0]) >= 3:
+        dataset.save_as(str(path), enforce_file_format=True)
+    else:
+        dataset.save_as(str(path), write_like_original=False)
     return path
 
 

@@ -10,8 +10,9 @@ import os
 import slicer
 from slicer.i18n import tr as _
 
-#: torch comes from the PyTorch extension (PyTorchUtils), never from a plain pip install.
-TORCH_REQUIREMENT = ">=2.4"
+# torch comes from the PyTorch extension (PyTorchUtils), never from a plain pip install, in the range the bundled
+# models are proven to load in.
+from ReconCoreLib.conventions import TORCH_REQUIREMENT
 
 #: Packages that Slicer (numpy, SimpleITK) or the PyTorch extension (torch) provide: their version is checked,
 #: they are never pip-installed over the provided build, and they are kept out of other packages' dependencies.
