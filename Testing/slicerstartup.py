@@ -10,13 +10,14 @@ is called. The result, one JSON object on stdout: the sample sources registered,
 or development modules got imported.
 """
 
-import dataclasses
 import importlib.abc
 import json
 import logging
 import sys
 import types
 from pathlib import Path
+
+from slicerstandins import App, standInModules
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCKED = ("torch", "monai", "ReconCoreDev", "AngioReconDev", "EchoReconDev", "FemurRegistrationDev")
@@ -40,45 +41,12 @@ def standIns(extraBlocked=()) -> dict:
 
     import slicer  # slicer-core: MRML, slicer.util
 
-    class App:
-        def connect(self, signal, callback):
-            recorded["startup"].append((signal, callback))
-
-    slicer.app = App()
-    i18n = types.ModuleType("slicer.i18n")
-    i18n.tr = lambda text: text
-    i18n.translate = lambda context, text: text
-    wrapper = types.ModuleType("slicer.parameterNodeWrapper")
-
-    class Annotation:
-        def __init__(self, *args, **kwargs):
-            self.args = args
-
-    wrapper.WithinRange = wrapper.Choice = wrapper.Default = Annotation
-    wrapper.parameterPack = dataclasses.dataclass  # positional construction, as Slicer's parameter packs allow
-    wrapper.parameterNodeWrapper = lambda cls: cls
-    scripted = types.ModuleType("slicer.ScriptedLoadableModule")
-
-    class ScriptedLoadableModule:
-        def __init__(self, parent):
-            self.parent = parent
-
-    scripted.ScriptedLoadableModule = ScriptedLoadableModule
-    for name in ("ScriptedLoadableModuleLogic", "ScriptedLoadableModuleWidget", "ScriptedLoadableModuleTest"):
-        setattr(scripted, name, type(name, (), {}))
-    sampleData = types.ModuleType("SampleData")
-
-    class SampleDataLogic:
-        @staticmethod
-        def registerCustomSampleDataSource(**source):
-            recorded["sources"].append(source)
-
-    sampleData.SampleDataLogic = SampleDataLogic
-    for name, module in (("slicer.i18n", i18n), ("slicer.parameterNodeWrapper", wrapper),
-                         ("slicer.ScriptedLoadableModule", scripted), ("SampleData", sampleData),
-                         ("qt", types.ModuleType("qt")), ("ctk", types.ModuleType("ctk"))):
-        sys.modules[name] = module
-    slicer.i18n, slicer.parameterNodeWrapper, slicer.ScriptedLoadableModule = i18n, wrapper, scripted
+    slicer.app = App(recorded)
+    modules = standInModules(recorded)
+    sys.modules.update(modules)
+    slicer.i18n = modules["slicer.i18n"]
+    slicer.parameterNodeWrapper = modules["slicer.parameterNodeWrapper"]
+    slicer.ScriptedLoadableModule = modules["slicer.ScriptedLoadableModule"]
 
     class Recorder(logging.Handler):
         def emit(self, record):
@@ -100,9 +68,9 @@ def startModule(moduleName: str, extraBlocked=()) -> dict:
         if signal == "startupCompleted()":
             callback()
     heavy = sorted(name for name in sys.modules if name.split(".")[0] in BLOCKED and sys.modules[name] is not None)
-    sources = [{key: value for key, value in source.items() if key in ("sampleName", "uris", "checksums",
-                                                                         "fileNames", "category")}
-               for source in recorded["sources"]]
+    sources = [{key: value for key, value in source.items() if key in (
+        "sampleName", "uris", "checksums", "fileNames", "nodeNames", "category", "loadFiles", "loadFileTypes",
+        "loadFileProperties")} for source in recorded["sources"]]
     return {"sources": sources, "logged": recorded["logged"], "heavy": heavy,
             "startupCallbacks": [signal for signal, _ in recorded["startup"]]}
 
