@@ -57,7 +57,9 @@ Artery Reconstruction From Two-view Angiographic Images", arXiv:2003.11846, 2020
 <br><br>
 The trained model (Resources/Models/AngioRecon.pt) must be bundled with the extension: while it is not, the
 module says so and Apply stays disabled; no reconstruction is ever faked.
-See the <a href="https://github.com/recon2dto3d/Recon2Dto3D#angiorecon">module documentation</a>.
+See the
+<a href="https://github.com/recon2dto3d/SlicerRecon2Dto3D#tutorial-angiorecon-on-the-bundled-sample-cases">module
+documentation</a>.
 """)
         self.parent.acknowledgementText = _("""
 Developed by the Recon2Dto3D developers. The method is that of Wang et al. (Tsinghua University, Beijing
@@ -117,13 +119,6 @@ class AngioReconWidget(ReconWidgetMixin, ScriptedLoadableModuleWidget, VTKObserv
     def _createLogic(self):
         return AngioReconLogic()
 
-    def _inputsProblem(self, parameters) -> Optional[str]:
-        if not parameters.view1 or not parameters.view2:
-            return _("Select both angiograms (view 1 and view 2).")
-        if parameters.view1 == parameters.view2:
-            return _("View 1 and view 2 must be two different images.")
-        return None
-
     def _applyToolTip(self) -> str:
         return _("Reconstruct the 3D coronary tree from the two views.")
 
@@ -170,6 +165,12 @@ class AngioReconLogic(ReconLogicBase):
     parameterNodeClass = AngioReconParameterNode
     OUTPUTS = OUTPUTS
 
+    def inputsProblem(self, parameters) -> Optional[str]:
+        """Why the selected angiograms cannot be reconstructed (``AngioReconLib.nodeinputs``), or None."""
+        from AngioReconLib.nodeinputs import inputsProblem
+
+        return inputsProblem(parameters.view1, parameters.view2)
+
     def process(self, view1, view2, geometry1, geometry2, tree: str = "left", device: str = "auto",
                 outputProbability=None, outputSegmentation=None, outputModel=None, outputTable=None,
                 progressCallback: Optional[Callable[[float, str], None]] = None,
@@ -186,11 +187,12 @@ class AngioReconLogic(ReconLogicBase):
         :param abortFlag: returns True when the user asked to stop (the one way to cancel).
         :raises ValueError: no bundled model, or invalid inputs.
         """
+        from AngioReconLib.nodeinputs import inputsProblem
+
         self.requireModel()
-        if view1 is None or view2 is None:
-            raise ValueError(_("Two angiograms are required."))
-        if view1 == view2:
-            raise ValueError(_("View 1 and view 2 must be two different images."))
+        problem = inputsProblem(view1, view2)
+        if problem:
+            raise ValueError(problem)
         if geometry1 is None or geometry2 is None:
             raise ValueError(_("The C-arm geometry of both views is required."))
         self.checkChoice("tree", tree, TREES)
@@ -222,18 +224,26 @@ class AngioReconTest(ReconModuleTest):
         self.delayDisplay("Test passed")
 
     def _reconstructSampleCase(self, logic):
-        """The bundled left-tree case, through the same call the Apply button makes."""
-        import numpy as np
-
+        """The bundled left-tree case loaded by Sample Data as a user loads it, its geometry filled as the widget
+        fills it, through the same call the Apply button makes."""
         from AngioReconLib.samples import sampleFiles
-        from ReconCoreLib import runtime
         from ReconCoreLib.xrayio import readXrayImage
 
-        nodes, geometries = [], []
-        for path in (sampleFiles("AngioLeft")["view1"], sampleFiles("AngioLeft")["view2"]):
-            view = readXrayImage(path, 1)
-            nodes.append(runtime.volumeNodeFromArray(slicer.mrmlScene, view.pixels[None], np.eye(4), path.stem))
-            geometries.append(view.geometry)
+        self.installDependencies()
+        nodes = self.loadSampleData("AngioLeft")
+        self.assertEqual(len(nodes), 2)
+        files = sampleFiles("AngioLeft")
+        parameterNode = logic.getParameterNode().parameterNode
+        geometries = []
+        for node, key in zip(nodes, ("view1", "view2")):
+            self.assertEqual(node.GetImageData().GetDimensions()[2], 3)  # the cine's frames, not the DICOM importer
+            self.assertEqual(logic.sourceFileForVolume(node), str(files[key]))
+            values, message = logic.viewGeometryToFill(parameterNode, f"{key}Geometry", node)
+            expected = readXrayImage(files[key]).geometry
+            self.assertIsNotNone(values, message)
+            self.assertAlmostEqual(values["primaryAngleDeg"], expected.primaryAngleDeg)
+            self.assertAlmostEqual(values["pixelSpacingMm"], expected.pixelSpacingMm[0])
+            geometries.append(expected)
         outputs = logic.process(nodes[0], nodes[1], geometries[0], geometries[1], tree="left", device="cpu")
         self.assertEqual(outputs["outputProbability"].GetImageData().GetDimensions(), (64, 64, 64))
         self.assertGreater(outputs["outputModel"].GetPolyData().GetNumberOfPoints(), 0)

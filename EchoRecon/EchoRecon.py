@@ -65,7 +65,9 @@ Three-Dimensional Cardiac Morphology Reconstruction via Echocardiogram", arXiv:2
 <br><br>
 The trained model (Resources/Models/EchoRecon.pt) must be bundled with the extension: while it is not, the
 module says so and Apply stays disabled; no reconstruction is ever faked.
-See the <a href="https://github.com/recon2dto3d/Recon2Dto3D#echorecon">module documentation</a>.
+See the
+<a href="https://github.com/recon2dto3d/SlicerRecon2Dto3D#tutorial-echorecon-on-the-bundled-sample-patients">module
+documentation</a>.
 """)
         self.parent.acknowledgementText = _("""
 Developed by the Recon2Dto3D developers. The method is S2MNet by Gong et al. (University of Georgia, Harvard
@@ -162,25 +164,6 @@ class EchoReconWidget(ReconWidgetMixin, ScriptedLoadableModuleWidget, VTKObserva
             assigned = self.logic.assignViews(self._parameterNode)
             slicer.util.showStatusMessage(_("{count} views assigned.").format(count=assigned), 3000)
 
-    def _inputsProblem(self, parameters) -> Optional[str]:
-        phases = (("ed", _("end-diastolic")), ("es", _("end-systolic")))
-        for phase, phaseName in phases if parameters.useEndSystole else phases[:1]:
-            views = _phaseViews(parameters, phase)
-            missing = [key for key, node in views.items() if not node]
-            if missing:
-                reason = _("Select the {phase} frame of these views: {views}.").format(
-                    phase=phaseName, views=", ".join(missing))
-                if phase == "es":
-                    reason += " " + _("Or untick 'Use end-systole' to reconstruct end-diastole only.")
-                return reason
-            for key, frame in _phaseFrames(parameters, phase).items():
-                image = views[key].GetImageData()
-                frames = image.GetDimensions()[2] if image is not None else 0
-                if frames > 1 and frame >= frames:  # the frame of a single image is ignored
-                    return _("The {phase} {view} cine has {count} frames: choose a frame from 0 to {last}.").format(
-                        phase=phaseName, view=key, count=frames, last=frames - 1)
-        return None
-
     def _applyToolTip(self) -> str:
         return _("Reconstruct the 3D heart from the six views.")
 
@@ -237,6 +220,14 @@ class EchoReconLogic(ReconLogicBase):
     parameterNodeClass = EchoReconParameterNode
     OUTPUTS = OUTPUTS
 
+    def inputsProblem(self, parameters) -> Optional[str]:
+        """Why the selected views cannot be reconstructed (``EchoReconLib.nodeinputs``), or None."""
+        from EchoReconLib.nodeinputs import inputsProblem
+
+        phases = ("ed", "es") if parameters.useEndSystole else ("ed",)
+        return inputsProblem({phase.upper(): _phaseViews(parameters, phase) for phase in phases},
+                             {phase.upper(): _phaseFrames(parameters, phase) for phase in phases})
+
     @staticmethod
     def _checkViews(views, phaseName: str) -> None:
         if not isinstance(views, dict) or set(views) != set(VIEW_KEYS):
@@ -289,11 +280,17 @@ class EchoReconLogic(ReconLogicBase):
         :raises ValueError: no bundled model, or invalid inputs (the message names the view and the problem).
         :raises InterruptedError: cancelled through ``progressCallback`` or ``abortFlag``.
         """
+        from EchoReconLib.nodeinputs import inputsProblem
+
         self.requireModel()
         self._checkViews(endDiastole, _("end-diastolic"))
         if endSystole is not None:
             self._checkViews(endSystole, _("end-systolic"))
         self.checkChoice("device", device, DEVICES)
+        phases = {"ED": endDiastole, **({"ES": endSystole} if endSystole is not None else {})}
+        problem = inputsProblem(phases, {"ED": endDiastoleFrames or {}, "ES": endSystoleFrames or {}})
+        if problem:
+            raise ValueError(problem)
 
         from EchoReconLib.pipeline import run
 
@@ -326,12 +323,17 @@ class EchoReconTest(ReconModuleTest):
         self.delayDisplay("Test passed")
 
     def _reconstructSamplePatient(self, logic, parameters):
-        """The bundled normal patient, loaded from its files, assigned by its sidecars, through the Apply call."""
-        from EchoReconLib.samples import sampleFiles
+        """The bundled normal patient loaded by Sample Data as a user loads it (one picture per file), assigned by
+        its sidecars with their spacing, through the Apply call."""
+        from EchoReconLib.echoio import echoImageFromVolumeNode
 
-        for paths in sampleFiles("EchoNormal").values():
-            for path in paths.values():
-                slicer.util.loadVolume(str(path), {"singleFile": True, "show": False})
+        self.installDependencies()
+        nodes = self.loadSampleData("EchoNormal")
+        self.assertEqual(len(nodes), 2 * len(VIEW_KEYS))
+        for node in nodes:
+            self.assertEqual(node.GetImageData().GetDimensions()[2], 1)  # not stacked with its neighbours
+            spacing = echoImageFromVolumeNode(node).pixelSpacingMm
+            self.assertAlmostEqual(spacing[0], 180.0 / 127, places=4)  # the sidecar's, not the PNG's 1 mm
         self.assertEqual(logic.assignViews(parameters), 2 * len(VIEW_KEYS))
         outputs = logic.process(_phaseViews(parameters, "ed"), _phaseViews(parameters, "es"), device="cpu")
         self.assertEqual(set(outputs), set(OUTPUTS))

@@ -71,7 +71,9 @@ to biplanar X-ray images", International Journal of Computer Assisted Radiology 
 <br><br>
 The trained model (Resources/Models/FemurRegistration.pt) must be bundled with the extension: while it is not, the
 module says so and Apply stays disabled; no registration is ever faked.
-See the <a href="https://github.com/recon2dto3d/Recon2Dto3D#femurregistration">module documentation</a>.
+See the
+<a href="https://github.com/recon2dto3d/SlicerRecon2Dto3D#tutorial-femurregistration-on-the-bundled-sample-cases">module
+documentation</a>.
 """)
         self.parent.acknowledgementText = _("""
 Developed by the Recon2Dto3D developers. The registration method is that of Van Houtte, Audenaert, Zheng and
@@ -138,7 +140,6 @@ class FemurRegistrationWidget(ReconWidgetMixin, ScriptedLoadableModuleWidget, VT
     """
 
     _geometryViews = {"apGeometry": "apRadiograph", "latGeometry": "latRadiograph"}
-    _geometryName = "projection geometry"
 
     def _createLogic(self):
         return FemurRegistrationLogic()
@@ -163,13 +164,6 @@ class FemurRegistrationWidget(ReconWidgetMixin, ScriptedLoadableModuleWidget, VT
                 for image, mask in (("apRadiograph", "apMask"), ("latRadiograph", "latMask")):
                     if not getattr(parameters, mask):
                         setattr(parameters, mask, self.logic.proposeMask(getattr(parameters, image)))
-
-    def _inputsProblem(self, parameters) -> Optional[str]:
-        if not parameters.apRadiograph or not parameters.latRadiograph:
-            return _("Select both radiographs (AP and lateral).")
-        if parameters.apRadiograph == parameters.latRadiograph:
-            return _("The AP and lateral radiographs must be two different images.")
-        return None
 
     def _applyToolTip(self) -> str:
         return _("Register the femur atlas to the two radiographs.")
@@ -215,6 +209,12 @@ class FemurRegistrationLogic(ReconLogicBase):
     parameterNodeClass = FemurRegistrationParameterNode
     OUTPUTS = OUTPUTS
 
+    def inputsProblem(self, parameters) -> Optional[str]:
+        """Why the selected radiographs cannot be registered (``FemurRegistrationLib.nodeinputs``), or None."""
+        from FemurRegistrationLib.nodeinputs import inputsProblem
+
+        return inputsProblem(parameters.apRadiograph, parameters.latRadiograph)
+
     def proposeMask(self, radiograph):
         """A femur mask proposal on ``radiograph`` (volume node): a new segmentation node to check and edit.
 
@@ -226,9 +226,10 @@ class FemurRegistrationLogic(ReconLogicBase):
         from FemurRegistrationLib.outputs import FEMUR_COLOR
         from FemurRegistrationLib.radiographs import proposeFemurMask
         from ReconCoreLib import runtime
+        from ReconCoreLib.nodefiles import framesOfVolumeNode
         from ReconCoreLib.xrayio import checkImage
 
-        pixels = checkImage(runtime.arrayFromVolumeNode(radiograph), radiograph.GetName())
+        pixels = checkImage(framesOfVolumeNode(radiograph), radiograph.GetName())
         name = self.scene.GenerateUniqueName(f"{radiograph.GetName()} femur mask")
         return runtime.segmentationNodeFromLabelmap(self.scene, proposeFemurMask(pixels)[None],
                                                     runtime.ijkToRasFromNode(radiograph),
@@ -262,11 +263,12 @@ class FemurRegistrationLogic(ReconLogicBase):
         :param abortFlag: returns True when the user asked to stop (the one way to cancel).
         :raises ValueError: no bundled model, or invalid inputs.
         """
+        from FemurRegistrationLib.nodeinputs import inputsProblem
+
         self.requireModel()
-        if apRadiograph is None or latRadiograph is None:
-            raise ValueError(_("An AP and a lateral radiograph are required."))
-        if apRadiograph == latRadiograph:
-            raise ValueError(_("The AP and lateral radiographs must be two different images."))
+        problem = inputsProblem(apRadiograph, latRadiograph)
+        if problem:
+            raise ValueError(problem)
         if apGeometry is None or latGeometry is None:
             raise ValueError(_("The projection geometry of both radiographs is required."))
         self.checkChoice("device", device, DEVICES)
@@ -302,27 +304,32 @@ class FemurRegistrationTest(ReconModuleTest):
         self.delayDisplay("Test passed")
 
     def _registerSampleCase(self, logic):
-        """The bundled orthogonal case, through the same calls the buttons make (proposed masks, reference)."""
+        """The bundled oblique case (a left femur) loaded by Sample Data as a user loads it, its geometry and side
+        found as the widget finds them, through the same calls the buttons make (proposed masks, reference)."""
         import numpy as np
 
-        from FemurRegistrationLib.outputs import readReference
         from FemurRegistrationLib.samples import sampleFiles
         from ReconCoreLib import runtime
         from ReconCoreLib.xrayio import readXrayImage
 
-        files = sampleFiles("FemurOrthogonal")
-        nodes, geometries = [], []
-        for key in ("ap", "lat"):
-            view = readXrayImage(files[key])
-            nodes.append(runtime.volumeNodeFromArray(slicer.mrmlScene, view.pixels[None], view.geometry.imageIjkToRas(),
-                                                     files[key].stem))
-            geometries.append(view.geometry)
+        self.installDependencies()
+        apNode, latNode, reference = self.loadSampleData("FemurOblique")
+        nodes = [apNode, latNode]
+        files = sampleFiles("FemurOblique")
+        parameterNode = logic.getParameterNode().parameterNode
+        geometries = []
+        for node, key in zip(nodes, ("ap", "lat")):
+            self.assertEqual(logic.sourceFileForVolume(node), str(files[key]))
+            values, message = logic.viewGeometryToFill(parameterNode, f"{key}Geometry", node)
+            expected = readXrayImage(files[key]).geometry
+            self.assertIsNotNone(values, message)
+            self.assertAlmostEqual(values["pixelSpacingMm"], 0.4)  # the file's, not the widget's default
+            self.assertAlmostEqual(values["primaryAngleDeg"], expected.primaryAngleDeg)
+            geometries.append(expected)
+        self.assertEqual(logic.resolveSide("auto", apNode, latNode), "left")  # the files' ImageLaterality
         masks = [logic.proposeMask(node) for node in nodes]
-        label, ijkToRas = readReference(slicer.mrmlScene, files["reference"])
-        reference = runtime.segmentationNodeFromLabelmap(slicer.mrmlScene, label, ijkToRas, {1: ("femur", (1, 1, 1))},
-                                                         "reference femur", closedSurface=False)
         outputs = logic.process(nodes[0], nodes[1], geometries[0], geometries[1], apMask=masks[0], latMask=masks[1],
-                                reference=reference, side="right", device="cpu")
+                                reference=reference, side="auto", device="cpu")
         self.assertEqual(outputs["outputVolume"].GetImageData().GetDimensions(), (128, 112, 160))
         self.assertGreater(outputs["outputModel"].GetPolyData().GetNumberOfPoints(), 100)
         self.assertEqual(outputs["outputLandmarks"].GetNumberOfControlPoints(), 7)

@@ -236,6 +236,16 @@ def test_slicer_entry_point_fills_given_nodes_from_multiframe_volumes(hullModel,
     assert outputs["outputProbability"].GetImageData().GetDimensions() == (64, 64, 64)
     values = {row["readout"]: row["value"] for row in runtime.rowsFromTableNode(table)}
     assert float(values["view_separation_deg"]) == pytest.approx(60.0, abs=0.5)
+    # the same cines loaded by Slicer's DICOM module: sequences shown through a one-frame proxy (frame 0, the least
+    # opacified); the best frame of the whole sequence is used, as for the multi-frame volumes
+    from mrmlhelpers import dicomSequence
+
+    proxies = [dicomSequence(scene, runtime.arrayFromVolumeNode(node), uid=str(index))
+               for index, node in enumerate(nodes)]
+    fromSequences = pipeline.run(scene, proxies[0], proxies[1], geometries[0], geometries[1], tree="right",
+                                 device="cpu")
+    np.testing.assert_array_equal(runtime.arrayFromVolumeNode(fromSequences["outputProbability"]),
+                                  runtime.arrayFromVolumeNode(outputs["outputProbability"]))
 
 
 @pytest.mark.torch

@@ -52,6 +52,15 @@ def test_slicer_startup_without_torch_monai_or_development_code(module):
             path = Path(uri.removeprefix("file://"))
             assert path.is_file(), uri
             assert checksum == "SHA256:" + hashlib.sha256(path.read_bytes()).hexdigest(), path.name
+        # Each loaded file names its reader (a .dcm would go to the DICOM importer: confidence 0.6 against the volume
+        # reader's 0.54, SampleData.py / DICOM.py / qSlicerFileReader.cxx at v5.10.0) and loads as one picture (ITK
+        # stacks ..._A2C.png, ..._A3C.png into one volume when singleFile is off, its default).
+        assert source["loadFileProperties"] == {"singleFile": True}
+        loadFiles = source.get("loadFiles") or [None] * len(source["fileNames"])
+        for fileName, nodeName, fileType, load in zip(source["fileNames"], source["nodeNames"],
+                                                      source["loadFileTypes"], loadFiles):
+            if load is not False and nodeName:
+                assert fileType == ("SegmentationFile" if fileName.endswith(".seg.nrrd") else "VolumeFile"), fileName
 
 
 def test_a_failing_sample_registration_is_one_logged_line():

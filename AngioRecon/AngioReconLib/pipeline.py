@@ -139,13 +139,15 @@ def writeOutputs(result: Reconstruction, nodes: dict, scene, directory: Path) ->
 
 def run(scene, view1, view2, geometry1, geometry2, tree="left", device="auto", modelPath=None, progress=None,
         **outputs) -> dict:
-    """Slicer entry point (AngioReconLogic.process): volume nodes + geometries -> filled output nodes."""
-    from ReconCoreLib import runtime
+    """Slicer entry point (AngioReconLogic.process): volume nodes + geometries -> filled output nodes. A cine is a
+    volume with one slice per frame or the proxy of a sequence (Slicer's DICOM module): its frame with the strongest
+    vessel contrast is used."""
+    from ReconCoreLib.nodefiles import framesOfVolumeNode
 
     progress = Progress.of(progress)
     views = []
     for node, geometry in ((view1, geometry1), (view2, geometry2)):
-        frames = runtime.arrayFromVolumeNode(node)  # a multi-frame XA loads as one slice per frame
+        frames = framesOfVolumeNode(node)
         best = int(np.argmax([vesselContrastScore(frame) for frame in frames])) if len(frames) > 1 else 0
         views.append(XrayImage(checkImage(frames[best], node.GetName()), geometry, node.GetName(), frameIndex=best,
                                numberOfFrames=len(frames)))

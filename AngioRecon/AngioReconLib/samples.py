@@ -37,5 +37,6 @@ def sampleDataSources() -> list[dict]:
         fileNames = [f"{name}-view1.dcm", f"{name}-view2.dcm"]
         sources.append({"sampleName": name, "fileNames": fileNames,
                         "nodeNames": [f"{name} {tree} view 1", f"{name} {tree} view 2"],
+                        "loadFileTypes": ["VolumeFile", "VolumeFile"],  # not the DICOM importer (no node)
                         "checksums": [f"SHA256:{SAMPLE_SHA256[fileName]}" for fileName in fileNames]})
     return sources

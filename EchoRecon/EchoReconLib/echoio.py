@@ -228,35 +228,37 @@ def _readDicom(path: Path, frame: Optional[int]) -> EchoImage:
 
 
 def echoImageFromVolumeNode(node, frame: Optional[int] = None) -> EchoImage:
-    """An :class:`EchoImage` of a Slicer volume node (one slice per frame for a cine, ``frame`` ignored for a single
-    image; the sidecar of the file it was loaded from is read when there is one). Spacing: the sidecar's, else the
-    node's unless the file is a PNG or another format without physical spacing."""
-    from vtk.util import numpy_support
+    """An :class:`EchoImage` of a Slicer volume node: a single image, or a cine (one slice per frame, or the proxy of
+    a sequence from Slicer's DICOM module) whose ``frame`` is taken; ``frame`` is ignored for a single image.
+
+    The file behind the node (``ReconCoreLib.nodefiles.sourceFileForVolume``: its storage file, its DICOM file, or the
+    bundled sample Sample Data loaded it from) decides the spacing: a DICOM file is read itself (its ultrasound region
+    gives the spacing and the sector apex); an image file's JSON sidecar is read; a PNG or another format without
+    physical spacing and no sidecar has no spacing. Otherwise the node's spacing is used.
+    """
+    from ReconCoreLib.nodefiles import framesOfVolumeNode, sourceFileForVolume
+    from ReconCoreLib.xrayio import isDicom
 
     name = node.GetName()
-    imageData = node.GetImageData()
-    if imageData is None or imageData.GetPointData().GetScalars() is None:
-        raise ValueError(f"{name}: the volume has no image data")
-    i, j, k = imageData.GetDimensions()
-    components = imageData.GetNumberOfScalarComponents()
-    scalars = numpy_support.vtk_to_numpy(imageData.GetPointData().GetScalars())
-    frames = scalars.reshape((k, j, i, components) if components > 1 else (k, j, i))
-    frame = frame if k > 1 else None  # the frame box of a single image is ignored
+    fileName = sourceFileForVolume(node)
+    frames = framesOfVolumeNode(node, grey=False)
+    frame = frame if len(frames) > 1 else None  # the frame box of a single image is ignored
+    if fileName and isDicom(fileName):
+        return _readDicom(Path(fileName), frame)
     pixels = _greyLevels(_selectFrame(frames, frame, name), frames.dtype == np.uint8, name)
-    storage = node.GetStorageNode()
-    fileName = storage.GetFileName() if storage is not None else None
     spacing = (float(node.GetSpacing()[1]), float(node.GetSpacing()[0]))
     if fileName and fileName.lower().endswith(NO_SPACING_SUFFIXES):
         spacing = None
-    image = EchoImage(pixels, spacing, name, frameIndex=frame or 0, numberOfFrames=k)
+    image = EchoImage(pixels, spacing, name, frameIndex=frame or 0, numberOfFrames=len(frames))
     return _applySidecar(image, readSidecar(fileName), name) if fileName else image
 
 
 def viewAndPhaseOfNode(node) -> tuple[str, str]:
     """(view, phase) a volume node declares: its file's sidecar (ViewLabel, CardiacPhase), else its name's words
     (e.g. "EchoNormal ED A4C"); "" for what it does not say."""
-    storage = node.GetStorageNode()
-    fileName = storage.GetFileName() if storage is not None else None
+    from ReconCoreLib.nodefiles import sourceFileForVolume
+
+    fileName = sourceFileForVolume(node)
     try:
         attributes = readSidecar(fileName) if fileName else {}
     except ValueError:

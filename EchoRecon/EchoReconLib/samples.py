@@ -81,5 +81,6 @@ def sampleDataSources() -> list[dict]:
         sources.append({"sampleName": patient, "fileNames": [path.name for path in files],
                         "nodeNames": [None] * len(images) + [path.stem.replace("_", " ") for path in images],
                         "checksums": [f"SHA256:{SAMPLE_SHA256[path.name]}" for path in files],
-                        "loadFiles": [False] * len(images) + [True] * len(images)})
+                        "loadFiles": [False] * len(images) + [True] * len(images),
+                        "loadFileTypes": [None] * len(images) + ["VolumeFile"] * len(images)})
     return sources

@@ -185,13 +185,13 @@ def registerFemur(apView: XrayImage, latView: XrayImage, apMask=None, latMask=No
 def run(scene, apRadiograph, latRadiograph, apGeometry, latGeometry, apMask=None, latMask=None, reference=None,
         refine=False, side="right", device="auto", modelPath=None, progress=None, **outputs) -> dict:
     """Slicer entry point (FemurRegistrationLogic.process): volume nodes + geometries -> filled output nodes."""
-    from ReconCoreLib import runtime
+    from ReconCoreLib.nodefiles import framesOfVolumeNode
 
     progress = Progress.of(progress)
     views = []
     for node, geometry in ((apRadiograph, apGeometry), (latRadiograph, latGeometry)):
-        pixels = runtime.arrayFromVolumeNode(node)
-        if pixels.ndim == 3 and pixels.shape[0] > 1:
+        pixels = framesOfVolumeNode(node)  # grey levels of a colour radiograph; a sequence proxy's frames
+        if pixels.shape[0] > 1:
             raise ValueError(f"{node.GetName()}: expected one radiograph, got {pixels.shape[0]} frames")
         pixels = checkImage(pixels, node.GetName())
         if (geometry.rows, geometry.columns) != pixels.shape:

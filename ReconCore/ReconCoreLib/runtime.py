@@ -155,8 +155,9 @@ def volumeNodeFromArray(scene, arrayKji: np.ndarray, ijkToRas: np.ndarray, name:
 
 
 def arrayFromVolumeNode(node) -> np.ndarray:
-    """Copy of a volume node's voxels, indexed [k, j, i]."""
-    return _arrayFromImageData(node.GetImageData())
+    """Copy of a volume node's voxels, indexed [k, j, i] ([k, j, i, component] for a vector volume)."""
+    imageData = node.GetImageData()
+    return _arrayFromImageData(imageData, imageData.GetNumberOfScalarComponents())
 
 
 def ijkToRasFromNode(node) -> np.ndarray:
@@ -378,10 +379,12 @@ def displacementFromGridTransformNode(node) -> tuple[np.ndarray, np.ndarray]:
 
 
 def outputNode(scene, node, className: str, name: str):
-    """``node`` when given, else a new node of ``className`` with a unique ``name`` in ``scene``."""
+    """``node`` when given, else a new node of ``className`` named ``name``, made unique when a node has that name
+    (the scene's own counter would number it even when the earlier node is gone)."""
     if node is not None:
         return node
-    return scene.AddNewNodeByClass(className, scene.GenerateUniqueName(name))
+    return scene.AddNewNodeByClass(className, name if scene.GetFirstNodeByName(name) is None
+                                   else scene.GenerateUniqueName(name))
 
 
 def runModulePipeline(scene, moduleName: str, run, outputClasses: Mapping[str, tuple], requested: Mapping,
@@ -391,16 +394,34 @@ def runModulePipeline(scene, moduleName: str, run, outputClasses: Mapping[str, t
     Creates the requested output nodes that are None (``outputClasses``: name -> (MRML class, default
     name)), calls ``run(scene=..., progress=<Progress>, **arguments, **outputs)`` (the progress callback and
     the abort flag become one :class:`~ReconCoreLib.progress.Progress`), logs the start and the elapsed time,
-    and returns the output nodes by name.
+    and returns the output nodes by name. When the run fails or is cancelled, every node added to the scene
+    meanwhile (the outputs created here, and what the run made) is removed again before the error goes on, so a
+    retry neither finds empty outputs nor names its own ``_1``, ``_2``.
     """
     import logging
     import time
 
     from .progress import Progress
 
-    outputs = {name: outputNode(scene, node, *outputClasses[name]) for name, node in requested.items()}
-    started = time.perf_counter()
-    logging.info(f"{moduleName} started")
-    run(scene=scene, progress=Progress(progressCallback, abortFlag), **arguments, **outputs)
+    before = {scene.GetNthNode(index).GetID() for index in range(scene.GetNumberOfNodes())}
+    try:
+        outputs = {name: outputNode(scene, node, *outputClasses[name]) for name, node in requested.items()}
+        started = time.perf_counter()
+        logging.info(f"{moduleName} started")
+        run(scene=scene, progress=Progress(progressCallback, abortFlag), **arguments, **outputs)
+    except BaseException:
+        removeNodesAddedSince(scene, before)
+        raise
     logging.info(f"{moduleName} completed in {time.perf_counter() - started:.2f} s")
     return outputs
+
+
+def removeNodesAddedSince(scene, before: set) -> int:
+    """Remove from ``scene`` every node whose ID is not in ``before`` (IDs of the nodes that were there); returns how
+    many were removed. Display and storage nodes go with the nodes that refer to them."""
+    added = [scene.GetNthNode(index) for index in range(scene.GetNumberOfNodes())]
+    added = [node for node in added if node is not None and node.GetID() not in before]
+    for node in added:
+        if scene.IsNodePresent(node):
+            scene.RemoveNode(node)
+    return len(added)

@@ -1,7 +1,6 @@
 """The logic base class of the Recon2Dto3D modules, and their sample data registration."""
 
 import logging
-import os
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -79,20 +78,23 @@ class ReconLogicBase(ScriptedLoadableModuleLogic):
 
     @staticmethod
     def sourceFileForVolume(volumeNode) -> Optional[str]:
-        """File a volume was loaded from: its storage node's file, else its first DICOM instance file."""
-        if volumeNode is None:
-            return None
-        storageNode = volumeNode.GetStorageNode()
-        if storageNode is not None:
-            fileName = storageNode.GetFileName()
-            if fileName and os.path.isfile(fileName):
-                return fileName
-        instanceUids = volumeNode.GetAttribute("DICOM.instanceUIDs")
-        database = getattr(slicer, "dicomDatabase", None)
-        if instanceUids and database is not None:
-            fileName = database.fileForInstance(instanceUids.split()[0])
-            if fileName and os.path.isfile(fileName):
-                return fileName
+        """File a volume was read from (``ReconCoreLib.nodefiles.sourceFileForVolume``: its stamped source, storage
+        file, DICOM file behind it or its frames, or the bundled sample Sample Data loaded it from), or None."""
+        from ReconCoreLib.nodefiles import sourceFileForVolume
+
+        return sourceFileForVolume(volumeNode)
+
+    @staticmethod
+    def viewGeometryToFill(parameterNode, geometryName: str, volumeNode) -> tuple:
+        """(values, message): the C-arm geometry fields to fill from ``volumeNode``'s file, or None to keep them
+        (``ReconCoreLib.nodefiles.viewGeometryToFill``; ``parameterNode`` is the MRML parameter node)."""
+        from ReconCoreLib.nodefiles import viewGeometryToFill
+
+        return viewGeometryToFill(parameterNode, geometryName, volumeNode)
+
+    def inputsProblem(self, parameters) -> Optional[str]:
+        """Why the inputs of ``parameters`` (the module's parameter node) do not allow processing, or None; the
+        widget shows it as Apply's tooltip. Modules override it (their checks live in their Lib, tested headless)."""
         return None
 
     @staticmethod
@@ -119,9 +121,12 @@ def registerSampleData(moduleName: str, moduleFile: str) -> None:
     """Add a module's sample cases to the Sample Data module (category = module name, the module's icon).
 
     The cases are those of ``<moduleName>Lib.samples`` (``sampleDataSources()``: ``registerCustomSampleDataSource``
-    arguments per case, the files lying in ``SAMPLE_DIRECTORY``). This runs while Slicer starts: any failure, the
-    import of the registry included, is one logged line, never a traceback and never a failed startup (so it catches
-    every exception).
+    arguments per case, the files lying in ``SAMPLE_DIRECTORY``, each with its reader: a ``.dcm`` would otherwise go to
+    the DICOM importer, whose confidence 0.6 beats the volume reader's 0.54, and load no node). Every image loads as
+    one picture (``singleFile``; else ITK stacks ``..._A2C.png``, ``..._A3C.png`` into one volume). Sample Data drops
+    the files of the nodes it loads; ``ReconCoreLib.nodefiles`` recognises them by name and size. This runs while
+    Slicer starts: any failure, the import of the registry included, is one logged line, never a traceback and never
+    a failed startup (so it catches every exception).
     """
     try:
         import importlib
@@ -133,6 +138,7 @@ def registerSampleData(moduleName: str, moduleFile: str) -> None:
         for source in samples.sampleDataSources():
             uris = [(samples.SAMPLE_DIRECTORY / fileName).as_uri() for fileName in source["fileNames"]]
             SampleData.SampleDataLogic.registerCustomSampleDataSource(
-                category=moduleName, thumbnailFileName=str(thumbnail), uris=uris, **source)
+                category=moduleName, thumbnailFileName=str(thumbnail), uris=uris,
+                loadFileProperties={"singleFile": True}, **source)
     except Exception as error:  # noqa: BLE001 - Slicer's startup must survive whatever went wrong here
         logging.error(f"{moduleName}: its sample data could not be registered ({type(error).__name__}: {error})")

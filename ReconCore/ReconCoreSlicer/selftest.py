@@ -12,6 +12,23 @@ class ReconModuleTest(ScriptedLoadableModuleTest):
     def setUp(self):
         slicer.mrmlScene.Clear()
 
+    def installDependencies(self) -> None:
+        """torch (PyTorch extension) and the packages of requirements.txt, without asking: a self-test that runs a
+        sample case needs them, in a fresh Slicer too (testing mode included)."""
+        from .dependencies import Dependencies
+
+        self.delayDisplay("Checking the Python packages the module needs (installed on first use)")
+        Dependencies().ensureDependencies(interactive=False)
+
+    def loadSampleData(self, sampleName: str) -> list:
+        """The nodes Sample Data loads for one of the module's samples, as a user's click loads them (files dropped,
+        names kept): the module must find their geometry, spacing and laterality all the same."""
+        import SampleData
+
+        nodes = SampleData.SampleDataLogic().downloadSamples(sampleName)
+        self.assertTrue(nodes, f"Sample Data loaded nothing for {sampleName}")
+        return [node for node in nodes if hasattr(node, "GetID")]
+
     def checkModelStatus(self, logic, processWithoutInputs) -> bool:
         """The logic says plainly whether its model is bundled; without one, processing is an honest error, never a
         fake result. Returns whether the model is available."""

@@ -17,10 +17,10 @@ class ReconWidgetMixin:
 
     The module's ``Resources/UI/<module>.ui`` must have ``applyButton``, ``cancelButton``, ``progressBar``,
     ``modelStatusLabel`` and ``readoutsTableView``; its parameter node an ``outputTable`` field; its logic a
-    :class:`~ReconCoreSlicer.logic.ReconLogicBase`. Hooks the widget defines: ``_createLogic()`` (its logic),
-    ``_inputsProblem(parameters)`` (why the inputs do not allow Apply, or None), ``_applyToolTip()`` (Apply's tooltip
-    when it is possible) and ``onApplyButton()`` (with :meth:`_runApply`); it may override ``_updateWidgets()``,
-    ``_geometryViews`` and ``_geometryName``.
+    :class:`~ReconCoreSlicer.logic.ReconLogicBase` (whose ``inputsProblem(parameters)`` says why the inputs do not
+    allow Apply). Hooks the widget defines: ``_createLogic()`` (its logic), ``_applyToolTip()`` (Apply's tooltip when
+    it is possible) and ``onApplyButton()`` (with :meth:`_runApply`); it may override ``_updateWidgets()`` and
+    ``_geometryViews``.
 
     Cancel sets a flag that the logic reads through its abort flag (``lambda: self._abortRequested``): that is the
     one cancel channel; the progress callback only shows progress.
@@ -29,8 +29,6 @@ class ReconWidgetMixin:
     #: C-arm geometry parameter (a ``CArmViewParameters`` pack) -> parameter of the image whose file may hold that
     #: geometry; the .ui has a node selector ``<image parameter>Selector``.
     _geometryViews: dict = {}
-    #: What the geometry is called in the log when an image file has none.
-    _geometryName = "C-arm geometry"
 
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
@@ -111,7 +109,7 @@ class ReconWidgetMixin:
         parameters = self._parameterNode
         if parameters is None:
             return _("No parameter node.")
-        problem = self._inputsProblem(parameters)
+        problem = self.logic.inputsProblem(parameters)
         if problem:
             return problem
         available, message = self._modelStatus
@@ -129,27 +127,22 @@ class ReconWidgetMixin:
         self.ui.readoutsTableView.setMRMLTableNode(table)
 
     def onViewSelected(self, geometry: str, node) -> None:
-        """Fill a view's geometry parameters from its file (DICOM or JSON sidecar) when the file has them."""
+        """Fill a view's geometry parameters from its file (DICOM or JSON sidecar) when a new image is selected.
+
+        The selector also emits when the parameter node writes back (module enter, scene load): the logic then keeps
+        what is there. Nothing here raises: what cannot be filled is said in the status bar and the log.
+        """
         if self._parameterNode is None or node is None:
             return
-        path = self.logic.sourceFileForVolume(node)
-        if not path:
-            return
-        try:
-            found = self.logic.readGeometry(path)
-        except (ValueError, OSError, ImportError) as error:
-            logging.info(f"{node.GetName()}: no {self._geometryName} in {path} ({error}); enter it by hand")
-            return
-        if abs(found.pixelSpacingMm[0] - found.pixelSpacingMm[1]) > 1e-6:
-            logging.warning(f"{node.GetName()}: anisotropic detector pixels {found.pixelSpacingMm} mm; "
-                            "using the row spacing")
-        view = getattr(self._parameterNode, geometry)
-        with slicer.util.NodeModify(self._parameterNode):
-            view.primaryAngleDeg = found.primaryAngleDeg
-            view.secondaryAngleDeg = found.secondaryAngleDeg
-            view.sourceToDetectorMm = found.sourceToDetectorMm
-            view.sourceToPatientMm = found.sourceToPatientMm
-            view.pixelSpacingMm = found.pixelSpacingMm[0]
+        values, message = self.logic.viewGeometryToFill(self._parameterNode.parameterNode, geometry, node)
+        if message:
+            logging.info(message)
+            slicer.util.showStatusMessage(message, 5000)
+        if values:
+            view = getattr(self._parameterNode, geometry)
+            with slicer.util.NodeModify(self._parameterNode):
+                for field, value in values.items():
+                    setattr(view, field, value)
 
     def _geometries(self) -> dict:
         """{geometry parameter: ``CArmGeometry``} of the ``_geometryViews`` from the parameter node."""

@@ -1,0 +1,23 @@
+"""What AngioRecon's Slicer logic checks on the nodes a user selected before it allows Apply (headless: MRML only)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from ReconCoreLib.nodefiles import frameCount, stackedImageProblem
+
+
+def inputsProblem(view1, view2) -> Optional[str]:
+    """Why the two angiograms (volume nodes; a cine as one slice per frame or a sequence proxy) cannot be
+    reconstructed, or None."""
+    if view1 is None or view2 is None:
+        return "Select both angiograms (view 1 and view 2)."
+    if view1.GetID() == view2.GetID():
+        return "View 1 and view 2 must be two different images."
+    for node in (view1, view2):
+        if frameCount(node) == 0:
+            return f"{node.GetName()} has no image."
+        problem = stackedImageProblem(node)
+        if problem:
+            return problem
+    return None

@@ -1,0 +1,45 @@
+"""What EchoRecon's Slicer logic checks on the nodes a user selected before it allows Apply (headless: MRML only)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from ReconCoreLib.nodefiles import frameCount, stackedImageProblem
+
+from .conventions import VIEWS
+
+PHASE_NAMES = {"ED": "end-diastolic", "ES": "end-systolic"}
+
+
+def inputsProblem(phases: dict, frames: dict) -> Optional[str]:
+    """Why the views cannot be reconstructed, or None.
+
+    :param phases: {"ED": {view: volume node or None}, "ES": ...} for the phases to reconstruct (ES absent when only
+        end-diastole is); each view of a phase is its own image, and a cine (several slices, or a sequence proxy from
+        the DICOM module) may serve both phases, each with its own frame.
+    :param frames: {phase: {view: frame index}} for the cines.
+    """
+    for phase, views in phases.items():
+        name = PHASE_NAMES[phase]
+        missing = [view for view in VIEWS if views.get(view) is None]
+        if missing:
+            reason = f"Select the {name} frame of these views: {', '.join(missing)}."
+            if phase == "ES":
+                reason += " Or untick 'Use end-systole' to reconstruct end-diastole only."
+            return reason
+        seen = {}
+        for view in VIEWS:
+            node = views[view]
+            count = frameCount(node)
+            if count == 0:
+                return f"The {name} {view} image {node.GetName()} has no image."
+            problem = stackedImageProblem(node)
+            if problem:
+                return problem
+            frame = frames.get(phase, {}).get(view, 0)
+            if count > 1 and not 0 <= frame < count:
+                return (f"The {name} {view} cine has {count} frames: choose a frame from 0 to {count - 1}.")
+            if node.GetID() in seen:
+                return f"The {name} {seen[node.GetID()]} and {view} views are the same image: each view is its own."
+            seen[node.GetID()] = view
+    return None
