@@ -123,7 +123,7 @@ def test_stacked_pictures_are_named(scene):
     stack.SetAndObserveStorageNodeID(storageNode.GetID())
     problem = nodefiles.stackedImageProblem(stack)
     assert problem.startswith("EchoNormal_ED_A2C: 3 picture files were stacked") and "'Single file'" in problem
-    assert problem == echoInputsProblem({"ED": {view: stack for view in VIEWS}}, {})
+    assert echoInputsProblem({"ED": {view: stack for view in VIEWS}}, {}) == f"The end-diastolic A4C view: {problem}"
     single = runtime.volumeNodeFromArray(scene, np.ones((1, 20, 30), np.float32), PNG_IJK_TO_RAS, "one")
     single.SetAndObserveStorageNodeID(storageNode.GetID())
     assert nodefiles.stackedImageProblem(single) is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ReconCoreLib.nodefiles import frameCount, stackedImageProblem
+from ReconCoreLib.nodefiles import imageProblem
 
 
 def inputsProblem(view1, view2) -> Optional[str]:
@@ -14,10 +14,4 @@ def inputsProblem(view1, view2) -> Optional[str]:
         return "Select both angiograms (view 1 and view 2)."
     if view1.GetID() == view2.GetID():
         return "View 1 and view 2 must be two different images."
-    for node in (view1, view2):
-        if frameCount(node) == 0:
-            return f"{node.GetName()} has no image."
-        problem = stackedImageProblem(node)
-        if problem:
-            return problem
-    return None
+    return imageProblem(view1) or imageProblem(view2)

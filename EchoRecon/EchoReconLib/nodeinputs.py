@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ReconCoreLib.nodefiles import frameCount, stackedImageProblem
+from ReconCoreLib.nodefiles import frameCount, imageProblem
 
 from .conventions import VIEWS
 
@@ -30,12 +30,10 @@ def inputsProblem(phases: dict, frames: dict) -> Optional[str]:
         seen = {}
         for view in VIEWS:
             node = views[view]
-            count = frameCount(node)
-            if count == 0:
-                return f"The {name} {view} image {node.GetName()} has no image."
-            problem = stackedImageProblem(node)
+            problem = imageProblem(node)
             if problem:
-                return problem
+                return f"The {name} {view} view: {problem}"
+            count = frameCount(node)
             frame = frames.get(phase, {}).get(view, 0)
             if count > 1 and not 0 <= frame < count:
                 return (f"The {name} {view} cine has {count} frames: choose a frame from 0 to {count - 1}.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ReconCoreLib.nodefiles import frameCount, stackedImageProblem
+from ReconCoreLib.nodefiles import frameCount, imageProblem
 
 
 def inputsProblem(apRadiograph, latRadiograph) -> Optional[str]:
@@ -15,12 +15,10 @@ def inputsProblem(apRadiograph, latRadiograph) -> Optional[str]:
     if apRadiograph.GetID() == latRadiograph.GetID():
         return "The AP and lateral radiographs must be two different images."
     for node in (apRadiograph, latRadiograph):
-        frames = frameCount(node)
-        if frames == 0:
-            return f"{node.GetName()} has no image."
-        problem = stackedImageProblem(node)
+        problem = imageProblem(node)
         if problem:
             return problem
+        frames = frameCount(node)
         if frames > 1:
             return f"{node.GetName()} has {frames} frames: a radiograph is one image."
     return None

@@ -210,6 +210,14 @@ def stackedImageProblem(node) -> Optional[str]:
             "ticked in Add Data's options")
 
 
+def imageProblem(node) -> Optional[str]:
+    """Why the volume ``node`` is not a usable picture or cine, or None: it has no image, or it is several pictures
+    stacked by Slicer's reader (:func:`stackedImageProblem`)."""
+    if frameCount(node) == 0:
+        return f"{node.GetName()} has no image."
+    return stackedImageProblem(node)
+
+
 def viewGeometryToFill(parameterNode, geometryName: str, node, dicomDatabase=None) -> tuple:
     """What a module widget writes into the C-arm geometry parameter ``geometryName`` when the image ``node`` is
     selected: (values, message).
