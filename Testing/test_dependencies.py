@@ -1,6 +1,6 @@
 """How the modules install what they need inside Slicer (``ReconCoreSlicer.dependencies``), with stand-ins for
-the parts of Slicer that pip and the PyTorch extension are (``slicer.packaging`` from 5.12 on, ``slicer.util.pip_install``
-in 5.10, ``PyTorchUtils``); what they are called with is what is checked.
+the parts of Slicer that pip and the PyTorch extension are (``slicer.packaging`` from 5.12 on,
+``slicer.util.pip_install`` in 5.10, ``PyTorchUtils``); what they are called with is what is checked.
 
 Read in Slicer's source: ``Base/Python/slicer/packaging.py`` (v5.12.3: ``pip_ensure(requirements, constraints=...,
 prompt_install=..., requester=..., skip_in_testing=...)``, constraints passed to pip as ``-c``), ``util.py``
