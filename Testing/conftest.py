@@ -55,6 +55,16 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture
+def bundleModel(monkeypatch):
+    """``bundleModel(moduleName, path)``: ``path`` is that module's bundled model for this test (the others none)."""
+    def bundle(moduleName, path):
+        monkeypatch.setattr("ReconCoreLib.models.findBundledModel", lambda name: path if name == moduleName else None)
+        return path
+
+    return bundle
+
+
+@pytest.fixture
 def scene():
     """A fresh headless MRML scene (application, color and segmentations logic attached)."""
     from ReconCoreLib import runtime
@@ -122,10 +132,8 @@ def fixedModelFile(tmp_path_factory, atlasFile, knownRegistration):
 
 
 @pytest.fixture
-def fixedModel(fixedModelFile, monkeypatch):
-    monkeypatch.setattr("ReconCoreLib.models.findBundledModel",
-                        lambda name: fixedModelFile if name == "FemurRegistration" else None)
-    return fixedModelFile
+def fixedModel(fixedModelFile, bundleModel):
+    return bundleModel("FemurRegistration", fixedModelFile)
 
 
 @pytest.fixture(scope="session")

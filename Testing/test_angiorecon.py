@@ -51,12 +51,11 @@ def hullModule():
 
 
 @pytest.fixture
-def hullModel(tmp_path, monkeypatch):
+def hullModel(tmp_path, bundleModel):
     pytest.importorskip("torch", reason="the stand-in model is TorchScript")
     path = tmp_path / "AngioRecon.pt"
     torch.jit.script(hullModule()).save(str(path))
-    monkeypatch.setattr("ReconCoreLib.models.findBundledModel", lambda name: path if name == "AngioRecon" else None)
-    return path
+    return bundleModel("AngioRecon", path)
 
 
 def straightVessel():

@@ -72,11 +72,9 @@ def knownHeartPath(tmp_path_factory):
 
 
 @pytest.fixture
-def knownHeart(knownHeartPath, monkeypatch):
+def knownHeart(knownHeartPath, bundleModel):
     """The stand-in is the bundled EchoRecon model for this test."""
-    monkeypatch.setattr("ReconCoreLib.models.findBundledModel",
-                        lambda name: knownHeartPath if name == "EchoRecon" else None)
-    return knownHeartPath
+    return bundleModel("EchoRecon", knownHeartPath)
 
 
 @pytest.fixture(scope="module")

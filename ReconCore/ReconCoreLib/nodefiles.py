@@ -3,9 +3,8 @@
 Slicer loses or hides what a module needs to know about an image in several ways, each read in Slicer's source:
 
 - Sample Data removes the storage node of every node it loads (``SampleData.py``, ``loadNode``, v5.8.1 to 5.12), so
-  the file, its DICOM geometry and its JSON sidecar are no longer reachable from the node. The modules' own sample
-  loader stamps :data:`SOURCE_FILE_ATTRIBUTE`; a node loaded by Sample Data itself is recognised as a bundled sample by
-  its name and image size (:func:`bundledSampleFile`).
+  the file, its DICOM geometry and its JSON sidecar are no longer reachable from the node. Such a node is recognised
+  as a bundled sample by its name and image size (:func:`bundledSampleFile`).
 - A cine loaded through the DICOM module becomes a sequence (``DICOMImageSequencePlugin``, XA/RF/US multi-frame at
   confidence 0.7) and the module sees its proxy volume: one frame. :func:`framesOfVolumeNode` returns every frame and
   :func:`sourceFileForVolume` the DICOM file behind the frames (``DICOM.instanceUIDs`` of the frame nodes).
@@ -31,7 +30,8 @@ from typing import Optional
 
 import numpy as np
 
-#: Node attribute holding the file a volume was read from (set by the modules' sample loader; read first).
+#: Node attribute naming the file a volume's geometry, spacing and laterality come from, read before anything else:
+#: set it on a node made in Python (for example from an array) whose storage node names no such file.
 SOURCE_FILE_ATTRIBUTE = "Recon2Dto3D.SourceFile"
 #: Picture formats that hold one 2D image: a volume of several slices read from one was stacked from several files.
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -229,8 +229,6 @@ def viewGeometryToFill(parameterNode, geometryName: str, node, dicomDatabase=Non
     back (module enter, scene load), and what the user typed since must survive. The node the fields were filled
     from is kept in an attribute of ``parameterNode`` (the MRML node), so it survives a saved scene.
     """
-    from .conventions import (PIXEL_SPACING_RANGE_MM, PRIMARY_ANGLE_RANGE_DEG, SECONDARY_ANGLE_RANGE_DEG,
-                              SOURCE_TO_DETECTOR_RANGE_MM, SOURCE_TO_PATIENT_RANGE_MM)
     from .xrayio import readXrayImage
 
     if parameterNode is None or node is None:
@@ -241,7 +239,7 @@ def viewGeometryToFill(parameterNode, geometryName: str, node, dicomDatabase=Non
     path = sourceFileForVolume(node, dicomDatabase)
     if not path:
         return None, f"{node.GetName()}: no file with its geometry is known; enter the geometry by hand"
-    try:
+    try:  # CArmGeometry refuses values outside the ranges the fields take (ReconCoreLib.conventions)
         geometry = readXrayImage(path).geometry
     except (ValueError, OSError) as error:
         return None, f"{node.GetName()}: {error}; enter the geometry by hand"
@@ -249,13 +247,6 @@ def viewGeometryToFill(parameterNode, geometryName: str, node, dicomDatabase=Non
     values = {"primaryAngleDeg": geometry.primaryAngleDeg, "secondaryAngleDeg": geometry.secondaryAngleDeg,
               "sourceToDetectorMm": geometry.sourceToDetectorMm, "sourceToPatientMm": geometry.sourceToPatientMm,
               "pixelSpacingMm": spacing[0]}
-    ranges = {"primaryAngleDeg": PRIMARY_ANGLE_RANGE_DEG, "secondaryAngleDeg": SECONDARY_ANGLE_RANGE_DEG,
-              "sourceToDetectorMm": SOURCE_TO_DETECTOR_RANGE_MM, "sourceToPatientMm": SOURCE_TO_PATIENT_RANGE_MM,
-              "pixelSpacingMm": PIXEL_SPACING_RANGE_MM}
-    outside = [f"{field} {value:g} outside {ranges[field][0]:g} to {ranges[field][1]:g}"
-               for field, value in values.items() if not ranges[field][0] <= value <= ranges[field][1]]
-    if outside:
-        return None, f"{node.GetName()}: {Path(path).name} has {', '.join(outside)}; enter the geometry by hand"
     if abs(spacing[0] - spacing[1]) > 1e-6 * max(spacing):
         return None, (f"{node.GetName()}: {Path(path).name} has anisotropic detector pixels {spacing[0]:g} x "
                       f"{spacing[1]:g} mm, which the geometry fields cannot hold; run it from the console or the "

@@ -141,11 +141,12 @@ class Dependencies:
             if not self.isSatisfied(requirement):
                 raise RuntimeError(_("Recon2Dto3D needs {requirement}, which this Slicer provides in another "
                                      "version: use Slicer 5.10 or newer.").format(requirement=requirement))
-        pending = [str(r) for r in requirements
+        pending = [r for r in requirements
                    if canonicalize_name(r.name) not in PROVIDED_PACKAGES and not self.isSatisfied(r)]
         if not pending:
             return
-        logging.info(f"{REQUESTER}: installing {', '.join(pending)}")
+        names = [str(r) for r in pending]
+        logging.info(f"{REQUESTER}: installing {', '.join(names)}")
         try:
             import slicer.packaging as slicerPackaging
         except ImportError:  # Slicer 5.10: no slicer.packaging
@@ -155,15 +156,15 @@ class Dependencies:
             with open(constraintsPath, "w", encoding="utf-8") as stream:
                 stream.write("\n".join(self.constraints()) + "\n")
             if slicerPackaging is not None and hasattr(slicerPackaging, "pip_ensure"):
-                slicerPackaging.pip_ensure(pending, constraints=constraintsPath, requester=REQUESTER,
+                slicerPackaging.pip_ensure(names, constraints=constraintsPath, requester=REQUESTER,
                                            prompt_install=interactive, skip_in_testing=interactive)
             else:
                 if interactive and not slicer.util.confirmOkCancelDisplay(
                         _("{requester} needs these Python packages, which will be downloaded and installed:\n{names}")
-                        .format(requester=REQUESTER, names="\n".join(pending))):
+                        .format(requester=REQUESTER, names="\n".join(names))):
                     raise RuntimeError(_("Installation of the Python packages was declined."))
-                slicer.util.pip_install([*pending, "-c", constraintsPath])
-        stillMissing = [str(r) for r in requirements if str(r) in pending and not self.isSatisfied(r)]  # after pip
+                slicer.util.pip_install([*names, "-c", constraintsPath])
+        stillMissing = [str(r) for r in pending if not self.isSatisfied(r)]
         if stillMissing:
             raise RuntimeError(_("These Python packages are still missing: {names}").format(
                 names=", ".join(stillMissing)))
