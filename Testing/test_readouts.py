@@ -128,10 +128,10 @@ def test_to_dict_is_flat_with_metadata():
     assert data["tree_side"] == "left"
     assert data["converged"] is True
     assert set(data) == set(METADATA_KEYS) | set(VALUES) | {"tree_side", "converged"}
-    # flat: nothing nested except the warnings list of strings
+    # flat: nothing nested except the lists of strings (warnings, failed checks)
     for key, value in data.items():
         assert not isinstance(value, dict), key
-        if key != "warnings":
+        if key not in ("warnings", "failed_checks"):
             assert not isinstance(value, (list, tuple)), key
     assert all(isinstance(message, str) for message in data["warnings"])
     # the returned dict is a copy: changing it leaves the readouts alone
@@ -142,7 +142,7 @@ def test_to_dict_is_flat_with_metadata():
 def test_empty_readouts_to_dict():
     data = Readouts(module="EchoRecon").toDict()
     assert data == {"module": "EchoRecon", "version": __version__, "model_sha256": "", "device": "cpu",
-                    "warnings": []}
+                    "warnings": [], "failed_checks": []}
 
 
 def test_json_round_trip_is_exact(tmp_path):

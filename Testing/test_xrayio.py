@@ -331,7 +331,7 @@ def test_rgba_png(tmp_path):
 
 
 def test_colored_png_is_read_as_luminance(tmp_path):
-    rows, columns = 10, 12
+    rows, columns = 16, 20
     rgb = np.zeros((rows, columns, 3), dtype=np.uint8)
     rgb[..., 0] = np.arange(columns, dtype=np.uint8)[None, :] * 10  # red ramp
     rgb[..., 1] = 200  # strong, constant green

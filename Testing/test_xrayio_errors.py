@@ -154,10 +154,12 @@ def test_sidecar_rows_columns_disagree_with_the_image(tmp_path):
 
 
 def test_check_image_directly():
-    squeezed = checkImage(np.arange(12, dtype=np.int16).reshape(1, 3, 4), "x")
-    assert squeezed.shape == (3, 4)
+    squeezed = checkImage(np.arange(320, dtype=np.int16).reshape(1, 16, 20), "x")
+    assert squeezed.shape == (16, 20)
     assert squeezed.dtype == np.float32
-    np.testing.assert_array_equal(squeezed, np.arange(12).reshape(3, 4))
+    np.testing.assert_array_equal(squeezed, np.arange(320).reshape(16, 20))
+    with pytest.raises(ValueError, match=r"src: image of 3 x 3 pixels is too small \(at least 16 x 16\)"):
+        checkImage(np.arange(9.0).reshape(3, 3), "src")
     with pytest.raises(ValueError, match="src: image pixels are not numbers"):
         checkImage(np.array([["a", "b"], ["c", "d"]]), "src")
     with pytest.raises(ValueError, match=r"src: expected a 2D image, got an array of shape \(7,\)"):

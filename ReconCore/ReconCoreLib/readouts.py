@@ -2,7 +2,9 @@
 
 ``readouts.json`` is one flat JSON object. Measurement keys are snake_case and end in their unit
 (``_mm``, ``_mm3``, ``_ml``, ``_g``, ``_deg``, ``_percent``, ``_s``; no suffix for ratios such as Dice);
-beside them stand ``module``, ``version``, ``model_sha256``, ``device`` and ``warnings`` (list of strings).
+beside them stand ``module``, ``version``, ``model_sha256``, ``device``, ``warnings`` (list of strings) and
+``failed_checks`` (list of strings: plausibility gates the result failed when the user chose to keep it; a result
+with a failed check is not a measurement).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 from . import __version__
 
 UNIT_SUFFIXES = ("mm", "mm3", "ml", "g", "deg", "percent", "s")
-METADATA_KEYS = ("module", "version", "model_sha256", "device", "warnings")
+METADATA_KEYS = ("module", "version", "model_sha256", "device", "warnings", "failed_checks")
 _SNAKE_CASE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 
 
@@ -44,6 +46,7 @@ class Readouts:
     values: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
     version: str = __version__
+    failedChecks: list = field(default_factory=list)
 
     def set(self, key: str, value) -> None:
         """Add one measurement (a finite number, or a bool / string for categorical readouts)."""
@@ -60,16 +63,27 @@ class Readouts:
         """Record a warning shown to the user with the results."""
         self.warnings.append(str(message))
 
+    def failCheck(self, message: str) -> None:
+        """Record a plausibility gate the result failed (kept because the user asked to keep implausible results)."""
+        self.failedChecks.append(str(message))
+
+    @property
+    def failed(self) -> bool:
+        """True when a plausibility gate failed: the numbers are not measurements."""
+        return bool(self.failedChecks)
+
     def toDict(self) -> dict:
         """The flat object written to readouts.json."""
         return {"module": self.module, "version": self.version, "model_sha256": self.modelSha256,
-                "device": self.device, **self.values, "warnings": list(self.warnings)}
+                "device": self.device, **self.values, "warnings": list(self.warnings),
+                "failed_checks": list(self.failedChecks)}
 
     @classmethod
     def fromDict(cls, data: dict) -> "Readouts":
         readouts = cls(module=data["module"], modelSha256=data.get("model_sha256", ""),
                        device=data.get("device", ""), version=data.get("version", __version__),
-                       warnings=list(data.get("warnings", [])))
+                       warnings=list(data.get("warnings", [])),
+                       failedChecks=list(data.get("failed_checks", [])))
         for key, value in data.items():
             if key not in METADATA_KEYS:
                 readouts.set(key, value)
@@ -91,6 +105,7 @@ class Readouts:
                  (("module", self.module), ("version", self.version), ("model_sha256", self.modelSha256),
                   ("device", self.device))]
         rows += [{"readout": "warning", "value": message, "unit": ""} for message in self.warnings]
+        rows += [{"readout": "FAILED CHECK", "value": message, "unit": ""} for message in self.failedChecks]
         return rows
 
     def toTableNode(self, scene, name: str = "readouts", node=None):
@@ -101,9 +116,10 @@ class Readouts:
 
     def summary(self) -> str:
         """Readable lines for the console."""
-        lines = [f"{self.module} readouts:"]
+        lines = [f"{self.module} readouts{' (FAILED CHECKS: not measurements)' if self.failed else ''}:"]
         lines += [f"  {key:<40} {_format(value)} {unitOf(key)}".rstrip() for key, value in self.values.items()]
         lines += [f"  warning: {message}" for message in self.warnings]
+        lines += [f"  FAILED CHECK: {message}" for message in self.failedChecks]
         return "\n".join(lines)
 
 

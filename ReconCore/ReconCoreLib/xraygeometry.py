@@ -68,6 +68,8 @@ def _rotationX(angleRad: float) -> np.ndarray:
 
 
 def _finite(name: str, value) -> float:
+    if isinstance(value, bool):  # JSON true/false are not angles or distances (float(True) would be 1)
+        raise ValueError(f"{name} must be a number, got the boolean {str(value).lower()}")
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -284,8 +286,12 @@ class CArmGeometry:
 
 
 def viewSeparationDeg(first: CArmGeometry, second: CArmGeometry) -> float:
-    """Angle between the two views' central rays (deg, 0..180)."""
-    cosine = float(np.clip(first.detectorDirectionLps @ second.detectorDirectionLps, -1.0, 1.0))
+    """Angle between the lines of the two views' central rays (deg, 0..90): what determines depth.
+
+    Taken modulo 180 deg: two views 180 deg apart look along one line (mirror images of each other, no depth), and
+    views 150 deg apart see depth as views 30 deg apart do.
+    """
+    cosine = float(np.clip(abs(first.detectorDirectionLps @ second.detectorDirectionLps), 0.0, 1.0))
     return math.degrees(math.acos(cosine))
 
 

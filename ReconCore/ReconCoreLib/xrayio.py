@@ -16,11 +16,16 @@ import datetime
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
 from .xraygeometry import GEOMETRY_KEYWORDS, CArmGeometry
+
+#: X-ray modalities any module may read; a module narrows them (angio: XA, RF; femur: DX, CR).
+XRAY_MODALITIES = ("XA", "RF", "DX", "CR")
+#: Smallest image side accepted (pixels): below this no filter or network input means anything.
+MIN_IMAGE_PIXELS = 16
 
 IMAGE_SUFFIXES = (".nrrd", ".nii.gz", ".nii", ".png", ".mha", ".mhd")
 DICOM_SOP_CLASS = {
@@ -79,6 +84,9 @@ def checkImage(pixels: np.ndarray, source: str) -> np.ndarray:
         raise ValueError(f"{source}: image contains NaN or infinite values")
     if array.size == 0 or float(array.max()) == float(array.min()):
         raise ValueError(f"{source}: image is empty or constant")
+    if min(array.shape) < MIN_IMAGE_PIXELS:
+        raise ValueError(f"{source}: image of {array.shape[0]} x {array.shape[1]} pixels is too small "
+                         f"(at least {MIN_IMAGE_PIXELS} x {MIN_IMAGE_PIXELS})")
     return array
 
 
@@ -88,26 +96,38 @@ def defaultFrameScore(frame: np.ndarray) -> float:
     return float(high - low)
 
 
+def requireFile(path: str | Path) -> Path:
+    """``path`` as a Path when it is a readable file; ValueError saying what it is otherwise (missing, a folder)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder; expected an image file")
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    return path
+
+
 def readXrayImage(path: str | Path, frame: int | None = None,
-                  frameScore: Callable[[np.ndarray], float] = defaultFrameScore) -> XrayImage:
+                  frameScore: Callable[[np.ndarray], float] = defaultFrameScore,
+                  modalities: Optional[Sequence[str]] = None) -> XrayImage:
     """Read one X-ray view and its geometry.
 
     :param path: DICOM file, or an image file with a JSON sidecar.
     :param frame: zero-based frame of a multi-frame DICOM; ``None`` picks the frame with the highest
         ``frameScore``.
-    :raises ValueError: unreadable file, not 2D, NaNs, constant image, missing or absurd geometry.
+    :param modalities: the DICOM (or sidecar) Modality values accepted (default :data:`XRAY_MODALITIES`).
+    :raises ValueError: unreadable file, not 2D, NaNs, constant image, missing or absurd geometry, another modality.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: no such file")
+    path = requireFile(path)
+    modalities = tuple(modalities or XRAY_MODALITIES)
     if isDicom(path):
-        return _readDicom(path, frame, frameScore)
+        return _readDicom(path, frame, frameScore, modalities)
     if not any(path.name.lower().endswith(suffix) for suffix in IMAGE_SUFFIXES):
         raise ValueError(f"{path}: not a DICOM file nor one of {', '.join(IMAGE_SUFFIXES)}")
-    return _readImageWithSidecar(path)
+    return _readImageWithSidecar(path, frame, modalities)
 
 
-def _readImageWithSidecar(path: Path) -> XrayImage:
+def _readImageWithSidecar(path: Path, frame: int | None = None, modalities: Sequence[str] = XRAY_MODALITIES
+                          ) -> XrayImage:
     import SimpleITK as sitk
 
     sidecar = sidecarPath(path)
@@ -120,6 +140,11 @@ def _readImageWithSidecar(path: Path) -> XrayImage:
         raise ValueError(f"{sidecar}: not valid JSON ({error})") from None
     if not isinstance(attributes, dict):
         raise ValueError(f"{sidecar}: expected a JSON object keyed by DICOM keywords")
+    modality = attributes.get("Modality")
+    if modality is not None and str(modality).upper() not in modalities:
+        raise ValueError(f"{sidecar}: Modality is {modality!r}; this module reads Modality {', '.join(modalities)}")
+    if frame not in (None, 0):
+        raise ValueError(f"{path}: frame {frame} requested but the image has a single frame")
     try:
         image = sitk.ReadImage(str(path))
     except RuntimeError as error:
@@ -143,20 +168,31 @@ def _checkSize(geometry: CArmGeometry, pixels: np.ndarray, source: str) -> None:
 
 
 def readDicomPixels(path: Path):
-    """(pydicom dataset, pixel array) of a DICOM file, with a clear ValueError for unreadable files."""
+    """(pydicom dataset, pixel array) of a DICOM file, with a clear ValueError for unreadable files, pixel modules
+    that disagree with their data and pixel data no installed decoder can read."""
     import pydicom
     from pydicom.errors import InvalidDicomError
 
+    from .dicomvalues import checkPixelModule
+
     try:
         dataset = pydicom.dcmread(str(path))
-    except (InvalidDicomError, OSError) as error:
-        raise ValueError(f"{path}: not a readable DICOM file ({error})") from None
+    except (InvalidDicomError, OSError, ValueError, TypeError, KeyError, EOFError) as error:
+        raise ValueError(f"{path}: not a readable DICOM file ({_oneLine(error)})") from None
     if "PixelData" not in dataset:
         raise ValueError(f"{path}: DICOM file has no pixel data")
+    checkPixelModule(dataset, str(path))
     try:
-        pixels = dataset.pixel_array
+        with _quietDecoders():
+            pixels = dataset.pixel_array
     except Exception as error:  # pydicom raises several types for unsupported transfer syntaxes
-        raise ValueError(f"{path}: cannot decode DICOM pixel data ({error})") from None
+        from .dicomvalues import NATIVE_TRANSFER_SYNTAXES
+
+        syntax = getattr(getattr(dataset, "file_meta", None), "TransferSyntaxUID", None)
+        syntaxName = f"{getattr(syntax, 'name', '') or syntax}" if syntax else "unknown transfer syntax"
+        hint = "" if str(syntax) in NATIVE_TRANSFER_SYNTAXES else (
+            "; install pylibjpeg with its openjpeg and libjpeg plugins, or export the images uncompressed")
+        raise ValueError(f"{path}: cannot decode DICOM pixel data ({syntaxName}: {_oneLine(error)}){hint}") from None
     photometric = str(getattr(dataset, "PhotometricInterpretation", ""))
     if int(pydicom.__version__.split(".")[0]) < 3 and photometric in ("YBR_FULL", "YBR_FULL_422"):
         # pydicom 3 gives colour as RGB; pydicom 2 (bundled with Slicer 5.10) leaves it in YCbCr
@@ -166,9 +202,35 @@ def readDicomPixels(path: Path):
     return dataset, pixels  # colour comes as RGB
 
 
-def _readDicom(path: Path, frame: int | None, frameScore) -> XrayImage:
+def _oneLine(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text[:200] + ("..." if len(text) > 200 else "") if text else type(error).__name__
+
+
+class _quietDecoders:
+    """Keep the pixel data handlers' own log records (e.g. Pillow's traceback for a codec it lacks) off the console:
+    the ValueError raised after them says what went wrong, once."""
+
+    def __enter__(self):
+        import logging
+
+        self._logger = logging.getLogger("pydicom")
+        self._level = self._logger.level
+        self._logger.setLevel(logging.CRITICAL)
+        return self
+
+    def __exit__(self, *exc):
+        self._logger.setLevel(self._level)
+        return False
+
+
+def _readDicom(path: Path, frame: int | None, frameScore, modalities: Sequence[str] = XRAY_MODALITIES
+               ) -> XrayImage:
+    from .dicomvalues import checkModality, number
+
     dataset, pixels = readDicomPixels(path)
-    frames = int(getattr(dataset, "NumberOfFrames", 1) or 1)
+    checkModality(dataset, modalities, str(path), "X-ray images")
+    frames = number(dataset, "NumberOfFrames", str(path), required=False, integer=True, default=1)
     if frames > 1:
         if frame is None:
             frame = int(np.argmax([frameScore(np.asarray(one, dtype=np.float32)) for one in pixels]))
@@ -178,24 +240,31 @@ def _readDicom(path: Path, frame: int | None, frameScore) -> XrayImage:
     elif frame not in (None, 0):
         raise ValueError(f"{path}: frame {frame} requested but the file has a single frame")
     pixels = np.asarray(pixels, dtype=np.float32)
-    slope = float(getattr(dataset, "RescaleSlope", 1) or 1)
-    intercept = float(getattr(dataset, "RescaleIntercept", 0) or 0)
+    slope = number(dataset, "RescaleSlope", str(path), required=False, default=1.0) or 1.0
+    intercept = number(dataset, "RescaleIntercept", str(path), required=False, default=0.0)
     pixels = checkImage(pixels * slope + intercept, str(path))
-    if str(getattr(dataset, "PhotometricInterpretation", "")) == "MONOCHROME1":
+    if _photometric(dataset, str(path)) == "MONOCHROME1":
         pixels = pixels.max() + pixels.min() - pixels  # show as MONOCHROME2 (high = bright)
-    attributes = {key: _dicomValue(dataset, key) for key in GEOMETRY_KEYWORDS}
+    attributes = {key: _dicomValue(dataset, key, str(path)) for key in GEOMETRY_KEYWORDS}
     geometry = CArmGeometry.fromAttributes(attributes, source=str(path))
     _checkSize(geometry, pixels, str(path))
     return XrayImage(pixels, geometry, str(path), str(getattr(dataset, "Modality", "")), frame or 0, frames)
 
 
-def _dicomValue(dataset, keyword: str):
-    value = getattr(dataset, keyword, None)
-    if value is None or value == "":
-        return None
+def _photometric(dataset, source: str) -> str:
+    from .dicomvalues import text
+
+    return text(dataset, "PhotometricInterpretation", source).upper()
+
+
+def _dicomValue(dataset, keyword: str, source: str):
+    """One geometry attribute with the multiplicity DICOM gives it (two numbers for the spacing); None when absent."""
+    from .dicomvalues import number, numbers
+
     if keyword == "ImagerPixelSpacing":
-        return [float(item) for item in value]
-    return float(value) if keyword not in ("Rows", "Columns") else int(value)
+        values = numbers(dataset, keyword, 2, source, required=False)
+        return list(values) if values is not None else None
+    return number(dataset, keyword, source, required=False, integer=keyword in ("Rows", "Columns"))
 
 
 def writeSidecar(imagePath: str | Path, geometry: CArmGeometry, **extra) -> Path:
