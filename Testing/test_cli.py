@@ -1,6 +1,8 @@
 """The recon2d3d command line: exit codes, one-line errors, nothing half-written, the installed console script."""
 
 import dataclasses
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -10,9 +12,9 @@ import pytest
 import SimpleITK as sitk
 
 from EchoReconLib.conventions import VIEWS as ECHO_VIEWS
-from ReconCoreLib import __version__, cli, models, modules
+from ReconCoreLib import __version__, cli, models, modules, plausibility
 from ReconCoreLib.readouts import Readouts
-from ReconCoreLib.storage import atomicOutputDirectory
+from ReconCoreLib.storage import RESULT_MARKER
 from ReconCoreLib.xraygeometry import CArmGeometry
 from ReconCoreLib.xrayio import writeXrayDicom
 
@@ -158,7 +160,7 @@ def test_usage_errors_exit_2(capsys, argv):
 def test_angio_missing_file(capsys, tmp_path, views):
     out = tmp_path / "out"
     missing = tmp_path / "in" / "missing.dcm"
-    status, stdout, stderr = run(capsys, ["angio", views[0], missing, "--out", out])
+    status, stdout, stderr = run(capsys, ["angio", views[0], missing, "--tree", "left", "--out", out])
     assert status == cli.EXIT_BAD_INPUT == 2
     assertOneLineError(stderr, "angio", missing, "no such file")
     assert stdout == ""
@@ -169,7 +171,8 @@ def test_angio_missing_file(capsys, tmp_path, views):
 def test_angio_missing_file_leaves_existing_out_empty(capsys, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    status, _, stderr = run(capsys, ["angio", tmp_path / "nope1.dcm", tmp_path / "nope2.dcm", "--out", out])
+    status, _, stderr = run(capsys, ["angio", tmp_path / "nope1.dcm", tmp_path / "nope2.dcm", "--tree", "left",
+                                     "--out", out])
     assert status == 2
     assertOneLineError(stderr, "angio", "nope1.dcm")
     assert list(out.iterdir()) == []
@@ -181,7 +184,7 @@ def test_angio_png_without_sidecar(capsys, tmp_path, views):
     png = tmp_path / "in" / "view2.png"
     sitk.WriteImage(sitk.GetImageFromArray(np.arange(32 * 40, dtype=np.uint16).reshape(32, 40)), str(png))
     out = tmp_path / "out"
-    status, _, stderr = run(capsys, ["angio", views[0], png, "--out", out])
+    status, _, stderr = run(capsys, ["angio", views[0], png, "--tree", "left", "--out", out])
     assert status == 2
     assertOneLineError(stderr, "angio", "view2.png", "view2.json", "sidecar")
     assertNothingWritten(out, tmp_path)
@@ -191,7 +194,7 @@ def test_angio_png_without_sidecar(capsys, tmp_path, views):
 def test_angio_file_that_is_not_dicom(capsys, tmp_path, views):
     fake = tmp_path / "in" / "fake.dcm"
     fake.write_text("not DICOM\nsecond line\n")
-    status, _, stderr = run(capsys, ["angio", fake, views[1], "--out", tmp_path / "out"])
+    status, _, stderr = run(capsys, ["angio", fake, views[1], "--tree", "left", "--out", tmp_path / "out"])
     assert status == 2
     assertOneLineError(stderr, "angio", "fake.dcm", "not a readable DICOM file")
     assertNothingWritten(tmp_path / "out", tmp_path)
@@ -199,20 +202,22 @@ def test_angio_file_that_is_not_dicom(capsys, tmp_path, views):
 
 @pytest.mark.torch  # the views are read by the run, after the check for torch
 def test_angio_bad_frame(capsys, tmp_path, views):
-    status, _, stderr = run(capsys, ["angio", views[0], views[1], "--frame1", "3", "--out", tmp_path / "out"])
+    status, _, stderr = run(capsys, ["angio", views[0], views[1], "--tree", "left", "--frame1", "3",
+                                     "--out", tmp_path / "out"])
     assert status == 2
     assertOneLineError(stderr, "angio", "view1.dcm", "frame 3", "single frame")
 
 
 def test_angio_missing_mask(capsys, tmp_path, views):
-    status, _, stderr = run(capsys, ["angio", *views, "--mask1", tmp_path / "mask1.nrrd", "--out", tmp_path / "out"])
+    status, _, stderr = run(capsys, ["angio", *views, "--tree", "left", "--mask1", tmp_path / "mask1.nrrd",
+                                     "--out", tmp_path / "out"])
     assert status == 2
     assertOneLineError(stderr, "angio", "--mask1", "mask1.nrrd", "no such file")
 
 
 def test_angio_valid_views_without_model_exits_3(capsys, tmp_path, views, noModels):
     out = tmp_path / "out"
-    status, stdout, stderr = run(capsys, ["angio", *views, "--out", out, "--device", "cpu"])
+    status, stdout, stderr = run(capsys, ["angio", *views, "--tree", "left", "--out", out, "--device", "cpu"])
     assert status == cli.EXIT_NO_MODEL == 3
     lines = stderr.splitlines()
     assert lines == [f"recon2d3d angio: {models.notBundledMessage('AngioRecon')}"]
@@ -295,7 +300,7 @@ def test_echo_valid_views_without_model_exits_3(capsys, tmp_path, noModels):
 @pytest.mark.skipif(cudaAvailable(), reason="a CUDA GPU is available here")
 def test_device_cuda_without_gpu(capsys, tmp_path, views):
     out = tmp_path / "out"
-    status, _, stderr = run(capsys, ["angio", *views, "--out", out, "--device", "cuda"])
+    status, _, stderr = run(capsys, ["angio", *views, "--tree", "left", "--out", out, "--device", "cuda"])
     assert status == 2
     assertOneLineError(stderr, "angio", "'cuda'", "no CUDA GPU")
     assertNothingWritten(out, tmp_path)
@@ -319,6 +324,12 @@ def fakePipeline(monkeypatch, behaviour):
             raise ValueError("vessel enhancement found no vessels in view 2")
         if behaviour == "cancel":
             raise KeyboardInterrupt
+        if behaviour == "terminate":
+            os.kill(os.getpid(), signal.SIGTERM)  # as `timeout` or a batch scheduler sends it
+        if behaviour == "bug":
+            return 1 / 0
+        if behaviour == "implausible":
+            plausibility.gate(Readouts(module="AngioRecon"), "lv_ef_percent", 99, 5, 85, "%", "LV EF")
         readouts = Readouts(module="AngioRecon", device=device)
         readouts.set("vessel_volume_mm3", 1234.5)
         readouts.writeJson(Path(outputDirectory) / "readouts.json")
@@ -334,11 +345,12 @@ def test_module_success_moves_results_into_out(capsys, tmp_path, views, monkeypa
     fakePipeline(monkeypatch, "ok")
     out = tmp_path / "out"
     out.mkdir()
-    (out / "notes.txt").write_text("keep me")
-    status, stdout, stderr = run(capsys, ["angio", *views, "--out", out, "--device", "cpu", "--quiet"])
+    (out / "readouts.json").write_text("{}")  # an earlier result, replaced whole
+    (out / "stale_es.vtk").write_text("from the earlier run")
+    status, stdout, stderr = run(capsys, ["angio", *views, "--tree", "left",
+                                          "--out", out, "--device", "cpu", "--quiet"])
     assert status == 0, stderr
-    assert sorted(item.name for item in out.iterdir()) == ["notes.txt", "readouts.json", "sub", "tree.vtk"]
-    assert (out / "notes.txt").read_text() == "keep me"
+    assert sorted(item.name for item in out.iterdir()) == [RESULT_MARKER, "readouts.json", "sub", "tree.vtk"]
     assert (out / "sub" / "mask.nrrd").read_text() == "mask"
     assert Readouts.readJson(out / "readouts.json").values == {"vessel_volume_mm3": 1234.5}
     assert stdout == ""  # --quiet
@@ -348,7 +360,7 @@ def test_module_success_moves_results_into_out(capsys, tmp_path, views, monkeypa
 def test_module_success_prints_summary(capsys, tmp_path, views, monkeypatch):
     fakePipeline(monkeypatch, "ok")
     out = tmp_path / "out"
-    status, stdout, _ = run(capsys, ["angio", *views, "--out", out, "--device", "cpu"])
+    status, stdout, _ = run(capsys, ["angio", *views, "--tree", "left", "--out", out, "--device", "cpu"])
     assert status == 0
     assert "AngioRecon readouts:" in stdout
     assert "vessel_volume_mm3" in stdout and "1234.5 mm3" in stdout
@@ -359,114 +371,47 @@ def test_out_is_an_existing_file(capsys, tmp_path, views, monkeypatch):
     fakePipeline(monkeypatch, "ok")
     out = tmp_path / "out"
     out.write_text("a file, not a folder")
-    status, _, stderr = run(capsys, ["angio", *views, "--out", out, "--device", "cpu", "--quiet"])
+    status, _, stderr = run(capsys, ["angio", *views, "--tree", "left", "--out", out, "--device", "cpu", "--quiet"])
     assert status == 2
     assertOneLineError(stderr, "angio", "out")
     assert out.read_text() == "a file, not a folder"
     assert [item.name for item in tmp_path.iterdir() if ".partial" in item.name] == []
 
 
-@pytest.mark.parametrize("behaviour, status, fragment", [("bad-input", 2, "error: vessel enhancement found no vessels"),
-                                                        ("cancel", 130, "cancelled; nothing was written")])
+@pytest.mark.parametrize("behaviour, status, fragment", [
+    ("bad-input", 2, "error: vessel enhancement found no vessels"),
+    ("cancel", 130, "interrupted; nothing was written"),
+    ("terminate", 143, "terminated (SIGTERM); nothing was written"),
+    ("bug", 1, "internal error (ZeroDivisionError: division by zero); nothing was written"),
+    ("implausible", 2, "error: LV EF (lv_ef_percent) = 99 % is outside the plausible range [5, 85] %"),
+])
 def test_module_failure_writes_nothing(capsys, tmp_path, views, monkeypatch, behaviour, status, fragment):
     fakePipeline(monkeypatch, behaviour)
     out = tmp_path / "out"
-    result, _, stderr = run(capsys, ["angio", *views, "--out", out, "--device", "cpu", "--quiet"])
+    result, _, stderr = run(capsys, ["angio", *views, "--tree", "left", "--out", out, "--device", "cpu", "--quiet"])
     assert result == status
     lines = stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("recon2d3d angio: ") and fragment in lines[0], stderr
     assertNothingWritten(out, tmp_path)
 
 
-# --------------------------------------------------------------------------------------------------
-# atomicOutputDirectory
-def test_atomic_output_failure_leaves_no_trace(tmp_path):
-    target = tmp_path / "results"
-    with pytest.raises(RuntimeError, match="boom"):
-        with atomicOutputDirectory(target) as staging:
-            assert staging.parent == tmp_path and staging.is_dir() and staging != target
-            (staging / "half.nrrd").write_text("half")
-            raise RuntimeError("boom")
-    assert not target.exists()
-    assert list(tmp_path.iterdir()) == []
+def test_keep_implausible_writes_the_result_marked_failed(capsys, tmp_path, views, monkeypatch):
+    def runCase(case, outputDirectory, device, progress):
+        readouts = Readouts(module="AngioRecon", device=device)
+        readouts.set("lv_ef_percent", 99.0)
+        plausibility.gate(readouts, "lv_ef_percent", 99.0, 5, 85, "%", "LV EF")  # recorded, not raised
+        readouts.writeJson(Path(outputDirectory) / "readouts.json")
+        return readouts
 
-
-def test_atomic_output_failure_keeps_existing_target(tmp_path):
-    target = tmp_path / "results"
-    target.mkdir()
-    (target / "readouts.json").write_text("old")
-    with pytest.raises(KeyboardInterrupt):
-        with atomicOutputDirectory(target) as staging:
-            (staging / "readouts.json").write_text("new, half done")
-            (staging / "extra.vtk").write_text("half")
-            raise KeyboardInterrupt
-    assert [item.name for item in target.iterdir()] == ["readouts.json"]
-    assert (target / "readouts.json").read_text() == "old"
-    assert [item.name for item in tmp_path.iterdir()] == ["results"]
-
-
-def test_atomic_output_success(tmp_path):
-    target = tmp_path / "deep" / "results"  # parents are created
-    with atomicOutputDirectory(target) as staging:
-        (staging / "readouts.json").write_text("{}")
-        (staging / "segments").mkdir()
-        (staging / "segments" / "lv.vtk").write_text("lv")
-        assert not target.exists()  # nothing visible before the body completes
-    assert sorted(item.name for item in target.iterdir()) == ["readouts.json", "segments"]
-    assert (target / "segments" / "lv.vtk").read_text() == "lv"
-    assert [item.name for item in target.parent.iterdir()] == ["results"]
-
-
-def test_atomic_output_success_keeps_unrelated_and_replaces_same_names(tmp_path):
-    target = tmp_path / "results"
-    target.mkdir()
-    (target / "notes.txt").write_text("mine")
-    (target / "readouts.json").write_text("old")
-    (target / "segments").mkdir()
-    (target / "segments" / "stale.vtk").write_text("stale")
-    with atomicOutputDirectory(target) as staging:
-        (staging / "readouts.json").write_text("new")
-        (staging / "segments").mkdir()
-        (staging / "segments" / "lv.vtk").write_text("lv")
-    assert sorted(item.name for item in target.iterdir()) == ["notes.txt", "readouts.json", "segments"]
-    assert (target / "notes.txt").read_text() == "mine"
-    assert (target / "readouts.json").read_text() == "new"
-    assert [item.name for item in (target / "segments").iterdir()] == ["lv.vtk"]  # the folder is replaced whole
-    assert [item.name for item in tmp_path.iterdir()] == ["results"]
-
-
-def test_atomic_output_onto_a_file_is_refused_before_any_work(tmp_path):
-    target = tmp_path / "results"
-    target.write_text("file")
-    entered = []
-    with pytest.raises(ValueError, match="not a folder"):
-        with atomicOutputDirectory(target):
-            entered.append(True)
-    assert entered == []
-    assert target.read_text() == "file"
-    assert [item.name for item in tmp_path.iterdir()] == ["results"]
-
-
-def test_atomic_output_folder_replaces_a_file_of_the_same_name(tmp_path):
-    target = tmp_path / "results"
-    target.mkdir()
-    (target / "segments").write_text("a file where the result has a folder")
-    with atomicOutputDirectory(target) as staging:
-        (staging / "readouts.json").write_text("{}")
-        (staging / "segments").mkdir()
-        (staging / "segments" / "lv.vtk").write_text("lv")
-    assert (target / "segments" / "lv.vtk").read_text() == "lv"
-    assert [item.name for item in tmp_path.iterdir()] == ["results"]
-
-
-def test_atomic_output_move_failure_leaves_no_staging(tmp_path, monkeypatch):
-    target = tmp_path / "results"
-
-    def failingReplace(source, destination):
-        raise OSError("disk full")
-
-    monkeypatch.setattr("ReconCoreLib.storage.os.replace", failingReplace)
-    with pytest.raises(OSError, match="disk full"):
-        with atomicOutputDirectory(target) as staging:
-            (staging / "readouts.json").write_text("{}")
-    assert [item.name for item in tmp_path.iterdir() if ".partial" in item.name] == []
+    monkeypatch.setattr(models, "RUNTIME_PACKAGES", ())
+    fake = dataclasses.replace(modules.moduleEntry("AngioRecon"), runCase=runCase)
+    real = modules.moduleEntry
+    monkeypatch.setattr(modules, "moduleEntry", lambda name: fake if name == "AngioRecon" else real(name))
+    out = tmp_path / "out"
+    status, stdout, stderr = run(capsys, ["angio", *views, "--tree", "left", "--out", out, "--device", "cpu",
+                                          "--keep-implausible"])
+    assert status == 0, stderr
+    written = Readouts.readJson(out / "readouts.json")
+    assert written.failedChecks == ["LV EF (lv_ef_percent) = 99 % is outside the plausible range [5, 85] %"]
+    assert "FAILED CHECK: LV EF (lv_ef_percent) = 99 %" in stdout and "(FAILED CHECKS: not measurements)" in stdout
+    assert not plausibility.keepsImplausible()  # only for that run

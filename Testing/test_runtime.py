@@ -1,5 +1,7 @@
 """Headless Slicer runtime: every writer/reader round-trips arrays and geometry exactly."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -133,9 +135,23 @@ def test_bad_files(scene, tmp_path):
         storage.loadNode(scene, tmp_path / "notes.docx")
     (tmp_path / "broken.nrrd").write_text("not a nrrd")
     nodesBefore = scene.GetNumberOfNodes()
-    with pytest.raises(ValueError, match="could not be read"):
+    with pytest.raises(ValueError, match="broken.nrrd: not a readable image"):
         storage.loadNode(scene, tmp_path / "broken.nrrd")
     assert scene.GetNumberOfNodes() == nodesBefore  # nothing half-made left in the scene
+    with pytest.raises(ValueError, match="is a folder; expected a file"):
+        storage.loadNode(scene, tmp_path)
+
+
+@pytest.mark.parametrize("keptBytes", [200, 10000])  # inside the header; inside the gzip data
+def test_truncated_segmentation_is_refused_not_aborted(scene, tmp_path, keptBytes):
+    """MRML's teem reader aborts the process (SIGABRT) on these; loadNode must refuse them with a message first."""
+    sample = Path(__file__).resolve().parents[1] / "FemurRegistration/Resources/SampleData/" \
+        "FemurOrthogonal-reference.seg.nrrd"
+    truncated = tmp_path / "reference.seg.nrrd"
+    truncated.write_bytes(sample.read_bytes()[:keptBytes])
+    with pytest.raises(ValueError, match=r"reference\.seg\.nrrd: not a readable image \(.*nrrd"):
+        storage.loadNode(scene, truncated)
+    assert storage.loadNode(scene, sample).GetSegmentation().GetNumberOfSegments() == 1  # the whole file reads
 
 
 def test_run_module_pipeline_creates_missing_outputs_and_passes_arguments(scene):

@@ -165,7 +165,7 @@ class BeamToPatient(torch.nn.Module):
                 pixelOrigin: torch.Tensor, columnStep: torch.Tensor, rowStep: torch.Tensor,
                 near: torch.Tensor, far: torch.Tensor) -> torch.Tensor:
         """``pointsLps`` [B, D, H, W, 3] -> values [B, C, D, H, W]."""
-        samples, rows, columns = beam.shape[2], beam.shape[3], beam.shape[4]
+        rows, columns = beam.shape[3], beam.shape[4]
         batch = beam.shape[0]
         rays = pointsLps - source[:, None, None, None, :]
         distance = torch.linalg.norm(rays, dim=-1)

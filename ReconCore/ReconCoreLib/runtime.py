@@ -18,13 +18,41 @@ Console example (headless)::
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
+from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 
 _HEADLESS = {}  # id(scene) -> HeadlessSlicer, keeps the logic objects alive with their scene
+#: Headless scenes' cache folders are ``<temp>/recon2d3d-cache-<pid>-*``: the process id tells whether one is stale.
+CACHE_PREFIX = "recon2d3d-cache-"
+
+
+def _processAlive(pid: int) -> bool:
+    if os.name != "posix":
+        return True  # no cheap portable check: keep the folder
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def removeStaleCaches() -> list:
+    """Remove the scene cache folders of processes that no longer run (a run killed by SIGKILL or the OOM killer
+    cannot remove its own); returns the removed paths."""
+    removed = []
+    for folder in Path(tempfile.gettempdir()).glob(f"{CACHE_PREFIX}*"):
+        pid = folder.name[len(CACHE_PREFIX):].split("-", 1)[0]
+        if folder.is_dir() and pid.isdigit() and int(pid) != os.getpid() and not _processAlive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 class HeadlessSlicer:
@@ -44,7 +72,8 @@ class HeadlessSlicer:
         if self.scene.GetFirstNodeByClass("vtkMRMLColorTableNode") is None:
             self.colorLogic.AddDefaultColorNodes()
         # Data I/O with a cache folder, as Slicer's core application sets up (needed to read .mrb bundles).
-        self.cacheDirectory = tempfile.mkdtemp(prefix="recon2d3d-cache-")
+        removeStaleCaches()
+        self.cacheDirectory = tempfile.mkdtemp(prefix=f"{CACHE_PREFIX}{os.getpid()}-")
         self.cacheManager = slicer.vtkCacheManager()
         self.cacheManager.SetRemoteCacheDirectory(self.cacheDirectory)
         self.dataIOManager = slicer.vtkDataIOManager()
