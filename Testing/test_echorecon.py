@@ -245,16 +245,25 @@ def test_readouts_have_units_and_the_known_values(result):
     assert values["inference_s"] >= 0
 
 
-def test_end_diastole_only_and_esv_above_edv_warns(knownHeartPath, sampleImages, tmp_path):
+def test_end_diastole_only_and_esv_above_edv_is_refused_or_kept(knownHeartPath, sampleImages, tmp_path):
+    from ReconCoreLib.plausibility import ImplausibleResult, keepingImplausible
+
     alone = pipeline.reconstruct(sampleImages["ED"], None, "cpu", modelPath=str(knownHeartPath))
     assert alone.phases == ("ED",)
     assert set(alone.readouts.values) == {"lv_edv_ml", "lv_mass_g", "rv_edv_ml", "la_volume_ed_ml", "ra_volume_ed_ml",
                                           "simpson_edv_ml", "inference_s",
                                           *(f"view_dice_{view.lower()}" for view in VIEWS)}
     growing = saveKnownHeart(tmp_path / "growing.pt", shrink=1.1)
-    swapped = pipeline.reconstruct(sampleImages["ED"], sampleImages["ES"], "cpu", modelPath=str(growing))
+    with pytest.raises(ImplausibleResult, match=r"LV end-systolic volume, above the end-diastolic volume \(ED and ES "
+                                                r"swapped\?\) \(lv_esv_ml\) = \d+ mL is outside the plausible range"):
+        pipeline.reconstruct(sampleImages["ED"], sampleImages["ES"], "cpu", modelPath=str(growing))
+    with keepingImplausible():
+        swapped = pipeline.reconstruct(sampleImages["ED"], sampleImages["ES"], "cpu", modelPath=str(growing))
     assert swapped.readouts.values["lv_ef_percent"] < 0
-    assert any("exceeds the end-diastolic" in warning for warning in swapped.readouts.warnings)
+    assert [check.split(" = ")[0].rsplit("(", 1)[1] for check in swapped.readouts.failedChecks] == [
+        "lv_esv_ml)", "lv_sv_ml)", "lv_ef_percent)"]
+    assert "simpson_ef_percent" not in swapped.readouts.values  # Simpson's ESV above its EDV: left out, warned
+    assert any(warning.startswith("biplane Simpson's ESV and EF left out") for warning in swapped.readouts.warnings)
 
 
 def test_outputs_in_ras_segmentation_grid_matches_the_models(result, scene):
@@ -337,7 +346,7 @@ def test_command_line_writes_every_output(knownHeart, tmp_path, capsys):
     out = tmp_path / "out"
     stems = [outputs.fileStem(structure) for structure in STRUCTURES]
     assert stems == ["lv_cavity", "lv_myocardium", "rv", "la", "ra", "aortic_root"]
-    assert sorted(item.name for item in out.iterdir()) == sorted(
+    assert sorted(item.name for item in out.iterdir() if not item.name.startswith(".")) == sorted(
         ["segmentation.seg.nrrd", "segmentation_es.seg.nrrd", "readouts.json", "scene.mrb"]
         + [f"{stem}.vtk" for stem in stems] + [f"{stem}_es.vtk" for stem in stems])
     readouts = json.loads((out / "readouts.json").read_text())

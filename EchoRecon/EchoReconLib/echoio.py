@@ -6,6 +6,10 @@ mm, the DICOM keyword, as the sample writer writes it); the header of ``.nrrd``/
 ``ViewLabel`` and ``CardiacPhase`` say which view and phase an image is. Grey levels: 8-bit images / 255, others
 linearly from their minimum and maximum to [0, 1]; colour images are reduced to luminance.
 
+Every DICOM attribute is read through :mod:`ReconCoreLib.dicomvalues` (one value where one is expected, two for
+``PixelSpacing``, numbers that are numbers), and only Modality US is read; sidecar numbers refuse JSON booleans. A
+malformed file is refused with one line naming the attribute and its value.
+
 Console example::
 
     from EchoReconLib.echoio import readEchoImage
@@ -43,10 +47,21 @@ class EchoImage:
     apexPixel: Optional[tuple] = None  #: (row, column) of the sector apex; None: top middle of the image
     frameIndex: int = 0
     numberOfFrames: int = 1
+    lastImagingRow: Optional[int] = None  #: bottom row of the DICOM ultrasound region; None: the last image row
 
     @property
     def name(self) -> str:
         return self.sourcePath or "image"
+
+    @property
+    def fieldDepthMm(self) -> Optional[float]:
+        """Depth of the field of view (mm): sector apex to the bottom of the imaging region (the last image row when
+        the file names no region), along the rows; None without a pixel spacing."""
+        if self.pixelSpacingMm is None:
+            return None
+        apexRow = self.apexPixel[0] if self.apexPixel is not None else 0.0
+        bottom = self.lastImagingRow if self.lastImagingRow is not None else self.pixels.shape[0] - 1
+        return float((bottom - apexRow) * self.pixelSpacingMm[0])
 
 
 def _selectFrame(frames: np.ndarray, frame: Optional[int], source: str) -> np.ndarray:
@@ -89,14 +104,26 @@ def _greyLevels(array: np.ndarray, eightBit: bool, source: str) -> np.ndarray:
     return (array - low) / (high - low)
 
 
-def _spacing(values, source: str) -> tuple:
-    try:
-        spacing = tuple(float(value) for value in values)
-    except (TypeError, ValueError):
-        raise ValueError(f"{source}: PixelSpacing must be two numbers (row, column mm), got {values!r}") from None
-    if len(spacing) != 2 or not all(np.isfinite(spacing)) or min(spacing) <= 0:
-        raise ValueError(f"{source}: PixelSpacing must be two positive numbers (row, column mm), got {values!r}")
+def _spacing(attributes, source: str) -> tuple:
+    """(row, column) mm of ``PixelSpacing`` in a pydicom dataset or a sidecar dict: exactly two positive numbers."""
+    from ReconCoreLib.dicomvalues import numbers
+
+    spacing = numbers(attributes, "PixelSpacing", 2, source)
+    if min(spacing) <= 0:
+        raise ValueError(f"{source}: PixelSpacing must be two positive numbers (row, column mm), got "
+                         f"{spacing[0]:g}, {spacing[1]:g}")
     return spacing
+
+
+def _label(attributes: dict, keyword: str, source: str) -> str:
+    """A sidecar's text label (ViewLabel, CardiacPhase), upper case; "" when absent."""
+    value = attributes.get(keyword)
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"{source}: the sidecar's {keyword} must be a text such as \"A4C\" or \"ED\", got "
+                         f"{json.dumps(value)}")
+    return value.strip().upper()
 
 
 def readSidecar(imagePath: str | Path) -> dict:
@@ -116,19 +143,18 @@ def readSidecar(imagePath: str | Path) -> dict:
 
 
 def _applySidecar(image: EchoImage, attributes: dict, source: str) -> EchoImage:
-    if "PixelSpacing" in attributes:
-        image.pixelSpacingMm = _spacing(attributes["PixelSpacing"], source)
-    rows, columns = attributes.get("Rows"), attributes.get("Columns")
-    try:
-        rows, columns = (int(rows), int(columns)) if rows is not None and columns is not None else (None, None)
-    except (TypeError, ValueError):
-        raise ValueError(f"{source}: the sidecar's Rows and Columns must be integers, got {rows!r}, {columns!r}") \
-            from None
-    if rows is not None and (rows, columns) != image.pixels.shape:
+    from ReconCoreLib.dicomvalues import number
+
+    where = f"{source} (sidecar)"
+    if attributes.get("PixelSpacing") is not None:
+        image.pixelSpacingMm = _spacing(attributes, where)
+    rows = number(attributes, "Rows", where, required=False, integer=True)
+    columns = number(attributes, "Columns", where, required=False, integer=True)
+    if rows is not None and columns is not None and (rows, columns) != image.pixels.shape:
         raise ValueError(f"{source}: the sidecar says Rows x Columns = {rows} x {columns} but the image is "
                          f"{image.pixels.shape[0]} x {image.pixels.shape[1]}")
-    image.viewLabel = str(attributes.get("ViewLabel", "") or "").upper()
-    image.phaseLabel = str(attributes.get("CardiacPhase", "") or "").upper()
+    image.viewLabel = _label(attributes, "ViewLabel", where)
+    image.phaseLabel = _label(attributes, "CardiacPhase", where)
     return image
 
 
@@ -172,58 +198,79 @@ def _readImageFile(path: Path, frame: Optional[int]) -> EchoImage:
     return _applySidecar(image, readSidecar(path), str(path))
 
 
-def _ultrasoundRegion(dataset, shape: tuple) -> Optional[dict]:
-    """Spacing (mm), sector apex (row, column) and bounds of the first 2D ultrasound region measured in cm."""
-    for region in getattr(dataset, "SequenceOfUltrasoundRegions", None) or []:
-        try:
-            if int(region.RegionSpatialFormat) != 1 or int(region.PhysicalUnitsXDirection) != 3 \
-                    or int(region.PhysicalUnitsYDirection) != 3:
-                continue
-            deltaX, deltaY = abs(float(region.PhysicalDeltaX)), abs(float(region.PhysicalDeltaY))
-            x0, y0 = int(region.RegionLocationMinX0), int(region.RegionLocationMinY0)
-            x1, y1 = int(region.RegionLocationMaxX1), int(region.RegionLocationMaxY1)
-        except (AttributeError, TypeError, ValueError):
+def _ultrasoundRegion(dataset, shape: tuple, source: str) -> Optional[dict]:
+    """Spacing (mm), sector apex (row, column) and bounds of the first 2D ultrasound region measured in cm.
+
+    Regions of another kind (M-mode, Doppler: RegionSpatialFormat other than 1) or in other units are skipped; a 2D
+    region whose fields are malformed (several values where one is expected, text, a zero delta) is refused.
+    """
+    from ReconCoreLib.dicomvalues import number
+
+    for index, region in enumerate(getattr(dataset, "SequenceOfUltrasoundRegions", None) or []):
+        where = f"{source}: ultrasound region {index + 1}"
+        if number(region, "RegionSpatialFormat", where, required=False, integer=True) != 1:
             continue
-        if deltaX <= 0 or deltaY <= 0:
+        unitsX = number(region, "PhysicalUnitsXDirection", where, integer=True)
+        unitsY = number(region, "PhysicalUnitsYDirection", where, integer=True)
+        if unitsX != 3 or unitsY != 3:  # 3: cm
             continue
+        signedDeltaX, signedDeltaY = number(region, "PhysicalDeltaX", where), number(region, "PhysicalDeltaY", where)
+        deltaX, deltaY = abs(signedDeltaX), abs(signedDeltaY)
+        if deltaX == 0 or deltaY == 0:
+            raise ValueError(f"{where}: PhysicalDeltaX, PhysicalDeltaY = {signedDeltaX:g}, {signedDeltaY:g} cm per "
+                             "pixel; both must be non-zero")
+        x0, y0 = (number(region, key, where, integer=True) for key in ("RegionLocationMinX0", "RegionLocationMinY0"))
+        x1, y1 = (number(region, key, where, integer=True) for key in ("RegionLocationMaxX1", "RegionLocationMaxY1"))
+        if x1 < x0 or y1 < y0:
+            raise ValueError(f"{where}: the region's corners ({x0}, {y0}) - ({x1}, {y1}) are not ordered")
         apex = None
-        if "ReferencePixelX0" in region and "ReferencePixelY0" in region:
+        referenceX = number(region, "ReferencePixelX0", where, required=False)
+        referenceY = number(region, "ReferencePixelY0", where, required=False)
+        if referenceX is not None and referenceY is not None:
             # the reference pixel is relative to the region's corner; the apex is where both physical values are 0
-            physicalX = float(getattr(region, "ReferencePixelPhysicalValueX", 0.0) or 0.0)
-            physicalY = float(getattr(region, "ReferencePixelPhysicalValueY", 0.0) or 0.0)
-            apex = (y0 + float(region.ReferencePixelY0) - physicalY / float(region.PhysicalDeltaY),
-                    x0 + float(region.ReferencePixelX0) - physicalX / float(region.PhysicalDeltaX))
+            physicalX = number(region, "ReferencePixelPhysicalValueX", where, required=False, default=0.0)
+            physicalY = number(region, "ReferencePixelPhysicalValueY", where, required=False, default=0.0)
+            apex = (y0 + referenceY - physicalY / signedDeltaY, x0 + referenceX - physicalX / signedDeltaX)
         bounds = (max(y0, 0), min(y1, shape[0] - 1), max(x0, 0), min(x1, shape[1] - 1))
         return {"spacing": (10.0 * deltaY, 10.0 * deltaX), "apex": apex, "bounds": bounds}
     return None
 
 
 def _readDicom(path: Path, frame: Optional[int]) -> EchoImage:
+    from ReconCoreLib.dicomvalues import checkModality, number, text
     from ReconCoreLib.xrayio import readDicomPixels
 
+    source = str(path)
     dataset, pixels = readDicomPixels(path)
+    checkModality(dataset, ("US",), source, "ultrasound (echo) images")
     pixels = np.asarray(pixels)
-    count = int(getattr(dataset, "NumberOfFrames", 1) or 1)
+    count = number(dataset, "NumberOfFrames", source, required=False, integer=True, default=1)
+    if count < 1:
+        raise ValueError(f"{source}: NumberOfFrames is {count}; it must be at least 1")
     frames = pixels if count > 1 else pixels[None]
-    selected = np.asarray(_selectFrame(frames, frame, str(path)), dtype=np.float32)
-    slope = float(getattr(dataset, "RescaleSlope", 1) or 1)
-    intercept = float(getattr(dataset, "RescaleIntercept", 0) or 0)
+    selected = np.asarray(_selectFrame(frames, frame, source), dtype=np.float32)
+    slope = number(dataset, "RescaleSlope", source, required=False, default=1.0)
+    intercept = number(dataset, "RescaleIntercept", source, required=False, default=0.0)
+    if slope == 0:
+        raise ValueError(f"{source}: RescaleSlope is 0; every pixel would have the same value")
     selected = selected * slope + intercept
-    if str(getattr(dataset, "PhotometricInterpretation", "")) == "MONOCHROME1":
+    if text(dataset, "PhotometricInterpretation", source).upper() == "MONOCHROME1":
         selected = selected.max() + selected.min() - selected
-    eightBit = int(getattr(dataset, "BitsStored", 8) or 8) <= 8 and slope == 1 and intercept == 0
-    region = _ultrasoundRegion(dataset, selected.shape[:2])
+    bitsStored = number(dataset, "BitsStored", source, required=False, integer=True, default=8)
+    eightBit = bitsStored <= 8 and slope == 1 and intercept == 0
+    region = _ultrasoundRegion(dataset, selected.shape[:2], source)
     if region is not None:  # only the imaging region: no annotations, ECG trace or colour bar
         top, bottom, left, right = region["bounds"]
         inside = np.zeros(selected.shape[:2], bool)
         inside[top:bottom + 1, left:right + 1] = True
         selected = np.where(inside if selected.ndim == 2 else inside[..., None], selected, 0)
-    image = EchoImage(_greyLevels(selected, eightBit, str(path)), None, str(path), frameIndex=frame or 0,
+    image = EchoImage(_greyLevels(selected, eightBit, source), None, source, frameIndex=frame or 0,
                       numberOfFrames=count)
     if region is not None:
         image.pixelSpacingMm, image.apexPixel = region["spacing"], region["apex"]
-    elif getattr(dataset, "PixelSpacing", None):
-        image.pixelSpacingMm = _spacing(dataset.PixelSpacing, str(path))
+        image.lastImagingRow = region["bounds"][1]
+    elif getattr(dataset, "PixelSpacing", None) is not None:
+        image.pixelSpacingMm = _spacing(dataset, source)
     return image
 
 
@@ -261,9 +308,10 @@ def viewAndPhaseOfNode(node) -> tuple[str, str]:
     fileName = sourceFileForVolume(node)
     try:
         attributes = readSidecar(fileName) if fileName else {}
+        labels = _label(attributes, "ViewLabel", fileName), _label(attributes, "CardiacPhase", fileName)
     except ValueError:
-        attributes = {}
+        labels = "", ""
     words = {word.upper() for word in node.GetName().replace("_", " ").replace("-", " ").split()}
-    view = str(attributes.get("ViewLabel", "") or next((v for v in VIEWS if v in words), "")).upper()
-    phase = str(attributes.get("CardiacPhase", "") or next((p for p in PHASES if p in words), "")).upper()
+    view = labels[0] or next((v for v in VIEWS if v in words), "")
+    phase = labels[1] or next((p for p in PHASES if p in words), "")
     return (view if view in VIEWS else ""), (phase if phase in PHASES else "")

@@ -4,6 +4,13 @@ A phase is ``{view: image}`` with every view of :data:`~.conventions.VIEWS` (A4C
 network was trained on all six, never with a view missing, so a missing view is refused. A file's own view and
 phase labels must match what it is given for; ED and ES of one view must be two frames of one cine.
 
+Physical size (:func:`checkPhysicalSize`, before the network runs; these always stop the run: a spacing in the wrong
+unit would make every volume wrong by its cube). Each view's field depth, sector apex to the bottom of the imaging
+region, must lie in :data:`FIELD_DEPTH_RANGE_MM`; its pixels must be square within
+:data:`MAX_SPACING_ANISOTROPY`; the deepest and the shallowest view of one study must lie within
+:data:`MAX_DEPTH_RATIO` of each other. A pixel spacing in cm instead of mm gives an 18 mm sector, one 3x too large a
+540 mm sector: both are refused, naming the view, its depth and spacing.
+
 Network input (:func:`networkInput`). Every image is resampled to 128 x 128 at the pixel spacing the network was
 trained with for its view (:data:`~.conventions.FIELD_DEPTH_MM` / 127: 1.417 mm for the apical views, 1.102 mm for
 the short-axis views), one isotropic scale so the aspect ratio is kept, with the sector apex at row 0 and the middle
@@ -25,6 +32,18 @@ from .echoio import EchoImage
 
 #: Relative pixel spacing difference above which ED and ES of one view are not frames of one cine.
 SPACING_TOLERANCE = 0.01
+#: Plausible depth of an adult transthoracic echo sector (mm), apex to the bottom of the image. Below 80 mm a sector
+#: cannot hold an adult heart: the apical views span the heart from apex to atrial roof (LV 70-100 mm plus the atria),
+#: the short-axis views the chest wall, RV and LV (20 + 20 + 45-60 mm); above 300 mm no cardiac phased-array preset
+#: images (they stop at 240-300 mm, beyond the reach of 1.5-4 MHz transthoracic ultrasound). The network was
+#: trained at 180 mm (apical) and 140 mm (short axis).
+FIELD_DEPTH_RANGE_MM = (80.0, 300.0)
+#: Largest ratio of the row and column pixel spacing: scan-converted echo has square pixels (the DICOM ultrasound
+#: region's PhysicalDeltaX = PhysicalDeltaY); 20 % apart means one axis is in another unit or mistyped.
+MAX_SPACING_ANISOTROPY = 1.2
+#: Largest ratio of the field depths of the views of one study: apical views are imaged at 140-200 mm and short-axis
+#: views at 120-180 mm in one patient; twice the depth means views of another patient or one view's unit is wrong.
+MAX_DEPTH_RATIO = 2.0
 
 
 def checkPhase(images: Mapping[str, EchoImage], phase: str) -> None:
@@ -70,6 +89,34 @@ def checkPhasePair(endDiastole: Mapping[str, EchoImage], endSystole: Mapping[str
         if _sameImage(ed, es):
             raise ValueError(f"{view}: the end-diastolic and end-systolic images are identical ({es.name}); "
                              "choose the two frames of the cine")
+
+
+def checkPhysicalSize(phases: Mapping[str, Mapping[str, EchoImage]]) -> None:
+    """The physical size of the views ({phase: {view: image}}): field depth, square pixels, depths consistent across
+    the study (module docstring). Raises :class:`~ReconCoreLib.plausibility.ImplausibleResult` (a ``ValueError``)
+    naming the view, its value and the plausible range; views without a pixel spacing are skipped (the pipeline warns
+    about them)."""
+    from ReconCoreLib.plausibility import gate
+
+    low, high = FIELD_DEPTH_RANGE_MM
+    depths = {}
+    for phase, images in phases.items():
+        for view in VIEWS:
+            image = images.get(view)
+            if image is None or image.pixelSpacingMm is None:
+                continue
+            rowMm, columnMm = (float(value) for value in image.pixelSpacingMm)
+            where = f"{PHASE_NAMES[phase]} {view} ({image.name}, pixel spacing {rowMm:.4g} x {columnMm:.4g} mm)"
+            depth = image.fieldDepthMm
+            gate(None, "field depth (sector apex to image bottom)", depth, low, high, "mm", source=where)
+            gate(None, "pixel spacing ratio row/column", rowMm / columnMm, 1.0 / MAX_SPACING_ANISOTROPY,
+                 MAX_SPACING_ANISOTROPY, "", source=where)
+            depths[f"{PHASE_NAMES[phase]} {view}"] = depth
+    if len(depths) > 1:
+        deepest, shallowest = max(depths, key=depths.get), min(depths, key=depths.get)
+        gate(None, "field depth ratio deepest/shallowest view", depths[deepest] / depths[shallowest], None,
+             MAX_DEPTH_RATIO, "", source=f"{deepest} {depths[deepest]:.0f} mm deep, {shallowest} "
+             f"{depths[shallowest]:.0f} mm (views of one study?)")
 
 
 def _describe(image: EchoImage) -> str:

@@ -6,13 +6,23 @@ of disks on the network's A4C / A2C LV cavity segmentation), ``view_dice_<view>`
 standard plane of the view, :func:`~.viewplanes.viewPlanes` on the predicted vertices, and the heart region, labels
 1-6, of the network's segmentation of that image); with end-systole also ``lv_esv_ml``, ``lv_sv_ml``,
 ``lv_ef_percent``, ``rv_esv_ml``, ``la_volume_es_ml``, ``ra_volume_es_ml``, ``simpson_esv_ml``,
-``simpson_ef_percent`` and ``view_dice_es_<view>``. Warnings: ESV above EDV, a view overlapping poorly (Dice <
+``simpson_ef_percent`` and ``view_dice_es_<view>``. Warnings: a view overlapping poorly (Dice <
 :data:`LOW_VIEW_DICE`), biplane Simpson's far from the 3D volume.
+
+Plausibility gates (:mod:`ReconCoreLib.plausibility`): every 3D volume, mass and EF must lie in its range of
+:data:`PLAUSIBLE_RANGES`, the ESV below the EDV; biplane Simpson's readouts outside their ranges are left out with a
+warning (:func:`plausibleSimpson`: a cross-check, not the result); before them the heart as the network segments it
+must have an adult LV's size (:data:`LV_AREA_RANGE_CM2`: a pixel spacing far too small shows the network a tiny heart)
+and the views given as A4C and A2C must show the right ventricle as those views do (:func:`checkApicalViews`). A
+failed gate stops the run naming the value and its range, or, when the user keeps implausible results, is recorded
+as a failed check of the readouts.
 """
 
 from __future__ import annotations
 
-from .conventions import PHASE_NAMES, STRUCTURES, VIEWS
+import numpy as np
+
+from .conventions import APICAL_VIEWS, PHASE_NAMES, STRUCTURES, VIEWS
 from .inputs import trainingPixelMm
 
 #: Myocardial density (g/mL), the value of the ASE/EACVI LV mass formulas: LV mass = myocardial volume x 1.05.
@@ -21,6 +31,97 @@ MYOCARDIAL_DENSITY_G_PER_ML = 1.05
 LOW_VIEW_DICE = 0.5
 #: Relative difference between biplane Simpson's volume and the 3D LV cavity above which a warning is given.
 SIMPSON_DISAGREEMENT = 0.3
+#: Plausible range (low, high, unit, meaning) of each readout of an adult heart. LV EDV 20-500 mL and ESV 5-450 mL
+#: span small normal hearts to the largest dilated cardiomyopathies (ASE/EACVI 2015: normal EDV 46-150 mL, ESV
+#: 14-61 mL; dilated LVs reach 300-450 mL). EF 5-85 %: below 5 % no output is compatible with life, above 85 % is
+#: beyond hyperdynamic hearts (normal 52-72 %). Stroke volume 5-250 mL (rest values 40-120 mL; above 250 mL not
+#: even in athletes). LV mass 40-600 g (normal 67-224 g, severe hypertrophy up to 500 g). RV EDV 20-600 mL, ESV
+#: 5-500 mL (normal 100-250 / 30-120 mL by CMR, severe RV dilatation up to 500 mL). LA and RA volumes 10-400 mL
+#: (normal LA 22-58 mL, RA 25-100 mL; giant atria reach 300 mL). Biplane Simpson's as the 3D volumes.
+PLAUSIBLE_RANGES = {
+    "lv_edv_ml": (20.0, 500.0, "mL", "LV end-diastolic volume"),
+    "lv_esv_ml": (5.0, 450.0, "mL", "LV end-systolic volume"),
+    "lv_sv_ml": (5.0, 250.0, "mL", "LV stroke volume"),
+    "lv_ef_percent": (5.0, 85.0, "%", "LV ejection fraction"),
+    "lv_mass_g": (40.0, 600.0, "g", "LV mass"),
+    "rv_edv_ml": (20.0, 600.0, "mL", "RV end-diastolic volume"),
+    "rv_esv_ml": (5.0, 500.0, "mL", "RV end-systolic volume"),
+    "la_volume_ed_ml": (10.0, 400.0, "mL", "LA volume at end-diastole"),
+    "la_volume_es_ml": (10.0, 400.0, "mL", "LA volume at end-systole"),
+    "ra_volume_ed_ml": (10.0, 400.0, "mL", "RA volume at end-diastole"),
+    "ra_volume_es_ml": (10.0, 400.0, "mL", "RA volume at end-systole"),
+    "simpson_edv_ml": (20.0, 500.0, "mL", "biplane Simpson's LV end-diastolic volume"),
+    "simpson_esv_ml": (5.0, 450.0, "mL", "biplane Simpson's LV end-systolic volume"),
+    "simpson_ef_percent": (5.0, 85.0, "%", "biplane Simpson's LV ejection fraction"),
+}
+#: Plausible mean area (cm2) of the LV (cavity and wall) as the network segments it in the apical views and in the
+#: short-axis views. An adult LV's long-axis section is 7-11 cm long and 4.5-8 cm wide (about 25-70 cm2), its
+#: short-axis section 4-8 cm across (12-50 cm2); on 300 simulated hearts (normal, reduced EF, hypertrophic, dilated)
+#: the network segments 39-69 and 23-46 cm2. A pixel spacing half the true one shows it a heart of 15-17 and 12-15 cm2.
+LV_AREA_RANGE_CM2 = {"apical": (20.0, 120.0), "short-axis": (10.0, 80.0)}
+#: Right ventricle / LV cavity area in the network's segmentation of a view: an A4C shows the RV beside the LV
+#: (0.62-2.6 on 300 simulated phases), an A2C does not (0-0.28 in 95 %, 0.53 in 99 %). Below this in the A4C image
+#: while above it in the A2C image, in every phase, the two are refused as swapped; in some phases only, a warning.
+RV_RATIO_A4C_MIN = 0.45
+#: Fewer LV cavity pixels than this in an apical view's segmentation: its RV ratio is not judged.
+MIN_LV_PIXELS = 100
+
+
+def _gate(readouts, key: str) -> bool:
+    """The plausibility gate of readout ``key`` (:data:`PLAUSIBLE_RANGES`)."""
+    from ReconCoreLib.plausibility import gate
+
+    low, high, unit, what = PLAUSIBLE_RANGES[key]
+    return gate(readouts, key, readouts.values[key], low, high, unit, what)
+
+
+def rvRatio(labels: np.ndarray) -> float:
+    """RV area / LV cavity area of one view's 2D segmentation (labels 1..6 = :data:`STRUCTURES`); NaN when the LV
+    cavity has fewer than :data:`MIN_LV_PIXELS` pixels."""
+    cavity = int(np.count_nonzero(labels == STRUCTURES.index("LV cavity") + 1))
+    rv = int(np.count_nonzero(labels == STRUCTURES.index("RV") + 1))
+    return rv / cavity if cavity >= MIN_LV_PIXELS else float("nan")
+
+
+def checkApicalViews(result) -> None:
+    """The images given as A4C and A2C show what those views show: the A4C the right ventricle beside the LV, the A2C
+    no RV (:data:`RV_RATIO_A4C_MIN`, in the network's 2D segmentation). Both wrong in every phase: a failed gate (the
+    views are swapped); in some phases, or the A4C image alone showing little RV: a warning."""
+    from ReconCoreLib.plausibility import gate
+
+    readouts = result.readouts
+    ratios = {phase: {view: rvRatio(result.segmentations[phase][VIEWS.index(view)]) for view in ("A4C", "A2C")}
+              for phase in result.phases}
+    swapped = [phase for phase, ratio in ratios.items()
+               if ratio["A4C"] < RV_RATIO_A4C_MIN and ratio["A2C"] > RV_RATIO_A4C_MIN]
+    if swapped and len(swapped) == len(ratios):
+        phase = swapped[0]
+        gate(readouts, "RV/LV area", ratios[phase]["A4C"], RV_RATIO_A4C_MIN, None, "",
+             "right ventricle beside the LV in the image given as A4C",
+             f"{PHASE_NAMES[phase]} A4C and A2C look swapped: the image given as A2C shows the RV at "
+             f"{ratios[phase]['A2C']:.2f} x the LV area as an A4C does, an A2C shows none")
+    elif swapped:
+        readouts.warn(f"the {' and '.join(PHASE_NAMES[phase] for phase in swapped)} A4C and A2C images look swapped "
+                      "(the A2C image shows the right ventricle, the A4C image little of it); check the view labels")
+    elif all(ratio["A4C"] < RV_RATIO_A4C_MIN for ratio in ratios.values()):
+        readouts.warn(f"the A4C image shows little right ventricle (RV {ratios['ED']['A4C']:.2f} x the LV area at "
+                      "end-diastole); is it an A4C view?")
+
+
+def checkLvArea(result) -> None:
+    """The LV (cavity and wall) as the network segments it has an adult LV's area (:data:`LV_AREA_RANGE_CM2`) in the
+    apical and the short-axis views of each phase."""
+    from ReconCoreLib.plausibility import gate
+
+    for phase in result.phases:
+        labels = result.segmentations[phase]
+        shortAxis = tuple(view for view in VIEWS if view not in APICAL_VIEWS)
+        for group, views in (("apical", APICAL_VIEWS), ("short-axis", shortAxis)):
+            areas = [np.count_nonzero(np.isin(labels[VIEWS.index(view)], (1, 2))) * trainingPixelMm(view) ** 2 / 100.0
+                     for view in views]
+            low, high = LV_AREA_RANGE_CM2[group]
+            gate(result.readouts, f"LV area, {group} views", float(np.mean(areas)), low, high, "cm2",
+                 f"{PHASE_NAMES[phase]} LV (cavity and wall) as the network segments it (is the pixel spacing right?)")
 
 
 def measure(result) -> None:
@@ -30,6 +131,8 @@ def measure(result) -> None:
     from .viewplanes import planeCutDice, viewPlanes
 
     readouts, template = result.readouts, result.template
+    checkApicalViews(result)
+    checkLvArea(result)
     volumes = {phase: template.structureVolumesMl(result.vertices[phase]) for phase in result.phases}
     ed = volumes["ED"]
     if ed["LV cavity"] <= 0:
@@ -40,9 +143,6 @@ def measure(result) -> None:
         readouts.set("lv_esv_ml", es["LV cavity"])
         readouts.set("lv_sv_ml", ed["LV cavity"] - es["LV cavity"])
         readouts.set("lv_ef_percent", ejectionFractionPercent(ed["LV cavity"], es["LV cavity"]))
-        if es["LV cavity"] > ed["LV cavity"]:
-            readouts.warn(f"the end-systolic LV volume ({es['LV cavity']:.1f} mL) exceeds the end-diastolic one "
-                          f"({ed['LV cavity']:.1f} mL): are the ED and ES images swapped?")
     readouts.set("lv_mass_g", (ed["LV myocardium"] - ed["LV cavity"]) * MYOCARDIAL_DENSITY_G_PER_ML)
     for key, structure in (("rv", "RV"), ("la", "LA"), ("ra", "RA")):
         for phase in result.phases:
@@ -58,16 +158,8 @@ def measure(result) -> None:
         except (ValueError, IndexError) as error:
             readouts.warn(f"biplane Simpson's {PHASE_NAMES[phase]} volume not computed: the 2D segmentation of "
                           f"A4C / A2C gives no usable LV cavity ({error})")
-    if "ED" in simpson:
-        readouts.set("simpson_edv_ml", simpson["ED"])
-    if "ES" in simpson:
-        readouts.set("simpson_esv_ml", simpson["ES"])
-    if "ED" in simpson and "ES" in simpson and simpson["ED"] > 0:
-        readouts.set("simpson_ef_percent", ejectionFractionPercent(simpson["ED"], simpson["ES"]))
-        if simpson["ES"] > simpson["ED"]:
-            readouts.warn(f"biplane Simpson's end-systolic volume ({simpson['ES']:.1f} mL) exceeds its end-diastolic "
-                          f"volume ({simpson['ED']:.1f} mL): the 2D LV cavity segmentation of A4C / A2C is unreliable "
-                          "here; simpson_* readouts should not be used")
+    for key, value in plausibleSimpson(simpson, readouts).items():
+        readouts.set(key, value)
     for phase, volume in simpson.items():
         meshVolume = volumes[phase]["LV cavity"]
         if abs(volume - meshVolume) > SIMPSON_DISAGREEMENT * meshVolume:
@@ -83,3 +175,53 @@ def measure(result) -> None:
             if dice < LOW_VIEW_DICE:
                 readouts.warn(f"{PHASE_NAMES[phase]} {view}: the reconstructed heart overlaps the image's heart "
                               f"poorly (Dice {dice:.2f}); check the view label and the image")
+    gateReadouts(readouts)
+
+
+def _outside(key: str, value: float) -> str:
+    low, high, unit, what = PLAUSIBLE_RANGES[key]
+    return "" if low <= value <= high else f"{what} {value:.3g} {unit} outside [{low:g}, {high:g}] {unit}"
+
+
+def plausibleSimpson(simpson: dict, readouts) -> dict:
+    """The biplane Simpson's readouts ({"simpson_edv_ml", "simpson_esv_ml", "simpson_ef_percent": value}) of the
+    volumes {phase: mL} that are plausible. Simpson's is the 2D cross-check of the 3D volumes: when the network's 2D
+    LV segmentation of A4C / A2C gives an implausible volume or EF (an end-systolic volume above the end-diastolic
+    one in 5 % of simulated dilated hearts), those readouts are left out with a warning instead of stopping the run;
+    an implausible EDV leaves out all three."""
+    from .simpson import ejectionFractionPercent
+
+    values, problems = {}, []
+    if "ED" in simpson:
+        problems.append(_outside("simpson_edv_ml", simpson["ED"]))
+        if not problems[-1]:
+            values["simpson_edv_ml"] = simpson["ED"]
+    if "simpson_edv_ml" in values and "ES" in simpson:
+        ef = ejectionFractionPercent(simpson["ED"], simpson["ES"])
+        problems += [_outside("simpson_esv_ml", simpson["ES"]), _outside("simpson_ef_percent", ef)]
+        if simpson["ES"] >= simpson["ED"]:
+            problems.append(f"end-systolic volume {simpson['ES']:.3g} mL not below the end-diastolic "
+                            f"{simpson['ED']:.3g} mL")
+        if not any(problems):
+            values.update(simpson_esv_ml=simpson["ES"], simpson_ef_percent=ef)
+    problems = [problem for problem in problems if problem]
+    if problems:
+        readouts.warn(f"biplane Simpson's {'volumes' if 'simpson_edv_ml' not in values else 'ESV and EF'} left out: "
+                      f"{'; '.join(problems)} (the 2D LV segmentation of A4C / A2C is unreliable here)")
+    return values
+
+
+def gateReadouts(readouts) -> None:
+    """The plausibility gates of the volumes, mass and EF (:data:`PLAUSIBLE_RANGES`; the EDV, then the ESV below the
+    EDV, then the others): a failed one raises :class:`~ReconCoreLib.plausibility.ImplausibleResult`, or is recorded
+    on ``readouts`` when keeping."""
+    from ReconCoreLib.plausibility import gate
+
+    values = readouts.values
+    _gate(readouts, "lv_edv_ml")
+    if "lv_esv_ml" in values:
+        gate(readouts, "lv_esv_ml", values["lv_esv_ml"], None, values["lv_edv_ml"], "mL",
+             "LV end-systolic volume, above the end-diastolic volume (ED and ES swapped?)")
+    for key in PLAUSIBLE_RANGES:
+        if key in values and key != "lv_edv_ml" and not key.startswith("simpson_"):
+            _gate(readouts, key)

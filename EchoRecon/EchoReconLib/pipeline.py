@@ -1,11 +1,13 @@
 """EchoRecon pipeline: six 2D echo views per cardiac phase -> labelled 3D heart, LV volumes and EF, with checks.
 
 Steps: read each view (:mod:`echoio`: DICOM US, a chosen frame of a cine; or ``.nrrd``/``.png``/... with an optional
-JSON sidecar), check the set of views and resample every image to the network's 128 x 128 input at the training
+JSON sidecar), check the set of views and their physical size (field depth, square pixels: a spacing in the wrong
+unit is refused before the network runs) and resample every image to the network's 128 x 128 input at the training
 pixel spacing of its view (:mod:`inputs`), run the network (S2MNet: template vertex displacements + a 2D
 segmentation of every view, end-diastole and end-systole in one batch), then measure (:mod:`measure`: LV volumes, EF,
 LV mass, biplane Simpson's on the 2D segmentation, overlap of the mesh's standard view planes with each image's
-segmented heart) and build the outputs (:mod:`outputs`: one model per structure, a segmentation made from the
+segmented heart; plausibility gates on the LV size the network segments, the A4C / A2C content and every readout)
+and build the outputs (:mod:`outputs`: one model per structure, a segmentation made from the
 closed surfaces, a readouts table).
 
 Coordinates. The network predicts the template's vertices in its heart frame (:mod:`template`: origin at the mitral
@@ -40,7 +42,7 @@ from ReconCoreLib.readouts import Readouts
 
 from .conventions import PHASE_NAMES, PHASES, VIEWS
 from .echoio import EchoImage, echoImageFromVolumeNode, readEchoImage
-from .inputs import checkPhase, checkPhasePair, networkInput
+from .inputs import checkPhase, checkPhasePair, checkPhysicalSize, networkInput
 from .measure import measure
 from .outputs import addToScene, writeOutputs
 from .template import HeartTemplate
@@ -96,6 +98,7 @@ def reconstruct(endDiastole: Mapping[str, EchoImage], endSystole: Optional[Mappi
         checkPhase(images, phase)
     if endSystole is not None:
         checkPhasePair(endDiastole, endSystole)
+    checkPhysicalSize(phases)
     device = resolveDevice(device)
     modelFile = requireModel(MODULE, modelPath)
     template = HeartTemplate.load()
