@@ -85,7 +85,8 @@ class AngioReconParameterNode:
     view1, view2 - the two angiograms (2D images or cine runs).
     view1Geometry, view2Geometry - their C-arm geometry (``CArmViewParameters``: angles in deg, LAO and cranial
         positive; source to detector and to isocenter, detector pixel size in mm).
-    tree - which coronary tree the views show.
+    tree - which coronary tree the views show: "" until the user chooses (no silent default: the network reconstructs
+        the tree it is told, so Apply waits for the choice).
     device - auto (CUDA when usable), cpu or cuda.
     outputProbability - voxel probability of coronary lumen (0-1), RAS.
     outputSegmentation, outputModel, outputTable - segmentation, surface model and readouts.
@@ -95,7 +96,7 @@ class AngioReconParameterNode:
     view2: vtkMRMLScalarVolumeNode
     view1Geometry: CArmViewParameters = CArmViewParameters(30.0, 0.0, 1000.0, 750.0, 0.3)
     view2Geometry: CArmViewParameters = CArmViewParameters(-30.0, 0.0, 1000.0, 750.0, 0.3)
-    tree: Annotated[str, Choice(list(TREES))] = "left"
+    tree: Annotated[str, Choice(["", *TREES])] = ""
     device: Annotated[str, Choice(list(DEVICES))] = "auto"
     outputProbability: vtkMRMLScalarVolumeNode
     outputSegmentation: vtkMRMLSegmentationNode
@@ -166,12 +167,12 @@ class AngioReconLogic(ReconLogicBase):
     OUTPUTS = OUTPUTS
 
     def inputsProblem(self, parameters) -> Optional[str]:
-        """Why the selected angiograms cannot be reconstructed (``AngioReconLib.nodeinputs``), or None."""
-        from AngioReconLib.nodeinputs import inputsProblem
+        """Why the selected angiograms and tree cannot be reconstructed (``AngioReconLib.nodeinputs``), or None."""
+        from AngioReconLib.nodeinputs import inputsProblem, treeProblem
 
-        return inputsProblem(parameters.view1, parameters.view2)
+        return inputsProblem(parameters.view1, parameters.view2) or treeProblem(parameters.tree)
 
-    def process(self, view1, view2, geometry1, geometry2, tree: str = "left", device: str = "auto",
+    def process(self, view1, view2, geometry1, geometry2, tree: str, device: str = "auto",
                 outputProbability=None, outputSegmentation=None, outputModel=None, outputTable=None,
                 progressCallback: Optional[Callable[[float, str], None]] = None,
                 abortFlag: Optional[Callable[[], bool]] = None) -> dict:
@@ -179,7 +180,7 @@ class AngioReconLogic(ReconLogicBase):
 
         :param view1: first angiogram (``vtkMRMLScalarVolumeNode``); ``geometry1`` its ``CArmGeometry``.
         :param view2: second angiogram; ``geometry2`` its ``CArmGeometry``.
-        :param tree: "left" or "right".
+        :param tree: "left" or "right": the injected tree (required, never assumed).
         :param device: "auto" (CUDA when usable), "cpu" or "cuda".
         :param outputProbability, outputSegmentation, outputModel, outputTable: nodes to fill; new ones are
             created when None.
@@ -187,15 +188,14 @@ class AngioReconLogic(ReconLogicBase):
         :param abortFlag: returns True when the user asked to stop (the one way to cancel).
         :raises ValueError: no bundled model, or invalid inputs.
         """
-        from AngioReconLib.nodeinputs import inputsProblem
+        from AngioReconLib.nodeinputs import inputsProblem, treeProblem
 
         self.requireModel()
-        problem = inputsProblem(view1, view2)
+        problem = inputsProblem(view1, view2) or treeProblem(tree)
         if problem:
             raise ValueError(problem)
         if geometry1 is None or geometry2 is None:
             raise ValueError(_("The C-arm geometry of both views is required."))
-        self.checkChoice("tree", tree, TREES)
         self.checkChoice("device", device, DEVICES)
 
         from AngioReconLib.pipeline import run
@@ -217,7 +217,7 @@ class AngioReconTest(ReconModuleTest):
     def test_module(self):
         self.delayDisplay("Starting the test")
         logic = AngioReconLogic()
-        available = self.checkModelStatus(logic, lambda: logic.process(None, None, None, None))
+        available = self.checkModelStatus(logic, lambda: logic.process(None, None, None, None, tree="left"))
         self.checkIsocenterProjection()
         if available:
             self._reconstructSampleCase(logic)

@@ -126,7 +126,7 @@ def test_case_from_arguments_is_typed_and_reads_nothing(tmp_path):
     view1, view2 = tmp_path / "a.dcm", tmp_path / "b.dcm"
     view1.write_text("not read yet")
     view2.write_text("not read yet")
-    args = buildParser().parse_args(["angio", str(view1), str(view2), "--out", "x", "--frame2", "2"])
+    args = buildParser().parse_args(["angio", str(view1), str(view2), "--tree", "left", "--out", "x", "--frame2", "2"])
     assert caseFromArguments(args) == AngioCase(view1, view2, "left", None, None, None, 2)
     assert existingFile(None) is None
     with pytest.raises(ValueError, match="--mask1: .*missing.png: no such file"):

@@ -23,12 +23,12 @@ from .samples import SAMPLES, sampleFiles
 @dataclass(frozen=True)
 class AngioCase:
     """One reconstruction's inputs: two views (DICOM XA/RF, or an image with a JSON geometry sidecar), the
-    injected tree, optional vessel masks (instead of the built-in vesselness) and frames of multi-frame views
-    (None: the frame with the strongest vessel contrast)."""
+    injected tree ("left" or "right": no default, it decides the result), optional vessel masks (instead of the
+    built-in vesselness) and frames of multi-frame views (None: the frame with the strongest vessel contrast)."""
 
     view1: Path
     view2: Path
-    tree: str = "left"
+    tree: str
     mask1: Optional[Path] = None
     mask2: Optional[Path] = None
     frame1: Optional[int] = None
@@ -38,7 +38,7 @@ class AngioCase:
 def addArguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("view1", help="first view: DICOM XA, or .nrrd/.png with a JSON geometry sidecar")
     parser.add_argument("view2", help="second view")
-    parser.add_argument("--tree", choices=TREES, default="left", help="injected coronary tree")
+    parser.add_argument("--tree", choices=TREES, help="injected coronary tree (required: left or right)")
     parser.add_argument("--mask1", help="vessel mask of view 1 (skips vessel enhancement)")
     parser.add_argument("--mask2", help="vessel mask of view 2")
     parser.add_argument("--frame1", type=int, help="frame of a multi-frame view 1 (default: best contrast)")
@@ -46,10 +46,15 @@ def addArguments(parser: argparse.ArgumentParser) -> None:
 
 
 def caseFromArguments(args: argparse.Namespace) -> AngioCase:
-    """The case of ``recon2d3d angio``; ``ValueError`` naming a missing file."""
-    return AngioCase(existingFile(args.view1), existingFile(args.view2), args.tree,
-                     existingFile(args.mask1, "--mask1"), existingFile(args.mask2, "--mask2"), args.frame1,
-                     args.frame2)
+    """The case of ``recon2d3d angio``; ``ValueError`` naming a missing file, the same file given as both views,
+    or a missing ``--tree`` (the network reconstructs the tree it is told, so it is never assumed)."""
+    view1, view2 = existingFile(args.view1), existingFile(args.view2)
+    mask1, mask2 = existingFile(args.mask1, "--mask1"), existingFile(args.mask2, "--mask2")
+    if view1.resolve() == view2.resolve():
+        raise ValueError(f"view1 and view2 are the same file ({view1}); give two views at different C-arm angles")
+    if args.tree is None:
+        raise ValueError("--tree is required: which coronary was injected, left or right")
+    return AngioCase(view1, view2, args.tree, mask1, mask2, args.frame1, args.frame2)
 
 
 def runCase(case: AngioCase, directory: Path, device: str = "auto", progress=None):

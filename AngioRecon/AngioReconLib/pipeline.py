@@ -1,18 +1,20 @@
 """AngioRecon pipeline: two angiograms + geometry -> 3D coronary occupancy in patient space, with checks.
 
-Steps: vessel map per view (given mask, or SimpleITK's Hessian objectness on the raw angiogram and a
-triangle threshold), resampling to the network's 128x128 input with the geometry scaled to match, the generator
-(TorchScript, geometry as input), then outputs in patient RAS: probability volume, segmentation
-"coronary tree" with closed surface, surface model, readouts table. Readouts include the re-projection
-Dice of the result against each input vessel map and the same figures for the visual hull baseline
-(voxels whose projections fall inside both silhouettes, computed with the same projector).
+Steps: vessel map per view (given mask, or SimpleITK's Hessian objectness on the raw angiogram at a fixed spacing in
+mm and a triangle threshold) checked for plausibility (:func:`~.vessels.checkVesselMap`), resampling to the network's
+128x128 input with the geometry scaled to match, the generator (TorchScript, geometry as input), then outputs in
+patient RAS: probability volume, segmentation "coronary tree" with closed surface, surface model, readouts table.
+Readouts include the re-projection Dice of the result against each input vessel map and the same figures for the
+visual hull baseline (voxels whose projections fall inside both silhouettes, computed with the same projector); a
+result whose volume or re-projection Dice is implausible stops the run (:func:`checkResult`) unless implausible
+results are kept.
 
 Console example (Slicer Python console or any Python with the environment)::
 
     from AngioReconLib import pipeline
     from ReconCoreLib import runtime
-    from ReconCoreLib.xrayio import readXrayImage
-    result = pipeline.reconstruct(readXrayImage("rao30cau25.dcm"), readXrayImage("lao45cra25.dcm"), tree="left")
+    from AngioReconLib.vessels import readAngiogram
+    result = pipeline.reconstruct(readAngiogram("rao30cau25.dcm"), readAngiogram("lao45cra25.dcm"), tree="left")
     print(result.readouts.summary())
     nodes = pipeline.addToScene(result, runtime.getScene())
 """
@@ -26,6 +28,7 @@ from typing import Optional
 
 import numpy as np
 
+from ReconCoreLib.plausibility import gate
 from ReconCoreLib.progress import Progress
 from ReconCoreLib.readouts import Readouts
 from ReconCoreLib.xraygeometry import LPS_TO_RAS, viewSeparationDeg
@@ -33,12 +36,21 @@ from ReconCoreLib.xrayio import XrayImage, checkImage
 
 from .conventions import CUBE_SIDE_MM, GRID_SIZE, TREES
 from .reprojection import cubeIjkToLps, reprojectionDice, visualHull
-from .vessels import prepareView, vesselContrastScore
+from .vessels import prepareView, readAngiogram, vesselContrastScore
 
 MODULE = "AngioRecon"
 MIN_SEPARATION_DEG = 10.0
 WARN_SEPARATION_DEG = 30.0
 SEGMENT_COLOR = (0.85, 0.2, 0.2)
+#: Plausible volume of the reconstructed tree (probability >= 0.5, mm3). Lumen volume of a whole coronary tree on
+#: CT angiography is about 2,000-5,000 mm3 (left tree about two thirds); the 2 mm voxels of the cube widen thin
+#: vessels, the samples give 3,688 (left) and 4,248 (right). Below 300 mm3 (a 3 mm vessel 40 mm long) nothing of a
+#: tree was found; above 25,000 mm3 (a 30 mm cube) the result is a filled region, not vessels.
+VESSEL_VOLUME_RANGE_MM3 = (300.0, 25000.0)
+#: Lowest plausible re-projection Dice of the result in each view: the samples give 0.67-0.78 and their visual hull
+#: 0.75-0.81; a result below 0.3 does not explain that view. (The samples at 1024 px, filtered in pixels as before
+#: the filter worked in mm, gave 0.12-0.24; the wrong --tree still gives 0.58-0.72, so this is no tree check.)
+MIN_REPROJECTION_DICE = 0.3
 
 
 @dataclass
@@ -53,32 +65,34 @@ class Reconstruction:
     tree: str
 
 
-def reconstruct(view1: XrayImage, view2: XrayImage, tree: str = "left", device: str = "auto",
+def reconstruct(view1: XrayImage, view2: XrayImage, tree: str, device: str = "auto",
                 mask1: Optional[np.ndarray] = None, mask2: Optional[np.ndarray] = None,
-                modelPath: Optional[str] = None, progress: Optional[Progress] = None) -> Reconstruction:
-    """Run the whole method on two views. Raises ``ValueError`` on bad input, ``InterruptedError`` on cancel."""
+                modelPath: Optional[str] = None, progress: Optional[Progress] = None,
+                maskSources: tuple = ("", "")) -> Reconstruction:
+    """Run the whole method on two views of the injected ``tree`` ("left" or "right", no default: it decides
+    the result). Raises ``ValueError`` on bad input (``ImplausibleResult`` for an implausible vessel map or result,
+    unless implausible results are kept), ``InterruptedError`` on cancel."""
     import torch
 
     from ReconCoreLib.models import requireModel, resolveDevice
 
     progress = Progress.of(progress)
     if tree not in TREES:
-        raise ValueError(f"tree must be 'left' or 'right', got {tree!r}")
+        raise ValueError(f"tree must be 'left' or 'right' (which coronary was injected), got {tree!r}")
     separation = viewSeparationDeg(view1.geometry, view2.geometry)
     if separation < MIN_SEPARATION_DEG:
         raise ValueError(f"the two views are only {separation:.1f} deg apart; at least {MIN_SEPARATION_DEG:.0f} deg "
                          "is needed to reconstruct depth")
+    progress(0.05, "vessel maps")
+    map1, geometry1 = prepareView(view1, mask1, maskSources[0])
+    progress(0.25, "vessel maps")
+    map2, geometry2 = prepareView(view2, mask2, maskSources[1])
     device = resolveDevice(device)
     model = requireModel(MODULE, modelPath)
     readouts = Readouts(MODULE, modelSha256=model.sha256, device=device)
     if separation < WARN_SEPARATION_DEG:
         readouts.warn(f"the views are {separation:.1f} deg apart (< {WARN_SEPARATION_DEG:.0f} deg): depth is poorly "
                       "determined, check the result against both views")
-
-    progress(0.05, "vessel maps")
-    map1, geometry1 = prepareView(view1, mask1)
-    progress(0.25, "vessel maps")
-    map2, geometry2 = prepareView(view2, mask2)
     progress(0.45, "generator")
     generator = model.load(device)
     started = time.perf_counter()
@@ -94,16 +108,30 @@ def reconstruct(view1: XrayImage, view2: XrayImage, tree: str = "left", device: 
     hull = visualHull(np.stack([map1, map2]), (geometry1, geometry2))
     voxelVolume = (CUBE_SIDE_MM / GRID_SIZE) ** 3
     readouts.set("view_separation_deg", separation)
-    readouts.set("vessel_volume_mm3", float((probability >= 0.5).sum() * voxelVolume))
-    for index, (dice, hullDice) in enumerate(zip(reprojectionDice(probability, (map1, map2), (geometry1, geometry2)),
-                                                 reprojectionDice(hull, (map1, map2), (geometry1, geometry2))), 1):
+    readouts.set("tree", tree)
+    volume = float((probability >= 0.5).sum() * voxelVolume)
+    readouts.set("vessel_volume_mm3", volume)
+    dices = reprojectionDice(probability, (map1, map2), (geometry1, geometry2))
+    for index, (dice, hullDice) in enumerate(zip(dices, reprojectionDice(hull, (map1, map2), (geometry1, geometry2))),
+                                             1):
         readouts.set(f"reprojection_dice_view{index}", dice)
         readouts.set(f"visual_hull_reprojection_dice_view{index}", hullDice)
     readouts.set("visual_hull_volume_mm3", float(hull.sum() * voxelVolume))
     readouts.set("inference_s", inferenceSeconds)
+    checkResult(readouts, volume, dices, tree)
     progress(0.8, "checks done")
     return Reconstruction(probability, LPS_TO_RAS @ cubeIjkToLps(), np.stack([map1, map2]),
                           (geometry1, geometry2), readouts, tree)
+
+
+def checkResult(readouts: Readouts, volumeMm3: float, dices, tree: str) -> None:
+    """Plausibility gates of a reconstruction (stop, or failed checks on ``readouts`` when keeping): the tree's
+    volume in :data:`VESSEL_VOLUME_RANGE_MM3` and its re-projection Dice in each view >= :data:`MIN_REPROJECTION_DICE`.
+    """
+    gate(readouts, "vessel_volume_mm3", volumeMm3, *VESSEL_VOLUME_RANGE_MM3, "mm3", f"{tree} coronary tree volume")
+    for index, dice in enumerate(dices, 1):
+        gate(readouts, f"reprojection_dice_view{index}", dice, MIN_REPROJECTION_DICE, 1.0, "",
+             f"re-projection Dice of the {tree} tree in view {index} (the result does not explain that view)")
 
 
 def addToScene(result: Reconstruction, scene, outputProbability=None, outputSegmentation=None, outputModel=None,
@@ -137,7 +165,7 @@ def writeOutputs(result: Reconstruction, nodes: dict, scene, directory: Path) ->
     storage.saveScene(scene, directory / "scene.mrb")
 
 
-def run(scene, view1, view2, geometry1, geometry2, tree="left", device="auto", modelPath=None, progress=None,
+def run(scene, view1, view2, geometry1, geometry2, tree: str, device="auto", modelPath=None, progress=None,
         **outputs) -> dict:
     """Slicer entry point (AngioReconLogic.process): volume nodes + geometries -> filled output nodes. A cine is a
     volume with one slice per frame or the proxy of a sequence (Slicer's DICOM module): its frame with the strongest
@@ -148,7 +176,7 @@ def run(scene, view1, view2, geometry1, geometry2, tree="left", device="auto", m
     views = []
     for node, geometry in ((view1, geometry1), (view2, geometry2)):
         frames = framesOfVolumeNode(node)
-        best = int(np.argmax([vesselContrastScore(frame) for frame in frames])) if len(frames) > 1 else 0
+        best = int(np.argmax([vesselContrastScore(frame, geometry) for frame in frames])) if len(frames) > 1 else 0
         views.append(XrayImage(checkImage(frames[best], node.GetName()), geometry, node.GetName(), frameIndex=best,
                                numberOfFrames=len(frames)))
     result = reconstruct(views[0], views[1], tree, device, modelPath=modelPath, progress=progress)
@@ -161,12 +189,13 @@ def runCase(case, directory: Path, device: str = "auto", progress: Optional[Prog
     """Read the files of an :class:`~.entry.AngioCase` (each once), reconstruct, write every output into
     ``directory`` (headless)."""
     from ReconCoreLib.storage import writeResultHeadless
-    from ReconCoreLib.xrayio import readMaskImage, readXrayImage
+    from ReconCoreLib.xrayio import readMaskImage
 
     progress = Progress.of(progress)
-    view1 = readXrayImage(case.view1, case.frame1, vesselContrastScore)
-    view2 = readXrayImage(case.view2, case.frame2, vesselContrastScore)
+    view1 = readAngiogram(case.view1, case.frame1)
+    view2 = readAngiogram(case.view2, case.frame2)
     masks = [readMaskImage(path) if path else None for path in (case.mask1, case.mask2)]
-    result = reconstruct(view1, view2, case.tree, device, masks[0], masks[1], progress=progress)
+    result = reconstruct(view1, view2, case.tree, device, masks[0], masks[1], progress=progress,
+                         maskSources=tuple(str(path or "") for path in (case.mask1, case.mask2)))
     writeResultHeadless(result, addToScene, writeOutputs, directory, progress)
     return result.readouts

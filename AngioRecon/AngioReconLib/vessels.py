@@ -1,29 +1,135 @@
 """AngioRecon's first stage: a binary vessel map of each angiogram, resampled to the network's input.
 
-A given mask (or an image that already is a binary map) is used as it is; a raw angiogram goes through
-SimpleITK's multi-scale Hessian objectness (dark tubes) and a triangle threshold. The map is then resampled
-(area averaging) to :data:`~.conventions.IMAGE_SIZE` x IMAGE_SIZE with the view's geometry scaled to match.
+Everything here is in millimetres at the C-arm isocenter (detector pixel spacing divided by the magnification
+SID/SOD), never in pixels, so the same field of view gives the same vessel map at any detector resolution.
+A raw angiogram is resampled once (area averaging when finer, linear interpolation when coarser) to the working
+spacing :data:`WORKING_SPACING_MM`, then goes through SimpleITK's multi-scale Hessian objectness (dark tubes,
+scales :data:`VESSEL_SCALES_MM`) and a triangle threshold. A given mask (or an image that already is a binary map)
+is used as it is. The map is then resampled (area averaging) to :data:`~.conventions.IMAGE_SIZE` x IMAGE_SIZE
+with the view's geometry scaled to match. :func:`checkVesselMap` refuses maps no coronary tree can give.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from pathlib import Path
+from typing import Callable, Optional
 
 import numpy as np
 
-from ReconCoreLib.xraygeometry import CArmGeometry
-from ReconCoreLib.xrayio import XrayImage, checkImage
+from ReconCoreLib.plausibility import gate
+from ReconCoreLib.xraygeometry import GEOMETRY_KEYWORDS, CArmGeometry
+from ReconCoreLib.xrayio import XrayImage, checkImage, isDicom, readXrayImage
 
 from .conventions import IMAGE_SIZE
 
-VESSEL_SCALES_PX = (1.0, 2.0, 3.0)
+#: DICOM modalities of an angiogram: X-ray angiography and radio fluoroscopy.
+ANGIO_MODALITIES = ("XA", "RF")
+#: Spacing at the isocenter (mm per pixel) at which raw angiograms are filtered: that of the bundled samples
+#: (256 px of 0.74 mm at the detector, SID/SOD 1000/750), on whose vessel maps the generator was trained.
+WORKING_SPACING_MM = 0.555
+#: Gaussian scales of the Hessian objectness (mm at the isocenter): 1, 2 and 3 pixels of the samples, the scales
+#: the filter and its threshold were tuned with (coronary lumen 1.5-5 mm wide).
+VESSEL_SCALES_MM = (0.555, 1.11, 1.665)
+
+# Plausible vessel maps (mm at the isocenter). Measured on the bundled samples (142 mm fields) with their true masks
+# and the built-in maps of every frame: vessels cover 2.0-5.1 % of the field, centrelines 216-890 mm long of which
+# the largest connected vessel holds 195-490 mm, mean width 1.2-2.2 mm. White noise gives maps covering 43-47 %,
+# a disc a width of metres. Anatomy: a coronary tree in a 100-200 mm field shows a main vessel of >= 40 mm (the
+# proximal and mid LAD, LCx or RCA) with a lumen 1-6 mm wide.
+#: Vessel area as a fraction of the field: below, no tree was found; above, the map holds background (noise,
+#: the heart's shadow, the whole image).
+VESSEL_AREA_FRACTION_RANGE = (0.005, 0.25)
+#: Centreline length of the largest connected vessel (mm): at least one main coronary segment.
+MIN_LARGEST_VESSEL_MM = 40.0
+#: Mean vessel width, area / centreline length (mm): coronary lumen 1-6 mm (a one-pixel-wide map of the working
+#: spacing measures about 0.6 mm); blobs and filled regions are wider.
+VESSEL_WIDTH_RANGE_MM = (0.8, 6.0)
+#: Share of the whole centreline in the largest connected vessel: a tree is one or a few long pieces, a map of
+#: noise or texture many similar ones (samples: 0.48-0.97; smoothed noise: 0.06).
+MIN_LARGEST_SHARE = 0.2
+#: A given mask's vessels are darker than the pixels 1-3 mm around them in a raw angiogram (contrast agent absorbs):
+#: (mean of the ring - mean inside) / (99th - 1st percentile of the image). Samples' true masks: 0.18-0.33; the mask
+#: of the case's other view: 0.016-0.031, of the other case: -0.037-0.058. The bound is half the weakest true mask.
+MIN_MASK_CONTRAST = 0.09
 
 
-def vesselness(image: np.ndarray) -> np.ndarray:
-    """Multi-scale Hessian objectness of dark tubes (SimpleITK ObjectnessMeasure), max over scales.
+def spacingAtIsocenterMm(geometry: CArmGeometry) -> tuple[float, float]:
+    """(row, column) pixel spacing at the isocenter (mm): the detector spacing divided by SID/SOD."""
+    scale = geometry.sourceToPatientMm / geometry.sourceToDetectorMm
+    return geometry.pixelSpacingMm[0] * scale, geometry.pixelSpacingMm[1] * scale
+
+
+def _resizeMatrix(inSize: int, outSize: int):
+    """Sparse (outSize, inSize) weights of a 1D resampling over the same extent: area averaging when shrinking
+    (each output pixel the mean of the input it covers), linear interpolation of pixel centres when growing.
+
+    Written here because exact area averaging by a non-integer factor is in neither SimpleITK (BinShrink takes whole
+    factors) nor scipy.ndimage (zoom interpolates, aliasing fine vessels), and torch's ``interpolate(mode="area")``
+    would make the vessel maps need torch, which Slicer installs only on demand."""
+    from scipy import sparse
+
+    scale = inSize / outSize
+    if outSize <= inSize:
+        rows, columns, weights = [], [], []
+        for out in range(outSize):
+            start, stop = out * scale, (out + 1) * scale
+            for index in range(int(np.floor(start)), min(int(np.ceil(stop)), inSize)):
+                overlap = min(stop, index + 1) - max(start, index)
+                if overlap > 1e-9:
+                    rows.append(out)
+                    columns.append(index)
+                    weights.append(overlap / scale)
+    else:
+        centres = np.clip((np.arange(outSize) + 0.5) * scale - 0.5, 0, inSize - 1)
+        low = np.minimum(np.floor(centres).astype(int), inSize - 2)
+        fraction = centres - low
+        rows = np.repeat(np.arange(outSize), 2)
+        columns = np.stack([low, low + 1], 1).ravel()
+        weights = np.stack([1 - fraction, fraction], 1).ravel()
+    return sparse.csr_matrix((weights, (rows, columns)), shape=(outSize, inSize))
+
+
+def resizeImage(image: np.ndarray, rows: int, columns: int) -> np.ndarray:
+    """``image`` (rows, columns) resampled to ``rows`` x ``columns`` over the same field: area averaging (anti-aliased)
+    along an axis that shrinks, linear interpolation along one that grows. float32."""
+    array = np.asarray(image, np.float32)
+    if array.shape == (rows, columns):
+        return array.copy()
+    rowWeights = _resizeMatrix(array.shape[0], rows)
+    columnWeights = _resizeMatrix(array.shape[1], columns)
+    return np.asarray((columnWeights @ (rowWeights @ array).T).T, np.float32)
+
+
+def workingSize(geometry: CArmGeometry) -> tuple[int, int]:
+    """Rows and columns of the view's field at :data:`WORKING_SPACING_MM` per pixel at the isocenter."""
+    rowMm, columnMm = spacingAtIsocenterMm(geometry)
+    return (max(int(round(geometry.rows * rowMm / WORKING_SPACING_MM)), 8),
+            max(int(round(geometry.columns * columnMm / WORKING_SPACING_MM)), 8))
+
+
+def workingSpacingMm(geometry: CArmGeometry) -> float:
+    """The pixel spacing (mm at the isocenter, mean of rows and columns) of the view's field at its working size:
+    :data:`WORKING_SPACING_MM` up to the rounding of the size."""
+    rows, columns = workingSize(geometry)
+    rowMm, columnMm = spacingAtIsocenterMm(geometry)
+    return (geometry.rows * rowMm / rows + geometry.columns * columnMm / columns) / 2
+
+
+def toWorkingSpacing(image: np.ndarray, geometry: CArmGeometry) -> tuple[np.ndarray, float]:
+    """The image resampled to the working spacing and the spacing it then has (mm at the isocenter). An image
+    already at the working spacing (the samples) is not resampled."""
+    if np.shape(image) != (geometry.rows, geometry.columns):
+        raise ValueError(f"image {np.shape(image)} and its geometry {geometry.rows} x {geometry.columns} differ "
+                         "in size")
+    return resizeImage(image, *workingSize(geometry)), workingSpacingMm(geometry)
+
+
+def vesselness(image: np.ndarray, spacingMm: float) -> np.ndarray:
+    """Multi-scale Hessian objectness of dark tubes (SimpleITK ObjectnessMeasure), max over the scales
+    :data:`VESSEL_SCALES_MM`, of an image whose pixels are ``spacingMm`` wide at the isocenter.
 
     The image is first windowed to [0, 100] (1st-99th percentile), so the structureness parameter gamma
-    means the same for any detector's grey levels.
+    means the same for any detector's grey levels. Responses are scale-normalized (times sigma squared in pixels).
     """
     import SimpleITK as sitk
 
@@ -31,33 +137,37 @@ def vesselness(image: np.ndarray) -> np.ndarray:
     windowed = np.clip((np.asarray(image, np.float32) - low) / max(high - low, 1e-6), 0, 1) * 100
     itkImage = sitk.GetImageFromArray(windowed.astype(np.float32))
     responses = []
-    for sigma in VESSEL_SCALES_PX:
+    for scaleMm in VESSEL_SCALES_MM:
+        sigma = scaleMm / spacingMm  # pixels
         smoothed = sitk.SmoothingRecursiveGaussian(itkImage, sigma)
         objectness = sitk.ObjectnessMeasure(smoothed, alpha=0.5, beta=0.5, gamma=5.0, scaleObjectnessMeasure=True,
                                             objectDimension=1, brightObject=False)
-        responses.append(sitk.GetArrayFromImage(objectness) * sigma ** 2)  # scale-normalized
+        responses.append(sitk.GetArrayFromImage(objectness) * sigma ** 2)
     return np.max(responses, axis=0)
 
 
-def vesselContrastScore(frame: np.ndarray) -> float:
-    """How strongly a frame shows contrast-filled vessels: the 99th percentile of its vesselness."""
-    small = frame[::2, ::2] if min(frame.shape) > 256 else frame
-    return float(np.percentile(vesselness(small), 99))
+def vesselContrastScore(frame: np.ndarray, geometry: CArmGeometry) -> float:
+    """How strongly a frame shows contrast-filled vessels: the 99th percentile of its vesselness at the working
+    spacing."""
+    image, spacing = toWorkingSpacing(frame, geometry)
+    return float(np.percentile(vesselness(image, spacing), 99))
 
 
-def vesselMapFromAngiogram(image: np.ndarray) -> np.ndarray:
-    """Binary vessel map (float 0/1) of a raw angiogram: objectness, then a triangle threshold.
+def vesselMapFromAngiogram(image: np.ndarray, geometry: CArmGeometry) -> tuple[np.ndarray, float]:
+    """Binary vessel map (float 0/1) of a raw angiogram at the working spacing, and that spacing (mm at the
+    isocenter): objectness, then a triangle threshold.
 
     (The triangle method suits the objectness histogram: a large peak at 0 and a long tail of vessels;
     on the bundled samples it gives Dice 0.78-0.86 against the true masks, Otsu 0.26-0.60.)
     """
     import SimpleITK as sitk
 
-    response = vesselness(image)
+    working, spacing = toWorkingSpacing(image, geometry)
+    response = vesselness(working, spacing)
     if float(response.max()) <= 0:
         raise ValueError("no vessel-like structure found in the angiogram (is it a contrast-filled frame?)")
     mask = sitk.TriangleThreshold(sitk.GetImageFromArray(response.astype(np.float32)), 0, 1)
-    return sitk.GetArrayFromImage(mask).astype(np.float32)
+    return sitk.GetArrayFromImage(mask).astype(np.float32), spacing
 
 
 def isVesselMap(image: np.ndarray) -> bool:
@@ -65,22 +175,137 @@ def isVesselMap(image: np.ndarray) -> bool:
     return len(np.unique(image)) <= 2
 
 
-def prepareView(view: XrayImage, mask: Optional[np.ndarray] = None) -> tuple[np.ndarray, CArmGeometry]:
-    """Vessel map at 128x128 in [0, 1] and the geometry of that resampled image."""
-    import torch
-    import torch.nn.functional as F
+def vesselMapMeasures(vesselMap: np.ndarray, spacingMm: float) -> dict:
+    """Sizes of a binary vessel map whose pixels are ``spacingMm`` wide at the isocenter.
 
+    :returns: ``area_fraction`` (of the field), ``centreline_mm`` (total skeleton length, 8-connected pixels counted
+        once each, so up to 10 % short on diagonals), ``largest_vessel_mm`` (skeleton length of the connected piece
+        that holds most of it), ``largest_share`` (that piece's share of the centreline),
+        ``width_mm`` (vessel area / centreline length).
+    """
+    import SimpleITK as sitk
+    from scipy import ndimage
+
+    binary = np.asarray(vesselMap) >= 0.5
+    measures = {"area_fraction": float(binary.mean()), "centreline_mm": 0.0, "largest_vessel_mm": 0.0,
+                "largest_share": 0.0, "width_mm": 0.0}
+    if not binary.any():
+        return measures
+    skeleton = sitk.GetArrayFromImage(sitk.BinaryThinning(sitk.GetImageFromArray(binary.astype(np.uint8)))) > 0
+    labels, count = ndimage.label(binary, structure=np.ones((3, 3)))
+    lengths = np.bincount(labels[skeleton], minlength=count + 1)[1:] * spacingMm
+    centreline = float(lengths.sum())
+    measures.update(centreline_mm=centreline, largest_vessel_mm=float(lengths.max(initial=0.0)),
+                    largest_share=float(lengths.max(initial=0.0) / max(centreline, 1e-9)),
+                    width_mm=float(binary.sum() * spacingMm ** 2 / max(centreline, spacingMm)))
+    return measures
+
+
+def checkVesselMap(vesselMap: np.ndarray, spacingMm: float, source: str) -> dict:
+    """Stop the run (``ImplausibleResult``, a ValueError naming the value and its range) unless ``vesselMap``
+    (binary, pixels ``spacingMm`` wide at the isocenter) looks like a coronary tree: area, longest vessel,
+    connectedness and width in the plausible ranges above. Returns the measures."""
+    measures = vesselMapMeasures(vesselMap, spacingMm)
+    what = "vessel map"
+    gate(None, "area_fraction", measures["area_fraction"], *VESSEL_AREA_FRACTION_RANGE, "",
+         f"{what} vessel area fraction of the field", source)
+    gate(None, "largest_vessel_mm", measures["largest_vessel_mm"], MIN_LARGEST_VESSEL_MM, None, "mm",
+         f"{what} longest connected vessel", source)
+    gate(None, "largest_share", measures["largest_share"], MIN_LARGEST_SHARE, None, "",
+         f"{what} share of the centreline in its largest vessel (not a tree: noise?)", source)
+    gate(None, "width_mm", measures["width_mm"], *VESSEL_WIDTH_RANGE_MM, "mm",
+         f"{what} mean vessel width (not thin vessels: blobs?)", source)
+    return measures
+
+
+def maskContrast(image: np.ndarray, mask: np.ndarray, spacingMm: float) -> float:
+    """How much darker an angiogram is inside a vessel mask than in a ring 1-3 mm around it, as a fraction of the
+    image's 1st-99th percentile range (positive: the mask lies on dark, contrast-filled vessels)."""
+    from scipy import ndimage
+
+    inside = np.asarray(mask) >= 0.5
+    near = ndimage.binary_dilation(inside, iterations=max(int(round(1.0 / spacingMm)), 1))
+    far = ndimage.binary_dilation(inside, iterations=max(int(round(3.0 / spacingMm)), 2))
+    ring = far & ~near
+    if not inside.any() or not ring.any():
+        return 0.0
+    low, high = np.percentile(image, [1, 99])
+    return float((image[ring].mean() - image[inside].mean()) / max(high - low, 1e-6))
+
+
+def headerGeometry(path: Path) -> Optional[CArmGeometry]:
+    """The C-arm geometry in a DICOM file's header (pixels not read), or None when it cannot be read there (then
+    :func:`~ReconCoreLib.xrayio.readXrayImage` says why)."""
+    try:
+        import pydicom
+
+        dataset = pydicom.dcmread(str(path), stop_before_pixels=True)
+        attributes = {key: dataset.get(key) for key in GEOMETRY_KEYWORDS}
+        attributes["ImagerPixelSpacing"] = [float(value) for value in attributes["ImagerPixelSpacing"]]
+        return CArmGeometry.fromAttributes({key: value for key, value in attributes.items()})
+    except Exception:  # any problem is reported by the full read that follows
+        return None
+
+
+def frameScoreOf(geometry: Optional[CArmGeometry], inverted: bool = False) -> Callable[[np.ndarray], float]:
+    """Frame score for :func:`~ReconCoreLib.xrayio.readXrayImage`: :func:`vesselContrastScore` with the view's
+    geometry (``inverted``: MONOCHROME1 pixels, dark shown bright); without a geometry, every frame scores 0."""
+    if geometry is None:
+        return lambda frame: 0.0
+    return lambda frame: vesselContrastScore(-frame if inverted else frame, geometry)
+
+
+def readAngiogram(path, frame: Optional[int] = None) -> XrayImage:
+    """Read one angiogram (DICOM XA or RF, or an image with a JSON sidecar): ``frame`` of a multi-frame file, or
+    the frame with the strongest vessel contrast (scored in mm, from the header's geometry)."""
+    path = Path(path)
+    geometry, inverted = None, False
+    if frame is None and path.is_file() and isDicom(path):
+        geometry = headerGeometry(path)
+        try:
+            import pydicom
+
+            inverted = str(pydicom.dcmread(str(path), stop_before_pixels=True).get(
+                "PhotometricInterpretation", "")).upper() == "MONOCHROME1"
+        except Exception:
+            inverted = False
+    return readXrayImage(path, frame, frameScoreOf(geometry, inverted), modalities=ANGIO_MODALITIES)
+
+
+def checkMaskOnImage(view: XrayImage, mask: np.ndarray, spacingMm: float, source: str) -> None:
+    """A given vessel mask must lie on dark (contrast-filled) vessels of its own raw angiogram."""
+    image, _ = toWorkingSpacing(view.pixels, view.geometry)
+    contrast = maskContrast(image, mask, spacingMm)
+    gate(None, "mask_contrast", contrast, MIN_MASK_CONTRAST, None, "",
+         "vessel mask contrast on its angiogram (darker inside than around; is it the mask of this view?)", source)
+
+
+def prepareView(view: XrayImage, mask: Optional[np.ndarray] = None,
+                maskSource: str = "") -> tuple[np.ndarray, CArmGeometry]:
+    """Vessel map at 128x128 in [0, 1] and the geometry of that resampled image.
+
+    The map (at the working spacing) must look like a coronary tree (:func:`checkVesselMap`), and a given ``mask``
+    (same size as the view; ``maskSource`` names it) must lie on dark vessels when the view is a raw angiogram
+    (:func:`checkMaskOnImage`); otherwise ``ImplausibleResult`` stops the run, whatever implausible results are kept.
+    """
+    source = maskSource or view.sourcePath or "view"
     if mask is not None:
-        mask = checkImage(mask, "vessel mask") if np.any(mask) else None
-        if mask is None:
-            raise ValueError(f"{view.sourcePath}: the vessel mask is empty")
-        if mask.shape != view.pixels.shape:
-            raise ValueError(f"{view.sourcePath}: vessel mask {mask.shape} and image {view.pixels.shape} differ in "
-                             "size")
-        vesselMap = (mask > 0).astype(np.float32)
+        if np.squeeze(mask).shape != view.pixels.shape:
+            raise ValueError(f"{source}: vessel mask {np.shape(mask)} and image {view.pixels.shape} differ in size")
+        if not np.any(mask):
+            raise ValueError(f"{source}: the vessel mask is empty")
+        givenMap = (checkImage(mask, source) > 0).astype(np.float32)
     elif isVesselMap(view.pixels):
-        vesselMap = (view.pixels > view.pixels.min()).astype(np.float32)
+        givenMap = (view.pixels > view.pixels.min()).astype(np.float32)
     else:
-        vesselMap = vesselMapFromAngiogram(view.pixels)
-    resampled = F.interpolate(torch.as_tensor(vesselMap)[None, None], size=(IMAGE_SIZE, IMAGE_SIZE), mode="area")
-    return resampled[0, 0].numpy().clip(0, 1), view.geometry.withImageSize(IMAGE_SIZE, IMAGE_SIZE)
+        givenMap = None
+    if givenMap is None:
+        working, spacing = vesselMapFromAngiogram(view.pixels, view.geometry)
+    else:
+        working = (resizeImage(givenMap, *workingSize(view.geometry)) >= 0.5).astype(np.float32)
+        spacing = workingSpacingMm(view.geometry)
+    checkVesselMap(working, spacing, source)
+    if mask is not None and not isVesselMap(view.pixels):
+        checkMaskOnImage(view, working, spacing, source)
+    resampled = resizeImage(working if givenMap is None else givenMap, IMAGE_SIZE, IMAGE_SIZE)
+    return resampled.clip(0, 1), view.geometry.withImageSize(IMAGE_SIZE, IMAGE_SIZE)

@@ -220,14 +220,13 @@ def angioFigure(caseDir: Path, out: Path, case: str = "AngioLeft") -> Path:
     """Both angiograms (the frame the command line picks) with the points of ``model.vtk`` projected through each
     view's geometry (RAS -> pixel); the model from the front (anterior view: patient right on the left)."""
     from AngioReconLib.samples import SAMPLES, sampleFiles
-    from AngioReconLib.vessels import vesselContrastScore
-    from ReconCoreLib.xrayio import readXrayImage
+    from AngioReconLib.vessels import readAngiogram
 
     model = readModelRas(caseDir / "model.vtk")
     readouts = json.loads((caseDir / "readouts.json").read_text())
     views = []
     for index in (1, 2):
-        image = readXrayImage(sampleFiles(case)[f"view{index}"], None, vesselContrastScore)
+        image = readAngiogram(sampleFiles(case)[f"view{index}"])
         geometry = image.geometry
         label = (f"View {index}: {angleName(geometry.primaryAngleDeg, geometry.secondaryAngleDeg)} "
                  f"(frame {image.frameIndex + 1} of {image.numberOfFrames})")
