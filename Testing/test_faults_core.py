@@ -47,6 +47,7 @@ def test_a_folder_given_as_an_image_is_named_a_folder(tmp_path):
     assertRefused(run, 2, str(tmp_path), "folder")
 
 
+@requiresModels  # without torch the run stops (exit 5) before the signal comes
 def test_ctrl_c_during_start_up_is_exit_130_without_traceback(tmp_path):
     out = tmp_path / "out"
     process = startEcho(out)
