@@ -231,7 +231,9 @@ class FemurRegistrationLogic(ReconLogicBase):
 
         pixels = checkImage(framesOfVolumeNode(radiograph), radiograph.GetName())
         name = self.scene.GenerateUniqueName(f"{radiograph.GetName()} femur mask")
-        return runtime.segmentationNodeFromLabelmap(self.scene, proposeFemurMask(pixels)[None],
+        columnSpacing, rowSpacing = radiograph.GetSpacing()[:2]  # the detector's pixel size (mm)
+        mask = proposeFemurMask(pixels, (rowSpacing, columnSpacing))
+        return runtime.segmentationNodeFromLabelmap(self.scene, mask[None],
                                                     runtime.ijkToRasFromNode(radiograph),
                                                     {1: ("femur", FEMUR_COLOR)}, name, closedSurface=False)
 

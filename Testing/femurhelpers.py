@@ -9,7 +9,7 @@ from ReconCoreLib.xraygeometry import CArmGeometry
 
 BUNDLED_MODEL = SAMPLE_DIRECTORY.parent / "Models" / "FemurRegistration.pt"
 OUTPUT_FILES = ["volume.nrrd", "segmentation.seg.nrrd", "model.vtk", "transform.h5", "landmarks.mrk.json",
-                "readouts.json", "scene.mrb"]
+                "readouts.json", "scene.mrb", ".recon2d3d-result.json"]
 READOUT_KEYS = {"side", "view_separation_deg", "inference_s", "ncc_ap", "ncc_lat", "min_jacobian",
                 "femur_volume_mm3", "head_diameter_mm", "neck_shaft_angle_deg", "femoral_offset_mm",
                 "anteversion_deg"}

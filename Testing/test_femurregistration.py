@@ -16,7 +16,9 @@ import pytest
 from femurhelpers import DETECTOR, READOUT_KEYS, SHIFT_MM
 from FemurRegistrationLib import checks, mirroring, outputs, radiographs
 from ReconCoreLib import runtime, storage
+from ReconCoreLib.plausibility import keepingImplausible
 from ReconCoreLib.progress import Progress
+from ReconCoreLib.readouts import Readouts
 from ReconCoreLib.xraygeometry import LPS_TO_RAS, CArmGeometry
 from ReconCoreLib.xrayio import XrayImage, writeXrayDicom
 
@@ -271,8 +273,11 @@ def test_progress_and_cancel(knownCase, fixedModel):
 def test_warnings_for_oblique_views_and_proposed_masks(knownCase):
     views = knownCase["right"]["views"]
     oblique = CArmGeometry(-45.0, 0.0, 1000.0, 925.0, (1.6, 1.6), DETECTOR, DETECTOR)
-    prepared, warnings = radiographs.prepareInputs(views[0], XrayImage(views[1].pixels, oblique), None,
-                                                knownCase["right"]["masks"][1])
+    checks = Readouts("FemurRegistration")
+    with keepingImplausible():  # the proposal on a femur-only DRR misses the head: a failed input gate, kept here
+        prepared, warnings = radiographs.prepareInputs(views[0], XrayImage(views[1].pixels, oblique), None,
+                                                    knownCase["right"]["masks"][1], readouts=checks)
+    assert "AP femur mask (proposed)" in checks.failedChecks[0] and "height_ratio" in checks.failedChecks[-1]
     warnings = " ".join(warnings)
     assert "45.0 deg apart" in warnings and "outside the views the network was trained on" in warnings
     assert "no AP femur mask" in warnings and [view.maskProposed for view in prepared] == [True, False]

@@ -1,4 +1,5 @@
-"""Checks and readouts of a registration: image agreement, outlines on the radiographs, agreement with a reference.
+"""Checks and readouts of a registration: image agreement, outlines on the radiographs, agreement with a reference,
+and the plausibility gates of the result (:func:`gateResult`).
 """
 
 from __future__ import annotations
@@ -13,9 +14,30 @@ from ReconCoreLib.xraygeometry import CArmGeometry
 from .conventions import ATLAS_SPACING_MM, IMAGE_SIZE, NETWORK_SPACING_MM, RAY_RADIUS_MM
 from .grid import boxGrid
 
-#: The projected outline is computed at most this many pixels wide, then interpolated to the radiograph.
-OUTLINE_MAX_PIXELS = 128
+#: The projected outline is computed on pixels of about this size (detector mm: finer than the 2 mm grid of the
+#: label it projects, so nothing is lost), then interpolated to the radiograph: the same at any pixel count.
+OUTLINE_PIXEL_MM = 1.6
 OUTLINE_SAMPLES_PER_RAY = 96
+#: Output plausibility gates (readout key, (low, high), unit, what). A value outside is a failed reconstruction
+#: far more likely than a patient:
+#: - head diameter: adult femoral heads measure about 40-55 mm (means of about 43-45 mm in women and 48-50 mm in men,
+#:   SD about 3 mm, in CT and radiographic series); 35 and 60 mm lie beyond 3 SD of either. The atlas's head is
+#:   45.9 mm, the held-out phantoms' 43-55 mm.
+#: - neck-shaft angle: about 125-130 deg in adults (SD about 5 deg), below 120 deg coxa vara and above 140 deg coxa
+#:   valga; 100 and 160 deg lie beyond severe deformity of an adult hip. The atlas has 126.9 deg.
+#: - femur volume inside the 128 x 112 x 160 mm crop box: the atlas has 182,600 mm3, the held-out phantoms
+#:   175,000-231,000 mm3; the box holds the proximal 160 mm, so the volume scales about with the bone's width squared:
+#:   a femur 0.7 to 1.4 times as wide as the atlas gives 90,000-350,000 mm3.
+RESULT_GATES = (
+    ("head_diameter_mm", (35.0, 60.0), "mm", "femoral head diameter"),
+    ("neck_shaft_angle_deg", (100.0, 160.0), "deg", "neck-shaft angle"),
+    ("femur_volume_mm3", (90_000.0, 350_000.0), "mm3", "femur volume in the crop box"),
+)
+#: Image agreement: NCC of each radiograph with the registered femur's DRR inside its mask. The bundled model gives
+#: 0.02-0.58 (AP) and 0.08-0.79 (lateral) on 24 held-out phantom pairs with their true masks (orthogonal and +-30 deg
+#: views), 0.17-0.49 and 0.46-0.68 on the samples; a lateral view whose pixel spacing was doubled gave -0.09 and -0.25.
+#: Below -0.05 the registered femur is anti-correlated with the radiograph's bone pattern: a failed registration.
+MIN_NCC = -0.05
 
 
 def maskedNcc(image: np.ndarray, other: np.ndarray, mask: np.ndarray) -> float:
@@ -41,7 +63,7 @@ def femurDrrs(hu: np.ndarray, label: np.ndarray, geometries) -> np.ndarray:
 def projectedOutline(label: np.ndarray, ijkToLps: np.ndarray, geometry: CArmGeometry) -> np.ndarray:
     """Silhouette (uint8 0/1, geometry rows x columns) of a label volume (1 mm box grid, placed by ``ijkToLps``).
 
-    Projected at most :data:`OUTLINE_MAX_PIXELS` wide with the same field of view, then interpolated.
+    Projected on pixels of about :data:`OUTLINE_PIXEL_MM` over the same field of view, then interpolated.
     """
     import torch
     from scipy.ndimage import map_coordinates
@@ -50,8 +72,8 @@ def projectedOutline(label: np.ndarray, ijkToLps: np.ndarray, geometry: CArmGeom
 
     from .drr import downsample
 
-    factor = max(1, math.ceil(max(geometry.rows, geometry.columns) / OUTLINE_MAX_PIXELS))
-    small = geometry.withImageSize(math.ceil(geometry.rows / factor), math.ceil(geometry.columns / factor))
+    factors = [max(1, int(round(OUTLINE_PIXEL_MM / spacing))) for spacing in geometry.pixelSpacingMm]
+    small = geometry.withImageSize(math.ceil(geometry.rows / factors[0]), math.ceil(geometry.columns / factors[1]))
     volume = downsample(np.asarray(label, np.float32), 2)
     coarseIjkToLps = np.asarray(ijkToLps, float) @ np.diag([2.0, 2.0, 2.0, 1.0])
     coarseIjkToLps[:3, 3] += np.asarray(ijkToLps, float)[:3, :3] @ np.full(3, 0.5)  # block centres
@@ -115,3 +137,22 @@ def referenceMetrics(label: np.ndarray, ijkToRas: np.ndarray, reference: np.ndar
         crop = tuple(slice(a, b) for a, b in zip(low, high))  # surface distances do not change by cropping
         metrics.update(surfaceMetrics(predicted[crop], truth[crop], spacingKjiFromIjkToRas(referenceIjkToRas)))
     return metrics
+
+
+def gateResult(readouts) -> None:
+    """Output plausibility gates of a registration's readouts (:data:`RESULT_GATES`, then :data:`MIN_NCC`).
+
+    A value outside its range stops the run (``ImplausibleResult``, a ``ValueError``), or is recorded as a failed
+    check on ``readouts`` when the user keeps implausible results.
+    """
+    from ReconCoreLib.plausibility import gate
+
+    values = readouts.values
+    for key, (low, high), unit, what in RESULT_GATES:
+        if key in values:
+            gate(readouts, key, values[key], low, high, unit, what, "registered femur")
+    for key, view in (("ncc_ap", "AP"), ("ncc_lat", "lateral")):
+        if key in values:
+            gate(readouts, key, values[key], MIN_NCC, 1.0, "",
+                 f"agreement of the {view} radiograph with the registered femur's DRR inside the mask (NCC)",
+                 "registered femur")

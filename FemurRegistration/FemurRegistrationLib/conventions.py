@@ -2,6 +2,10 @@
 
 #: Which femur the radiographs show; a left femur is registered as the mirrored right femur.
 SIDES = ("left", "right")
+#: DICOM Modality values of the radiographs: DX and CR (digital and computed radiography: hip radiographs), and RF
+#: because intra-operative hip images come from fluoroscopy C-arms, which store them as RF with the positioner angles
+#: and distances the registration needs. XA (angiography) and every other modality are refused.
+FEMUR_MODALITIES = ("DX", "CR", "RF")
 #: The two radiographs, in the order the network takes them.
 VIEW_NAMES = ("AP", "lateral")
 #: The network's virtual detector: IMAGE_SIZE x IMAGE_SIZE pixels of DETECTOR_PIXEL_MM (96 px cover ~195 mm, about

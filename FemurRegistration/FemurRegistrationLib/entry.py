@@ -22,7 +22,7 @@ from .samples import SAMPLES, sampleFiles
 
 @dataclass(frozen=True)
 class FemurCase:
-    """One registration's inputs: the AP and lateral radiographs (DICOM DX/CR/XA, or an image with a JSON geometry
+    """One registration's inputs: the AP and lateral radiographs (DICOM DX/CR/RF, or an image with a JSON geometry
     sidecar), optional femur masks (else proposed) and reference segmentation, the side (None: from the files'
     DICOM laterality) and whether to refine."""
 
@@ -36,7 +36,7 @@ class FemurCase:
 
 
 def addArguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("ap", help="AP radiograph: DICOM DX/CR/XA, or image + JSON sidecar")
+    parser.add_argument("ap", help="AP radiograph: DICOM DX/CR/RF, or image + JSON sidecar")
     parser.add_argument("lat", help="lateral radiograph")
     parser.add_argument("--ap-mask", help="femur mask of the AP view")
     parser.add_argument("--lat-mask", help="femur mask of the lateral view")

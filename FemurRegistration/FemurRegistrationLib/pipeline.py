@@ -41,8 +41,8 @@ from ReconCoreLib.xraygeometry import LPS_TO_RAS, viewSeparationDeg
 from ReconCoreLib.xrayio import XrayImage, checkImage
 
 from . import inference, mirroring
-from .checks import femurDrrs, maskedNcc, projectedOutline, referenceMetrics
-from .conventions import ATLAS_SPACING_MM
+from .checks import femurDrrs, gateResult, maskedNcc, projectedOutline, referenceMetrics
+from .conventions import ATLAS_SPACING_MM, FEMUR_MODALITIES
 from .grid import boxGrid
 from .hipmeasures import FemurShapeModel, hipMeasurements
 from .outputs import addToScene, maskFromNode, readReference, referenceFromNode, writeOutputs
@@ -102,11 +102,14 @@ def registerFemur(apView: XrayImage, latView: XrayImage, apMask=None, latMask=No
     from ReconCoreLib.models import requireModel, resolveDevice
 
     progress = Progress.of(progress)
-    views, warnings = prepareInputs(apView, latView, apMask, latMask, side, progress)
+    inputChecks = Readouts(MODULE)  # input gates the user chose to keep (--keep-implausible), before the model loads
+    views, warnings = prepareInputs(apView, latView, apMask, latMask, side, progress, inputChecks)
     device = resolveDevice(device)
     modelFile = requireModel(MODULE, modelPath)
     atlas = inference.loadAtlas(atlasPath or inference.atlasPathFor(modelFile.path))
     readouts = Readouts(MODULE, modelSha256=modelFile.sha256, device=device)
+    for message in inputChecks.failedChecks:
+        readouts.failCheck(message)
     readouts.set("side", side)
     readouts.set("view_separation_deg", viewSeparationDeg(apView.geometry, latView.geometry))
     for message in warnings:
@@ -156,6 +159,7 @@ def registerFemur(apView: XrayImage, latView: XrayImage, apMask=None, latMask=No
         # degrees, close to the atlas's own values): say so with every result rather than assume it.
         readouts.warn("hip measurements come from the registered atlas surface; their held-out errors are in the "
                       "model card (FemurRegistration.md): not for surgical planning")
+    gateResult(readouts)
     names = [name for name, key in LANDMARKS.items() if key in measurements]
     landmarksRas = mirroring.toPatient(np.array([measurements[LANDMARKS[name]] for name in names]).reshape(-1, 3),
                               side) * [-1.0, -1.0, 1.0]
@@ -215,7 +219,7 @@ def runCase(case, directory: Path, device: str = "auto", progress: Optional[Prog
 
     progress = Progress.of(progress)
     side = resolveSide(case.side, (case.ap, case.lat))
-    apView, latView = readXrayImage(case.ap), readXrayImage(case.lat)
+    apView, latView = (readXrayImage(path, modalities=FEMUR_MODALITIES) for path in (case.ap, case.lat))
     masks = [readMaskImage(path) if path else None for path in (case.apMask, case.latMask)]
     scene = runtime.newHeadlessScene()
     try:
