@@ -69,6 +69,21 @@ def test_two_image_laterality_values(tmp_path):
     assertRefused(runCommand(femurArguments(ap=both), tmp_path / "out"), 2, "ImageLaterality must have one value")
 
 
+@pytest.mark.parametrize("content", ["text", "header cut", "data cut"])
+def test_an_unreadable_reference_is_refused_not_aborted(tmp_path, content):
+    """MRML's NRRD reader aborted the process (SIGABRT, no message, staging left) on these."""
+    whole = SAMPLE["reference"].read_bytes()
+    reference = tmp_path / "reference.seg.nrrd"
+    reference.write_bytes({"text": b"not a segmentation\n", "header cut": whole[:200], "data cut": whole[:10000]}[
+        content])
+    run = runCommand(femurArguments() + ["--reference", reference], tmp_path / "out")
+    assertRefused(run, 2, "reference.seg.nrrd: not a readable image")
+
+
+def test_a_folder_given_as_a_mask(tmp_path):
+    assertRefused(runCommand(femurArguments(apMask=tmp_path), tmp_path / "out"), 2, "--ap-mask", "is a folder")
+
+
 def test_twice_the_pixels_at_half_the_spacing_in_a_unicode_folder(tmp_path):
     """The same field at 1024 x 1024 pixels of 0.2 mm (NRRD + JSON sidecar, PNG masks) under 'Hüfte 股骨' gives the
     sample's result."""

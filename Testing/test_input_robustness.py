@@ -238,3 +238,31 @@ def test_input_gates_stop_even_when_keeping():
         with pytest.raises(plausibility.ImplausibleResult,
                            match=r"a\.dcm: sector depth = 1600 mm is outside the plausible range \[60, 300\] mm$"):
             plausibility.gate(None, "sector depth", 1600.0, 60, 300, "mm", source="a.dcm")
+
+
+@pytest.mark.parametrize("sopClass, name", [("1.2.840.10008.5.1.4.1.1.2", "CT Image Storage"),
+                                            ("1.2.840.10008.5.1.4.1.1.12.1.1", "Enhanced XA Image Storage"),
+                                            ("1.2.840.10008.5.1.4.1.1.7", "Secondary Capture Image Storage")])
+def test_an_iod_the_reader_does_not_take_is_refused(tmp_path, sopClass, name):
+    """A CT image tagged XA, an enhanced XA (geometry in functional groups, not read), a screen capture: each named."""
+    path = rewrite(sampleDicom(tmp_path), SOPClassUID=sopClass)
+    with pytest.raises(ValueError, match=f"view.dcm: the file is a {name} \\({sopClass}\\), not an image this "
+                                         r"module reads \(Computed Radiography Image, Digital X-Ray"):
+        readXrayImage(path)
+
+
+def test_modality_is_named_before_a_broken_pixel_module(tmp_path):
+    path = rewrite(sampleDicom(tmp_path), Modality="CT", BitsStored=20)
+    with pytest.raises(ValueError, match="Modality is CT"):
+        readXrayImage(path)
+
+
+def test_ultrasound_iods(tmp_path):
+    from ReconCoreLib.dicomvalues import ULTRASOUND_SOP_CLASSES, checkSopClass
+
+    dataset = pydicom.Dataset()
+    dataset.SOPClassUID = "1.2.840.10008.5.1.4.1.1.3.1"
+    assert checkSopClass(dataset, ULTRASOUND_SOP_CLASSES, "a.dcm") == "1.2.840.10008.5.1.4.1.1.3.1"
+    dataset.SOPClassUID = "1.2.840.10008.5.1.4.1.1.12.1"
+    with pytest.raises(ValueError, match=r"a.dcm: the file is a X-Ray Angiographic Image Storage .*, not an image"):
+        checkSopClass(dataset, ULTRASOUND_SOP_CLASSES, "a.dcm")

@@ -237,12 +237,16 @@ def _ultrasoundRegion(dataset, shape: tuple, source: str) -> Optional[dict]:
 
 
 def _readDicom(path: Path, frame: Optional[int]) -> EchoImage:
-    from ReconCoreLib.dicomvalues import checkModality, number, text
+    from ReconCoreLib.dicomvalues import ULTRASOUND_SOP_CLASSES, checkModality, checkSopClass, number, text
     from ReconCoreLib.xrayio import readDicomPixels
 
     source = str(path)
-    dataset, pixels = readDicomPixels(path)
-    checkModality(dataset, ("US",), source, "ultrasound (echo) images")
+
+    def checkDataset(dataset) -> None:
+        checkModality(dataset, ("US",), source, "ultrasound (echo) images")
+        checkSopClass(dataset, ULTRASOUND_SOP_CLASSES, source)
+
+    dataset, pixels = readDicomPixels(path, checkDataset)
     pixels = np.asarray(pixels)
     count = number(dataset, "NumberOfFrames", source, required=False, integer=True, default=1)
     if count < 1:

@@ -25,6 +25,27 @@ NATIVE_TRANSFER_SYNTAXES = (
     "1.2.840.10008.1.2.2",  # Explicit VR Big Endian
 )
 
+#: Storage SOP classes (IODs) of the X-ray images the readers take: their geometry attributes are top-level ones.
+#: (The enhanced XA/XRF IODs keep geometry in functional groups, which are not read: refused, not misread.)
+XRAY_SOP_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.12.1": "X-Ray Angiographic Image",
+    "1.2.840.10008.5.1.4.1.1.12.2": "X-Ray Radiofluoroscopic Image",
+    "1.2.840.10008.5.1.4.1.1.1.1": "Digital X-Ray Image - For Presentation",
+    "1.2.840.10008.5.1.4.1.1.1.1.1": "Digital X-Ray Image - For Processing",
+    "1.2.840.10008.5.1.4.1.1.1": "Computed Radiography Image",
+}
+#: Storage SOP classes of echo images: ultrasound single- and multi-frame (and their retired forms), and the
+#: secondary captures some echo systems export (their Modality must still be US).
+ULTRASOUND_SOP_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.6.1": "Ultrasound Image",
+    "1.2.840.10008.5.1.4.1.1.3.1": "Ultrasound Multi-frame Image",
+    "1.2.840.10008.5.1.4.1.1.6": "Ultrasound Image (retired)",
+    "1.2.840.10008.5.1.4.1.1.3": "Ultrasound Multi-frame Image (retired)",
+    "1.2.840.10008.5.1.4.1.1.7": "Secondary Capture Image",
+    "1.2.840.10008.5.1.4.1.1.7.2": "Multi-frame Grayscale Byte Secondary Capture Image",
+    "1.2.840.10008.5.1.4.1.1.7.3": "Multi-frame Grayscale Word Secondary Capture Image",
+    "1.2.840.10008.5.1.4.1.1.7.4": "Multi-frame True Color Secondary Capture Image",
+}
 #: Photometric interpretations the readers turn into grey levels.
 PHOTOMETRIC_INTERPRETATIONS = ("MONOCHROME1", "MONOCHROME2", "RGB", "YBR_FULL", "YBR_FULL_422", "PALETTE COLOR")
 
@@ -99,6 +120,26 @@ def checkModality(dataset, accepted: Sequence[str], source: str, reads: str) -> 
         raise ValueError(f"{source}: Modality is {modality or 'missing'}; this module reads {reads} "
                          f"(Modality {', '.join(accepted)})")
     return modality
+
+
+def checkSopClass(dataset, accepted: dict, source: str) -> str:
+    """The dataset's SOPClassUID when it is a key of ``accepted`` (the IODs a reader takes); ValueError naming the
+    IOD otherwise. A file without SOPClassUID (not valid DICOM, but written by some tools) is left to the other
+    checks."""
+    uid = text(dataset, "SOPClassUID", source)
+    if not uid:
+        meta = getattr(dataset, "file_meta", None)
+        uid = str(getattr(meta, "MediaStorageSOPClassUID", "") or "")
+    if uid and uid not in accepted:
+        try:
+            from pydicom.uid import UID
+
+            name = UID(uid).name
+        except Exception:  # an unknown or malformed UID has no name
+            name = uid
+        raise ValueError(f"{source}: the file is a {name} ({uid}), not an image this module reads "
+                         f"({', '.join(sorted(set(accepted.values())))})")
+    return uid
 
 
 def checkPixelModule(dataset, source: str) -> None:

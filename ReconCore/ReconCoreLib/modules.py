@@ -59,10 +59,13 @@ def moduleEntries() -> list[ModuleEntry]:
 
 
 def existingFile(value, option: Optional[str] = None) -> Optional[Path]:
-    """``value`` as a Path when it names a file (None stays None); ``ValueError`` naming the option otherwise."""
+    """``value`` as a Path when it names a file (None stays None); ``ValueError`` naming the option otherwise (a folder
+    is called a folder)."""
     if value is None:
         return None
     path = Path(value)
+    if path.is_dir():
+        raise ValueError(f"{option + ': ' if option else ''}{path}: is a folder; expected a file")
     if not path.is_file():
         raise ValueError(f"{option + ': ' if option else ''}{path}: no such file")
     return path

@@ -167,9 +167,10 @@ def _checkSize(geometry: CArmGeometry, pixels: np.ndarray, source: str) -> None:
                          f"image is {pixels.shape[0]} x {pixels.shape[1]}")
 
 
-def readDicomPixels(path: Path):
+def readDicomPixels(path: Path, checkDataset: Optional[Callable] = None):
     """(pydicom dataset, pixel array) of a DICOM file, with a clear ValueError for unreadable files, pixel modules
-    that disagree with their data and pixel data no installed decoder can read."""
+    that disagree with their data and pixel data no installed decoder can read. ``checkDataset(dataset)`` (e.g. the
+    reader's modality and IOD checks) runs first, before the pixel data are looked at."""
     import pydicom
     from pydicom.errors import InvalidDicomError
 
@@ -179,6 +180,8 @@ def readDicomPixels(path: Path):
         dataset = pydicom.dcmread(str(path))
     except (InvalidDicomError, OSError, ValueError, TypeError, KeyError, EOFError) as error:
         raise ValueError(f"{path}: not a readable DICOM file ({_oneLine(error)})") from None
+    if checkDataset is not None:
+        checkDataset(dataset)
     if "PixelData" not in dataset:
         raise ValueError(f"{path}: DICOM file has no pixel data")
     checkPixelModule(dataset, str(path))
@@ -226,10 +229,13 @@ class _quietDecoders:
 
 def _readDicom(path: Path, frame: int | None, frameScore, modalities: Sequence[str] = XRAY_MODALITIES
                ) -> XrayImage:
-    from .dicomvalues import checkModality, number
+    from .dicomvalues import XRAY_SOP_CLASSES, checkModality, checkSopClass, number
 
-    dataset, pixels = readDicomPixels(path)
-    checkModality(dataset, modalities, str(path), "X-ray images")
+    def checkDataset(dataset) -> None:
+        checkModality(dataset, modalities, str(path), "X-ray images")
+        checkSopClass(dataset, XRAY_SOP_CLASSES, str(path))
+
+    dataset, pixels = readDicomPixels(path, checkDataset)
     frames = number(dataset, "NumberOfFrames", str(path), required=False, integer=True, default=1)
     if frames > 1:
         if frame is None:
