@@ -189,7 +189,7 @@ def test_frame_of_a_single_image_file_is_refused(tmp_path):
 
 
 def test_a_folder_is_named_a_folder(tmp_path):
-    with pytest.raises(ValueError, match="is a folder; expected an image file"):
+    with pytest.raises(ValueError, match="is a folder; expected a file"):
         readXrayImage(tmp_path)
 
 

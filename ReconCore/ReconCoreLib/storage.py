@@ -82,11 +82,9 @@ def loadNode(scene, path: str | Path, nodeClass: str | None = None):
 
     For ``.h5`` transforms pass ``nodeClass`` ("vtkMRMLLinearTransformNode" or "vtkMRMLGridTransformNode").
     """
-    path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"{path}: is a folder; expected a file")
-    if not path.is_file():
-        raise ValueError(f"{path}: no such file")
+    from .modules import existingFile
+
+    path = existingFile(path)
     name = path.name.lower()
     if name.endswith(_ITK_SUFFIXES):
         checkImageFile(path)

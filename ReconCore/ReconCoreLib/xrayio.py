@@ -96,16 +96,6 @@ def defaultFrameScore(frame: np.ndarray) -> float:
     return float(high - low)
 
 
-def requireFile(path: str | Path) -> Path:
-    """``path`` as a Path when it is a readable file; ValueError saying what it is otherwise (missing, a folder)."""
-    path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"{path}: is a folder; expected an image file")
-    if not path.is_file():
-        raise ValueError(f"{path}: no such file")
-    return path
-
-
 def readXrayImage(path: str | Path, frame: int | None = None,
                   frameScore: Callable[[np.ndarray], float] = defaultFrameScore,
                   modalities: Optional[Sequence[str]] = None) -> XrayImage:
@@ -117,7 +107,9 @@ def readXrayImage(path: str | Path, frame: int | None = None,
     :param modalities: the DICOM (or sidecar) Modality values accepted (default :data:`XRAY_MODALITIES`).
     :raises ValueError: unreadable file, not 2D, NaNs, constant image, missing or absurd geometry, another modality.
     """
-    path = requireFile(path)
+    from .modules import existingFile
+
+    path = existingFile(path)
     modalities = tuple(modalities or XRAY_MODALITIES)
     if isDicom(path):
         return _readDicom(path, frame, frameScore, modalities)
