@@ -72,6 +72,11 @@ def sampleCases() -> dict[str, AngioCase]:
             for name, tree in SAMPLES.items()}
 
 
+def inputImages(case: AngioCase) -> dict[str, Path]:
+    """The two views the case reads, by role."""
+    return {"view1": case.view1, "view2": case.view2}
+
+
 ENTRY = ModuleEntry(moduleName="AngioRecon", command="angio", help="coronary tree from two angiograms",
                     addArguments=addArguments, caseFromArguments=caseFromArguments, runCase=runCase,
-                    sampleCases=sampleCases)
+                    sampleCases=sampleCases, inputImages=inputImages)

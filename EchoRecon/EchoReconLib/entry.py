@@ -85,6 +85,14 @@ def sampleCases() -> dict[str, EchoCase]:
     return {patient: EchoCase(sampleFiles(patient)["ED"], sampleFiles(patient)["ES"]) for patient in SAMPLE_PATIENTS}
 
 
+def inputImages(case: EchoCase) -> dict[str, Path]:
+    """The images the case reads, by role ("ED A4C", ..., "ES SAXA")."""
+    images = {f"ED {view}": path for view, path in case.endDiastole.items()}
+    images.update({f"ES {view}": path for view, path in (case.endSystole or {}).items()})
+    return images
+
+
 ENTRY = ModuleEntry(moduleName="EchoRecon", command="echo",
                     help="heart chambers, volumes and EF from six echo views", addArguments=addArguments,
-                    caseFromArguments=caseFromArguments, runCase=runCase, sampleCases=sampleCases)
+                    caseFromArguments=caseFromArguments, runCase=runCase, sampleCases=sampleCases,
+                    inputImages=inputImages)

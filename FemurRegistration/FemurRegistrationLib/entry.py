@@ -72,6 +72,12 @@ def sampleCases() -> dict[str, FemurCase]:
     return cases
 
 
+def inputImages(case: FemurCase) -> dict[str, Path]:
+    """The two radiographs the case reads, by role."""
+    return {"ap": case.ap, "lat": case.lat}
+
+
 ENTRY = ModuleEntry(moduleName="FemurRegistration", command="femur",
                     help="femur atlas registered to AP + lateral radiographs", addArguments=addArguments,
-                    caseFromArguments=caseFromArguments, runCase=runCase, sampleCases=sampleCases)
+                    caseFromArguments=caseFromArguments, runCase=runCase, sampleCases=sampleCases,
+                    inputImages=inputImages)

@@ -77,6 +77,7 @@ def _runModule(args) -> int:
     from .storage import atomicOutputDirectory
 
     from .plausibility import keepingImplausible
+    from .postrun import finishCase
     from .storage import checkOutputFolder
 
     entry = args.entry
@@ -92,6 +93,7 @@ def _runModule(args) -> int:
     try:
         with atomicOutputDirectory(args.out) as staging, keepingImplausible(args.keep_implausible):
             readouts = entry.runCase(case, staging, device, Progress(progress, raisePending))
+            finishCase(entry, case, staging, readouts, args.dicom_out)
     finally:
         progress.close()
     if not args.quiet:
@@ -104,6 +106,7 @@ def _runDemo(args) -> int:
     from .models import findBundledModel, requireRuntimePackages, resolveDevice
     from .modules import moduleEntries
     from .plausibility import keepingImplausible
+    from .postrun import finishCase
     from .progress import Progress
     from .storage import atomicOutputDirectory
 
@@ -126,6 +129,7 @@ def _runDemo(args) -> int:
                 for name, case in entry.sampleCases().items():
                     (staging / name).mkdir(parents=True, exist_ok=True)
                     results[name] = entry.runCase(case, staging / name, device, Progress(progress, raisePending))
+                    finishCase(entry, case, staging / name, results[name], args.dicom_out)
         finally:
             progress.close()
         print(f"- {entry.moduleName}: {len(results)} sample case(s) in {time.perf_counter() - started:.1f} s, "
@@ -148,6 +152,9 @@ def buildParser() -> argparse.ArgumentParser:
     common.add_argument("--keep-implausible", action="store_true",
                         help="keep a result that fails a plausibility gate (EF, volumes, sizes) instead of stopping; "
                              "readouts.json then lists it under failed_checks")
+    common.add_argument("--dicom-out", action=argparse.BooleanOptionalAction, default=None,
+                        help="also write a DICOM Segmentation and Structured Report referencing the input study "
+                             "(default: when the input images are DICOM)")
 
     parser = argparse.ArgumentParser(prog="recon2d3d", description="3D anatomy from 2D images (Recon2Dto3D).")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")

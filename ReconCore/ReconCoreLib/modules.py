@@ -37,6 +37,8 @@ class ModuleEntry:
     :ivar runCase: (case, output folder, device, :class:`~ReconCoreLib.progress.Progress` or None) -> readouts,
         with every output written into the folder.
     :ivar sampleCases: name -> case of each bundled sample.
+    :ivar inputImages: case -> {role: file} of the images the case reads (e.g. {"view1": ..., "view2": ...}); the
+        DICOM outputs reference them, the batch manifest names them.
     """
 
     moduleName: str
@@ -46,6 +48,7 @@ class ModuleEntry:
     caseFromArguments: Callable[[argparse.Namespace], Any]
     runCase: Callable[..., Any]
     sampleCases: Callable[[], dict]
+    inputImages: Callable[[Any], dict]
 
 
 def moduleEntry(moduleName: str) -> ModuleEntry:
