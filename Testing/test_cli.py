@@ -363,7 +363,7 @@ def test_module_success_prints_summary(capsys, tmp_path, views, monkeypatch):
     status, stdout, _ = run(capsys, ["angio", *views, "--tree", "left", "--out", out, "--device", "cpu"])
     assert status == 0
     assert "AngioRecon readouts:" in stdout
-    assert "vessel_volume_mm3" in stdout and "1234.5 mm3" in stdout
+    assert "vessel_volume_mm3" in stdout and " 1234 mm3" in stdout  # shown to 1 mm3 (readouts.json: 1234.5)
     assert f"results written to {out}" in stdout
 
 

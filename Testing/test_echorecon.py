@@ -313,7 +313,7 @@ def test_slicer_entry_point_from_volume_nodes(knownHeart, scene):
                           progress=Progress(lambda fraction, message: progress.append(fraction)))
     assert result["outputTable"] is table and progress[-1] == 1.0 and progress == sorted(progress)
     values = {row["readout"]: row["value"] for row in runtime.rowsFromTableNode(table)}
-    assert float(values["lv_ef_percent"]) == pytest.approx(100 * (1 - SHRINK ** 3), rel=1e-6)
+    assert float(values["lv_ef_percent"]) == pytest.approx(100 * (1 - SHRINK ** 3), abs=0.5)  # shown to 1 %
     with pytest.raises(InterruptedError):
         pipeline.run(scene, nodes["ED"], None, device="cpu", progress=Progress(abortFlag=lambda: True))
     # a cine loaded as one slice per frame: its frame is required, and chosen per phase

@@ -6,7 +6,8 @@ import math
 import pytest
 
 from ReconCoreLib import __version__
-from ReconCoreLib.readouts import METADATA_KEYS, UNIT_SUFFIXES, Readouts, checkKey, unitOf
+from ReconCoreLib.readouts import (DISPLAY_DECIMALS, METADATA_KEYS, UNIT_SUFFIXES, Readouts, checkKey,
+                                   displayValue, unitOf)
 from ReconCoreLib.runtime import rowsFromTableNode
 
 # Values chosen so that any rounding on the way to the table or the JSON shows up.
@@ -184,8 +185,22 @@ def test_read_json_written_by_hand(tmp_path):
 
 
 # --------------------------------------------------------------------------------------------------
-# Table node == JSON
-def test_table_node_holds_the_json_numbers(scene, tmp_path):
+# Table node: the JSON's numbers at their clinical precision
+DISPLAYED = {"vessel_volume_mm3": "0", "lv_ef_percent": "33", "centerline_length_mm": "123456.8", "lv_edv_ml": "0",
+             "femur_angle_deg": "-12", "run_time_s": "0.00", "myocardium_mass_g": "151", "dice": "0.91",
+             "hd95_mm": "2.7", "number_of_segments": "7", "big_count": str(2 ** 53 + 1)}
+
+
+@pytest.mark.parametrize("key, value, shown", [
+    ("lv_edv_ml", 123.60857471073369, "124"), ("lv_ef_percent", 59.24, "59"), ("head_diameter_mm", 45.8968, "45.9"),
+    ("neck_shaft_angle_deg", 125.537, "126"), ("dice", 0.892544, "0.89"), ("femur_volume_mm3", 179597.4, "179597"),
+    ("inference_s", 0.0888, "0.09"), ("lv_ef_percent", -0.3, "0"), ("count", 3, "3"), ("converged", True, "True"),
+    ("tree", "left", "left")])
+def test_display_value_rounds_to_clinical_precision(key, value, shown):
+    assert displayValue(key, value) == shown
+
+
+def test_table_node_holds_the_json_numbers_rounded(scene, tmp_path):
     readouts = makeReadouts()
     onDisk = json.loads(readouts.writeJson(tmp_path / "readouts.json").read_text())
     node = readouts.toTableNode(scene, "AngioRecon readouts")
@@ -197,11 +212,11 @@ def test_table_node_holds_the_json_numbers(scene, tmp_path):
     byKey = {row["readout"]: row for row in rows}
     for key, value in VALUES.items():
         cell = byKey[key]["value"]
+        assert cell == DISPLAYED[key], key
         if isinstance(value, int):
             assert int(cell) == onDisk[key], key  # exact, 2**53 + 1 included
-            assert float(cell) == float(onDisk[key]), key
         else:
-            assert float(cell) == onDisk[key], key  # exactly the same number, bit for bit
+            assert float(cell) == pytest.approx(onDisk[key], abs=0.5 * 10 ** -DISPLAY_DECIMALS[unitOf(key)]), key
         assert byKey[key]["unit"] == unitOf(key)
     assert byKey["tree_side"]["value"] == "left"
     assert byKey["converged"]["value"] == "True"
@@ -229,8 +244,8 @@ def test_summary_lists_values_with_units():
     summary = makeReadouts().summary()
     lines = summary.splitlines()
     assert lines[0] == "AngioRecon readouts:"
-    volume = next(line for line in lines if "vessel_volume_mm3" in line)
-    assert volume.split()[1:] == ["0.30000000000000004", "mm3"]
+    volume = next(line for line in lines if "centerline_length_mm" in line)
+    assert volume.split()[1:] == ["123456.8", "mm"]
     dice = next(line for line in lines if line.split()[0] == "dice")
-    assert dice.split()[1:] == ["0.9123456789012345"]
+    assert dice.split()[1:] == ["0.91"]
     assert "  warning: view separation 25 deg is small" in lines

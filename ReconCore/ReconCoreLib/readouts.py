@@ -18,6 +18,10 @@ from pathlib import Path
 from . import __version__
 
 UNIT_SUFFIXES = ("mm", "mm3", "ml", "g", "deg", "percent", "s")
+#: Decimals a readout is shown with (console summary, Slicer table), by unit: its clinical precision. mL, g, %, deg
+#: and mm3 to whole units (EF to 1 %), mm to 0.1, ratios (Dice, NCC, Jacobians) to 0.01, seconds to 0.01.
+#: readouts.json keeps every number at full precision.
+DISPLAY_DECIMALS = {"ml": 0, "g": 0, "percent": 0, "deg": 0, "mm3": 0, "mm": 1, "s": 2, "": 2}
 METADATA_KEYS = ("module", "version", "model_sha256", "device", "warnings", "failed_checks")
 _SNAKE_CASE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 
@@ -99,8 +103,10 @@ class Readouts:
         return cls.fromDict(json.loads(Path(path).read_text()))
 
     def tableRows(self) -> list[dict]:
-        """Rows of the Slicer table: readout, value, unit (then metadata and warnings)."""
-        rows = [{"readout": key, "value": _format(value), "unit": unitOf(key)} for key, value in self.values.items()]
+        """Rows of the Slicer table: readout, value (at its clinical precision, :func:`displayValue`), unit (then
+        metadata and warnings)."""
+        rows = [{"readout": key, "value": displayValue(key, value), "unit": unitOf(key)}
+                for key, value in self.values.items()]
         rows += [{"readout": key, "value": str(value), "unit": ""} for key, value in
                  (("module", self.module), ("version", self.version), ("model_sha256", self.modelSha256),
                   ("device", self.device))]
@@ -117,12 +123,17 @@ class Readouts:
     def summary(self) -> str:
         """Readable lines for the console."""
         lines = [f"{self.module} readouts{' (FAILED CHECKS: not measurements)' if self.failed else ''}:"]
-        lines += [f"  {key:<40} {_format(value)} {unitOf(key)}".rstrip() for key, value in self.values.items()]
+        lines += [f"  {key:<40} {displayValue(key, value)} {unitOf(key)}".rstrip() for key, value in self.values.items()]
         lines += [f"  warning: {message}" for message in self.warnings]
         lines += [f"  FAILED CHECK: {message}" for message in self.failedChecks]
         return "\n".join(lines)
 
 
-def _format(value) -> str:
-    """Full precision (repr) so table and JSON hold the same number."""
-    return repr(value) if isinstance(value, float) else str(value)
+def displayValue(key: str, value) -> str:
+    """A readout as people read it: rounded to the clinical precision of its unit (:data:`DISPLAY_DECIMALS`),
+    e.g. ``lv_edv_ml`` 123.60857 -> "124", ``head_diameter_mm`` 45.8968 -> "45.9", ``dice`` 0.89254 -> "0.89";
+    integers, booleans and text as they are."""
+    if isinstance(value, bool) or not isinstance(value, float):
+        return str(value)
+    text = f"{value:.{DISPLAY_DECIMALS[unitOf(key)]}f}"
+    return "0" + text[2:] if text.startswith("-0") and float(text) == 0 else text
