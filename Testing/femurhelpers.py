@@ -2,6 +2,8 @@
 registration (a similarity and a constant displacement with its exact inverse), and the simulated views; the
 fixtures that use them are in conftest.py."""
 
+import importlib.util
+
 import numpy as np
 
 from FemurRegistrationLib.samples import SAMPLE_DIRECTORY
@@ -9,7 +11,9 @@ from ReconCoreLib.xraygeometry import CArmGeometry
 
 BUNDLED_MODEL = SAMPLE_DIRECTORY.parent / "Models" / "FemurRegistration.pt"
 OUTPUT_FILES = ["volume.nrrd", "segmentation.seg.nrrd", "model.vtk", "transform.h5", "landmarks.mrk.json",
-                "readouts.json", "scene.mrb", ".recon2d3d-result.json"]
+                "readouts.json", "scene.mrb", ".recon2d3d-result.json", "summary.png"]
+#: Written besides when the inputs are DICOM and highdicom is installed (the pass with Slicer's packages has none).
+DICOM_OUTPUT_FILES = ["seg.dcm", "sr.dcm"] if importlib.util.find_spec("highdicom") else []
 READOUT_KEYS = {"side", "view_separation_deg", "inference_s", "ncc_ap", "ncc_lat", "min_jacobian",
                 "femur_volume_mm3", "head_diameter_mm", "neck_shaft_angle_deg", "femoral_offset_mm",
                 "anteversion_deg"}

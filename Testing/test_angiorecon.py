@@ -5,6 +5,7 @@ visual hull), so they check the plumbing and the geometry independently of the t
 trained model's own figures are measured by the evaluation in the model card.
 """
 
+import importlib.util
 import json
 
 import numpy as np
@@ -177,7 +178,8 @@ def test_command_line_writes_every_output(hullModel, tmp_path, capsys):
                    "--frame1", "1", "--frame2", "1", "--device", "cpu", "--quiet"])
     assert status == 0, capsys.readouterr().err
     assert sorted(item.name for item in out.iterdir() if not item.name.startswith(".")) == sorted(
-        ["volume.nrrd", "segmentation.seg.nrrd", "model.vtk", "readouts.json", "scene.mrb"])
+        ["volume.nrrd", "segmentation.seg.nrrd", "model.vtk", "readouts.json", "scene.mrb", "summary.png"]
+        + (["seg.dcm", "sr.dcm"] if importlib.util.find_spec("highdicom") else []))  # DICOM inputs: SEG and SR
     readouts = json.loads((out / "readouts.json").read_text())
     assert readouts["module"] == "AngioRecon" and readouts["device"] == "cpu"
     assert len(readouts["model_sha256"]) == 64

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from femurhelpers import BUNDLED_MODEL, OUTPUT_FILES, READOUT_KEYS
+from femurhelpers import BUNDLED_MODEL, DICOM_OUTPUT_FILES, OUTPUT_FILES, READOUT_KEYS
 from FemurRegistrationLib import outputs, radiographs
 from FemurRegistrationLib.samples import SAMPLE_DIRECTORY, SAMPLE_SHA256, SAMPLES, sampleFiles
 from ReconCoreLib import runtime, storage
@@ -30,7 +30,7 @@ def test_command_line_writes_every_output(fixedModel, tmp_path, capsys, monkeypa
                    str(files["apMask"]), "--lat-mask", str(files["latMask"]), "--reference", str(files["reference"]),
                    "--refine", "--device", "cpu", "--quiet"])
     assert status == 0, capsys.readouterr().err
-    assert sorted(item.name for item in out.iterdir()) == sorted(OUTPUT_FILES)
+    assert sorted(item.name for item in out.iterdir()) == sorted(OUTPUT_FILES + DICOM_OUTPUT_FILES)
     readouts = json.loads((out / "readouts.json").read_text())
     assert readouts["module"] == "FemurRegistration" and readouts["device"] == "cpu"
     assert readouts["side"] == "left"  # from the DICOM ImageLaterality

@@ -1,0 +1,54 @@
+"""AngioRecon's DICOM codes: what its segments and readouts are, for the DICOM SEG and SR that
+:mod:`ReconCoreLib.dicomoutputs` writes. Data only (standard library: nothing imported).
+
+A code is ``(value, coding scheme designator, meaning)``. Standard codes are from DICOM PS3.16 (the context group,
+CID, is named beside each; the same codes, meanings and groups are in pydicom's concept dictionary,
+``pydicom.sr._concepts_dict``, which ``Testing/test_dicom_outputs.py`` checks each code against). A figure without a
+standard code has a private code of the scheme ``99RECON2D3D`` (declared in each SR and SEG's Coding Scheme
+Identification Sequence).
+
+- :data:`SEGMENTATIONS`: segmentation file of the output folder -> phase written after each segment's name in the SEG
+  ("" for none).
+- :data:`SEGMENTS`: segment name -> ``category`` (CID 7150), ``type`` (CID 7151 and its relatives) and optionally
+  ``lateral`` (the laterality of the readout ``side`` qualifies the type).
+- :data:`READOUTS`: readout key -> ``concept`` (the measurement's name), ``unit`` (UCUM), ``decimals`` (its clinical
+  precision: the SR holds the value rounded to it), ``segment`` (the SEG segment labels the measurement
+  belongs to, the first one present; none: a group of its finding site), ``site`` (finding site), ``method`` (CID
+  7472 for volumes), ``image`` (the role, or roles, in ``ENTRY.inputImages`` of the input images the figure is about).
+- :data:`NOT_REPORTED`: readouts kept out of the SR, with the reason.
+"""
+
+PROCEDURE = ("33367005", "SCT", "Coronary Arteriography")  # CID 3405
+SEGMENTATIONS = {"segmentation.seg.nrrd": ""}
+
+ANATOMICAL_STRUCTURE = ("91723000", "SCT", "Anatomical Structure")  # CID 7150
+LEFT_CORONARY_ARTERY = ("50018008", "SCT", "Left Coronary Artery")  # CID 3015, 7151
+RIGHT_CORONARY_ARTERY = ("13647002", "SCT", "Right Coronary Artery")  # CID 3015, 7151
+TREES = ("left coronary tree", "right coronary tree")
+
+SEGMENTS = {
+    "left coronary tree": {"category": ANATOMICAL_STRUCTURE, "type": LEFT_CORONARY_ARTERY},
+    "right coronary tree": {"category": ANATOMICAL_STRUCTURE, "type": RIGHT_CORONARY_ARTERY},
+}
+
+VOLUME = ("118565006", "SCT", "Volume")  # CID 7469, 7472
+TWO_VIEWS = ("121218", "DCM", "Volume estimated from two non-coplanar 2D regions")  # CID 7472
+# Private: Dice of the reconstruction projected onto an input view against that view's vessel map (no standard code).
+VIEW_DICE = ("VIEWDICE", "99RECON2D3D", "Dice similarity coefficient with the input view")
+
+READOUTS = {
+    "vessel_volume_mm3": {"concept": VOLUME, "unit": "mm3", "decimals": 0, "segment": TREES, "method": TWO_VIEWS},
+    "reprojection_dice_view1": {"concept": VIEW_DICE, "unit": "1", "decimals": 2, "segment": TREES,
+                                "image": "view1"},
+    "reprojection_dice_view2": {"concept": VIEW_DICE, "unit": "1", "decimals": 2, "segment": TREES,
+                                "image": "view2"},
+}
+
+NOT_REPORTED = {
+    "view_separation_deg": "acquisition geometry of the two views, not a finding",
+    "tree": "categorical: the segment's type says which coronary tree",
+    "visual_hull_volume_mm3": "the visual hull is a baseline method for comparison, not this result",
+    "visual_hull_reprojection_dice_view1": "the visual hull is a baseline method for comparison, not this result",
+    "visual_hull_reprojection_dice_view2": "the visual hull is a baseline method for comparison, not this result",
+    "inference_s": "run time, not a finding",
+}

@@ -1,0 +1,130 @@
+"""AngioRecon's summary picture (``summary.png``, :data:`~ReconCoreLib.summaryimage.SIZE_PX`): both angiograms with the
+reconstructed tree projected through each view's C-arm geometry, the tree in 3D from the front, the key readouts.
+
+The tree is drawn as the segmentation's voxels (``volume.nrrd``, occupancy probability >= 0.5, 2 mm blocks), not as
+``model.vtk`` nor as a smooth isosurface: the vessels are 1-2 voxels wide, and both the model's smoothing and an
+isosurface break them into pieces (see README), while the blocks show what was reconstructed and what the
+re-projection Dice measures. Each view's frame is the one the run used (the case's ``frame1``/``frame2``, else the
+strongest contrast).
+
+Console example::
+
+    from AngioReconLib.entry import ENTRY
+    from AngioReconLib.summary import writeSummary
+    case = ENTRY.sampleCases()["AngioLeft"]
+    readouts = ENTRY.runCase(case, Path("out/angio-left"), "cpu", None)
+    writeSummary(case, Path("out/angio-left"), readouts)    # out/angio-left/summary.png
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from ReconCoreLib import summaryimage as si
+
+from .vessels import readAngiogram
+
+#: The probability at which a voxel belongs to the tree (as in the segmentation).
+TREE_LEVEL = 0.5
+#: The tree's colour when ``segmentation.seg.nrrd`` names none: :data:`.pipeline.SEGMENT_COLOR` (the pipeline module
+#: imports torch, which a summary must not need).
+DEFAULT_COLOR = (0.85, 0.2, 0.2)
+
+
+def angleName(primary: float, secondary: float) -> str:
+    """C-arm angles in cath-lab words (DICOM: primary LAO +, secondary CRA +)."""
+    first = "AP" if abs(primary) < 0.5 else f"{'LAO' if primary > 0 else 'RAO'} {abs(primary):.0f}"
+    return first if abs(secondary) < 0.5 else f"{first} / {'CRA' if secondary > 0 else 'CAU'} {abs(secondary):.0f}"
+
+
+def segmentColors(path: str | Path) -> dict[str, tuple]:
+    """{segment name: (r, g, b) in 0..1} from the header of a Slicer ``.seg.nrrd`` ({} when it names none): the
+    colours the segments have in the Slicer scene."""
+    fields = {}
+    with open(path, "rb") as stream:
+        for raw in stream:  # the header: text lines up to the first empty one
+            line = raw.decode("latin-1").rstrip("\r\n")
+            if not line:
+                break
+            key, separator, value = line.partition(":=")
+            if separator:
+                fields[key] = value
+    colors = {}
+    for key, value in fields.items():
+        if key.startswith("Segment") and key.endswith("_Color") and f"{key[:-6]}_Name" in fields:
+            try:
+                colors[fields[f"{key[:-6]}_Name"]] = tuple(float(part) for part in value.split()[:3])
+            except ValueError:
+                continue
+    return colors
+
+
+def treeColor(directory: Path) -> tuple:
+    """The tree segment's colour in the Slicer scene (``segmentation.seg.nrrd``), else :data:`DEFAULT_COLOR`."""
+    path = Path(directory) / "segmentation.seg.nrrd"
+    colors = segmentColors(path) if path.is_file() else {}
+    return next(iter(colors.values()), DEFAULT_COLOR)
+
+
+def treeMesh(directory: Path) -> si.Mesh:
+    """The reconstructed tree's surface (RAS, mm): the faces of the voxels of ``volume.nrrd`` at :data:`TREE_LEVEL`
+    or more (the segmentation's)."""
+    probability, ijkToRas = si.readVolumeRas(Path(directory) / "volume.nrrd")
+    return si.voxelSurface(probability >= TREE_LEVEL, ijkToRas)
+
+
+def viewPanels(case, directory: Path, mesh: si.Mesh = None) -> list[tuple]:
+    """[(XrayImage, RGB panel, {"tree": projected tree at panel size})] of both views."""
+    mesh = treeMesh(directory) if mesh is None else mesh
+    color = treeColor(directory)
+    panels = []
+    for path, frame in ((case.view1, case.frame1), (case.view2, case.frame2)):
+        image = readAngiogram(path, frame)
+        rgb, overlays = si.xrayPanel(image, [("tree", mesh, color, "fill")])
+        panels.append((image, rgb, overlays))
+    return panels
+
+
+def pair(readouts, stem: str, label: str, suffix: str = "") -> Optional[str]:
+    """"label first / second" of the readouts ``<stem>1`` and ``<stem>2`` at their precision, None without them."""
+    from ReconCoreLib.readouts import displayValue
+
+    keys = (f"{stem}1", f"{stem}2")
+    if not all(key in readouts.values for key in keys):
+        return None
+    return f"{label} {' / '.join(displayValue(key, readouts.values[key]) for key in keys)}{suffix}"
+
+
+def writeSummary(case, directory: Path, readouts) -> Path:
+    """Write ``directory/summary.png`` of a finished AngioRecon case (:class:`~.entry.AngioCase`) from its outputs
+    in ``directory`` and its ``readouts``; returns the path."""
+    directory = Path(directory)
+    readouts = si.asReadouts(readouts)
+    mesh = treeMesh(directory)
+    tree = readouts.values.get("tree", case.tree)
+    inputs = f"view 1: {Path(case.view1).name}   view 2: {Path(case.view2).name}"
+    figure = si.SummaryFigure(f"AngioRecon: {tree} coronary tree from two angiograms", inputs, readouts)
+    rectangles, renderRectangle = si.xrayLayout(2)
+    for index, ((image, rgb, _), rectangle) in enumerate(zip(viewPanels(case, directory, mesh), rectangles), 1):
+        geometry = image.geometry
+        frame = f", frame {image.frameIndex + 1} of {image.numberOfFrames}" if image.numberOfFrames > 1 else ""
+        dice = si.readoutText(readouts, f"reprojection_dice_view{index}", "Dice")
+        figure.panel(rectangle, rgb, f"View {index}: {angleName(geometry.primaryAngleDeg, geometry.secondaryAngleDeg)}"
+                                     f"{frame}{'   ' + dice if dice else ''}")
+    x, y, width, height = renderRectangle
+    color = treeColor(directory)
+    rendering = si.renderMeshes([(mesh, color, 1.0)], (width, height), *si.ANTERIOR_VIEW, depthCue=0.6)
+    figure.panel(renderRectangle, rendering, "3D tree (segmentation voxels), anterior view", ("R", "L"))
+    figure.footer(si.joinPresent([
+        si.readoutText(readouts, "vessel_volume_mm3", "Vessel volume"),
+        pair(readouts, "reprojection_dice_view", "Re-projection Dice", " (views 1 / 2)"),
+        pair(readouts, "visual_hull_reprojection_dice_view", "visual hull"),
+        si.readoutText(readouts, "view_separation_deg", "views", "deg apart"),
+    ]))
+    figure.footer(si.joinPresent([si.readoutText(readouts, "visual_hull_volume_mm3", "Visual hull volume"),
+                                  si.readoutText(readouts, "inference_s", "inference", "s"),
+                                  f"device {readouts.device}" if readouts.device else None]), si.GREY_TEXT)
+    figure.legend([(f"{tree} coronary tree (probability >= {TREE_LEVEL}), projected through each view's C-arm "
+                    "geometry", color)])
+    return figure.save(directory / "summary.png")

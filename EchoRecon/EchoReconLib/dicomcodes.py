@@ -1,0 +1,97 @@
+"""EchoRecon's DICOM codes: what its segments and readouts are, for the DICOM SEG and SR that
+:mod:`ReconCoreLib.dicomoutputs` writes. Data only (standard library: nothing imported).
+
+A code is ``(value, coding scheme designator, meaning)``. Standard codes are from DICOM PS3.16 (the context group,
+CID, is named beside each; the same codes, meanings and groups are in pydicom's concept dictionary,
+``pydicom.sr._concepts_dict``, which ``Testing/test_dicom_outputs.py`` checks each code against). A figure without a
+standard code has a private code of the scheme ``99RECON2D3D`` (declared in each SR and SEG's Coding Scheme
+Identification Sequence).
+
+- :data:`SEGMENTATIONS`: segmentation file of the output folder -> phase written after each segment's name in the SEG
+  ("" for none).
+- :data:`SEGMENTS`: segment name -> ``category`` (CID 7150), ``type`` (CID 7151 and its relatives) and optionally
+  ``lateral`` (the laterality of the readout ``side`` qualifies the type).
+- :data:`READOUTS`: readout key -> ``concept`` (the measurement's name), ``unit`` (UCUM), ``decimals`` (its clinical
+  precision: the SR holds the value rounded to it), ``segment`` (the SEG segment labels the measurement
+  belongs to, the first one present; none: a group of its finding site), ``site`` (finding site), ``method`` (CID
+  7472 for volumes), ``image`` (the role, or roles, in ``ENTRY.inputImages`` of the input images the figure is about).
+- :data:`NOT_REPORTED`: readouts kept out of the SR, with the reason.
+"""
+
+PROCEDURE = ("40701008", "SCT", "Echocardiography")  # CID 3206, 12001
+SEGMENTATIONS = {"segmentation.seg.nrrd": "end-diastole", "segmentation_es.seg.nrrd": "end-systole"}
+
+ANATOMICAL_STRUCTURE = ("91723000", "SCT", "Anatomical Structure")  # CID 7150
+HEART = ("80891009", "SCT", "Heart")  # CID 4, 7151
+# The LV cavity (blood pool) is coded as the left ventricle: PS3.16 has no LV cavity or blood pool structure code, and
+# the ventricular volumes (EDV, ESV) are the left ventricle's.
+LEFT_VENTRICLE = ("87878005", "SCT", "Left ventricle")  # CID 4, 3010, 7151
+LV_MYOCARDIUM = ("49848007", "SCT", "Left Ventricle Myocardium")  # CID 12305
+RIGHT_VENTRICLE = ("53085002", "SCT", "Right ventricle")  # CID 4, 3010, 7151
+LEFT_ATRIUM = ("82471001", "SCT", "Left atrium")  # CID 4, 3010, 7151
+RIGHT_ATRIUM = ("73829009", "SCT", "Right atrium")  # CID 4, 3010, 7151
+AORTIC_ROOT = ("8128003", "SCT", "Aortic Root")  # CID 12305
+
+SEGMENTS = {
+    "LV cavity": {"category": ANATOMICAL_STRUCTURE, "type": LEFT_VENTRICLE},
+    "LV myocardium": {"category": ANATOMICAL_STRUCTURE, "type": LV_MYOCARDIUM},
+    "RV": {"category": ANATOMICAL_STRUCTURE, "type": RIGHT_VENTRICLE},
+    "LA": {"category": ANATOMICAL_STRUCTURE, "type": LEFT_ATRIUM},
+    "RA": {"category": ANATOMICAL_STRUCTURE, "type": RIGHT_ATRIUM},
+    "aortic root": {"category": ANATOMICAL_STRUCTURE, "type": AORTIC_ROOT},
+}
+
+VOLUME = ("118565006", "SCT", "Volume")  # CID 7469, 7472
+SIX_VIEWS = ("121217", "DCM", "Volume estimated from three or more non-coplanar 2D regions")  # CID 7472
+LV_EDV = ("18026-5", "LN", "Left Ventricular End Diastolic Volume")  # CID 12200, 12202
+LV_ESV = ("18148-7", "LN", "Left Ventricular End Systolic Volume")  # CID 12200, 12202
+STROKE_VOLUME = ("90096001", "SCT", "Stroke Volume")  # CID 12200, 12207
+LV_EF = ("18043-0", "LN", "Left Ventricular Ejection Fraction by US")  # CID 12200, 12202
+LV_MASS = ("18087-7", "LN", "Left Ventricle Mass")  # CID 12200, 12203
+RV_EDV = ("8822-9", "LN", "Right Ventricular ED Volume")  # CID 3468
+RV_ESV = ("8824-5", "LN", "Right Ventricular ES Volume")  # CID 3469
+LA_EDV = ("122407", "DCM", "Left Atrial ED Volume")  # CID 3468
+LA_ESV = ("122408", "DCM", "Left Atrial ES Volume")  # CID 3469
+SIMPSON_EDV = ("79996-5", "LN", "Left ventricular end diastolic volume biplane (MOD)")  # CID 12300
+SIMPSON_ESV = ("80001-1", "LN", "Left ventricular end systolic volume biplane (MOD)")  # CID 12300
+SIMPSON_EF = ("79991-6", "LN", "Left ventricular ejection fraction biplane (MOD)")  # CID 12300
+# Private: Dice of the reconstructed heart cut by a view's plane against the heart segmented in that view.
+VIEW_DICE = ("VIEWDICE", "99RECON2D3D", "Dice similarity coefficient with the input view")
+
+ED, ES = " (end-diastole)", " (end-systole)"
+READOUTS = {
+    "lv_edv_ml": {"concept": LV_EDV, "unit": "ml", "decimals": 0, "segment": ("LV cavity" + ED,), "method": SIX_VIEWS},
+    "lv_esv_ml": {"concept": LV_ESV, "unit": "ml", "decimals": 0, "segment": ("LV cavity" + ES,), "method": SIX_VIEWS},
+    "lv_sv_ml": {"concept": STROKE_VOLUME, "unit": "ml", "decimals": 0, "site": LEFT_VENTRICLE},
+    "lv_ef_percent": {"concept": LV_EF, "unit": "%", "decimals": 0, "site": LEFT_VENTRICLE},
+    "lv_mass_g": {"concept": LV_MASS, "unit": "g", "decimals": 0, "segment": ("LV myocardium" + ED,)},
+    "rv_edv_ml": {"concept": RV_EDV, "unit": "ml", "decimals": 0, "segment": ("RV" + ED,), "method": SIX_VIEWS},
+    "rv_esv_ml": {"concept": RV_ESV, "unit": "ml", "decimals": 0, "segment": ("RV" + ES,), "method": SIX_VIEWS},
+    "la_volume_ed_ml": {"concept": LA_EDV, "unit": "ml", "decimals": 0, "segment": ("LA" + ED,), "method": SIX_VIEWS},
+    "la_volume_es_ml": {"concept": LA_ESV, "unit": "ml", "decimals": 0, "segment": ("LA" + ES,), "method": SIX_VIEWS},
+    # No right atrial volume code in PS3.16: Volume, the phase given by the segment it belongs to.
+    "ra_volume_ed_ml": {"concept": VOLUME, "unit": "ml", "decimals": 0, "segment": ("RA" + ED,), "method": SIX_VIEWS},
+    "ra_volume_es_ml": {"concept": VOLUME, "unit": "ml", "decimals": 0, "segment": ("RA" + ES,), "method": SIX_VIEWS},
+    "simpson_edv_ml": {"concept": SIMPSON_EDV, "unit": "ml", "decimals": 0, "site": LEFT_VENTRICLE,
+                       "image": ("ED A4C", "ED A2C")},
+    "simpson_esv_ml": {"concept": SIMPSON_ESV, "unit": "ml", "decimals": 0, "site": LEFT_VENTRICLE,
+                       "image": ("ES A4C", "ES A2C")},
+    "simpson_ef_percent": {"concept": SIMPSON_EF, "unit": "%", "decimals": 0, "site": LEFT_VENTRICLE,
+                           "image": ("ED A4C", "ED A2C", "ES A4C", "ES A2C")},
+    "view_dice_a4c": {"concept": VIEW_DICE, "unit": "1", "decimals": 2, "site": HEART, "image": "ED A4C"},
+    "view_dice_a2c": {"concept": VIEW_DICE, "unit": "1", "decimals": 2, "site": HEART, "image": "ED A2C"},
+    "view_dice_a3c": {"concept": VIEW_DICE, "unit": "1", "decimals": 2, "site": HEART, "image": "ED A3C"},
+    "view_dice_saxb": {"concept": VIEW_DICE, "unit": "1", "decimals": 2, "site": HEART, "image": "ED SAXB"},
+    "view_dice_saxm": {"concept": VIEW_DICE, "unit": "1", "decimals": 2, "site": HEART, "image": "ED SAXM"},
+    "view_dice_saxa": {"concept": VIEW_DICE, "unit": "1", "decimals": 2, "site": HEART, "image": "ED SAXA"},
+    "view_dice_es_a4c": {"concept": VIEW_DICE, "unit": "1", "decimals": 2, "site": HEART, "image": "ES A4C"},
+    "view_dice_es_a2c": {"concept": VIEW_DICE, "unit": "1", "decimals": 2, "site": HEART, "image": "ES A2C"},
+    "view_dice_es_a3c": {"concept": VIEW_DICE, "unit": "1", "decimals": 2, "site": HEART, "image": "ES A3C"},
+    "view_dice_es_saxb": {"concept": VIEW_DICE, "unit": "1", "decimals": 2, "site": HEART, "image": "ES SAXB"},
+    "view_dice_es_saxm": {"concept": VIEW_DICE, "unit": "1", "decimals": 2, "site": HEART, "image": "ES SAXM"},
+    "view_dice_es_saxa": {"concept": VIEW_DICE, "unit": "1", "decimals": 2, "site": HEART, "image": "ES SAXA"},
+}
+
+NOT_REPORTED = {
+    "inference_s": "run time, not a finding",
+}
