@@ -14,10 +14,10 @@ SAMPLE_DIRECTORY = Path(__file__).resolve().parents[1] / "Resources" / "SampleDa
 SAMPLES = {"AngioLeft": "left", "AngioRight": "right"}
 #: SHA-256 of the bundled sample files (checked by the tests and by Slicer's SampleData module).
 SAMPLE_SHA256 = {
-    "AngioLeft-view1.dcm": "15c26c17398ac5cba0ea69890d4e64e0921eaa29605de50824cec5f6f6d96084",
-    "AngioLeft-view2.dcm": "863c1afcc3e777569e4c2101ad1f8002494c04491192668f03565dbe8ce0849a",
-    "AngioRight-view1.dcm": "6dc453546e5e61a6bc547bb0db1ec537635a44d2813b97190eb227a5313a2696",
-    "AngioRight-view2.dcm": "3cde5fc846c882868fba86ac20791dc83d55724b60f390a60aca5d2f2e740219",
+    "AngioLeft-view1.dcm": "88808c0eb430a208edb6f5d2e326ed91532e63d4d1afc2f02e1239f5ad646bf8",
+    "AngioLeft-view2.dcm": "7801dfbc6a514d87751b6de5fe302d32d70dd4c8c0a82ed270fb620e45486fe5",
+    "AngioRight-view1.dcm": "f4a0a47e6c9f210d7c6ee9649bbc14e278daeee0eaa12b46b325d693908b8178",
+    "AngioRight-view2.dcm": "6ca33a951085565829ef8baf9af590b9e7be5edf02c8986ebbbb50061105523d",
 }
 
 

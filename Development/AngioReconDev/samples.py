@@ -66,7 +66,7 @@ def writeSampleCases(directory: str | Path) -> list[Path]:
             path = files[f"view{index}"]
             writeXrayDicom(path, np.stack(frames), geometry, "XA", patientName=f"Recon2Dto3D^{name}",
                            patientId=name, seriesDescription=f"{tree} coronary, view {index}",
-                           uidSeed=f"{name}-{index}")
+                           uidSeed=f"{name}-{index}", studySeed=name)
             mask = coronaryimages.renderVesselMap(case, geometry) >= 0.5
             writeMaskImage(files[f"mask{index}"], mask.astype(np.uint8) * 255)
             written += [path, files[f"mask{index}"]]

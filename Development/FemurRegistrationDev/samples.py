@@ -103,7 +103,8 @@ def writeSampleCases(directory: str | Path, names=None) -> list[Path]:
                 images, masks = simulateRadiographs(case["hu"], case["label"], case["ijkToLps"], [geometry], rng)
                 path = files[view]
                 writeXrayDicom(path, images[0], geometry, "DX", patientName=f"Recon2Dto3D^{name}", patientId=name,
-                               seriesDescription=f"{side} hip, {view.upper()} view", uidSeed=f"{name}-{view}")
+                               seriesDescription=f"{side} hip, {view.upper()} view", uidSeed=f"{name}-{view}",
+                               studySeed=name)
                 dataset = pydicom.dcmread(str(path))
                 dataset.ImageLaterality = side[0].upper()
                 dataset.ViewPosition = position

@@ -16,15 +16,15 @@ SAMPLE_DIRECTORY = Path(__file__).resolve().parents[1] / "Resources" / "SampleDa
 SAMPLES = {"FemurOrthogonal": "right", "FemurOblique": "left"}
 #: SHA-256 of the bundled sample files (checked by the tests and by Slicer's SampleData module).
 SAMPLE_SHA256 = {
-    "FemurOrthogonal-ap.dcm": "c4fa3d43dc8685c330af7771b5225cfd029c532d63fdca3a53ad2b2ccd1990b3",
+    "FemurOrthogonal-ap.dcm": "eeb111554893cf81410117ebb41ebef1694d84395299dc85aeedbd58e81916c8",
     "FemurOrthogonal-ap-mask.png": "3639667e7a9a70cd863a8df397a6e9cd7c2f3d1322d2a702f97a067a39293134",
-    "FemurOrthogonal-lat.dcm": "4b4af606267a41bc1906bf4a0814954786879d580824aff5a19ece67d97eef46",
+    "FemurOrthogonal-lat.dcm": "76ac046a73dd70b60c62205640b94f355dbaf4143d32f9174d9623b416677dc8",
     "FemurOrthogonal-lat-mask.png": "0435f270c94896fbf13e49c1568f3788350b7c446ec5f0345a31fb767005da55",
     "FemurOrthogonal-reference.seg.nrrd": "e0d5616866001b3dafa799f7168b1fe02f13e1f6cab47e0b25d0cbd356c5f4c5",
     "FemurOrthogonal-truth.json": "fa7e26b321d1aa7e74165a4195e3f8f511cd9b2628f21a9811fb0bdec47bcd12",
-    "FemurOblique-ap.dcm": "a81e98baf4693bfb7209d0dcb2c8ca6c5dccd6aeee39a9f1d147ab39b4d612e8",
+    "FemurOblique-ap.dcm": "6a2237a4757e8cdb1eaf9cda6dad6f44ec6e0c29f9abbf59a8ecd1f9b6f4d1a3",
     "FemurOblique-ap-mask.png": "d4defcbe8108f0ba6a2c2c6335c95f56cc02da7dd42917e5b07e477712f75cfd",
-    "FemurOblique-lat.dcm": "7ef3591d119caeba5ca4f3b5db9b6cf0c4ceedc4edce412975a3816284347152",
+    "FemurOblique-lat.dcm": "5f9691615d37c500922cc9b617d8fb80c17391ed45fdc5136ebbc33f6e82245c",
     "FemurOblique-lat-mask.png": "ecfcabc59cda3f95b516310404060f28041bbc0bf7fdb8603b33a1cac916b50f",
     "FemurOblique-reference.seg.nrrd": "e10e33a426ae1ff68b09e3896816d056b4e603f4c2836f9250d01a320e32176e",
     "FemurOblique-truth.json": "82aa075ff00fcb329ed406d9f331d83873a2d79c5b17522c4dc1d28dcf739979",

@@ -274,11 +274,12 @@ def writeSidecar(imagePath: str | Path, geometry: CArmGeometry, **extra) -> Path
 
 def writeXrayDicom(path: str | Path, frames: np.ndarray, geometry: CArmGeometry, modality: str = "XA",
                    patientName: str = "Recon2Dto3D^Sample", patientId: str = "R2D3D-0001",
-                   seriesDescription: str = "", uidSeed: str | None = None) -> Path:
+                   seriesDescription: str = "", uidSeed: str | None = None, studySeed: str | None = None) -> Path:
     """Write a (frames, rows, columns) or (rows, columns) image as a DICOM XA/DX/CR file with its geometry.
 
     Pixels are stored as 16-bit unsigned MONOCHROME2 after a linear rescale to 0..4095 (12 bits stored).
-    ``uidSeed`` makes the UIDs reproducible (same seed, same UIDs).
+    ``uidSeed`` makes the UIDs reproducible (same seed, same UIDs); ``studySeed`` gives the study and frame of reference
+    UIDs of their own seed, so that the views of one patient and session share them as a scanner writes them.
     """
     import pydicom
     from pydicom.dataset import Dataset, FileMetaDataset
@@ -298,8 +299,8 @@ def writeXrayDicom(path: str | Path, frames: np.ndarray, geometry: CArmGeometry,
     low, high = float(array.min()), float(array.max())
     stored = np.round((array - low) / max(high - low, 1e-12) * 4095).astype(np.uint16)
 
-    def uid(suffix: str) -> str:
-        return generate_uid(entropy_srcs=[uidSeed, suffix]) if uidSeed else generate_uid()
+    def uid(suffix: str, seed: str | None = uidSeed) -> str:
+        return generate_uid(entropy_srcs=[seed, suffix]) if seed else generate_uid()
 
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = DICOM_SOP_CLASS[modality]
@@ -309,9 +310,9 @@ def writeXrayDicom(path: str | Path, frames: np.ndarray, geometry: CArmGeometry,
     dataset.file_meta = meta
     dataset.SOPClassUID = meta.MediaStorageSOPClassUID
     dataset.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    dataset.StudyInstanceUID = uid("study")
+    dataset.StudyInstanceUID = uid("study", studySeed or uidSeed)
     dataset.SeriesInstanceUID = uid("series")
-    dataset.FrameOfReferenceUID = uid("frame-of-reference")
+    dataset.FrameOfReferenceUID = uid("frame-of-reference", studySeed or uidSeed)
     today = datetime.date(2026, 1, 1).strftime("%Y%m%d")
     dataset.StudyDate = dataset.SeriesDate = dataset.ContentDate = today
     dataset.Modality = modality
