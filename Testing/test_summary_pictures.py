@@ -201,9 +201,10 @@ def test_failed_checks_show_a_banner(angioCase):
 
 
 def test_angio_tree_takes_its_colour_from_the_segmentation_file(tmp_path):
-    from AngioReconLib.summary import DEFAULT_COLOR, treeColor
+    from AngioReconLib.conventions import SEGMENT_COLOR
+    from AngioReconLib.summary import treeColor
 
-    assert treeColor(tmp_path) == DEFAULT_COLOR  # no segmentation file
+    assert treeColor(tmp_path) == SEGMENT_COLOR  # no segmentation file
     (tmp_path / "segmentation.seg.nrrd").write_bytes(
         b"NRRD0004\ntype: unsigned char\nSegment0_Color:=0.1 0.7 0.3\nSegment0_Name:=left coronary tree\n"
         b"Segment0_ID:=S_1\n\n\x1f\x8b\x08 compressed voxels, not text:=")
@@ -329,14 +330,14 @@ def test_angio_sample_tree_lies_on_the_vessels_of_each_view(tmp_path_factory):
     from scipy import ndimage
 
     from AngioReconLib.entry import ENTRY
-    from AngioReconLib.pipeline import SEGMENT_COLOR
+    from AngioReconLib.conventions import SEGMENT_COLOR
     from AngioReconLib.samples import sampleFiles
-    from AngioReconLib.summary import DEFAULT_COLOR, treeColor, viewPanels, writeSummary
+    from AngioReconLib.summary import treeColor, viewPanels, writeSummary
     from ReconCoreLib.xrayio import readMaskImage
 
     case, directory, result = sampleRun(ENTRY, "AngioLeft", tmp_path_factory)
     checkSampleSummary(writeSummary(case, directory, result))
-    assert treeColor(directory) == DEFAULT_COLOR == SEGMENT_COLOR  # the scene's colour
+    assert treeColor(directory) == SEGMENT_COLOR  # the scene's colour
     for (image, rgb, overlays), key in zip(viewPanels(case, directory), ("mask1", "mask2")):
         size = (rgb.shape[1], rgb.shape[0])
         vessels = si.resizeMask(readMaskImage(sampleFiles("AngioLeft")[key]) > 0, size)

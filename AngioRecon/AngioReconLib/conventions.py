@@ -8,3 +8,5 @@ IMAGE_SIZE = 128
 #: the C-arm isocenter (2 mm voxels).
 GRID_SIZE = 64
 CUBE_SIDE_MM = 128.0
+#: The tree's colour in the Slicer scene (segment, model) and in summary.png (r, g, b in 0..1).
+SEGMENT_COLOR = (0.85, 0.2, 0.2)

@@ -34,14 +34,13 @@ from ReconCoreLib.readouts import Readouts
 from ReconCoreLib.xraygeometry import LPS_TO_RAS, viewSeparationDeg
 from ReconCoreLib.xrayio import XrayImage, checkImage
 
-from .conventions import CUBE_SIDE_MM, GRID_SIZE, TREES
+from .conventions import CUBE_SIDE_MM, GRID_SIZE, SEGMENT_COLOR, TREES
 from .reprojection import cubeIjkToLps, reprojectionDice, visualHull
 from .vessels import prepareView, readAngiogram, vesselContrastScore
 
 MODULE = "AngioRecon"
 MIN_SEPARATION_DEG = 10.0
 WARN_SEPARATION_DEG = 30.0
-SEGMENT_COLOR = (0.85, 0.2, 0.2)
 #: Plausible volume of the reconstructed tree (probability >= 0.5, mm3). Lumen volume of a whole coronary tree on
 #: CT angiography is about 2,000-5,000 mm3 (left tree about two thirds); the 2 mm voxels of the cube widen thin
 #: vessels, the samples give 3,688 (left) and 4,248 (right). Below 300 mm3 (a 3 mm vessel 40 mm long) nothing of a

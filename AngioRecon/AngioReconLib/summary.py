@@ -23,13 +23,11 @@ from typing import Optional
 
 from ReconCoreLib import summaryimage as si
 
+from .conventions import SEGMENT_COLOR
 from .vessels import readAngiogram
 
 #: The probability at which a voxel belongs to the tree (as in the segmentation).
 TREE_LEVEL = 0.5
-#: The tree's colour when ``segmentation.seg.nrrd`` names none: :data:`.pipeline.SEGMENT_COLOR` (the pipeline module
-#: imports torch, which a summary must not need).
-DEFAULT_COLOR = (0.85, 0.2, 0.2)
 
 
 def angleName(primary: float, secondary: float) -> str:
@@ -61,10 +59,11 @@ def segmentColors(path: str | Path) -> dict[str, tuple]:
 
 
 def treeColor(directory: Path) -> tuple:
-    """The tree segment's colour in the Slicer scene (``segmentation.seg.nrrd``), else :data:`DEFAULT_COLOR`."""
+    """The tree segment's colour in the Slicer scene (``segmentation.seg.nrrd``), else
+    :data:`~.conventions.SEGMENT_COLOR`."""
     path = Path(directory) / "segmentation.seg.nrrd"
     colors = segmentColors(path) if path.is_file() else {}
-    return next(iter(colors.values()), DEFAULT_COLOR)
+    return next(iter(colors.values()), SEGMENT_COLOR)
 
 
 def treeMesh(directory: Path) -> si.Mesh:
