@@ -12,7 +12,7 @@ import pytest
 import SimpleITK as sitk
 
 from EchoReconLib.conventions import VIEWS as ECHO_VIEWS
-from ReconCoreLib import __version__, cli, models, modules, plausibility
+from ReconCoreLib import __version__, cli, commands, models, modules, plausibility, postrun
 from ReconCoreLib.readouts import Readouts
 from ReconCoreLib.storage import RESULT_MARKER
 from ReconCoreLib.xraygeometry import CArmGeometry
@@ -124,7 +124,7 @@ def test_missing_runtime_package_is_one_line_and_exit_5(capsys, tmp_path, monkey
     monkeypatch.setattr(models, "RUNTIME_PACKAGES", ("torch", "monai", "recon2d3d_no_such_package"))
     out = tmp_path / "demo"
     status, stdout, stderr = run(capsys, ["demo", "--out", out, "--device", "cpu"])
-    assert status == cli.EXIT_NO_RUNTIME == 5
+    assert status == commands.EXIT_NO_RUNTIME == 5
     assert stderr.count("\n") == 1 and "recon2d3d_no_such_package not installed in this Python" in stderr
     assert f"torch{models.TORCH_REQUIREMENT}" in stderr
     assertNothingWritten(out, tmp_path)
@@ -161,7 +161,7 @@ def test_angio_missing_file(capsys, tmp_path, views):
     out = tmp_path / "out"
     missing = tmp_path / "in" / "missing.dcm"
     status, stdout, stderr = run(capsys, ["angio", views[0], missing, "--tree", "left", "--out", out])
-    assert status == cli.EXIT_BAD_INPUT == 2
+    assert status == commands.EXIT_BAD_INPUT == 2
     assertOneLineError(stderr, "angio", missing, "no such file")
     assert stdout == ""
     assert not out.exists()
@@ -218,7 +218,7 @@ def test_angio_missing_mask(capsys, tmp_path, views):
 def test_angio_valid_views_without_model_exits_3(capsys, tmp_path, views, noModels):
     out = tmp_path / "out"
     status, stdout, stderr = run(capsys, ["angio", *views, "--tree", "left", "--out", out, "--device", "cpu"])
-    assert status == cli.EXIT_NO_MODEL == 3
+    assert status == commands.EXIT_NO_MODEL == 3
     lines = stderr.splitlines()
     assert lines == [f"recon2d3d angio: {models.notBundledMessage('AngioRecon')}"]
     assert NOT_BUNDLED in lines[0]
@@ -336,6 +336,7 @@ def fakePipeline(monkeypatch, behaviour):
         return readouts
 
     monkeypatch.setattr(models, "RUNTIME_PACKAGES", ())  # the fake needs neither torch nor MONAI
+    monkeypatch.setattr(postrun, "finishCase", lambda *arguments, **options: [])  # no outputs to picture
     fake = dataclasses.replace(modules.moduleEntry("AngioRecon"), runCase=runCase)
     real = modules.moduleEntry
     monkeypatch.setattr(modules, "moduleEntry", lambda name: fake if name == "AngioRecon" else real(name))
@@ -404,6 +405,7 @@ def test_keep_implausible_writes_the_result_marked_failed(capsys, tmp_path, view
         return readouts
 
     monkeypatch.setattr(models, "RUNTIME_PACKAGES", ())
+    monkeypatch.setattr(postrun, "finishCase", lambda *arguments, **options: [])
     fake = dataclasses.replace(modules.moduleEntry("AngioRecon"), runCase=runCase)
     real = modules.moduleEntry
     monkeypatch.setattr(modules, "moduleEntry", lambda name: fake if name == "AngioRecon" else real(name))

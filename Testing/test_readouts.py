@@ -6,8 +6,8 @@ import math
 import pytest
 
 from ReconCoreLib import __version__
-from ReconCoreLib.readouts import (DISPLAY_DECIMALS, METADATA_KEYS, UNIT_SUFFIXES, Readouts, checkKey,
-                                   displayValue, unitOf)
+from ReconCoreLib.readouts import (DISPLAY_DECIMALS, METADATA_KEYS, TABLE_ATTRIBUTE, UNIT_SUFFIXES, Readouts,
+                                   checkKey, displayValue, unitOf)
 from ReconCoreLib.runtime import rowsFromTableNode
 
 # Values chosen so that any rounding on the way to the table or the JSON shows up.
@@ -229,6 +229,12 @@ def test_table_node_holds_the_json_numbers_rounded(scene, tmp_path):
     # value rows first, in insertion order, then metadata, then warnings
     assert [row["readout"] for row in rows] == (list(VALUES) + ["tree_side", "converged"] + list(METADATA_KEYS[:4])
                                                 + ["warning", "warning"])
+
+
+def test_table_node_carries_the_full_precision_object(scene):
+    readouts = makeReadouts()
+    node = readouts.toTableNode(scene, "readouts")
+    assert json.loads(node.GetAttribute(TABLE_ATTRIBUTE)) == readouts.toDict()
 
 
 def test_table_node_from_json_read_back(scene, tmp_path):

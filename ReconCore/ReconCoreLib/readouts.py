@@ -22,6 +22,8 @@ UNIT_SUFFIXES = ("mm", "mm3", "ml", "g", "deg", "percent", "s")
 #: and mm3 to whole units (EF to 1 %), mm to 0.1, ratios (Dice, NCC, Jacobians) to 0.01, seconds to 0.01.
 #: readouts.json keeps every number at full precision.
 DISPLAY_DECIMALS = {"ml": 0, "g": 0, "percent": 0, "deg": 0, "mm3": 0, "mm": 1, "s": 2, "": 2}
+#: Table node attribute holding readouts.json's object, numbers at full precision (the cells show them rounded).
+TABLE_ATTRIBUTE = "Recon2Dto3D.readouts"
 METADATA_KEYS = ("module", "version", "model_sha256", "device", "warnings", "failed_checks")
 _SNAKE_CASE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 
@@ -115,10 +117,13 @@ class Readouts:
         return rows
 
     def toTableNode(self, scene, name: str = "readouts", node=None):
-        """Fill ``node`` (or a new table node in ``scene``) with :meth:`tableRows`."""
+        """Fill ``node`` (or a new table node in ``scene``) with :meth:`tableRows`; the node's attribute
+        :data:`TABLE_ATTRIBUTE` holds readouts.json's object (full precision) for scripts."""
         from .runtime import tableNodeFromRows
 
-        return tableNodeFromRows(scene, self.tableRows(), name, node)
+        node = tableNodeFromRows(scene, self.tableRows(), name, node)
+        node.SetAttribute(TABLE_ATTRIBUTE, json.dumps(self.toDict()))
+        return node
 
     def summary(self) -> str:
         """Readable lines for the console."""

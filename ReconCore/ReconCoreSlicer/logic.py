@@ -65,6 +65,76 @@ class ReconLogicBase(ScriptedLoadableModuleLogic):
         return runModulePipeline(self.scene, self.moduleName, run, self.OUTPUTS, requested, progressCallback,
                                  abortFlag, **arguments)
 
+    def processBatch(self, cases: list, progressCallback: Optional[Callable[[float, str], None]] = None,
+                     abortFlag: Optional[Callable[[], bool]] = None, keepImplausible: bool = False) -> list:
+        """Run :meth:`process` on several cases, one after the other, as ``recon2d3d batch`` runs files: a case that
+        fails is reported and the next one runs. The outputs stay in the scene as nodes (save them as the console
+        example of the module shows); a failed case leaves no node behind.
+
+        :param cases: one dict per case: the keyword arguments of the module's ``process`` (input nodes, geometries,
+            options, output nodes to fill), plus an optional ``"name"`` (default "case 1", "case 2", ...).
+        :param progressCallback: called with (fraction 0-1 of the whole batch, "name: message").
+        :param abortFlag: returns True when the user asked to stop: the running case is undone, and it and the cases
+            after it are reported as cancelled.
+        :param keepImplausible: keep a result that fails a plausibility gate, listed under ``failed_checks`` (as
+            ``recon2d3d --keep-implausible``).
+        :returns: one dict per case, in order: ``name``; ``status`` ("done", "failed" or "cancelled"); ``outputs``
+            (output nodes by parameter name, {} unless done); ``readouts`` (keyed as readouts.json: numbers as
+            numbers at full precision, ``warnings`` and ``failed_checks`` as lists; from the readouts table node's
+            ``ReconCoreLib.readouts.TABLE_ATTRIBUTE``); ``error`` (one line, "" when done); ``seconds``.
+        """
+        import time
+
+        import json
+
+        from ReconCoreLib.plausibility import keepingImplausible
+        from ReconCoreLib.readouts import TABLE_ATTRIBUTE
+
+        def readoutsOfTable(table) -> dict:
+            """readouts.json's object, which the module's readouts table carries (full precision)."""
+            return json.loads(table.GetAttribute(TABLE_ATTRIBUTE) or "{}") if table is not None else {}
+
+        results = []
+        stopped = False  # cancelled: the cases after the running one are not run
+        count = max(len(cases), 1)
+        for index, case in enumerate(cases):
+            arguments = dict(case)
+            name = str(arguments.pop("name", None) or _("case {number}").format(number=index + 1))
+            result = {"name": name, "status": "failed", "outputs": {}, "readouts": {}, "error": "", "seconds": 0.0}
+            results.append(result)
+            if stopped or (abortFlag is not None and abortFlag()):
+                result.update(status="cancelled", error=_("cancelled"))
+                continue
+
+            def caseProgress(fraction: float, message: str = "", index=index, name=name) -> None:
+                if progressCallback is not None:
+                    progressCallback((index + min(max(fraction, 0.0), 1.0)) / count, f"{name}: {message}")
+
+            started = time.perf_counter()
+            try:
+                with keepingImplausible(keepImplausible):
+                    outputs = self.process(**arguments, progressCallback=caseProgress, abortFlag=abortFlag)
+            except InterruptedError:
+                result.update(status="cancelled", error=_("cancelled"))
+                stopped = True
+                continue
+            except ValueError as error:  # bad input
+                result["error"] = " ".join(str(error).split()) or type(error).__name__
+            except Exception as error:  # noqa: BLE001 - one case's failure is reported, the next one runs
+                logging.exception(f"{self.moduleName}: {name} failed")
+                result["error"] = _("internal error ({type}: {message})").format(
+                    type=type(error).__name__, message=" ".join(str(error).split()))
+            else:
+                result.update(status="done", outputs=outputs, readouts=readoutsOfTable(outputs.get("outputTable")))
+            finally:
+                result["seconds"] = time.perf_counter() - started
+            logging.info(f"{self.moduleName} batch: {name} {result['status']}"
+                         f"{': ' + result['error'] if result['error'] else ''}")
+        if progressCallback is not None:
+            progressCallback(1.0, _("{done} of {total} case(s) done").format(
+                done=sum(result["status"] == "done" for result in results), total=len(results)))
+        return results
+
     # -- radiographs -----------------------------------------------------------------------------------------
 
     def readGeometry(self, path: str):
