@@ -347,8 +347,8 @@ def test_command_line_writes_every_output(knownHeart, tmp_path, capsys):
     stems = [outputs.fileStem(structure) for structure in STRUCTURES]
     assert stems == ["lv_cavity", "lv_myocardium", "rv", "la", "ra", "aortic_root"]
     assert sorted(item.name for item in out.iterdir() if not item.name.startswith(".")) == sorted(
-        ["segmentation.seg.nrrd", "segmentation_es.seg.nrrd", "readouts.json", "scene.mrb"]
-        + [f"{stem}.vtk" for stem in stems] + [f"{stem}_es.vtk" for stem in stems])
+        ["segmentation.seg.nrrd", "segmentation_es.seg.nrrd", "readouts.json", "scene.mrb", "summary.png"]
+        + [f"{stem}.vtk" for stem in stems] + [f"{stem}_es.vtk" for stem in stems])  # PNG inputs: no DICOM SEG/SR
     readouts = json.loads((out / "readouts.json").read_text())
     assert readouts["lv_ef_percent"] == pytest.approx(100 * (1 - SHRINK ** 3), rel=1e-6)
     loaded = runtime.newHeadlessScene()
