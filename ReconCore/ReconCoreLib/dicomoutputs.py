@@ -245,6 +245,12 @@ def _referenceInputs(dataset: Dataset, inputs: list[Dataset], standInUid: str) -
         frame.DerivationImageSequence = derivations
 
 
+def _deviceSerialNumber(readouts) -> str:
+    """DeviceSerialNumber (Type 1 in the SEG's Enhanced General Equipment module, so never empty): software has no
+    serial number; the model that made the result (its SHA-256's first 16 hex digits) identifies the 'device'."""
+    return f"model-{readouts.modelSha256[:16]}" if readouts.modelSha256 else f"recon2d3d-{__version__}"
+
+
 def _codingSchemes() -> list:
     return [CodingSchemeIdentificationItem(designator=PRIVATE_SCHEME, name=PRIVATE_SCHEME_NAME,
                                                  responsible_organization=MANUFACTURER)]
@@ -281,7 +287,8 @@ def buildSegmentation(moduleName: str, inputs: list[Dataset], ijkToLps: np.ndarr
         source_images=[standIn], pixel_array=volume, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=descriptions, series_instance_uid=generate_uid(), series_number=SEG_SERIES_NUMBER,
         sop_instance_uid=generate_uid(), instance_number=1, manufacturer=MANUFACTURER,
-        manufacturer_model_name=moduleName, software_versions=__version__, device_serial_number="",
+        manufacturer_model_name=moduleName, software_versions=__version__,
+        device_serial_number=_deviceSerialNumber(readouts),
         content_label="RECON2D3D", content_description=f"Recon2Dto3D {moduleName} result{failed}"[:64],
         series_description=f"Recon2Dto3D {moduleName} segmentation{failed}"[:64], omit_empty_frames=False,
         coding_schemes=_codingSchemes())
