@@ -205,27 +205,6 @@ class AngioReconLogic(ReconLogicBase):
         return self.runPipeline(run, requested, progressCallback, abortFlag, view1=view1, view2=view2,
                                 geometry1=geometry1, geometry2=geometry2, tree=tree, device=device)
 
-    def processBatch(self, cases: list, progressCallback: Optional[Callable[[float, str], None]] = None,
-                     abortFlag: Optional[Callable[[], bool]] = None, keepImplausible: bool = False) -> list:
-        """Reconstruct several cases in one call, as ``recon2d3d batch`` does with files (``ReconLogicBase``): each
-        case is a dict of :meth:`process`'s arguments plus an optional ``"name"``; a failed case is reported and the
-        next one runs. Returns per case ``name``, ``status`` (done / failed / cancelled), ``outputs`` (nodes),
-        ``readouts`` (as readouts.json), ``error``, ``seconds``.
-
-        Console example (Slicer Python console)::
-
-            logic = AngioRecon.AngioReconLogic()
-            cases = []
-            for name, tree in (("patient1", "left"), ("patient2", "right")):
-                paths = [f"/data/{name}/view1.dcm", f"/data/{name}/view2.dcm"]
-                view1, view2 = (slicer.util.loadVolume(path) for path in paths)
-                cases.append({"name": name, "view1": view1, "view2": view2, "tree": tree, "device": "auto",
-                              "geometry1": logic.readGeometry(paths[0]), "geometry2": logic.readGeometry(paths[1])})
-            for result in logic.processBatch(cases):
-                print(result["name"], result["status"], result["error"] or result["readouts"]["vessel_volume_mm3"])
-        """
-        return super().processBatch(cases, progressCallback, abortFlag, keepImplausible)
-
 
 #
 # AngioReconTest

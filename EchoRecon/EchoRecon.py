@@ -301,26 +301,6 @@ class EchoReconLogic(ReconLogicBase):
                                 endSystole=endSystole, device=device, endDiastoleFrames=endDiastoleFrames,
                                 endSystoleFrames=endSystoleFrames)
 
-    def processBatch(self, cases: list, progressCallback: Optional[Callable[[float, str], None]] = None,
-                     abortFlag: Optional[Callable[[], bool]] = None, keepImplausible: bool = False) -> list:
-        """Reconstruct several hearts in one call, as ``recon2d3d batch`` does with files (``ReconLogicBase``): each
-        case is a dict of :meth:`process`'s arguments plus an optional ``"name"``; a failed case is reported and the
-        next one runs. Returns per case ``name``, ``status`` (done / failed / cancelled), ``outputs`` (nodes),
-        ``readouts`` (as readouts.json), ``error``, ``seconds``.
-
-        Console example (Slicer Python console)::
-
-            logic = EchoRecon.EchoReconLogic()
-            cases = []
-            for name in ("patient01", "patient02"):
-                load = lambda phase: {key: slicer.util.loadVolume(f"/data/{name}/{phase}_{key}.nrrd")
-                                      for key in EchoRecon.VIEW_KEYS}
-                cases.append({"name": name, "endDiastole": load("ED"), "endSystole": load("ES"), "device": "auto"})
-            for result in logic.processBatch(cases):
-                print(result["name"], result["status"], result["error"] or result["readouts"]["lv_ef_percent"])
-        """
-        return super().processBatch(cases, progressCallback, abortFlag, keepImplausible)
-
 
 #
 # EchoReconTest

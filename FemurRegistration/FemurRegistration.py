@@ -287,28 +287,6 @@ class FemurRegistrationLogic(ReconLogicBase):
             apGeometry=apGeometry, latGeometry=latGeometry, apMask=apMask, latMask=latMask, reference=reference,
             side=self.resolveSide(side, apRadiograph, latRadiograph), refine=bool(refine), device=device)
 
-    def processBatch(self, cases: list, progressCallback: Optional[Callable[[float, str], None]] = None,
-                     abortFlag: Optional[Callable[[], bool]] = None, keepImplausible: bool = False) -> list:
-        """Register several cases in one call, as ``recon2d3d batch`` does with files (``ReconLogicBase``): each case
-        is a dict of :meth:`process`'s arguments plus an optional ``"name"``; a failed case is reported and the next
-        one runs. Returns per case ``name``, ``status`` (done / failed / cancelled), ``outputs`` (nodes),
-        ``readouts`` (as readouts.json), ``error``, ``seconds``.
-
-        Console example (Slicer Python console)::
-
-            logic = FemurRegistration.FemurRegistrationLogic()
-            cases = []
-            for name in ("hip1", "hip2"):
-                paths = [f"/data/{name}/ap.dcm", f"/data/{name}/lat.dcm"]
-                ap, lat = (slicer.util.loadVolume(path) for path in paths)
-                cases.append({"name": name, "apRadiograph": ap, "latRadiograph": lat, "refine": True,
-                              "apGeometry": logic.readGeometry(paths[0]), "latGeometry": logic.readGeometry(paths[1]),
-                              "apMask": logic.proposeMask(ap), "latMask": logic.proposeMask(lat)})
-            for result in logic.processBatch(cases):
-                print(result["name"], result["status"], result["error"] or result["readouts"]["head_diameter_mm"])
-        """
-        return super().processBatch(cases, progressCallback, abortFlag, keepImplausible)
-
 
 #
 # FemurRegistrationTest

@@ -1,21 +1,7 @@
 """AngioRecon's DICOM codes: what its segments and readouts are, for the DICOM SEG and SR that
 :mod:`ReconCoreLib.dicomoutputs` writes. Data only (standard library: nothing imported).
 
-A code is ``(value, coding scheme designator, meaning)``. Standard codes are from DICOM PS3.16 (the context group,
-CID, is named beside each; the same codes, meanings and groups are in pydicom's concept dictionary,
-``pydicom.sr._concepts_dict``, which ``Testing/test_dicom_outputs.py`` checks each code against). A figure without a
-standard code has a private code of the scheme ``99RECON2D3D`` (declared in each SR and SEG's Coding Scheme
-Identification Sequence).
-
-- :data:`SEGMENTATIONS`: segmentation file of the output folder -> phase written after each segment's name in the SEG
-  ("" for none).
-- :data:`SEGMENTS`: segment name -> ``category`` (CID 7150), ``type`` (CID 7151 and its relatives) and optionally
-  ``lateral`` (the laterality of the readout ``side`` qualifies the type).
-- :data:`READOUTS`: readout key -> ``concept`` (the measurement's name), ``unit`` (UCUM), ``decimals`` (its clinical
-  precision: the SR holds the value rounded to it), ``segment`` (the SEG segment labels the measurement
-  belongs to, the first one present; none: a group of its finding site), ``site`` (finding site), ``method`` (CID
-  7472 for volumes), ``image`` (the role, or roles, in ``ENTRY.inputImages`` of the input images the figure is about).
-- :data:`NOT_REPORTED`: readouts kept out of the SR, with the reason.
+The format of each table and where the codes come from: :mod:`ReconCoreLib.dicomoutputs`.
 """
 
 PROCEDURE = ("33367005", "SCT", "Coronary Arteriography")  # CID 3405

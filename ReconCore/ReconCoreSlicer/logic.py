@@ -82,6 +82,18 @@ class ReconLogicBase(ScriptedLoadableModuleLogic):
             (output nodes by parameter name, {} unless done); ``readouts`` (keyed as readouts.json: numbers as
             numbers at full precision, ``warnings`` and ``failed_checks`` as lists; from the readouts table node's
             ``ReconCoreLib.readouts.TABLE_ATTRIBUTE``); ``error`` (one line, "" when done); ``seconds``.
+
+        Console example (Slicer Python console)::
+
+            logic = AngioRecon.AngioReconLogic()
+            cases = []
+            for name, tree in (("patient1", "left"), ("patient2", "right")):
+                paths = [f"/data/{name}/view1.dcm", f"/data/{name}/view2.dcm"]
+                view1, view2 = (slicer.util.loadVolume(path) for path in paths)
+                cases.append({"name": name, "view1": view1, "view2": view2, "tree": tree, "device": "auto",
+                              "geometry1": logic.readGeometry(paths[0]), "geometry2": logic.readGeometry(paths[1])})
+            for result in logic.processBatch(cases):
+                print(result["name"], result["status"], result["error"] or result["readouts"]["vessel_volume_mm3"])
         """
         import time
 
