@@ -1,6 +1,8 @@
 """The output folder of a run (``storage.atomicOutputDirectory``): all or nothing, replaced whole, locked while a run
 writes, cleaned of what killed runs left, and refused when it is someone else's folder."""
 
+import os
+
 import pytest
 
 from ReconCoreLib.storage import RESULT_MARKER, atomicOutputDirectory
@@ -150,3 +152,30 @@ def test_atomic_output_move_failure_leaves_no_staging(tmp_path, monkeypatch):
         with atomicOutputDirectory(target) as staging:
             (staging / "readouts.json").write_text("{}")
     assert [item.name for item in tmp_path.iterdir() if ".partial" in item.name] == []
+
+
+def test_scene_caches_of_killed_runs_are_removed(tmp_path, monkeypatch):
+    """A run killed outright (SIGKILL, the OOM killer) leaves its headless scene's cache folder; the next scene made
+    removes the folders of processes that no longer run, and keeps those of running ones."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from ReconCoreLib import runtime
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    deadPid = int(ended.stdout)
+    stale = tmp_path / f"{runtime.CACHE_PREFIX}{deadPid}-abc"
+    (stale / "cached").mkdir(parents=True)
+    alive = tmp_path / f"{runtime.CACHE_PREFIX}{os.getppid()}-def"  # the process that started this test
+    alive.mkdir()
+    other = tmp_path / "someone-else-123"
+    other.mkdir()
+    scene = runtime.newHeadlessScene()
+    try:
+        assert not stale.exists() and alive.is_dir() and other.is_dir()
+        assert list(tmp_path.glob(f"{runtime.CACHE_PREFIX}{os.getpid()}-*"))  # this scene's own cache
+    finally:
+        runtime.releaseScene(scene)
+    assert not list(tmp_path.glob(f"{runtime.CACHE_PREFIX}{os.getpid()}-*"))
