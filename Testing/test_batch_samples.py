@@ -72,6 +72,69 @@ def assertSameReadouts(first, second, name):
         assert second[key] == expected, (name, key)
 
 
+def dicomStudyFolder(folder: Path) -> Path:
+    """A folder of DICOM files as a PACS export gives them: the AngioRecon and FemurRegistration samples (DICOM XA and
+    DX, one study per patient), EchoNormal's twelve views as DICOM US (one study, the view and phase in each
+    SeriesDescription), and one broken case: an XA pair naming its tree whose second view's header disagrees with
+    its pixel data."""
+    import pydicom
+    import SimpleITK as sitk
+
+    from EchoReconLib.samples import sampleFiles as echoFiles
+    from FemurRegistrationLib.samples import sampleFiles as femurFiles
+    from test_echo_gates import writeEchoDicom
+
+    folder.mkdir(parents=True)
+    for name in ("AngioLeft", "AngioRight"):
+        for key in ("view1", "view2"):
+            dataset = pydicom.dcmread(angioFiles(name)[key])
+            dataset.SeriesDescription = f"{'LCA' if name == 'AngioLeft' else 'RCA'} {dataset.SeriesDescription}"
+            dataset.save_as(folder / f"{name}-{key}.dcm")
+    for name in ("FemurOrthogonal", "FemurOblique"):
+        for key in ("ap", "lat"):
+            shutil.copy(femurFiles(name)[key], folder / f"{name}-{key}.dcm")
+    for phase, views in echoFiles("EchoNormal").items():
+        for view, png in views.items():
+            spacing = json.loads(png.with_suffix(".json").read_text())["PixelSpacing"][0]
+            writeEchoDicom(folder / f"echo-{phase}-{view}.dcm", sitk.GetArrayFromImage(sitk.ReadImage(str(png))),
+                           spacing, StudyInstanceUID="1.2.826.0.1.3680043.8.498.77", PatientID="EchoNormal",
+                           SeriesInstanceUID=pydicom.uid.generate_uid(entropy_srcs=[phase, view]),
+                           SeriesDescription=f"{view} {phase}")
+    for key in ("view1", "view2"):
+        dataset = pydicom.dcmread(angioFiles("AngioLeft")[key])
+        dataset.PatientID, dataset.StudyInstanceUID, dataset.SeriesDescription = "Broken", "1.2.3.4.5", "LCA run"
+        if key == "view2":
+            dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit = 8, 8, 7  # the data are 16-bit
+        dataset.save_as(folder / f"broken-{key}.dcm")
+    return folder
+
+
+@pytest.mark.torch
+def test_a_folder_of_dicom_files_of_every_module_gives_each_case_as_its_single_command(tmp_path):
+    """The issue's check: a folder with every module's samples plus one broken case; one failed row, every other
+    case as its single command gives it (readouts.json compared), a summary picture in each case's folder."""
+    folder = dicomStudyFolder(tmp_path / "dicom")
+    out = tmp_path / "out"
+    status, _, err = quietly(["batch", folder, "--out", out, "--device", "cpu", "--quiet"])
+    assert status == commands.EXIT_BAD_INPUT, err
+    rows = readRows(out)
+    assert sorted(rows) == ["AngioLeft-angio", "AngioRight-angio", "Broken-angio", "EchoNormal-echo",
+                            "FemurOblique-femur", "FemurOrthogonal-femur"]
+    assert {name for name, row in rows.items() if row["status"] == "failed"} == {"Broken-angio"}
+    assert "broken-view2.dcm: the pixel data hold" in rows["Broken-angio"]["message"]
+    for case in batch.readManifest(out / batch.DISCOVERED_FILE):
+        if case.name == "Broken-angio":
+            continue
+        single = tmp_path / "single" / case.name
+        result = quietly([case.command, *shlex.split(case.arguments), "--out", single, "--device", "cpu", "--quiet"])
+        assert result[0] == 0, (case.name, result[2])
+        assertSameReadouts(json.loads((single / "readouts.json").read_text()),
+                           json.loads((out / case.name / "readouts.json").read_text()), case.name)
+        assert (out / case.name / "summary.png").is_file()
+        expectDicom = importlib.util.find_spec("highdicom") is not None
+        assert (out / case.name / "seg.dcm").is_file() == expectDicom, case.name
+
+
 @pytest.mark.torch
 def test_sample_batch_fails_the_broken_case_only_and_matches_single_runs(sampleBatch):
     rows = sampleBatch.rows

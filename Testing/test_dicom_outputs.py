@@ -366,6 +366,28 @@ def test_an_input_that_is_not_dicom_is_refused(tmp_path):
     assert not (directory / "seg.dcm").exists()
 
 
+def test_an_input_without_its_uids_gives_no_dicom_outputs_but_a_warning(tmp_path, monkeypatch):
+    """A file lacking a Type 1 UID cannot be referenced: asked for (--dicom-out), the run stops naming it; by default
+    the result stands, with a warning, and without seg.dcm and sr.dcm."""
+    from ReconCoreLib import postrun
+
+    broken = pydicom.dcmread(str(DX_VIEWS[1]))
+    del broken.SeriesInstanceUID
+    broken.save_as(str(tmp_path / "lat.dcm"))
+    entry, directory, readouts, _ = obliqueCase(tmp_path, {"ED A4C": DX_VIEWS[0], "ED A2C": tmp_path / "lat.dcm"})
+    with pytest.raises(ValueError, match=r"lat\.dcm: lacks SeriesInstanceUID \(Type 1\), so a DICOM SEG and SR"):
+        dicomoutputs.writeDicomOutputs(entry, None, directory, readouts)
+    monkeypatch.setattr(postrun, "_moduleLibrary", lambda moduleName, name: None)  # no summary picture here
+    stub = SimpleNamespace(moduleName="EchoRecon", inputImages=lambda case: {"a": DX_VIEWS[0],
+                                                                             "b": tmp_path / "lat.dcm"})
+    with pytest.raises(ValueError, match="lacks SeriesInstanceUID"):
+        postrun.finishCase(stub, None, directory, readouts, dicomOut=True)
+    assert postrun.finishCase(stub, None, directory, readouts) == []
+    assert readouts.warnings[-1].startswith("no DICOM SEG or SR written: ") and "lacks SeriesInstanceUID" in \
+        readouts.warnings[-1]
+    assert not (directory / "seg.dcm").exists() and not (directory / "sr.dcm").exists()
+
+
 @pytest.mark.skipif(shutil.which("dciodvfy") is None, reason="dciodvfy (dicom3tools) is not installed")
 def test_dciodvfy_finds_no_error(tmp_path):
     entry, directory, readouts, _ = obliqueCase(tmp_path, {"ED A4C": DX_VIEWS[0], "ED A2C": DX_VIEWS[1]})

@@ -158,6 +158,10 @@ def readSegmentationFile(path: Path) -> tuple[np.ndarray, list[tuple[str, np.nda
     return ijkToLps, segments
 
 
+#: What a SEG and SR need of each input image to reference it.
+REFERENCE_KEYWORDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID")
+
+
 def _readInputs(images: dict) -> dict[str, Dataset]:
     """{role: header} of the input images; ``ValueError`` for one that is not DICOM."""
     headers = {}
@@ -165,6 +169,9 @@ def _readInputs(images: dict) -> dict[str, Dataset]:
         if not isDicom(path):
             raise ValueError(f"{path}: not DICOM; a DICOM SEG and SR need DICOM input images to reference")
         headers[role] = dcmread(str(path), stop_before_pixels=True)
+        missing = [keyword for keyword in REFERENCE_KEYWORDS if not str(getattr(headers[role], keyword, "") or "")]
+        if missing:
+            raise ValueError(f"{path}: lacks {', '.join(missing)} (Type 1), so a DICOM SEG and SR cannot reference it")
     return headers
 
 

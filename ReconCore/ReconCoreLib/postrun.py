@@ -69,7 +69,13 @@ def finishCase(entry, case, directory: Path, readouts, dicomOut: Optional[bool] 
                     from None
             readouts.warn("no DICOM SEG or SR written: highdicom is not installed")
         else:
-            written += [Path(path).name for path in dicomoutputs.writeDicomOutputs(entry, case, directory, readouts)]
+            try:
+                written += [Path(path).name for path in dicomoutputs.writeDicomOutputs(entry, case, directory,
+                                                                                       readouts)]
+            except ValueError as error:  # asked for: a bad input; by default: the result stands without them
+                if dicomOut:
+                    raise
+                readouts.warn(f"no DICOM SEG or SR written: {' '.join(str(error).split())}")
     if (directory / "readouts.json").is_file():
         readouts.writeJson(directory / "readouts.json")  # with what was added here (warnings)
     return written
