@@ -1,15 +1,16 @@
 """``recon2d3d``: the Recon2Dto3D command line (batch use without the Slicer GUI).
 
-Subcommands ``angio``, ``femur`` and ``echo`` run one module on one case; ``demo`` runs every module that
-has a bundled model on its bundled sample cases; ``batch`` runs many cases from a CSV manifest or a folder of DICOM
-files (:mod:`ReconCoreLib.batch`); each module gives its subcommand through its entry
-(:mod:`ReconCoreLib.modules`). Exit status (:mod:`ReconCoreLib.commands`): 0 success, 2 bad input (one-line error), 3 the module has no trained
-model bundled yet, 4 results could not be written, 5 this Python cannot run the models (torch or MONAI missing, or a
-torch too old to load them), 1 an internal error (a bug: ``--verbose`` shows its traceback), 130 interrupted (Ctrl-C,
-SIGINT), 143 terminated (SIGTERM, as batch schedulers and ``timeout`` send it). Every failure prints one line on
-stderr. Results are written to a staging folder and become ``--out`` only when complete, so a failure never leaves
-half a result behind; a second run into the same ``--out`` while one is writing there is refused; a run replaces
-an earlier result in ``--out`` whole.
+Subcommands ``angio``, ``femur`` and ``echo`` run one module on one case; ``demo`` runs every module that has a
+bundled model on its bundled sample cases; ``batch`` runs many cases from a CSV manifest or a folder of DICOM files
+(:mod:`ReconCoreLib.batch`); each module gives its subcommand through its entry (:mod:`ReconCoreLib.modules`).
+
+Exit status (:mod:`ReconCoreLib.commands`): 0 success, 1 an internal error (a bug: ``--verbose`` shows its
+traceback), 2 bad input or an implausible result (one line), 3 the module has no trained model bundled yet, 4 results
+could not be written, 5 this Python cannot run the models (torch or MONAI missing, or a torch too old to load them),
+130 interrupted (Ctrl-C, SIGINT), 143 terminated (SIGTERM, as batch schedulers and ``timeout`` send it). Every
+failure prints one line on stderr. Results are written to a staging folder and become ``--out`` only when complete,
+so a failure never leaves half a result behind; a second run into the same ``--out`` while one is writing there is
+refused; a run replaces an earlier result in ``--out`` whole.
 """
 
 from __future__ import annotations
@@ -98,9 +99,9 @@ def buildParser() -> argparse.ArgumentParser:
         "batch", parents=[common], help="run many cases: a CSV manifest, or a folder of DICOM files",
         description="Run many cases into OUT/CASE each, with OUT/results.csv (one row per case: status, message, "
                     "seconds, every readout). MANIFEST.csv has the columns case,module,arguments, one row per case "
-                    "(e.g. left1,angio,\"view1.dcm view2.dcm --tree left\"; relative paths are read from the manifest's "
-                    "folder); the DICOM files of a FOLDER are paired into cases from their headers (OUT/cases.csv "
-                    "lists them). Exit status 0 when every case is done, 2 when any failed.")
+                    "(e.g. left1,angio,\"view1.dcm view2.dcm --tree left\"; relative paths are read from the "
+                    "manifest's folder); the DICOM files of a FOLDER are paired into cases from their headers "
+                    "(OUT/cases.csv lists them). Exit status 0 when every case is done, 2 when any failed.")
     batch.add_argument("source", metavar="MANIFEST.csv|FOLDER", help="CSV manifest, or a folder of DICOM files")
     batch.add_argument("--out", required=True, help="output folder (one subfolder per case, results.csv)")
     batch.add_argument("--workers", type=int, default=1, help="processes on this machine (default 1)")

@@ -128,7 +128,8 @@ class Readouts:
     def summary(self) -> str:
         """Readable lines for the console."""
         lines = [f"{self.module} readouts{' (FAILED CHECKS: not measurements)' if self.failed else ''}:"]
-        lines += [f"  {key:<40} {displayValue(key, value)} {unitOf(key)}".rstrip() for key, value in self.values.items()]
+        lines += [f"  {key:<40} {displayValue(key, value)} {unitOf(key)}".rstrip()
+                  for key, value in self.values.items()]
         lines += [f"  warning: {message}" for message in self.warnings]
         lines += [f"  FAILED CHECK: {message}" for message in self.failedChecks]
         return "\n".join(lines)
