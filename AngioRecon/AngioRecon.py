@@ -26,6 +26,8 @@ OUTPUTS = {
     "outputSegmentation": ("vtkMRMLSegmentationNode", "CoronaryTree"),
     "outputModel": ("vtkMRMLModelNode", "CoronaryTreeModel"),
     "outputTable": ("vtkMRMLTableNode", "CoronaryReadouts"),
+    "outputView1Overlay": ("vtkMRMLSegmentationNode", "CoronaryTreeOnView1"),
+    "outputView2Overlay": ("vtkMRMLSegmentationNode", "CoronaryTreeOnView2"),
 }
 
 
@@ -47,7 +49,8 @@ class AngioRecon(ScriptedLoadableModule):
         self.parent.contributors = ["Recon2Dto3D developers"]
         self.parent.helpText = _("""
 Reconstructs the 3D coronary artery tree (left or right) from two X-ray angiograms taken at different C-arm
-angles: a voxel probability map, a segmentation, a surface model and a readouts table.
+angles: a voxel probability map, a segmentation, a surface model, a readouts table, and the tree re-projected onto
+each angiogram (shown over it in the slice views).
 The C-arm geometry of each view (primary and secondary angles, source-to-detector and source-to-patient
 distances, detector pixel spacing) is read from DICOM or from a JSON sidecar when the image file has it,
 otherwise entered by hand.
@@ -90,6 +93,8 @@ class AngioReconParameterNode:
     device - auto (CUDA when usable), cpu or cuda.
     outputProbability - voxel probability of coronary lumen (0-1), RAS.
     outputSegmentation, outputModel, outputTable - segmentation, surface model and readouts.
+    outputView1Overlay, outputView2Overlay - the reconstructed tree projected onto each angiogram (segmentation on
+        the angiogram's pixel grid, on the frame used).
     """
 
     view1: vtkMRMLScalarVolumeNode
@@ -102,6 +107,8 @@ class AngioReconParameterNode:
     outputSegmentation: vtkMRMLSegmentationNode
     outputModel: vtkMRMLModelNode
     outputTable: vtkMRMLTableNode
+    outputView1Overlay: vtkMRMLSegmentationNode
+    outputView2Overlay: vtkMRMLSegmentationNode
 
 
 #
@@ -174,6 +181,7 @@ class AngioReconLogic(ReconLogicBase):
 
     def process(self, view1, view2, geometry1, geometry2, tree: str, device: str = "auto",
                 outputProbability=None, outputSegmentation=None, outputModel=None, outputTable=None,
+                outputView1Overlay=None, outputView2Overlay=None,
                 progressCallback: Optional[Callable[[float, str], None]] = None,
                 abortFlag: Optional[Callable[[], bool]] = None) -> dict:
         """Reconstruct the coronary tree; return the output nodes keyed by output parameter name.
@@ -184,6 +192,8 @@ class AngioReconLogic(ReconLogicBase):
         :param device: "auto" (CUDA when usable), "cpu" or "cuda".
         :param outputProbability, outputSegmentation, outputModel, outputTable: nodes to fill; new ones are
             created when None.
+        :param outputView1Overlay, outputView2Overlay: segmentation nodes to fill with the tree re-projected
+            through each view's geometry, on that angiogram's pixel grid (the frame used); new ones when None.
         :param progressCallback: called with (fraction 0-1, message) to show progress.
         :param abortFlag: returns True when the user asked to stop (the one way to cancel).
         :raises ValueError: no bundled model, or invalid inputs.
@@ -201,7 +211,8 @@ class AngioReconLogic(ReconLogicBase):
         from AngioReconLib.pipeline import run
 
         requested = {"outputProbability": outputProbability, "outputSegmentation": outputSegmentation,
-                     "outputModel": outputModel, "outputTable": outputTable}
+                     "outputModel": outputModel, "outputTable": outputTable,
+                     "outputView1Overlay": outputView1Overlay, "outputView2Overlay": outputView2Overlay}
         return self.runPipeline(run, requested, progressCallback, abortFlag, view1=view1, view2=view2,
                                 geometry1=geometry1, geometry2=geometry2, tree=tree, device=device)
 
@@ -227,6 +238,7 @@ class AngioReconTest(ReconModuleTest):
         """The bundled left-tree case loaded by Sample Data as a user loads it, its geometry filled as the widget
         fills it, through the same call the Apply button makes."""
         from AngioReconLib.samples import sampleFiles
+        from ReconCoreLib import runtime
         from ReconCoreLib.xrayio import readXrayImage
 
         self.installDependencies()
@@ -248,3 +260,7 @@ class AngioReconTest(ReconModuleTest):
         self.assertEqual(outputs["outputProbability"].GetImageData().GetDimensions(), (64, 64, 64))
         self.assertGreater(outputs["outputModel"].GetPolyData().GetNumberOfPoints(), 0)
         self.assertGreater(outputs["outputTable"].GetNumberOfRows(), 5)
+        for index, node in enumerate(nodes, 1):  # the tree over each view, on the cine's frame used
+            overlay, _, _ = runtime.labelmapFromSegmentation(outputs[f"outputView{index}Overlay"], node)
+            self.assertEqual(overlay.shape, runtime.arrayFromVolumeNode(node).shape)
+            self.assertTrue(overlay.any())

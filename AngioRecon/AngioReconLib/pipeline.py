@@ -3,7 +3,9 @@
 Steps: vessel map per view (given mask, or SimpleITK's Hessian objectness on the raw angiogram at a fixed spacing in
 mm and a triangle threshold) checked for plausibility (:func:`~.vessels.checkVesselMap`), resampling to the network's
 128x128 input with the geometry scaled to match, the generator (TorchScript, geometry as input), then outputs in
-patient RAS: probability volume, segmentation "coronary tree" with closed surface, surface model, readouts table.
+patient RAS: probability volume, segmentation "coronary tree" with closed surface, surface model, readouts table,
+and in Slicer (:func:`run`) the tree re-projected onto each input angiogram (:func:`treeSilhouette`, a segmentation on
+the angiogram's own pixel grid, :func:`frameIjkToRas`).
 Readouts include the re-projection Dice of the result against each input vessel map and the same figures for the
 visual hull baseline (voxels whose projections fall inside both silhouettes, computed with the same projector); a
 result whose volume or re-projection Dice is implausible stops the run (:func:`checkResult`) unless implausible
@@ -50,6 +52,8 @@ VESSEL_VOLUME_RANGE_MM3 = (300.0, 25000.0)
 #: 0.75-0.81; a result below 0.3 does not explain that view. (The samples at 1024 px, filtered in pixels as before
 #: the filter worked in mm, gave 0.12-0.24; the wrong --tree still gives 0.58-0.72, so this is no tree check.)
 MIN_REPROJECTION_DICE = 0.3
+#: Opacity of the fill of the tree's re-projection over an angiogram in the slice views (its outline is opaque).
+OVERLAY_FILL_OPACITY = 0.35
 
 
 @dataclass
@@ -133,9 +137,45 @@ def checkResult(readouts: Readouts, volumeMm3: float, dices, tree: str) -> None:
              f"re-projection Dice of the {tree} tree in view {index} (the result does not explain that view)")
 
 
+def treeSilhouette(result: Reconstruction, geometry) -> np.ndarray:
+    """bool [rows, columns]: the reconstructed tree (the voxels at probability >= 0.5, as 2 mm blocks) projected
+    through ``geometry`` (``CArmGeometry``, pixels (column, row), row 0 at the top), filled: the pixels it covers.
+
+    The numpy projector of summary.png (``ReconCoreLib.summaryimage``: the voxels' faces rasterised through the view's
+    cone beam), so the overlay in Slicer and the picture agree.
+    """
+    from ReconCoreLib import summaryimage
+
+    mesh = summaryimage.voxelSurface(result.probability >= 0.5, result.ijkToRas)
+    return summaryimage.projectedSilhouette(mesh, geometry)
+
+
+def frameIjkToRas(node, frameIndex: int) -> np.ndarray:
+    """4x4 IJK -> RAS (mm) of frame ``frameIndex`` (of ``framesOfVolumeNode``) of a volume node, as a one-slice image.
+
+    A volume with one slice per frame: slice ``frameIndex`` (the node's IJK -> RAS moved that many slices along K),
+    shown when the slice view is on that frame. The proxy of a sequence (a cine from Slicer's DICOM module) shows every
+    frame through its one slice: the proxy's own IJK -> RAS, whatever the frame, so the overlay stays on the image the
+    user sees while the sequence plays.
+    """
+    from ReconCoreLib import runtime
+    from ReconCoreLib.nodefiles import sequenceOfProxy
+
+    ijkToRas = runtime.ijkToRasFromNode(node)
+    if sequenceOfProxy(node) is None:
+        ijkToRas[:3, 3] += frameIndex * ijkToRas[:3, 2]
+    return ijkToRas
+
+
 def addToScene(result: Reconstruction, scene, outputProbability=None, outputSegmentation=None, outputModel=None,
-               outputTable=None) -> dict:
-    """Put a reconstruction into ``scene`` (filling the given nodes or new ones); returns the nodes by name."""
+               outputTable=None, outputView1Overlay=None, outputView2Overlay=None, overlayViews=None) -> dict:
+    """Put a reconstruction into ``scene`` (filling the given nodes or new ones); returns the nodes by name.
+
+    ``overlayViews``: per input view, (``CArmGeometry`` at the image's own size, 4x4 IJK -> RAS of the image's slice)
+    on which the tree's re-projection (:func:`treeSilhouette`) is laid as a segmentation ("outputView1Overlay",
+    "outputView2Overlay": outline and a semi-transparent fill in the tree's colour, on the angiogram's pixel grid).
+    None (the command line, whose summary.png shows the same): no overlays.
+    """
     from ReconCoreLib import runtime
 
     probability = runtime.volumeNodeFromArray(scene, result.probability, result.ijkToRas, "coronary probability",
@@ -149,8 +189,21 @@ def addToScene(result: Reconstruction, scene, outputProbability=None, outputSegm
     model = runtime.modelNodeFromSegment(scene, segmentation, f"{result.tree} coronary tree", "coronary tree model",
                                          node=outputModel)
     table = result.readouts.toTableNode(scene, "coronary readouts", node=outputTable)
-    return {"outputProbability": probability, "outputSegmentation": segmentation, "outputModel": model,
-            "outputTable": table}
+    nodes = {"outputProbability": probability, "outputSegmentation": segmentation, "outputModel": model,
+             "outputTable": table}
+    for index, (geometry, imageIjkToRas), node in zip((1, 2), overlayViews or (),
+                                                        (outputView1Overlay, outputView2Overlay)):
+        silhouette = treeSilhouette(result, geometry)
+        overlay = runtime.segmentationNodeFromLabelmap(
+            scene, silhouette[None].astype(np.int16), imageIjkToRas,
+            {1: (f"{result.tree} coronary tree re-projection", SEGMENT_COLOR)}, f"view {index} tree re-projection",
+            closedSurface=False, node=node)
+        display = overlay.GetDisplayNode()
+        display.SetVisibility2DFill(True)
+        display.SetOpacity2DFill(OVERLAY_FILL_OPACITY)  # the vessels stay visible under the fill
+        display.SetVisibility2DOutline(True)
+        nodes[f"outputView{index}Overlay"] = overlay
+    return nodes
 
 
 def writeOutputs(result: Reconstruction, nodes: dict, scene, directory: Path) -> None:
@@ -168,7 +221,8 @@ def run(scene, view1, view2, geometry1, geometry2, tree: str, device="auto", mod
         **outputs) -> dict:
     """Slicer entry point (AngioReconLogic.process): volume nodes + geometries -> filled output nodes. A cine is a
     volume with one slice per frame or the proxy of a sequence (Slicer's DICOM module): its frame with the strongest
-    vessel contrast is used."""
+    vessel contrast is used. The tree's re-projection onto each view lies on the frame used (:func:`frameIjkToRas`),
+    at the image's own pixel size."""
     from ReconCoreLib.nodefiles import framesOfVolumeNode
 
     progress = Progress.of(progress)
@@ -179,7 +233,9 @@ def run(scene, view1, view2, geometry1, geometry2, tree: str, device="auto", mod
         views.append(XrayImage(checkImage(frames[best], node.GetName()), geometry, node.GetName(), frameIndex=best,
                                numberOfFrames=len(frames)))
     result = reconstruct(views[0], views[1], tree, device, modelPath=modelPath, progress=progress)
-    nodes = addToScene(result, scene, **outputs)
+    overlayViews = [(view.geometry.withImageSize(*view.pixels.shape), frameIjkToRas(node, view.frameIndex))
+                    for view, node in zip(views, (view1, view2))]
+    nodes = addToScene(result, scene, overlayViews=overlayViews, **outputs)
     progress(1.0, "done")
     return nodes
 
