@@ -54,6 +54,8 @@ Outputs: one model per structure (LV cavity, LV myocardium, RV, LA, RA, aortic r
 those closed surfaces, and readouts (LV EDV, ESV, stroke volume, EF, LV mass, biplane Simpson's volumes and EF
 from the network's 2D segmentation, and for each view the Dice between the reconstructed heart cut by the
 standard view plane and the heart segmented in the image).
+Over each input image, in the slice views, the reconstructed heart cut by that view's standard plane is shown as
+outlines on the image's own pixels and frame (segmentations such as "A4C ED mesh cut", as in summary.png).
 Images: 2D echo frames (DICOM, PNG or NRRD; a cine loaded as one slice per frame takes the frame in the box
 beside it). Pixel spacing comes from the file (DICOM, NRRD header, or the JSON sidecar of a PNG); each image is
 resampled to the network's 128 x 128 input at the spacing it was trained with, keeping the aspect ratio.

@@ -17,7 +17,7 @@ from EchoReconLib import echoio, entry, inputs, outputs, pipeline, samples
 from EchoReconLib.conventions import FIELD_DEPTH_MM, STRUCTURES, VIEWS
 from EchoReconLib.simpson import biplaneSimpsonVolume
 from EchoReconLib.template import HeartTemplate
-from EchoReconLib.viewplanes import sliceLabels, viewPlanes
+from EchoReconLib.viewplanes import maskDice, sliceLabels, sliceStructures, viewPlanes
 from ReconCoreLib import runtime, storage
 from ReconCoreLib.progress import Progress
 from ReconCoreLib.readouts import unitOf
@@ -238,8 +238,7 @@ def test_readouts_have_units_and_the_known_values(result):
     # biplane Simpson's on the A4C / A2C LV cavity at the training spacing, close to the mesh volume
     labels = {phase: knownLabels(template, vertices[phase]) == 1 for phase in ("ED", "ES")}
     simpson = {phase: biplaneSimpsonVolume(labels[phase][0], labels[phase][1], 180.0 / 127) for phase in labels}
-    assert values["simpson_edv_ml"] == pytest.approx(simpson["ED"])
-    assert values["simpson_esv_ml"] == pytest.approx(simpson["ES"])
+    assert [values[f"simpson_{key}_ml"] for key in ("edv", "esv")] == pytest.approx([simpson["ED"], simpson["ES"]])
     assert values["simpson_ef_percent"] == pytest.approx(100 * (simpson["ED"] - simpson["ES"]) / simpson["ED"])
     assert values["simpson_edv_ml"] == pytest.approx(values["lv_edv_ml"], rel=0.25)
     assert values["inference_s"] >= 0
@@ -302,8 +301,7 @@ def test_outputs_in_ras_segmentation_grid_matches_the_models(result, scene):
 
 def test_slicer_entry_point_from_volume_nodes(knownHeart, scene):
     """What EchoReconLogic.process calls: volume nodes loaded from the sample PNGs (sidecars read beside them)."""
-    nodes = {phase: {view: loadVolume(scene, path) for view, path in paths.items()}
-             for phase, paths in NORMAL.items()}
+    nodes = {phase: {view: loadVolume(scene, path) for view, path in paths.items()} for phase, paths in NORMAL.items()}
     assert echoio.viewAndPhaseOfNode(nodes["ES"]["SAXB"]) == ("SAXB", "ES")
     image = echoio.echoImageFromVolumeNode(nodes["ED"]["A4C"])
     assert image.pixelSpacingMm == pytest.approx((180.0 / 127,) * 2, rel=1e-6)  # from the sidecar, not the PNG
@@ -314,6 +312,20 @@ def test_slicer_entry_point_from_volume_nodes(knownHeart, scene):
     assert result["outputTable"] is table and progress[-1] == 1.0 and progress == sorted(progress)
     values = {row["readout"]: row["value"] for row in runtime.rowsFromTableNode(table)}
     assert float(values["lv_ef_percent"]) == pytest.approx(100 * (1 - SHRINK ** 3), abs=0.5)  # shown to 1 %
+    # each image: the heart cut by its view's plane on its grid (frame 0), in its sector, the viewplanes cut (Dice 1.0)
+    template, cuts = HeartTemplate.load(), result["viewCuts"]
+    assert [node.GetName() for node in cuts.values()] == [f"{v} {p} mesh cut" for p in nodes for v in nodes[p]]
+    for (phase, view), cut in cuts.items():
+        label, ijkToRas, names = runtime.labelmapFromSegmentation(cut)
+        assert np.allclose(ijkToRas, runtime.ijkToRasFromNode(nodes[phase][view])), (phase, view)
+        vertices, step = knownVertices(template)[phase], FIELD_DEPTH_MM[view] / 127
+        plane, cavity = viewPlanes(vertices, template)[view], label[0] == names.index("LV cavity") + 1
+        assert maskDice(cavity, sliceStructures(vertices, template, plane)[0]) > 0.99, (phase, view)
+        depth, lateral = np.mgrid[:128, :128] * step - np.array([0.0, 63.5 * step])[:, None, None]
+        inSector = (np.hypot(depth, lateral) <= FIELD_DEPTH_MM[view]) & (np.abs(np.arctan2(lateral, depth)) < 0.7)
+        assert cavity.any() and inSector[cavity].all(), (phase, view)  # 0.7 rad: inside the 40 degree half angle
+    fine = echoio.EchoImage(np.zeros((255, 255), np.float32), (step / 2, step / 2))  # half the pixel size: ES SAXA
+    assert np.array_equal(pipeline.imageCutLabels(vertices, template, plane, fine, view)[::2, ::2], label[0])
     with pytest.raises(InterruptedError):
         pipeline.run(scene, nodes["ED"], None, device="cpu", progress=Progress(abortFlag=lambda: True))
     # a cine loaded as one slice per frame: its frame is required, and chosen per phase
@@ -324,6 +336,8 @@ def test_slicer_entry_point_from_volume_nodes(knownHeart, scene):
     result = pipeline.run(scene, {**nodes["ED"], "A4C": cine}, {**nodes["ES"], "A4C": cine}, device="cpu",
                           endDiastoleFrames={"A4C": 0, "A2C": 5}, endSystoleFrames={"A4C": 1})
     assert result["outputTable"] is not table  # a new table; frame 5 of the single A2C image is ignored
+    frameOne = runtime.ijkToRasFromNode(cine) + np.pad(runtime.ijkToRasFromNode(cine)[:, 2:3], ((0, 0), (3, 0)))
+    assert np.allclose(runtime.labelmapFromSegmentation(result["viewCuts"][("ES", "A4C")])[1], frameOne)  # its slice 1
 
 
 # -- bad inputs and the command line ------------------------------------------------------------------------
@@ -341,8 +355,7 @@ def caseArguments(tmp_path, ed=None, es=None, withEs=True):
 def test_command_line_writes_every_output(knownHeart, tmp_path, capsys):
     from ReconCoreLib.cli import main
 
-    status = main(caseArguments(tmp_path))
-    assert status == 0, capsys.readouterr().err
+    assert main(caseArguments(tmp_path)) == 0, capsys.readouterr().err
     out = tmp_path / "out"
     stems = [outputs.fileStem(structure) for structure in STRUCTURES]
     assert stems == ["lv_cavity", "lv_myocardium", "rv", "la", "ra", "aortic_root"]
@@ -356,8 +369,7 @@ def test_command_line_writes_every_output(knownHeart, tmp_path, capsys):
         segmentation = storage.loadNode(loaded, out / "segmentation.seg.nrrd")
         label, ijkToRas, names = runtime.labelmapFromSegmentation(segmentation)
         assert names == list(STRUCTURES)
-        cavity = storage.loadNode(loaded, out / "lv_cavity.vtk")  # written in LPS, read back in RAS
-        polyData = cavity.GetPolyData()
+        polyData = storage.loadNode(loaded, out / "lv_cavity.vtk").GetPolyData()  # written in LPS, read back in RAS
         points = np.array([polyData.GetPoint(index) for index in range(polyData.GetNumberOfPoints())])
         ijk = np.round((np.c_[points, np.ones(len(points))] @ np.linalg.inv(ijkToRas).T)[:, :3]).astype(int)
         near = label[ijk[:, 2], ijk[:, 1], ijk[:, 0]]
@@ -384,15 +396,11 @@ def test_command_line_writes_every_output(knownHeart, tmp_path, capsys):
 def test_bad_input_is_a_one_line_error_and_writes_nothing(problem, fragment, knownHeart, tmp_path, capsys):
     from ReconCoreLib.cli import main
 
-    ed, es = {}, {}
-    if problem == "missing view":
-        es = {"A3C": None, "SAXA": None}
-    elif problem == "same image twice":  # an unlabelled copy of the A2C image given as A3C
+    ed, es = {"missing view": ({}, dict.fromkeys(("A3C", "SAXA"))),
+              "wrong label": ({"SAXB": str(NORMAL["ED"]["SAXM"])}, {}),
+              "wrong phase": ({}, {"A4C": str(NORMAL["ED"]["A4C"])})}.get(problem, ({}, {}))
+    if problem == "same image twice":  # an unlabelled copy of the A2C image given as A3C
         ed = {"A3C": str(copyWithSidecar(NORMAL["ED"]["A2C"], tmp_path / "copy.png", {}))}
-    elif problem == "wrong label":
-        ed = {"SAXB": str(NORMAL["ED"]["SAXM"])}
-    elif problem == "wrong phase":
-        es = {"A4C": str(NORMAL["ED"]["A4C"])}
     elif problem == "3D image":
         ed = {"A3C": str(writeImage(tmp_path / "cine.nrrd", noise((4, 64, 64))))}
     elif problem == "4D image":
@@ -414,14 +422,10 @@ def test_bad_input_is_a_one_line_error_and_writes_nothing(problem, fragment, kno
     arguments = caseArguments(tmp_path, ed, es)
     if problem == "view given twice":
         arguments[2:2] = [f"A4C={NORMAL['ED']['A2C']}"]
-    status = main(arguments)
-    error = capsys.readouterr().err
-    assert status == 2, error
-    lines = error.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("recon2d3d echo: error:"), error
-    assert fragment in lines[0]
-    assert not (tmp_path / "out").exists()
-    assert not [item for item in tmp_path.iterdir() if item.name.startswith(".out.partial")]
+    status, error = main(arguments), capsys.readouterr().err
+    assert status == 2 and len(error.splitlines()) == 1 and error.startswith("recon2d3d echo: error:"), error
+    assert fragment in error
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.partial*"))
 
 
 def test_cine_frames_on_the_command_line_and_cancel_writes_nothing(knownHeart, tmp_path, capsys):
@@ -460,9 +464,8 @@ def test_sample_data_is_generated_reproducibly(tmp_path):
     from EchoReconDev.samples import SAMPLE_SETTINGS, writeSamples
     from ReconCoreLib.models import sha256
 
-    files = sorted(path.name for path in samples.SAMPLE_DIRECTORY.iterdir())
-    assert files == sorted(samples.SAMPLE_SHA256)
-    assert len(files) == 2 * 2 * len(VIEWS) * 2  # patients x phases x views x (PNG, JSON)
+    assert sorted(path.name for path in samples.SAMPLE_DIRECTORY.iterdir()) == sorted(samples.SAMPLE_SHA256)
+    assert len(samples.SAMPLE_SHA256) == 2 * 2 * len(VIEWS) * 2  # patients x phases x views x (PNG, JSON)
     for fileName, digest in samples.SAMPLE_SHA256.items():
         assert sha256(samples.SAMPLE_DIRECTORY / fileName) == digest, fileName
     assert tuple(SAMPLE_SETTINGS) == samples.SAMPLE_PATIENTS

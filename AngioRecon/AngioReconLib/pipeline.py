@@ -5,7 +5,7 @@ mm and a triangle threshold) checked for plausibility (:func:`~.vessels.checkVes
 128x128 input with the geometry scaled to match, the generator (TorchScript, geometry as input), then outputs in
 patient RAS: probability volume, segmentation "coronary tree" with closed surface, surface model, readouts table,
 and in Slicer (:func:`run`) the tree re-projected onto each input angiogram (:func:`treeSilhouette`, a segmentation on
-the angiogram's own pixel grid, :func:`frameIjkToRas`).
+the angiogram's own pixel grid, :func:`~ReconCoreLib.nodefiles.frameIjkToRas`).
 Readouts include the re-projection Dice of the result against each input vessel map and the same figures for the
 visual hull baseline (voxels whose projections fall inside both silhouettes, computed with the same projector); a
 result whose volume or re-projection Dice is implausible stops the run (:func:`checkResult`) unless implausible
@@ -150,23 +150,6 @@ def treeSilhouette(result: Reconstruction, geometry) -> np.ndarray:
     return summaryimage.projectedSilhouette(mesh, geometry)
 
 
-def frameIjkToRas(node, frameIndex: int) -> np.ndarray:
-    """4x4 IJK -> RAS (mm) of frame ``frameIndex`` (of ``framesOfVolumeNode``) of a volume node, as a one-slice image.
-
-    A volume with one slice per frame: slice ``frameIndex`` (the node's IJK -> RAS moved that many slices along K),
-    shown when the slice view is on that frame. The proxy of a sequence (a cine from Slicer's DICOM module) shows every
-    frame through its one slice: the proxy's own IJK -> RAS, whatever the frame, so the overlay stays on the image the
-    user sees while the sequence plays.
-    """
-    from ReconCoreLib import runtime
-    from ReconCoreLib.nodefiles import sequenceOfProxy
-
-    ijkToRas = runtime.ijkToRasFromNode(node)
-    if sequenceOfProxy(node) is None:
-        ijkToRas[:3, 3] += frameIndex * ijkToRas[:3, 2]
-    return ijkToRas
-
-
 def addToScene(result: Reconstruction, scene, outputProbability=None, outputSegmentation=None, outputModel=None,
                outputTable=None, outputView1Overlay=None, outputView2Overlay=None, overlayViews=None) -> dict:
     """Put a reconstruction into ``scene`` (filling the given nodes or new ones); returns the nodes by name.
@@ -221,9 +204,9 @@ def run(scene, view1, view2, geometry1, geometry2, tree: str, device="auto", mod
         **outputs) -> dict:
     """Slicer entry point (AngioReconLogic.process): volume nodes + geometries -> filled output nodes. A cine is a
     volume with one slice per frame or the proxy of a sequence (Slicer's DICOM module): its frame with the strongest
-    vessel contrast is used. The tree's re-projection onto each view lies on the frame used (:func:`frameIjkToRas`),
-    at the image's own pixel size."""
-    from ReconCoreLib.nodefiles import framesOfVolumeNode
+    vessel contrast is used. The tree's re-projection onto each view lies on the frame used
+    (:func:`~ReconCoreLib.nodefiles.frameIjkToRas`), at the image's own pixel size."""
+    from ReconCoreLib.nodefiles import frameIjkToRas, framesOfVolumeNode
 
     progress = Progress.of(progress)
     views = []

@@ -8,7 +8,8 @@ segmentation of every view, end-diastole and end-systole in one batch), then mea
 LV mass, biplane Simpson's on the 2D segmentation, overlap of the mesh's standard view planes with each image's
 segmented heart; plausibility gates on the LV size the network segments, the A4C / A2C content and every readout)
 and build the outputs (:mod:`outputs`: one model per structure, a segmentation made from the
-closed surfaces, a readouts table).
+closed surfaces, a readouts table), and in Slicer (:func:`run`) the heart cut by each view's plane over that input
+image (:func:`addViewCuts`: what summary.png draws, as a segmentation on the image's own pixel grid).
 
 Coordinates. The network predicts the template's vertices in its heart frame (:mod:`template`: origin at the mitral
 annulus centre, +z from the base to the LV apex, +x toward the RV). 2D echo does not say where the heart is in the
@@ -40,7 +41,7 @@ import numpy as np
 from ReconCoreLib.progress import Progress
 from ReconCoreLib.readouts import Readouts
 
-from .conventions import PHASE_NAMES, PHASES, VIEWS
+from .conventions import PHASE_NAMES, PHASES, STRUCTURES, VIEWS
 from .echoio import EchoImage, echoImageFromVolumeNode, readEchoImage
 from .inputs import checkPhase, checkPhasePair, checkPhysicalSize, networkInput
 from .measure import measure
@@ -48,6 +49,8 @@ from .outputs import addToScene, writeOutputs
 from .template import HeartTemplate
 
 MODULE = "EchoRecon"
+#: Opacity of the fill of each structure's cut over an echo image in the slice views (its outline is opaque).
+CUT_FILL_OPACITY = 0.15
 
 
 def heartToRas(template: Optional[HeartTemplate] = None) -> np.ndarray:
@@ -137,10 +140,66 @@ def reconstruct(endDiastole: Mapping[str, EchoImage], endSystole: Optional[Mappi
     return result
 
 
+def imageCutLabels(vertices: np.ndarray, template: HeartTemplate, plane, image: EchoImage,
+                   view: str) -> np.ndarray:
+    """uint8 [rows, columns] on ``image``'s pixel grid (row 0 at the top): the mesh (``vertices`` [V, 3], heart frame
+    mm) cut by ``plane`` (:class:`~.viewplanes.ViewPlane`), each structure's closed cut contour filled (even-odd) with
+    its label (index in :data:`STRUCTURES` + 1; cavities over the myocardium, so the LV myocardium is the wall).
+
+    The cut and its placement are summary.png's (:func:`~.viewplanes.planeCut`, :func:`~.viewplanes.imageMapping`: a
+    plane point ``lateral`` mm right of and ``depth`` mm below the sector apex is where the network read it in the
+    image).
+    """
+    from .viewplanes import DRAW_ORDER, fillEvenOdd, imageMapping, planeCut
+
+    rows, columns = image.pixels.shape
+    apex, spacing = imageMapping(image, view)  # (row, column) of the sector apex, (row, column) mm per pixel
+    labels = np.zeros((rows, columns), np.uint8)
+    for structure in DRAW_ORDER:
+        segmentsMm = planeCut(vertices, template.structureTriangles(structure), plane.origin, plane.u, plane.v)
+        segmentsPixels = np.stack([apex[1] + segmentsMm[..., 0] / spacing[1],
+                                   apex[0] + segmentsMm[..., 1] / spacing[0]], -1)  # (column, row)
+        labels[fillEvenOdd(segmentsPixels, rows, columns)] = STRUCTURES.index(structure) + 1
+    return labels
+
+
+def addViewCuts(result: Reconstruction, scene, nodes: Mapping, images: Mapping) -> dict:
+    """{(phase, view): segmentation node} "<view> <phase> mesh cut": for each given view node (``nodes``: phase ->
+    {view: volume node}; ``images``: the :class:`EchoImage` read from each, its frame) the result of that phase cut by
+    the view's plane (:func:`~.viewplanes.viewPlanes` of the predicted vertices, as the measurements and summary.png),
+    on the image's pixel grid at the frame used (:func:`~ReconCoreLib.nodefiles.frameIjkToRas`), one segment per
+    structure the cut crosses in the colours of the models, shown as outlines with a light fill."""
+    from ReconCoreLib import runtime
+    from ReconCoreLib.nodefiles import frameIjkToRas
+
+    from .outputs import STRUCTURE_COLORS
+    from .viewplanes import viewPlanes
+
+    cuts = {}
+    for phase in result.phases:
+        planes = viewPlanes(result.vertices[phase], result.template)
+        for view, node in nodes[phase].items():
+            if node is None:
+                continue
+            image = images[phase][view]
+            labels = imageCutLabels(result.vertices[phase], result.template, planes[view], image, view)
+            segments = {index + 1: (structure, STRUCTURE_COLORS[structure])
+                        for index, structure in enumerate(STRUCTURES) if np.any(labels == index + 1)}
+            cut = runtime.segmentationNodeFromLabelmap(scene, labels[None], frameIjkToRas(node, image.frameIndex),
+                                                       segments, f"{view} {phase} mesh cut", closedSurface=False)
+            display = cut.GetDisplayNode()
+            display.SetVisibility2DOutline(True)
+            display.SetVisibility2DFill(True)
+            display.SetOpacity2DFill(CUT_FILL_OPACITY)  # the echo stays visible under the fill
+            cuts[(phase, view)] = cut
+    return cuts
+
+
 def run(scene, endDiastole, endSystole=None, device="auto", modelPath=None, endDiastoleFrames=None,
         endSystoleFrames=None, progress=None, **outputs) -> dict:
     """Slicer entry point (EchoReconLogic.process): {view: volume node} per phase (+ {view: frame} for cines) ->
-    filled output nodes (see :func:`~.outputs.addToScene`)."""
+    filled output nodes (see :func:`~.outputs.addToScene`), and under "viewCuts" {(phase, view): segmentation} the
+    heart cut by each view's plane over that image's frame used (:func:`addViewCuts`)."""
     progress = Progress.of(progress)
     phases = {"ED": (endDiastole, endDiastoleFrames)}
     if endSystole is not None:
@@ -154,6 +213,8 @@ def run(scene, endDiastole, endSystole=None, device="auto", modelPath=None, endD
     result = reconstruct(images["ED"], images.get("ES"), device, modelPath, progress)
     progress(0.7, "surfaces and segmentation")
     nodes = addToScene(result, scene, **outputs)
+    progress(0.9, "view plane cuts")
+    nodes["viewCuts"] = addViewCuts(result, scene, {phase: given for phase, (given, _) in phases.items()}, images)
     progress(1.0, "done")
     return nodes
 

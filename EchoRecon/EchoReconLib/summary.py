@@ -31,37 +31,14 @@ from ReconCoreLib import summaryimage as si
 from .conventions import FIELD_DEPTH_MM, STRUCTURES, VIEWS
 from .echoio import readEchoImage
 from .outputs import STRUCTURE_COLORS, STRUCTURE_OPACITY, fileStem
+from .viewplanes import DRAW_ORDER, imageMapping, planeCut
 
 #: Side of each view's panel (pixels), the gap between panels, and the sector's outline colour.
 VIEW_PANEL_PX = 140
 VIEW_GAP_PX = 6
 SECTOR_COLOR = (0.55, 0.55, 0.55)
-#: Drawing order of the cut contours: the cavities over the myocardium.
-DRAW_ORDER = ("LV myocardium", "RV", "LA", "RA", "aortic root", "LV cavity")
 #: Largest difference between the LV cavity volume of the models and the readouts (fraction) for a usable cut.
 VOLUME_TOLERANCE = 0.02
-
-
-def planeCut(points: np.ndarray, triangles: np.ndarray, origin, u, v) -> np.ndarray:
-    """Segments [N, 2 ends, 2] where a triangle surface crosses the plane through ``origin`` spanned by the unit
-    vectors ``u`` and ``v`` (same frame as ``points``, mm): each end as (mm along ``u``, mm along ``v``)."""
-    relative = np.asarray(points, float) - np.asarray(origin, float)
-    inPlane = np.stack([relative @ np.asarray(u, float), relative @ np.asarray(v, float)], 1)
-    distance = relative @ np.cross(u, v)
-    triangles = np.asarray(triangles, np.int64).reshape(-1, 3)
-    above = distance[triangles] >= 0.0
-    crossing = triangles[(above.sum(axis=1) == 1) | (above.sum(axis=1) == 2)]
-    if len(crossing) == 0:
-        return np.zeros((0, 2, 2))
-    ends, flags = [], []
-    for first, second in ((0, 1), (1, 2), (2, 0)):
-        a, b = crossing[:, first], crossing[:, second]
-        crosses = (distance[a] >= 0.0) != (distance[b] >= 0.0)
-        t = np.where(crosses, distance[a] / np.where(crosses, distance[a] - distance[b], 1.0), 0.0)
-        ends.append(inPlane[a] + t[:, None] * (inPlane[b] - inPlane[a]))
-        flags.append(crosses)
-    order = np.argsort(~np.stack(flags, 1), axis=1, kind="stable")[:, :2]  # the two edges that cross
-    return np.take_along_axis(np.stack(ends, 1), order[:, :, None], axis=1)
 
 
 def phaseVertices(directory: Path, template, phase: str, readouts=None) -> Optional[np.ndarray]:
@@ -88,18 +65,6 @@ def phaseVertices(directory: Path, template, phase: str, readouts=None) -> Optio
         if abs(volume - expected) > VOLUME_TOLERANCE * expected:
             return None
     return vertices
-
-
-def imageMapping(image, view: str) -> tuple[np.ndarray, np.ndarray]:
-    """((row, column) of the sector apex, (row, column) pixel spacing in mm) of an echo image as the network read it
-    (:func:`~.inputs.networkInput`)."""
-    rows, columns = image.pixels.shape
-    apex = np.asarray(image.apexPixel if image.apexPixel is not None else (0.0, (columns - 1) / 2.0), float)
-    if image.pixelSpacingMm is None:
-        spacing = np.full(2, FIELD_DEPTH_MM[view] / (rows - 1))
-    else:
-        spacing = np.asarray(image.pixelSpacingMm, float)
-    return apex, spacing
 
 
 def viewPanel(image, view: str, vertices: Optional[np.ndarray], template, plane,

@@ -153,7 +153,7 @@ def _cutSegments(columns: np.ndarray, rows: np.ndarray, distance: np.ndarray, tr
     return np.take_along_axis(points, order[:, :, None], axis=1)
 
 
-def _fillEvenOdd(segments: np.ndarray, height: int, width: int) -> np.ndarray:
+def fillEvenOdd(segments: np.ndarray, height: int, width: int) -> np.ndarray:
     """Pixels (bool [H, W]) inside the closed polygons made of ``segments`` (even-odd rule on pixel centres)."""
     inside = np.zeros((height, width + 1), np.int32)
     if len(segments) == 0:
@@ -187,7 +187,7 @@ def sliceStructures(vertices: np.ndarray, template: HeartTemplate, plane: ViewPl
     masks = np.zeros((len(STRUCTURES), size, size), bool)
     for index in range(len(STRUCTURES)):
         segments = _cutSegments(columns, rows, distance, template.structureTriangles(index))
-        masks[index] = _fillEvenOdd(segments, size, size)
+        masks[index] = fillEvenOdd(segments, size, size)
     return masks
 
 
@@ -216,3 +216,41 @@ def maskDice(first: np.ndarray, second: np.ndarray) -> float:
     first, second = np.asarray(first, bool), np.asarray(second, bool)
     total = first.sum() + second.sum()
     return 1.0 if total == 0 else float(2.0 * np.logical_and(first, second).sum() / total)
+
+
+#: Drawing order of a view's cut (summary.png, the slice-view overlays): the cavities over the myocardium.
+DRAW_ORDER = ("LV myocardium", "RV", "LA", "RA", "aortic root", "LV cavity")
+
+
+def planeCut(points: np.ndarray, triangles: np.ndarray, origin, u, v) -> np.ndarray:
+    """Segments [N, 2 ends, 2] where a triangle surface crosses the plane through ``origin`` spanned by the unit
+    vectors ``u`` and ``v`` (same frame as ``points``, mm): each end as (mm along ``u``, mm along ``v``)."""
+    relative = np.asarray(points, float) - np.asarray(origin, float)
+    inPlane = np.stack([relative @ np.asarray(u, float), relative @ np.asarray(v, float)], 1)
+    distance = relative @ np.cross(u, v)
+    triangles = np.asarray(triangles, np.int64).reshape(-1, 3)
+    above = distance[triangles] >= 0.0
+    crossing = triangles[(above.sum(axis=1) == 1) | (above.sum(axis=1) == 2)]
+    if len(crossing) == 0:
+        return np.zeros((0, 2, 2))
+    ends, flags = [], []
+    for first, second in ((0, 1), (1, 2), (2, 0)):
+        a, b = crossing[:, first], crossing[:, second]
+        crosses = (distance[a] >= 0.0) != (distance[b] >= 0.0)
+        t = np.where(crosses, distance[a] / np.where(crosses, distance[a] - distance[b], 1.0), 0.0)
+        ends.append(inPlane[a] + t[:, None] * (inPlane[b] - inPlane[a]))
+        flags.append(crosses)
+    order = np.argsort(~np.stack(flags, 1), axis=1, kind="stable")[:, :2]  # the two edges that cross
+    return np.take_along_axis(np.stack(ends, 1), order[:, :, None], axis=1)
+
+
+def imageMapping(image, view: str) -> tuple[np.ndarray, np.ndarray]:
+    """((row, column) of the sector apex, (row, column) pixel spacing in mm) of an echo image as the network read it
+    (:func:`~.inputs.networkInput`)."""
+    rows, columns = image.pixels.shape
+    apex = np.asarray(image.apexPixel if image.apexPixel is not None else (0.0, (columns - 1) / 2.0), float)
+    if image.pixelSpacingMm is None:
+        spacing = np.full(2, FIELD_DEPTH_MM[view] / (rows - 1))
+    else:
+        spacing = np.asarray(image.pixelSpacingMm, float)
+    return apex, spacing

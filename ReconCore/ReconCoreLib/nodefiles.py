@@ -53,6 +53,20 @@ def sequenceOfProxy(node):
     return None
 
 
+def frameIjkToRas(node, frameIndex: int) -> np.ndarray:
+    """4x4 IJK -> RAS (mm) of frame ``frameIndex`` (of :func:`framesOfVolumeNode`) of a volume node, as a one-slice
+    image: for a volume with one slice per frame, slice ``frameIndex`` (the node's IJK -> RAS moved that many slices
+    along K), shown when the slice view is on that frame; for the proxy of a sequence (a cine from Slicer's DICOM
+    module), which shows every frame through its one slice, the proxy's own IJK -> RAS, so that an overlay stays on
+    the image the user sees while the sequence plays."""
+    from .runtime import ijkToRasFromNode
+
+    ijkToRas = ijkToRasFromNode(node)
+    if sequenceOfProxy(node) is None:
+        ijkToRas[:3, 3] += frameIndex * ijkToRas[:3, 2]
+    return ijkToRas
+
+
 def frameNodes(node) -> list:
     """The nodes holding ``node``'s frames: the data nodes of its sequence when it is a proxy, else ``[node]``."""
     sequence = sequenceOfProxy(node)
