@@ -91,8 +91,10 @@ def test_multiframe_xa_picks_the_highest_contrast_frame(tmp_path):
     assert np.abs(last.pixels - stack[3]).max() <= step
 
     # a caller-supplied score: the darkest frame (lowest mean) is frame 0
-    darkest = readXrayImage(path, frameScore=lambda frame: -float(frame.mean()))
+    seen = []
+    darkest = readXrayImage(path, frameScore=lambda frame, geometry: seen.append(geometry) or -float(frame.mean()))
     assert darkest.frameIndex == 0
+    assert len(seen) == len(stack) and all(geometry == darkest.geometry for geometry in seen)  # scored with it
     geometryMatches(default.geometry, carm())
 
 

@@ -111,6 +111,8 @@ def reconstruct(view1: XrayImage, view2: XrayImage, tree: str, device: str = "au
     hull = visualHull(np.stack([map1, map2]), (geometry1, geometry2))
     voxelVolume = (CUBE_SIDE_MM / GRID_SIZE) ** 3
     readouts.set("view_separation_deg", separation)
+    for index, view in enumerate((view1, view2), 1):  # zero-based frame of each view used (summary.png shows it)
+        readouts.set(f"frame_view{index}", int(view.frameIndex))
     readouts.set("tree", tree)
     volume = float((probability >= 0.5).sum() * voxelVolume)
     readouts.set("vessel_volume_mm3", volume)

@@ -73,13 +73,15 @@ def treeMesh(directory: Path) -> si.Mesh:
     return si.voxelSurface(probability >= TREE_LEVEL, ijkToRas)
 
 
-def viewPanels(case, directory: Path, mesh: si.Mesh = None) -> list[tuple]:
-    """[(XrayImage, RGB panel, {"tree": projected tree at panel size})] of both views."""
+def viewPanels(case, directory: Path, mesh: si.Mesh = None, readouts=None) -> list[tuple]:
+    """[(XrayImage, RGB panel, {"tree": projected tree at panel size})] of both views, at the frame the run used (the
+    readouts' ``frame_view1``/``frame_view2``; else the case's, else chosen again)."""
     mesh = treeMesh(directory) if mesh is None else mesh
     color = treeColor(directory)
+    used = {} if readouts is None else si.asReadouts(readouts).values
     panels = []
-    for path, frame in ((case.view1, case.frame1), (case.view2, case.frame2)):
-        image = readAngiogram(path, frame)
+    for index, (path, frame) in enumerate(((case.view1, case.frame1), (case.view2, case.frame2)), 1):
+        image = readAngiogram(path, used.get(f"frame_view{index}", frame))
         rgb, overlays = si.xrayPanel(image, [("tree", mesh, color, "fill")])
         panels.append((image, rgb, overlays))
     return panels
@@ -105,7 +107,8 @@ def writeSummary(case, directory: Path, readouts) -> Path:
     inputs = f"view 1: {Path(case.view1).name}   view 2: {Path(case.view2).name}"
     figure = si.SummaryFigure(f"AngioRecon: {tree} coronary tree from two angiograms", inputs, readouts)
     rectangles, renderRectangle = si.xrayLayout(2)
-    for index, ((image, rgb, _), rectangle) in enumerate(zip(viewPanels(case, directory, mesh), rectangles), 1):
+    panels = viewPanels(case, directory, mesh, readouts)
+    for index, ((image, rgb, _), rectangle) in enumerate(zip(panels, rectangles), 1):
         geometry = image.geometry
         frame = f", frame {image.frameIndex + 1} of {image.numberOfFrames}" if image.numberOfFrames > 1 else ""
         dice = si.readoutText(readouts, f"reprojection_dice_view{index}", "Dice")

@@ -11,14 +11,13 @@ with the view's geometry scaled to match. :func:`checkVesselMap` refuses maps no
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 
 from ReconCoreLib.plausibility import gate
-from ReconCoreLib.xraygeometry import GEOMETRY_KEYWORDS, CArmGeometry
-from ReconCoreLib.xrayio import XrayImage, checkImage, isDicom, readXrayImage
+from ReconCoreLib.xraygeometry import CArmGeometry
+from ReconCoreLib.xrayio import XrayImage, checkImage, readXrayImage
 
 from .conventions import IMAGE_SIZE
 
@@ -233,43 +232,10 @@ def maskContrast(image: np.ndarray, mask: np.ndarray, spacingMm: float) -> float
     return float((image[ring].mean() - image[inside].mean()) / max(high - low, 1e-6))
 
 
-def headerGeometry(path: Path) -> Optional[CArmGeometry]:
-    """The C-arm geometry in a DICOM file's header (pixels not read), or None when it cannot be read there (then
-    :func:`~ReconCoreLib.xrayio.readXrayImage` says why)."""
-    try:
-        import pydicom
-
-        dataset = pydicom.dcmread(str(path), stop_before_pixels=True)
-        attributes = {key: dataset.get(key) for key in GEOMETRY_KEYWORDS}
-        attributes["ImagerPixelSpacing"] = [float(value) for value in attributes["ImagerPixelSpacing"]]
-        return CArmGeometry.fromAttributes({key: value for key, value in attributes.items()})
-    except Exception:  # any problem is reported by the full read that follows
-        return None
-
-
-def frameScoreOf(geometry: Optional[CArmGeometry], inverted: bool = False) -> Callable[[np.ndarray], float]:
-    """Frame score for :func:`~ReconCoreLib.xrayio.readXrayImage`: :func:`vesselContrastScore` with the view's
-    geometry (``inverted``: MONOCHROME1 pixels, dark shown bright); without a geometry, every frame scores 0."""
-    if geometry is None:
-        return lambda frame: 0.0
-    return lambda frame: vesselContrastScore(-frame if inverted else frame, geometry)
-
-
 def readAngiogram(path, frame: Optional[int] = None) -> XrayImage:
     """Read one angiogram (DICOM XA or RF, or an image with a JSON sidecar): ``frame`` of a multi-frame file, or
-    the frame with the strongest vessel contrast (scored in mm, from the header's geometry)."""
-    path = Path(path)
-    geometry, inverted = None, False
-    if frame is None and path.is_file() and isDicom(path):
-        geometry = headerGeometry(path)
-        try:
-            import pydicom
-
-            inverted = str(pydicom.dcmread(str(path), stop_before_pixels=True).get(
-                "PhotometricInterpretation", "")).upper() == "MONOCHROME1"
-        except Exception:
-            inverted = False
-    return readXrayImage(path, frame, frameScoreOf(geometry, inverted), modalities=ANGIO_MODALITIES)
+    the frame with the strongest vessel contrast (:func:`vesselContrastScore`, in mm from the view's geometry)."""
+    return readXrayImage(path, frame, vesselContrastScore, modalities=ANGIO_MODALITIES)
 
 
 def checkMaskOnImage(view: XrayImage, mask: np.ndarray, spacingMm: float, source: str) -> None:

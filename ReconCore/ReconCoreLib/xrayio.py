@@ -90,20 +90,20 @@ def checkImage(pixels: np.ndarray, source: str) -> np.ndarray:
     return array
 
 
-def defaultFrameScore(frame: np.ndarray) -> float:
-    """Contrast of a frame: the 2nd-98th percentile range of its intensities."""
+def defaultFrameScore(frame: np.ndarray, geometry: Optional[CArmGeometry] = None) -> float:
+    """Contrast of a frame: the 2nd-98th percentile range of its intensities (``geometry`` unused)."""
     low, high = np.percentile(frame, [2, 98])
     return float(high - low)
 
 
 def readXrayImage(path: str | Path, frame: int | None = None,
-                  frameScore: Callable[[np.ndarray], float] = defaultFrameScore,
+                  frameScore: Callable[[np.ndarray, CArmGeometry], float] = defaultFrameScore,
                   modalities: Optional[Sequence[str]] = None) -> XrayImage:
     """Read one X-ray view and its geometry.
 
     :param path: DICOM file, or an image file with a JSON sidecar.
     :param frame: zero-based frame of a multi-frame DICOM; ``None`` picks the frame with the highest
-        ``frameScore``.
+        ``frameScore(frame, geometry)``: each frame as shown (rescaled, MONOCHROME1 inverted), the view's geometry.
     :param modalities: the DICOM (or sidecar) Modality values accepted (default :data:`XRAY_MODALITIES`).
     :raises ValueError: unreadable file, not 2D, NaNs, constant image, missing or absurd geometry, another modality.
     """
@@ -229,22 +229,26 @@ def _readDicom(path: Path, frame: int | None, frameScore, modalities: Sequence[s
 
     dataset, pixels = readDicomPixels(path, checkDataset)
     frames = number(dataset, "NumberOfFrames", str(path), required=False, integer=True, default=1)
+    slope = number(dataset, "RescaleSlope", str(path), required=False, default=1.0) or 1.0
+    intercept = number(dataset, "RescaleIntercept", str(path), required=False, default=0.0)
+    inverted = _photometric(dataset, str(path)) == "MONOCHROME1"
+    attributes = {key: _dicomValue(dataset, key, str(path)) for key in GEOMETRY_KEYWORDS}
+    geometry = CArmGeometry.fromAttributes(attributes, source=str(path))
+
+    def shown(raw) -> np.ndarray:
+        """A frame as displayed: rescaled, MONOCHROME1 turned into MONOCHROME2 (high = bright)."""
+        values = np.asarray(raw, dtype=np.float32) * slope + intercept
+        return values.max() + values.min() - values if inverted else values
+
     if frames > 1:
         if frame is None:
-            frame = int(np.argmax([frameScore(np.asarray(one, dtype=np.float32)) for one in pixels]))
+            frame = int(np.argmax([frameScore(shown(one), geometry) for one in pixels]))
         if not 0 <= frame < frames:
             raise ValueError(f"{path}: frame {frame} does not exist (the file has {frames} frames, 0-{frames - 1})")
         pixels = pixels[frame]
     elif frame not in (None, 0):
         raise ValueError(f"{path}: frame {frame} requested but the file has a single frame")
-    pixels = np.asarray(pixels, dtype=np.float32)
-    slope = number(dataset, "RescaleSlope", str(path), required=False, default=1.0) or 1.0
-    intercept = number(dataset, "RescaleIntercept", str(path), required=False, default=0.0)
-    pixels = checkImage(pixels * slope + intercept, str(path))
-    if _photometric(dataset, str(path)) == "MONOCHROME1":
-        pixels = pixels.max() + pixels.min() - pixels  # show as MONOCHROME2 (high = bright)
-    attributes = {key: _dicomValue(dataset, key, str(path)) for key in GEOMETRY_KEYWORDS}
-    geometry = CArmGeometry.fromAttributes(attributes, source=str(path))
+    pixels = checkImage(shown(pixels), str(path))
     _checkSize(geometry, pixels, str(path))
     return XrayImage(pixels, geometry, str(path), str(getattr(dataset, "Modality", "")), frame or 0, frames)
 
