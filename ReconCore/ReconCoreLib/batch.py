@@ -42,6 +42,7 @@ from typing import Callable, Optional
 from .batchcases import (DISCOVERED_FILE, FIRST_COLUMNS, LAST_COLUMNS, MANIFEST_COLUMNS, RESULTS_FILE, STATUSES,
                          BatchCase, CaseResult, CaseTask, checkBatchFolder, checkCaseNames, parseCaseArguments,
                          prepareTask, readManifest, readResults, resultRow, resumableRow, writeManifest, writeResults)
+from .conventions import oneLine
 
 __all__ = ["DISCOVERED_FILE", "FIRST_COLUMNS", "LAST_COLUMNS", "MANIFEST_COLUMNS", "RESULTS_FILE", "STATUSES",
            "BatchCase", "CaseResult", "CaseTask", "checkBatchFolder", "checkCaseNames", "parseCaseArguments",
@@ -163,12 +164,14 @@ class _Bar:
 
 def runBatch(cases: list[BatchCase], out: str | Path, workers: int = 1, resume: bool = False,
              scheduler: Optional[str] = None, device: str = "auto", keepImplausible: bool = False,
-             dicomOut: Optional[bool] = None, quiet: bool = True, verbose: bool = False) -> list[dict]:
+             dicomOut: Optional[bool] = None, quiet: bool = True, verbose: bool = False,
+             writeCases: bool = False) -> list[dict]:
     """Run ``cases`` into ``out`` (``out/CASE`` each, ``out/results.csv`` rewritten as each case ends); returns the
     rows, in the cases' order.
 
     :param workers: processes on this machine (1: in this process).
     :param scheduler: a Dask scheduler's address (``tcp://host:8786``): the cases run on its workers instead.
+    :param writeCases: also write the cases as ``out/cases.csv`` (a manifest; folder mode), once ``out`` is locked.
     :raises ValueError: ``out`` cannot take the batch or is locked by another run.
     :raises Interrupted: Ctrl-C or SIGTERM stopped the batch; results.csv keeps the finished cases.
     """
@@ -183,6 +186,8 @@ def runBatch(cases: list[BatchCase], out: str | Path, workers: int = 1, resume: 
     lock = _FolderLock(out)
     lock.acquire()
     try:
+        if writeCases:
+            writeManifest(out / DISCOVERED_FILE, cases)
         return _runLocked(cases, out, int(workers), resume, scheduler, device, keepImplausible, dicomOut, quiet,
                           verbose)
     finally:
@@ -262,7 +267,7 @@ def _runInProcesses(tasks: dict, workers: int, verbose: bool, finished, bar) -> 
                 result = future.result()
             except Exception as error:  # noqa: BLE001 - a worker died (killed, out of memory): that case failed
                 result = CaseResult(tasks[index].name, "failed", f"error: the worker process running it ended "
-                                    f"({type(error).__name__}: {' '.join(str(error).split())})")
+                                    f"({type(error).__name__}: {oneLine(error)})")
             finished(index, result)
     except BaseException:
         # No future is cancelled here: the pool fails them all once its workers are gone (cancelling first makes
@@ -300,13 +305,12 @@ def _requireDask() -> None:
 def _runOnDask(tasks: dict, address: str, finished, bar) -> None:
     """Run the tasks on a Dask distributed cluster (the files must be at the same paths on its workers). A worker
     process loads each model once (the model registry caches it per process)."""
-    _requireDask()
     from dask.distributed import Client, as_completed
 
     try:
         client = Client(address, timeout="30s", set_as_default=False)
     except (OSError, TimeoutError) as error:
-        raise ValueError(f"--dask-scheduler {address}: cannot reach the scheduler ({' '.join(str(error).split())})") \
+        raise ValueError(f"--dask-scheduler {address}: cannot reach the scheduler ({oneLine(error)})") \
             from None
     futures = {}
     try:
@@ -319,7 +323,7 @@ def _runOnDask(tasks: dict, address: str, finished, bar) -> None:
                 result = future.result()
             except Exception as error:  # noqa: BLE001 - the worker died (KilledWorker) or the task was lost
                 result = CaseResult(tasks[index].name, "failed", f"error: the Dask worker running it failed "
-                                    f"({type(error).__name__}: {' '.join(str(error).split())})")
+                                    f"({type(error).__name__}: {oneLine(error)})")
             finished(index, result)
     except BaseException:
         if futures:
@@ -353,17 +357,15 @@ def runBatchCommand(args) -> int:
     if args.dask_scheduler and args.workers != 1:
         raise ValueError("--workers is for this machine; with --dask-scheduler the cluster's workers run the cases")
     started = time.perf_counter()
-    out = checkBatchFolder(args.out)
+    out = checkBatchFolder(args.out)  # before searching a folder that may be large
     cases, notes = casesOf(args.source, out)
     if not args.quiet:
         for note in notes:
             print(f"note: {note}")
-    if Path(args.source).is_dir():
-        out.mkdir(parents=True, exist_ok=True)
-        writeManifest(out / DISCOVERED_FILE, cases)
     try:
         rows = runBatch(cases, out, args.workers, args.resume, args.dask_scheduler, args.device,
-                        args.keep_implausible, args.dicom_out, args.quiet, args.verbose)
+                        args.keep_implausible, args.dicom_out, args.quiet, args.verbose,
+                        writeCases=Path(args.source).is_dir())
     except Interrupted as stopped:
         what = "terminated (SIGTERM)" if isinstance(stopped.signal, Terminated) else "interrupted"
         done = sum(row["status"] != "failed" for row in stopped.rows)

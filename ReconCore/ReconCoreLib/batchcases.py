@@ -19,8 +19,6 @@ MANIFEST_COLUMNS = ("case", "module", "arguments")
 FIRST_COLUMNS = ("case", "module", "status", "message", "seconds")
 LAST_COLUMNS = ("version", "model_sha256", "device", "warnings", "failed_checks", "arguments", "folder")
 STATUSES = ("done", "failed", "skipped")
-#: Seconds the worker processes get to end their running cases after Ctrl-C / SIGTERM before they are killed.
-STOP_TIMEOUT_S = 60.0
 _CASE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
 _RESERVED_NAMES = {RESULTS_FILE, DISCOVERED_FILE}
 _OUT_SENTINEL = "\0recon2d3d-batch-out"

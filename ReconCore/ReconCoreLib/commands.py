@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 from typing import Callable, Optional
 
-from .conventions import DEVICES
+from .conventions import DEVICES, oneLine
 from .models import RuntimeUnavailable
 
 EXIT_INTERNAL_ERROR = 1
@@ -30,11 +30,6 @@ EXIT_TERMINATED = 143
 
 class ModelNotBundled(Exception):
     """The module has no trained model yet."""
-
-
-def oneLine(error: BaseException) -> str:
-    """An exception's message on one line (its type's name when it has none)."""
-    return " ".join(str(error).split()) or type(error).__name__
 
 
 def failure(error: BaseException) -> tuple[int, str]:

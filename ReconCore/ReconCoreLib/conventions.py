@@ -1,4 +1,5 @@
-"""Constants of the input and output conventions every module shares (standard library only).
+"""Constants of the input and output conventions every module shares, and the one-line form of a user-facing error
+message (standard library only).
 
 This file is imported while Slicer starts (parameter nodes take their ranges from it), so it must stay free of
 numpy, torch and anything else that is slow or may be missing there.
@@ -29,3 +30,10 @@ MODEL_TORCH_VERSION = "2.13.0"
 TORCH_REQUIREMENT = ">=2.13"
 #: Import names a run needs beyond numpy, SimpleITK, VTK and pydicom (which Slicer bundles).
 RUNTIME_PACKAGES = ("torch", "monai")
+
+
+def oneLine(error: BaseException, limit: int | None = None) -> str:
+    """An exception's message as the one line a user is shown (its type's name when it has none), cut to ``limit``
+    characters."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text[:limit] + "..." if limit is not None and len(text) > limit else text

@@ -75,7 +75,9 @@ def finishCase(entry, case, directory: Path, readouts, dicomOut: Optional[bool] 
             except ValueError as error:  # asked for: a bad input; by default: the result stands without them
                 if dicomOut:
                     raise
-                readouts.warn(f"no DICOM SEG or SR written: {' '.join(str(error).split())}")
+                from .conventions import oneLine
+
+                readouts.warn(f"no DICOM SEG or SR written: {oneLine(error)}")
     if (directory / "readouts.json").is_file():
         readouts.writeJson(directory / "readouts.json")  # with what was added here (warnings)
     return written

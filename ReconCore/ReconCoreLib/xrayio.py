@@ -166,12 +166,13 @@ def readDicomPixels(path: Path, checkDataset: Optional[Callable] = None):
     import pydicom
     from pydicom.errors import InvalidDicomError
 
+    from .conventions import oneLine
     from .dicomvalues import checkPixelModule
 
     try:
         dataset = pydicom.dcmread(str(path))
     except (InvalidDicomError, OSError, ValueError, TypeError, KeyError, EOFError) as error:
-        raise ValueError(f"{path}: not a readable DICOM file ({_oneLine(error)})") from None
+        raise ValueError(f"{path}: not a readable DICOM file ({oneLine(error, 200)})") from None
     if checkDataset is not None:
         checkDataset(dataset)
     if "PixelData" not in dataset:
@@ -187,7 +188,7 @@ def readDicomPixels(path: Path, checkDataset: Optional[Callable] = None):
         syntaxName = f"{getattr(syntax, 'name', '') or syntax}" if syntax else "unknown transfer syntax"
         hint = "" if str(syntax) in NATIVE_TRANSFER_SYNTAXES else (
             "; install pylibjpeg with its openjpeg and libjpeg plugins, or export the images uncompressed")
-        raise ValueError(f"{path}: cannot decode DICOM pixel data ({syntaxName}: {_oneLine(error)}){hint}") from None
+        raise ValueError(f"{path}: cannot decode DICOM pixel data ({syntaxName}: {oneLine(error, 200)}){hint}") from None
     photometric = str(getattr(dataset, "PhotometricInterpretation", ""))
     if int(pydicom.__version__.split(".")[0]) < 3 and photometric in ("YBR_FULL", "YBR_FULL_422"):
         # pydicom 3 gives colour as RGB; pydicom 2 (bundled with Slicer 5.10) leaves it in YCbCr
@@ -195,11 +196,6 @@ def readDicomPixels(path: Path, checkDataset: Optional[Callable] = None):
 
         pixels = convert_color_space(pixels, photometric, "RGB")
     return dataset, pixels  # colour comes as RGB
-
-
-def _oneLine(error: BaseException) -> str:
-    text = " ".join(str(error).split())
-    return text[:200] + ("..." if len(text) > 200 else "") if text else type(error).__name__
 
 
 class _quietDecoders:

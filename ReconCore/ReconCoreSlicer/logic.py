@@ -99,6 +99,7 @@ class ReconLogicBase(ScriptedLoadableModuleLogic):
 
         import json
 
+        from ReconCoreLib.conventions import oneLine
         from ReconCoreLib.plausibility import keepingImplausible
         from ReconCoreLib.readouts import TABLE_ATTRIBUTE
 
@@ -131,11 +132,11 @@ class ReconLogicBase(ScriptedLoadableModuleLogic):
                 stopped = True
                 continue
             except ValueError as error:  # bad input
-                result["error"] = " ".join(str(error).split()) or type(error).__name__
+                result["error"] = oneLine(error)
             except Exception as error:  # noqa: BLE001 - one case's failure is reported, the next one runs
                 logging.exception(f"{self.moduleName}: {name} failed")
                 result["error"] = _("internal error ({type}: {message})").format(
-                    type=type(error).__name__, message=" ".join(str(error).split()))
+                    type=type(error).__name__, message=oneLine(error))
             else:
                 result.update(status="done", outputs=outputs, readouts=readoutsOfTable(outputs.get("outputTable")))
             finally:
