@@ -29,6 +29,7 @@ import numpy as np
 
 from .conventions import (MAX_PIXELS, PIXEL_SPACING_RANGE_MM, PRIMARY_ANGLE_RANGE_DEG, SECONDARY_ANGLE_RANGE_DEG,
                           SOURCE_TO_DETECTOR_RANGE_MM, SOURCE_TO_PATIENT_RANGE_MM)
+from .dicomvalues import toNumber
 
 #: 4x4 homogeneous LPS -> RAS (and RAS -> LPS: it is its own inverse).
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -67,20 +68,8 @@ def _rotationX(angleRad: float) -> np.ndarray:
     return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
 
 
-def _finite(name: str, value) -> float:
-    if isinstance(value, bool):  # JSON true/false are not angles or distances (float(True) would be 1)
-        raise ValueError(f"{name} must be a number, got the boolean {str(value).lower()}")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(number):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return number
-
-
 def _inRange(name: str, value, low: float, high: float, unit: str) -> float:
-    number = _finite(name, value)
+    number = toNumber(value, name)  # refuses booleans (JSON true/false), text and NaN
     if not low <= number <= high:
         raise ValueError(f"{name} = {number:g} {unit} is outside the plausible range [{low:g}, {high:g}] {unit}")
     return number
@@ -127,7 +116,7 @@ class CArmGeometry:
         set_(self, "pixelSpacingMm", tuple(
             _inRange("ImagerPixelSpacing", value, *PIXEL_SPACING_RANGE_MM, "mm") for value in spacing))
         for name, attribute in (("Rows", "rows"), ("Columns", "columns")):
-            value = _finite(name, getattr(self, attribute))
+            value = toNumber(getattr(self, attribute), name)
             if value != int(value) or not 1 <= value <= MAX_PIXELS:
                 raise ValueError(f"{name} must be an integer in [1, {MAX_PIXELS}], got {getattr(self, attribute)!r}")
             set_(self, attribute, int(value))
