@@ -41,8 +41,6 @@ SHORT_AXIS_LEVELS = {"SAXB": 0.25, "SAXM": 0.5, "SAXA": 0.8}
 SHORT_AXIS_CENTRE_DEPTH = 0.55
 CHEST_WALL_MM = 15.0
 SECTOR_HALF_ANGLE_DEG = 40.0
-#: Label drawing order: later labels win (cavities over the myocardium).
-_DRAW_ORDER = (2, 3, 4, 5, 6, 1)
 
 
 @dataclass
@@ -197,7 +195,7 @@ def sliceLabels(vertices: np.ndarray, template: HeartTemplate, plane: ViewPlane,
     :func:`sliceStructures` for ``size`` and ``pixelMm``)."""
     masks = sliceStructures(vertices, template, plane, size, pixelMm)
     labels = np.zeros(masks.shape[1:], np.uint8)
-    for label in _DRAW_ORDER:
+    for label in (STRUCTURES.index(name) + 1 for name in DRAW_ORDER):
         labels[masks[label - 1]] = label
     return labels
 
@@ -226,22 +224,8 @@ def planeCut(points: np.ndarray, triangles: np.ndarray, origin, u, v) -> np.ndar
     """Segments [N, 2 ends, 2] where a triangle surface crosses the plane through ``origin`` spanned by the unit
     vectors ``u`` and ``v`` (same frame as ``points``, mm): each end as (mm along ``u``, mm along ``v``)."""
     relative = np.asarray(points, float) - np.asarray(origin, float)
-    inPlane = np.stack([relative @ np.asarray(u, float), relative @ np.asarray(v, float)], 1)
-    distance = relative @ np.cross(u, v)
-    triangles = np.asarray(triangles, np.int64).reshape(-1, 3)
-    above = distance[triangles] >= 0.0
-    crossing = triangles[(above.sum(axis=1) == 1) | (above.sum(axis=1) == 2)]
-    if len(crossing) == 0:
-        return np.zeros((0, 2, 2))
-    ends, flags = [], []
-    for first, second in ((0, 1), (1, 2), (2, 0)):
-        a, b = crossing[:, first], crossing[:, second]
-        crosses = (distance[a] >= 0.0) != (distance[b] >= 0.0)
-        t = np.where(crosses, distance[a] / np.where(crosses, distance[a] - distance[b], 1.0), 0.0)
-        ends.append(inPlane[a] + t[:, None] * (inPlane[b] - inPlane[a]))
-        flags.append(crosses)
-    order = np.argsort(~np.stack(flags, 1), axis=1, kind="stable")[:, :2]  # the two edges that cross
-    return np.take_along_axis(np.stack(ends, 1), order[:, :, None], axis=1)
+    return _cutSegments(relative @ np.asarray(u, float), relative @ np.asarray(v, float), relative @ np.cross(u, v),
+                        np.asarray(triangles, np.int64).reshape(-1, 3))
 
 
 def imageMapping(image, view: str) -> tuple[np.ndarray, np.ndarray]:
