@@ -139,16 +139,17 @@ def checkResult(readouts: Readouts, volumeMm3: float, dices, tree: str) -> None:
              f"re-projection Dice of the {tree} tree in view {index} (the result does not explain that view)")
 
 
-def treeSilhouette(result: Reconstruction, geometry) -> np.ndarray:
-    """bool [rows, columns]: the reconstructed tree (the voxels at probability >= 0.5, as 2 mm blocks) projected
-    through ``geometry`` (``CArmGeometry``, pixels (column, row), row 0 at the top), filled: the pixels it covers.
+def treeSilhouette(result: Reconstruction, geometry, mesh=None) -> np.ndarray:
+    """bool [rows, columns]: the reconstructed tree (the voxels at probability >= 0.5, as 2 mm blocks; ``mesh``: their
+    surface when already made) projected through ``geometry`` (``CArmGeometry``, pixels (column, row), row 0 at the
+    top), filled: the pixels it covers.
 
     The numpy projector of summary.png (``ReconCoreLib.summaryimage``: the voxels' faces rasterised through the view's
     cone beam), so the overlay in Slicer and the picture agree.
     """
     from ReconCoreLib import summaryimage
 
-    mesh = summaryimage.voxelSurface(result.probability >= 0.5, result.ijkToRas)
+    mesh = summaryimage.voxelSurface(result.probability >= 0.5, result.ijkToRas) if mesh is None else mesh
     return summaryimage.projectedSilhouette(mesh, geometry)
 
 
@@ -176,9 +177,14 @@ def addToScene(result: Reconstruction, scene, outputProbability=None, outputSegm
     table = result.readouts.toTableNode(scene, "coronary readouts", node=outputTable)
     nodes = {"outputProbability": probability, "outputSegmentation": segmentation, "outputModel": model,
              "outputTable": table}
+    mesh = None
     for index, (geometry, imageIjkToRas), node in zip((1, 2), overlayViews or (),
                                                         (outputView1Overlay, outputView2Overlay)):
-        silhouette = treeSilhouette(result, geometry)
+        if mesh is None:  # one surface for both views
+            from ReconCoreLib.summaryimage import voxelSurface
+
+            mesh = voxelSurface(result.probability >= 0.5, result.ijkToRas)
+        silhouette = treeSilhouette(result, geometry, mesh)
         overlay = runtime.segmentationNodeFromLabelmap(
             scene, silhouette[None].astype(np.int16), imageIjkToRas,
             {1: (f"{result.tree} coronary tree re-projection", SEGMENT_COLOR)}, f"view {index} tree re-projection",

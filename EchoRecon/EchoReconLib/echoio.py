@@ -287,15 +287,15 @@ def echoImageFromVolumeNode(node, frame: Optional[int] = None) -> EchoImage:
     gives the spacing and the sector apex); an image file's JSON sidecar is read; a PNG or another format without
     physical spacing and no sidecar has no spacing. Otherwise the node's spacing is used.
     """
-    from ReconCoreLib.nodefiles import framesOfVolumeNode, sourceFileForVolume
+    from ReconCoreLib.nodefiles import frameCount, framesOfVolumeNode, sourceFileForVolume
     from ReconCoreLib.xrayio import isDicom
 
     name = node.GetName()
     fileName = sourceFileForVolume(node)
-    frames = framesOfVolumeNode(node, grey=False)
-    frame = frame if len(frames) > 1 else None  # the frame box of a single image is ignored
+    frame = frame if frameCount(node) > 1 else None  # the frame box of a single image is ignored
     if fileName and isDicom(fileName):
-        return _readDicom(Path(fileName), frame)
+        return _readDicom(Path(fileName), frame)  # the file itself: its frames are not copied out of the node
+    frames = framesOfVolumeNode(node, grey=False)
     pixels = _greyLevels(_selectFrame(frames, frame, name), frames.dtype == np.uint8, name)
     spacing = (float(node.GetSpacing()[1]), float(node.GetSpacing()[0]))
     if fileName and fileName.lower().endswith(NO_SPACING_SUFFIXES):
