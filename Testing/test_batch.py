@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from AngioReconLib.samples import sampleFiles as angioFiles
-from batchhelpers import readRows, run, writeManifest
+from clihelpers import readRows, run, writeManifest
 from EchoReconLib.samples import sampleFiles as echoFiles
 from FemurRegistrationLib.samples import sampleFiles as femurFiles
 from ReconCoreLib import batch, batchfolders, commands, models, modules, postrun

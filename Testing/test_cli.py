@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from clihelpers import run
 from EchoReconLib.conventions import VIEWS as ECHO_VIEWS
 from ReconCoreLib import __version__, cli, commands, models, modules, plausibility, postrun
 from ReconCoreLib.readouts import Readouts
@@ -50,12 +51,6 @@ def views(tmp_path):
 def noModels(monkeypatch):
     """No module has a bundled model, whatever is on disk."""
     monkeypatch.setattr(models, "findBundledModel", lambda name: None)
-
-
-def run(capsys, argv):
-    status = cli.main([str(item) for item in argv])
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
 
 
 def assertOneLineError(err, command, *fragments):

@@ -1,5 +1,5 @@
-"""Helpers of the batch tests (test_batch.py, test_batch_samples.py): running the command in-process and writing
-manifests."""
+"""Helpers of the command-line tests (test_cli.py, test_batch.py, test_batch_samples.py): running the command
+in-process and writing manifests."""
 
 import contextlib
 import csv
