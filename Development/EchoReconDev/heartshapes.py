@@ -277,20 +277,6 @@ class _LvGeometry:
         """The smoothed offsets [Vc, 3] (mm) that :meth:`withOffsetScale` adds (scale - 1) times."""
         return self.smooth(self.offsets(vertices)[1])
 
-    def cavityVolumeCubic(self, vertices: np.ndarray, move: np.ndarray) -> np.ndarray:
-        """Coefficients (highest power first, mL) of the cavity volume as a function of t for the cavity vertices
-        moved to vertices + t * move: exactly a cubic polynomial (sum of triple products)."""
-        points = vertices[self.cavity]
-        a, b, c = (points[self.localTriangles[:, k]] for k in range(3))
-        da, db, dc = (move[self.localTriangles[:, k]] for k in range(3))
-
-        def triple(x, y, z):
-            return float(np.einsum("ij,ij->", x, np.cross(y, z)))
-
-        coefficients = [triple(da, db, dc), triple(da, db, c) + triple(da, b, dc) + triple(a, db, dc),
-                        triple(da, b, c) + triple(a, db, c) + triple(a, b, dc), triple(a, b, c)]
-        return np.asarray(coefficients) / 6000.0
-
     def withWallThickness(self, vertices: np.ndarray, thicknessMm: float) -> np.ndarray:
         """Vertices with the LV cavity moved so the mean band wall thickness is ``thicknessMm``."""
         current = self.wallThickness(vertices)
