@@ -1,4 +1,4 @@
-"""MONAI-backed metrics against shapes with known overlap and surface distance."""
+"""Metrics against shapes with known overlap and surface distance; the counted Dice/Jaccard against MONAI's."""
 
 import math
 
@@ -31,6 +31,26 @@ def test_offset_spheres_overlap_matches_lens_volume():
     assert metrics["dice"] == pytest.approx(expectedDice, rel=0.01)
     assert metrics["jaccard"] == pytest.approx(expectedJaccard, rel=0.01)
     assert overlapMetrics(first, first) == {"dice": 1.0, "jaccard": 1.0}
+
+
+def test_counted_dice_and_jaccard_equal_monais_including_empty_masks():
+    from monai.metrics import compute_dice, compute_iou
+    import torch
+
+    def monai(prediction, reference):
+        def oneHot(mask):
+            foreground = torch.as_tensor(mask)
+            return torch.stack([~foreground, foreground])[None].float()
+        arguments = dict(include_background=False, ignore_empty=False)
+        return (float(compute_dice(oneHot(prediction), oneHot(reference), **arguments)[0, 0]),
+                float(compute_iou(oneHot(prediction), oneHot(reference), **arguments)[0, 0]))
+
+    random = np.random.default_rng(3)
+    first, second = random.random((12, 14, 16)) > 0.6, random.random((12, 14, 16)) > 0.4
+    empty = np.zeros_like(first)
+    for prediction, reference in [(first, second), (first, empty), (empty, second), (empty, empty)]:
+        metrics = overlapMetrics(prediction, reference)
+        assert (metrics["dice"], metrics["jaccard"]) == pytest.approx(monai(prediction, reference), abs=1e-6)
 
 
 def test_concentric_spheres_surface_distance_is_the_radius_gap():

@@ -39,15 +39,16 @@ def fileStem(structure: str) -> str:
 
 
 def _normals(polyData):
-    import vtk
+    from vtkmodules.vtkCommonDataModel import vtkPolyData
+    from vtkmodules.vtkFiltersCore import vtkPolyDataNormals
 
-    normals = vtk.vtkPolyDataNormals()
+    normals = vtkPolyDataNormals()
     normals.SetInputData(polyData)
     normals.SplittingOff()
     normals.ConsistencyOff()
     normals.AutoOrientNormalsOff()
     normals.Update()
-    output = vtk.vtkPolyData()
+    output = vtkPolyData()
     output.DeepCopy(normals.GetOutput())
     return output
 
@@ -56,17 +57,17 @@ def structureSurfaces(result, phase: str) -> dict:
     """{structure: vtkPolyData in RAS (mm), with point normals} of one phase. The LV myocardium is the wall: the
     epicardial surface plus the LV cavity surface turned inside out, so it encloses the myocardium only (no overlap
     with the cavity in the labelmap)."""
-    import vtk
+    from vtkmodules.vtkFiltersCore import vtkAppendPolyData, vtkReverseSense
 
     vertices = result.verticesRas(phase)
     surfaces = {}
     for structure in STRUCTURES:
         polyData = result.template.polyData(vertices, structure)
         if structure == "LV myocardium":
-            inside = vtk.vtkReverseSense()
+            inside = vtkReverseSense()
             inside.SetInputData(result.template.polyData(vertices, "LV cavity"))
             inside.ReverseCellsOn()
-            wall = vtk.vtkAppendPolyData()
+            wall = vtkAppendPolyData()
             wall.AddInputData(polyData)
             wall.AddInputConnection(inside.GetOutputPort())
             wall.Update()
@@ -94,7 +95,7 @@ def segmentationFromSurfaces(scene, surfaces: Mapping, colors: Mapping, ijkToRas
     """Fill ``node`` (its segments replaced) or a new segmentation node with closed-surface segments (source
     representation) and their binary labelmaps on the grid (``ijkToRas``, ``dimensions`` (i, j, k))."""
     import slicer
-    from vtk import vtkMatrix4x4
+    from vtkmodules.vtkCommonMath import vtkMatrix4x4
 
     segmentation = node if node is not None else scene.AddNewNodeByClass("vtkMRMLSegmentationNode", name)
     segmentation.CreateDefaultDisplayNodes()

@@ -136,8 +136,8 @@ class HeartTemplate:
     def polyData(self, vertices: np.ndarray | None = None, structure: str | int | None = None):
         """vtkPolyData of one structure (its own point numbering) or, with ``structure=None``, of all of them
         (template numbering, cell array ``structure`` 0..5); coordinates of ``vertices`` (default the template)."""
-        import vtk
-        from vtk.util.numpy_support import numpy_to_vtk
+        from vtkmodules.util.numpy_support import numpy_to_vtk
+        from vtkmodules.vtkCommonCore import VTK_UNSIGNED_CHAR
 
         from ReconCoreLib.surfaces import polyDataFromTriangles
 
@@ -145,7 +145,7 @@ class HeartTemplate:
         if structure is not None:
             return polyDataFromTriangles(vertices, self.structureTriangles(structure), removeUnusedPoints=True)
         polyData = polyDataFromTriangles(vertices, self.triangles, removeUnusedPoints=True)
-        labels = numpy_to_vtk(self.structureOfTriangle.astype(np.uint8), deep=True, array_type=vtk.VTK_UNSIGNED_CHAR)
+        labels = numpy_to_vtk(self.structureOfTriangle.astype(np.uint8), deep=True, array_type=VTK_UNSIGNED_CHAR)
         labels.SetName("structure")
         polyData.GetCellData().AddArray(labels)
         return polyData

@@ -28,14 +28,15 @@ from .signals import Terminated, handled, raisePending
 
 
 def _runModule(args) -> int:
-    from .storage import checkOutputFolder
-
     entry = args.entry
     case = entry.caseFromArguments(args)
+    from .storage import checkOutputFolder  # numpy: not for an argument error
+
     try:
         checkOutputFolder(args.out)
     except ValueError as error:
         raise ValueError(f"--out: {error}") from None
+    quietThirdParty(args.verbose)  # after the arguments are checked: it loads VTK and SimpleITK
     progress = ProgressBar(args.quiet, entry.moduleName)
     try:
         readouts = runCaseInto(entry, case, args.out, args.device, progress, args.keep_implausible, args.dicom_out)
@@ -130,13 +131,16 @@ def main(argv: list[str] | None = None) -> int:
 def _main(args, command: str) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    quietThirdParty(args.verbose)
     try:
         if args.command == "batch":
             from .batch import runBatchCommand
 
+            quietThirdParty(args.verbose)
             return runBatchCommand(args)
-        return _runDemo(args) if args.command == "demo" else _runModule(args)
+        if args.command == "demo":
+            quietThirdParty(args.verbose)
+            return _runDemo(args)
+        return _runModule(args)
     except InterruptedError:  # cancelled (an OSError, but no failure to write): main says so
         raise
     except Exception as error:  # each failure is one line; a bug's traceback comes with --verbose

@@ -127,14 +127,14 @@ def quietThirdParty(verbose: bool) -> None:
         return
     warnings.filterwarnings("ignore")
     try:
-        import vtk
+        from vtkmodules.vtkCommonCore import vtkLogger, vtkObject
     except ImportError:
         pass
     else:
         # VTK's and MRML's own error lines too: a failed read reaches the user as one message of ours, which quotes
         # the storage node's messages (storage.loadNode)
-        vtk.vtkLogger.SetStderrVerbosity(vtk.vtkLogger.VERBOSITY_OFF)
-        vtk.vtkObject.GlobalWarningDisplayOff()
+        vtkLogger.SetStderrVerbosity(vtkLogger.VERBOSITY_OFF)
+        vtkObject.GlobalWarningDisplayOff()
     try:
         import SimpleITK as sitk
     except ImportError:

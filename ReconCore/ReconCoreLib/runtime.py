@@ -60,7 +60,7 @@ class HeadlessSlicer:
 
     def __init__(self):
         import slicer
-        from vtk import vtkCollection
+        from vtkmodules.vtkCommonCore import vtkCollection
 
         self.scene = slicer.vtkMRMLScene()
         self.applicationLogic = slicer.vtkSlicerApplicationLogic()
@@ -133,7 +133,7 @@ def releaseScene(scene) -> None:
 # ------------------------------------------------------------------------------------------------
 # numpy <-> nodes
 def _matrixToVtk(matrix: np.ndarray):
-    from vtk import vtkMatrix4x4
+    from vtkmodules.vtkCommonMath import vtkMatrix4x4
 
     result = vtkMatrix4x4()
     for row in range(4):
@@ -147,8 +147,8 @@ def _vtkToMatrix(vtkMatrix) -> np.ndarray:
 
 
 def _imageDataFromArray(arrayKji: np.ndarray, components: int = 1):
-    from vtk import vtkImageData
-    from vtk.util import numpy_support
+    from vtkmodules.util import numpy_support
+    from vtkmodules.vtkCommonDataModel import vtkImageData
 
     array = np.ascontiguousarray(arrayKji)
     shape = array.shape[:3] if components > 1 else array.shape
@@ -164,7 +164,7 @@ def _imageDataFromArray(arrayKji: np.ndarray, components: int = 1):
 
 
 def _arrayFromImageData(imageData, components: int = 1) -> np.ndarray:
-    from vtk.util import numpy_support
+    from vtkmodules.util import numpy_support
 
     dims = imageData.GetDimensions()
     array = numpy_support.vtk_to_numpy(imageData.GetPointData().GetScalars())
@@ -191,7 +191,7 @@ def arrayFromVolumeNode(node) -> np.ndarray:
 
 def ijkToRasFromNode(node) -> np.ndarray:
     """4x4 IJK -> RAS matrix of a volume node (mm)."""
-    from vtk import vtkMatrix4x4
+    from vtkmodules.vtkCommonMath import vtkMatrix4x4
 
     matrix = vtkMatrix4x4()
     node.GetIJKToRASMatrix(matrix)
@@ -260,7 +260,7 @@ def labelmapFromSegmentation(segmentation, referenceVolume=None) -> tuple[np.nda
 
 
 def _segmentIds(segmentation):
-    from vtk import vtkStringArray
+    from vtkmodules.vtkCommonCore import vtkStringArray
 
     ids = vtkStringArray()
     segmentation.GetSegmentation().GetSegmentIDs(ids)
@@ -278,7 +278,7 @@ def modelNodeFromPolyData(scene, polyData, name: str, color: Sequence[float] = (
 
 def modelNodeFromSegment(scene, segmentation, segmentName: str, name: str | None = None, node=None):
     """Fill ``node`` (or a new model node) with the closed surface of one segment (RAS mm)."""
-    from vtk import vtkPolyData
+    from vtkmodules.vtkCommonDataModel import vtkPolyData
 
     segmentation.CreateClosedSurfaceRepresentation()
     segmentId = segmentation.GetSegmentation().GetSegmentIdBySegmentName(segmentName)
@@ -351,7 +351,7 @@ def linearTransformNode(scene, matrixRas: np.ndarray, name: str):
 
 def matrixFromLinearTransformNode(node) -> np.ndarray:
     """4x4 'to parent' matrix of a linear transform node (RAS)."""
-    from vtk import vtkMatrix4x4
+    from vtkmodules.vtkCommonMath import vtkMatrix4x4
 
     matrix = vtkMatrix4x4()
     node.GetMatrixTransformToParent(matrix)
@@ -367,7 +367,7 @@ def gridTransformNodeFromDisplacement(scene, displacementKjiRas: np.ndarray, ijk
     (a point p goes to p + displacement(p)).
     """
     import slicer
-    from vtk import vtkMatrix4x4
+    from vtkmodules.vtkCommonMath import vtkMatrix4x4
 
     displacement = np.asarray(displacementKjiRas, dtype=np.float64)
     if displacement.ndim != 4 or displacement.shape[3] != 3:

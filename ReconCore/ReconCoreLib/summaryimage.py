@@ -70,16 +70,17 @@ def readModelRas(path: str | Path) -> Mesh:
 
     :raises ValueError: the file cannot be read or holds no triangles.
     """
-    import vtk
-    from vtk.util.numpy_support import vtk_to_numpy
+    from vtkmodules.util.numpy_support import vtk_to_numpy
+    from vtkmodules.vtkFiltersCore import vtkTriangleFilter
+    from vtkmodules.vtkIOLegacy import vtkPolyDataReader
 
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such model file")
-    reader = vtk.vtkPolyDataReader()
+    reader = vtkPolyDataReader()
     reader.SetFileName(str(path))
     reader.Update()
-    triangulate = vtk.vtkTriangleFilter()  # strips and polygons to triangles; the points stay as they are
+    triangulate = vtkTriangleFilter()  # strips and polygons to triangles; the points stay as they are
     triangulate.SetInputData(reader.GetOutput())
     triangulate.PassVertsOff()
     triangulate.PassLinesOff()
