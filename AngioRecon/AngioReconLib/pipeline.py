@@ -37,7 +37,7 @@ from ReconCoreLib.xraygeometry import LPS_TO_RAS, viewSeparationDeg
 from ReconCoreLib.xrayio import XrayImage, checkImage
 
 from .conventions import CUBE_SIDE_MM, GRID_SIZE, SEGMENT_COLOR, TREES
-from .reprojection import cubeIjkToLps, reprojectionDice, visualHull
+from .reprojection import cubeIjkToLps, reprojectionDices, visualHull
 from .vessels import prepareView, readAngiogram, vesselContrastScore
 
 MODULE = "AngioRecon"
@@ -116,9 +116,8 @@ def reconstruct(view1: XrayImage, view2: XrayImage, tree: str, device: str = "au
     readouts.set("tree", tree)
     volume = float((probability >= 0.5).sum() * voxelVolume)
     readouts.set("vessel_volume_mm3", volume)
-    dices = reprojectionDice(probability, (map1, map2), (geometry1, geometry2))
-    for index, (dice, hullDice) in enumerate(zip(dices, reprojectionDice(hull, (map1, map2), (geometry1, geometry2))),
-                                             1):
+    dices, hullDices = reprojectionDices([probability, hull], (map1, map2), (geometry1, geometry2))
+    for index, (dice, hullDice) in enumerate(zip(dices, hullDices), 1):
         readouts.set(f"reprojection_dice_view{index}", dice)
         readouts.set(f"visual_hull_reprojection_dice_view{index}", hullDice)
     readouts.set("visual_hull_volume_mm3", float(hull.sum() * voxelVolume))

@@ -56,10 +56,15 @@ def visualHull(maps: np.ndarray, geometries) -> np.ndarray:
 
 def reprojectionDice(volume: np.ndarray, maps, geometries) -> list[float]:
     """Dice between each view's vessel map (>= 0.5) and the silhouette of ``volume`` (>= 0.5) in that view."""
+    return reprojectionDices([volume], maps, geometries)[0]
+
+
+def reprojectionDices(volumes, maps, geometries) -> list[list[float]]:
+    """:func:`reprojectionDice` of several volumes, projected together (one channel each: the rays are made once)."""
     from ReconCoreLib.metrics import overlapMetrics
 
-    binary = torch.as_tensor((np.asarray(volume) >= 0.5).astype(np.float32))[None, None]
+    binary = torch.as_tensor(np.stack([np.asarray(volume) >= 0.5 for volume in volumes]).astype(np.float32))[None]
     with torch.no_grad():
-        silhouettes = Reprojector()(binary.expand(len(geometries), 1, *binary.shape[2:]).contiguous(), geometries)
-    return [overlapMetrics(silhouettes[index, 0].numpy() >= 0.5, np.asarray(maps[index]) >= 0.5)["dice"]
-            for index in range(len(geometries))]
+        silhouettes = Reprojector()(binary.expand(len(geometries), *binary.shape[1:]).contiguous(), geometries)
+    return [[overlapMetrics(silhouettes[view, channel].numpy() >= 0.5, np.asarray(maps[view]) >= 0.5)["dice"]
+             for view in range(len(geometries))] for channel in range(len(volumes))]

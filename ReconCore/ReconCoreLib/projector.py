@@ -86,14 +86,6 @@ def gridPointsLps(ijkToLps: np.ndarray, shapeKji: Sequence[int], dtype=torch.flo
     return points[..., :3].to(dtype)
 
 
-def _transformPoints(matrix: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-    """Apply [B, 4, 4] to points [B, ..., 3]."""
-    batch = points.shape[0]
-    flat = points.reshape(batch, -1, 3)
-    moved = flat @ matrix[:, :3, :3].transpose(1, 2) + matrix[:, None, :3, 3]
-    return moved.reshape(points.shape)
-
-
 class ConeBeamProjector(torch.nn.Module):
     """ProST: project a patient-space volume along the rays of B views.
 
@@ -117,8 +109,11 @@ class ConeBeamProjector(torch.nn.Module):
         self.softness = float(softness)
 
     def rayPoints(self, source: torch.Tensor, pixelOrigin: torch.Tensor, columnStep: torch.Tensor,
-                  rowStep: torch.Tensor, near: torch.Tensor, far: torch.Tensor) -> torch.Tensor:
-        """Sample positions (LPS, mm) ``[B, K, H, W, 3]`` and implicitly the beam-space grid."""
+                  rowStep: torch.Tensor, near: torch.Tensor, far: torch.Tensor,
+                  lpsToGrid: torch.Tensor | None = None) -> torch.Tensor:
+        """Sample positions ``[B, K, H, W, 3]`` along each pixel's ray: LPS mm, or with ``lpsToGrid`` ([B, 4, 4])
+        those positions in grid_sample's coordinates. The affine map is applied to the source and the ray
+        directions (B x H x W of them) rather than to the K times more samples: the same points, one pass less."""
         dtype, device = source.dtype, source.device
         u = torch.arange(self.columns, dtype=dtype, device=device)
         v = torch.arange(self.rows, dtype=dtype, device=device)
@@ -128,15 +123,18 @@ class ConeBeamProjector(torch.nn.Module):
         directions = directions / torch.linalg.norm(directions, dim=-1, keepdim=True)
         fraction = torch.linspace(0.0, 1.0, self.samplesPerRay, dtype=dtype, device=device)
         distances = near[:, None] + (far - near)[:, None] * fraction[None, :]  # [B, K]
-        return (source[:, None, None, None, :]
-                + distances[:, :, None, None, None] * directions[:, None, :, :, :])
+        if lpsToGrid is not None:
+            linear = lpsToGrid[:, :3, :3].to(dtype)
+            source = torch.einsum("bij,bj->bi", linear, source) + lpsToGrid[:, :3, 3].to(dtype)
+            directions = torch.einsum("bij,bhwj->bhwi", linear, directions)
+        return torch.addcmul(source[:, None, None, None, :], distances[:, :, None, None, None],
+                             directions[:, None, :, :, :])
 
     def beamVolume(self, volume: torch.Tensor, lpsToGrid: torch.Tensor, source: torch.Tensor,
                    pixelOrigin: torch.Tensor, columnStep: torch.Tensor, rowStep: torch.Tensor,
                    near: torch.Tensor, far: torch.Tensor) -> torch.Tensor:
         """The beam-aligned volume ``[B, C, K, H, W]`` (ProST before the reduction)."""
-        points = self.rayPoints(source, pixelOrigin, columnStep, rowStep, near, far)
-        grid = _transformPoints(lpsToGrid, points)
+        grid = self.rayPoints(source, pixelOrigin, columnStep, rowStep, near, far, lpsToGrid)
         return F.grid_sample(volume, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
 
     def forward(self, volume: torch.Tensor, lpsToGrid: torch.Tensor, source: torch.Tensor,
