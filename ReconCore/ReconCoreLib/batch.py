@@ -124,7 +124,10 @@ def _initWorker(threads: int, verbose: bool) -> None:
         import torch
     except ImportError:  # the run will say that torch is missing
         return
+    from .cpushare import setThreadCeiling
+
     torch.set_num_threads(max(1, int(threads)))
+    setThreadCeiling(threads)
 
 
 # -- running a batch -------------------------------------------------------------------------------------------------

@@ -148,6 +148,7 @@ def runCaseInto(entry, case, folder, device: str, progressCallback: Optional[Cal
     module's outputs and the post-run outputs (summary picture, DICOM SEG and SR) written to a staging folder that
     becomes ``folder`` when complete. Signals noted during imports stop it at its next progress report. Returns the
     readouts."""
+    from .cpushare import startCase
     from .models import requireRuntimePackages, resolveDevice
     from .plausibility import keepingImplausible
     from .postrun import finishCase
@@ -155,6 +156,7 @@ def runCaseInto(entry, case, folder, device: str, progressCallback: Optional[Cal
     from .signals import raisePending
     from .storage import atomicOutputDirectory
 
+    startCase()
     requireBundledModel(entry.moduleName)
     requireRuntimePackages()
     device = resolveDevice(device)

@@ -103,7 +103,9 @@ class ModelFile:
         return _SHA256[key]
 
     def load(self, device: str = "cpu", expectedSha256: str | None = None):
-        """The TorchScript module on ``device`` (eval mode), checking the SHA-256 when ``expectedSha256`` is given."""
+        """The TorchScript module on ``device`` (eval mode), checking the SHA-256 when ``expectedSha256`` is given.
+        On the CPU, torch's threads are first fitted to the cores other processes leave free
+        (:func:`~.cpushare.fitTorchThreads`)."""
         if expectedSha256 is not None and self.sha256 != expectedSha256:
             raise ValueError(f"{self.path.name}: checksum mismatch (file damaged or replaced)")
         key = (*self._version(), device)
@@ -120,6 +122,10 @@ class ModelFile:
                     from error
             model.eval()
             _LOADED[key] = model
+        if device == "cpu":
+            from .cpushare import fitTorchThreads
+
+            fitTorchThreads()
         return _LOADED[key]
 
 

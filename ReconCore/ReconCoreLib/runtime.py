@@ -430,8 +430,10 @@ def runModulePipeline(scene, moduleName: str, run, outputClasses: Mapping[str, t
     import logging
     import time
 
+    from .cpushare import startCase
     from .progress import Progress
 
+    startCase()
     before = {scene.GetNthNode(index).GetID() for index in range(scene.GetNumberOfNodes())}
     try:
         outputs = {name: outputNode(scene, node, *outputClasses[name]) for name, node in requested.items()}
