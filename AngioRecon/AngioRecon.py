@@ -239,7 +239,7 @@ class AngioReconTest(ReconModuleTest):
         fills it, through the same call the Apply button makes."""
         from AngioReconLib.samples import sampleFiles
         from ReconCoreLib import runtime
-        from ReconCoreLib.xrayio import readXrayImage
+        from ReconCoreLib.xrayio import readXrayGeometry
 
         self.installDependencies()
         nodes = self.loadSampleData("AngioLeft")
@@ -251,7 +251,7 @@ class AngioReconTest(ReconModuleTest):
             self.assertEqual(node.GetImageData().GetDimensions()[2], 3)  # the cine's frames, not the DICOM importer
             self.assertEqual(logic.sourceFileForVolume(node), str(files[key]))
             values, message = logic.viewGeometryToFill(parameterNode, f"{key}Geometry", node)
-            expected = readXrayImage(files[key]).geometry
+            expected = readXrayGeometry(files[key])
             self.assertIsNotNone(values, message)
             self.assertAlmostEqual(values["primaryAngleDeg"], expected.primaryAngleDeg)
             self.assertAlmostEqual(values["pixelSpacingMm"], expected.pixelSpacingMm[0])

@@ -312,7 +312,7 @@ class FemurRegistrationTest(ReconModuleTest):
 
         from FemurRegistrationLib.samples import sampleFiles
         from ReconCoreLib import runtime
-        from ReconCoreLib.xrayio import readXrayImage
+        from ReconCoreLib.xrayio import readXrayGeometry
 
         self.installDependencies()
         apNode, latNode, reference = self.loadSampleData("FemurOblique")
@@ -323,7 +323,7 @@ class FemurRegistrationTest(ReconModuleTest):
         for node, key in zip(nodes, ("ap", "lat")):
             self.assertEqual(logic.sourceFileForVolume(node), str(files[key]))
             values, message = logic.viewGeometryToFill(parameterNode, f"{key}Geometry", node)
-            expected = readXrayImage(files[key]).geometry
+            expected = readXrayGeometry(files[key])
             self.assertIsNotNone(values, message)
             self.assertAlmostEqual(values["pixelSpacingMm"], 0.4)  # the file's, not the widget's default
             self.assertAlmostEqual(values["primaryAngleDeg"], expected.primaryAngleDeg)

@@ -18,9 +18,11 @@ from AngioReconLib import vessels
 from AngioReconLib.entry import caseFromArguments
 from AngioReconLib.nodeinputs import treeProblem
 from AngioReconLib.samples import SAMPLE_DIRECTORY, sampleFiles
+from ReconCoreLib import cineframes
+from ReconCoreLib.cineframes import FrameChooser
 from ReconCoreLib.plausibility import ImplausibleResult, keepingImplausible
 from ReconCoreLib.readouts import Readouts
-from ReconCoreLib.xrayio import XrayImage, readMaskImage, readXrayImage
+from ReconCoreLib.xrayio import XrayImage, readMaskImage, readXrayImage, writeXrayDicom
 
 #: Input maps at another pixel count agree with the sample's own at least this well (Dice of maps >= 0.5).
 MAP_DICE_FINER = 0.92  # measured >= 0.953 at 512, 1024, 2048 px
@@ -91,6 +93,96 @@ def test_frame_with_the_strongest_vessels_is_chosen_at_any_pixel_count():
         scores = [vessels.vesselContrastScore(resampled(XrayImage(frame, view.geometry), size).pixels, geometry)
                   for frame in frames]
         assert int(np.argmax(scores)) == 1, (size, scores)
+
+
+# -- the frame of a cine -------------------------------------------------------------------------------------------
+#: Contrast in each frame of the synthetic cine: washing in, strongest in frame 7, washing out.
+CINE_CONTRAST = (0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.7, 1.0, 0.7, 0.45, 0.25, 0.1)
+
+
+def syntheticCine(size=256, seed=5):
+    """Frames (12, size, size) of a field like the samples' (0.555 mm per pixel at the isocenter at 256 px): five
+    curved dark vessels 1.1-2 mm wide whose contrast follows CINE_CONTRAST, over a background of a ramp, a broad
+    shadow and a bright stripe, with noise of its own in every frame."""
+    rng = np.random.default_rng(seed)
+    rows, columns = np.mgrid[:size, :size].astype(np.float64) * 256 / size  # pixels of the 256 px field
+    tubes = np.zeros((size, size))
+    for centre, amplitude, period, width in ((50, 12, 70, 2.0), (100, 20, 110, 3.5), (150, 8, 50, 1.8),
+                                             (200, 15, 90, 3.0)):
+        distance = rows - (centre + amplitude * np.sin(columns / period * 2 * np.pi))
+        tubes = np.maximum(tubes, np.exp(-(distance / width) ** 2))
+    tubes = np.maximum(tubes, np.exp(-((columns - 128 - 30 * np.sin(rows / 80)) / 2.5) ** 2))
+    background = (1000 + 2 * rows + 150 * np.exp(-((rows - 128) ** 2 + (columns - 100) ** 2) / (2 * 60 ** 2))
+                  + 60 * (np.abs(columns - 40) < 10))
+    return np.stack([background - 300 * contrast * tubes + rng.normal(0, 8, (size, size))
+                     for contrast in CINE_CONTRAST])
+
+
+@pytest.fixture(scope="module")
+def cinePath(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cine") / "cine.dcm"
+    return writeXrayDicom(path, syntheticCine(), sampleGeometry(), "XA", uidSeed="angio-cine")
+
+
+def recording(score, calls):
+    def recorded(frame, geometry):
+        calls.append((frame.shape, geometry))
+        return score(frame, geometry)
+
+    return recorded
+
+
+def test_cine_frame_with_the_strongest_vessels_is_chosen_by_the_full_score_of_the_quick_scores_best(cinePath):
+    fullScores = [vessels.vesselContrastScore(view.pixels, view.geometry)
+                  for view in (vessels.readAngiogram(cinePath, index) for index in range(len(CINE_CONTRAST)))]
+    assert int(np.argmax(fullScores)) == 7  # the full vesselness of every frame: the strongest contrast
+    assert vessels.readAngiogram(cinePath).frameIndex == 7
+
+    quickCalls, fullCalls = [], []
+    chooser = FrameChooser(recording(vessels.quickVesselScore, quickCalls),
+                           recording(vessels.vesselContrastScore, fullCalls), vessels.QUICK_SPACING_MM,
+                           vessels.FULL_SCORE_CANDIDATES)
+    view = readXrayImage(cinePath, None, chooser)
+    assert view.frameIndex == 7
+    # every frame in blocks of whole pixels (0.555 mm) nearest QUICK_SPACING_MM, the 4 best at full resolution
+    factor = int(round(vessels.QUICK_SPACING_MM / vessels.WORKING_SPACING_MM))
+    assert abs(factor * vessels.WORKING_SPACING_MM - vessels.QUICK_SPACING_MM) <= vessels.WORKING_SPACING_MM / 2
+    coarse = quickCalls[0][1]
+    assert [shape for shape, _ in quickCalls] == [(256 // factor, 256 // factor)] * len(CINE_CONTRAST)
+    assert vessels.spacingAtIsocenterMm(coarse) == pytest.approx((factor * 0.555,) * 2, rel=1e-6)
+    assert [shape for shape, _ in fullCalls] == [(256, 256)] * vessels.FULL_SCORE_CANDIDATES
+    assert all(geometry == view.geometry for _, geometry in fullCalls)
+    quickScores = [vessels.quickVesselScore(cineframes.blockMean(frame, factor, factor), coarse)
+                   for frame in syntheticCine()]
+    assert int(np.argmax(quickScores)) == 7 and np.all(np.diff(quickScores[2:8]) > 0)  # it rises with the contrast
+
+
+def test_an_explicit_frame_of_a_cine_is_not_scored(cinePath, monkeypatch):
+    def refuse(frame, geometry):
+        raise AssertionError("scored")
+
+    monkeypatch.setattr(vessels, "VESSEL_FRAME_CHOOSER", FrameChooser(refuse, refuse))
+    view = vessels.readAngiogram(cinePath, 3)
+    assert (view.frameIndex, view.numberOfFrames) == (3, len(CINE_CONTRAST))
+    with pytest.raises(AssertionError, match="scored"):
+        vessels.readAngiogram(cinePath)
+
+
+def test_quick_vessel_score_is_in_mm():
+    """The same frames at 256 and 512 px, each block-averaged to about QUICK_SPACING_MM as the reader does: the same
+    ranking, the scores of frames with visible vessels within 10 %; a constant frame scores 0."""
+    geometry = sampleGeometry()
+    scores = {}
+    for size in (256, 512):
+        fine = geometry.withImageSize(size, size)
+        factors = vessels.VESSEL_FRAME_CHOOSER.blockFactors(fine)
+        coarse = cineframes.coarseGeometry(fine, *factors)
+        scores[size] = np.array([vessels.quickVesselScore(cineframes.blockMean(frame, *factors), coarse)
+                                 for frame in syntheticCine(size)])
+    assert int(np.argmax(scores[256])) == int(np.argmax(scores[512])) == 7
+    visible = np.array(CINE_CONTRAST) >= 0.2  # blocks of 1.67 mm at 256 px, 1.39 mm at 512 px: the same scores
+    assert np.allclose(scores[512][visible], scores[256][visible], rtol=0.1), scores
+    assert vessels.darkTubeScore(np.full((64, 64), 5.0), 1.0) == 0.0
 
 
 @pytest.mark.torch

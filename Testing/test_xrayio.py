@@ -8,7 +8,9 @@ import pytest
 import SimpleITK as sitk
 
 from ReconCoreLib.xraygeometry import GEOMETRY_KEYWORDS
-from ReconCoreLib.xrayio import DICOM_SOP_CLASS, readXrayImage, sidecarPath, writeSidecar, writeXrayDicom
+from ReconCoreLib import xrayio
+from ReconCoreLib.xrayio import (DICOM_SOP_CLASS, readXrayGeometry, readXrayImage, sidecarPath, writeSidecar,
+                                 writeXrayDicom)
 from xrayhelpers import COLUMNS, ROWS, carm, geometryMatches, pattern, quantizationStep, writeSitk
 
 
@@ -98,6 +100,30 @@ def test_multiframe_xa_picks_the_highest_contrast_frame(tmp_path):
     geometryMatches(default.geometry, carm())
 
 
+def test_geometry_is_read_from_the_headers_alone(tmp_path, monkeypatch):
+    path = writeXrayDicom(tmp_path / "run.dcm", multiFrame(frames=4), carm(), uidSeed="run")
+
+    def noPixels(*args, **kwargs):
+        raise AssertionError("pixel data decoded")
+
+    monkeypatch.setattr(xrayio, "iterDicomFrames", noPixels)
+    geometry = readXrayGeometry(path)
+    geometryMatches(geometry, carm())
+    with pytest.raises(ValueError, match=r"run.dcm: Modality is XA; this module reads X-ray images \(Modality DX"):
+        readXrayGeometry(path, modalities=("DX", "CR"))
+    monkeypatch.undo()
+    assert readXrayImage(path, 0).geometry == geometry
+
+    image = writeSitk(tmp_path / "view.nrrd", pattern().astype(np.float32))
+    attributes = {key: value for key, value in carm(-40, 10).toAttributes().items() if key not in ("Rows", "Columns")}
+    (tmp_path / "view.json").write_text(json.dumps(attributes))
+    geometry = readXrayGeometry(image)  # Rows and Columns from the image file's header
+    assert geometry == carm(-40, 10) == readXrayImage(image).geometry
+    writeSidecar(image, carm(rows=COLUMNS, columns=ROWS))
+    with pytest.raises(ValueError, match=r"view.nrrd: geometry says Rows x Columns = 80 x 64 but the image is 64 x 80"):
+        readXrayGeometry(image)
+
+
 @pytest.mark.parametrize("frame", [5, 4, -1])
 def test_multiframe_frame_out_of_range(tmp_path, frame):
     path = writeXrayDicom(tmp_path / "run.dcm", multiFrame(frames=4), carm(), uidSeed="run")
@@ -156,7 +182,8 @@ def test_monochrome1_is_inverted_for_display(tmp_path):
 
 def test_ybr_colour_dicom_is_read_as_rgb_with_either_pydicom(tmp_path):
     """pydicom 3 converts YCbCr to RGB itself, pydicom 2.4 (Slicer 5.10's) does not: the reader gives RGB with both."""
-    from ReconCoreLib.xrayio import readDicomPixels, saveDicom
+    from ReconCoreLib.cineframes import readDicomPixels
+    from ReconCoreLib.xrayio import saveDicom
 
     rgb = np.zeros((ROWS, COLUMNS, 3), np.uint8)
     rgb[..., 0], rgb[10:20, 50:70, 1], rgb[:, :40, 2] = 200, 180, 90

@@ -38,7 +38,7 @@ from ReconCoreLib.xrayio import XrayImage, checkImage
 
 from .conventions import CUBE_SIDE_MM, GRID_SIZE, SEGMENT_COLOR, TREES
 from .reprojection import cubeIjkToLps, reprojectionDices, visualHull
-from .vessels import prepareView, readAngiogram, vesselContrastScore
+from .vessels import VESSEL_FRAME_CHOOSER, prepareView, readAngiogram
 
 MODULE = "AngioRecon"
 MIN_SEPARATION_DEG = 10.0
@@ -213,13 +213,15 @@ def run(scene, view1, view2, geometry1, geometry2, tree: str, device="auto", mod
     volume with one slice per frame or the proxy of a sequence (Slicer's DICOM module): its frame with the strongest
     vessel contrast is used. The tree's re-projection onto each view lies on the frame used
     (:func:`~ReconCoreLib.nodefiles.frameIjkToRas`), at the image's own pixel size."""
+    from ReconCoreLib.cineframes import chooseFrame
     from ReconCoreLib.nodefiles import frameIjkToRas, framesOfVolumeNode
 
     progress = Progress.of(progress)
     views = []
     for node, geometry in ((view1, geometry1), (view2, geometry2)):
         frames = framesOfVolumeNode(node)
-        best = int(np.argmax([vesselContrastScore(frame, geometry) for frame in frames])) if len(frames) > 1 else 0
+        best = chooseFrame(frames, geometry, VESSEL_FRAME_CHOOSER, source=node.GetName()).index if len(frames) > 1 \
+            else 0
         views.append(XrayImage(checkImage(frames[best], node.GetName()), geometry, node.GetName(), frameIndex=best,
                                numberOfFrames=len(frames)))
     result = reconstruct(views[0], views[1], tree, device, modelPath=modelPath, progress=progress)

@@ -7,14 +7,20 @@ spacing :data:`WORKING_SPACING_MM`, then goes through SimpleITK's multi-scale He
 scales :data:`VESSEL_SCALES_MM`) and a triangle threshold. A given mask (or an image that already is a binary map)
 is used as it is. The map is then resampled (area averaging) to :data:`~.conventions.IMAGE_SIZE` x IMAGE_SIZE
 with the view's geometry scaled to match. :func:`checkVesselMap` refuses maps no coronary tree can give.
+
+The frame of a cine (when none is given) is chosen in two stages (:data:`VESSEL_FRAME_CHOOSER`): every frame,
+block-averaged to about :data:`QUICK_SPACING_MM`, gets a cheap dark-tube score (:func:`quickVesselScore`); the
+:data:`FULL_SCORE_CANDIDATES` best get the full one (:func:`vesselContrastScore`), which decides.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Optional
 
 import numpy as np
 
+from ReconCoreLib.cineframes import FrameChooser
 from ReconCoreLib.plausibility import gate
 from ReconCoreLib.xraygeometry import CArmGeometry
 from ReconCoreLib.xrayio import XrayImage, checkImage, readXrayImage
@@ -29,6 +35,16 @@ WORKING_SPACING_MM = 0.555
 #: Gaussian scales of the Hessian objectness (mm at the isocenter): 1, 2 and 3 pixels of the samples, the scales
 #: the filter and its threshold were tuned with (coronary lumen 1.5-5 mm wide).
 VESSEL_SCALES_MM = (0.555, 1.11, 1.665)
+#: Choosing a cine's frame: the spacing (mm at the isocenter) every frame is block-averaged to for the quick score,
+#: that score's Gaussian scales (mm at the isocenter), and how many of the best frames by it get the full score.
+#: Measured on 42 synthetic cines (Testing/benchmarks/cine_frames.py: 40-150 frames at 512 and 1024 px, left and
+#: right trees, contrast washing in and out, heart motion, quantum noise), the chosen frame's full score as a share of
+#: the best frame's: worst 97.7 %, mean 99.8 % (3 or 5 candidates: the same worst). The quick score favours frames a
+#: little early (it sees the large proximal vessels, which fill first, better than the thin distal ones); with 1.0 or
+#: 1.2 mm blocks the worst was 95.5-96 %, with 1.7-2 mm 93-94 %, with one scale (1.5 mm) 96 %.
+QUICK_SPACING_MM = 1.4
+QUICK_SCALES_MM = (1.0, 2.0)
+FULL_SCORE_CANDIDATES = 4
 
 # Plausible vessel maps (mm at the isocenter). Measured on the bundled samples (142 mm fields) with their true masks
 # and the built-in maps of every frame: vessels cover 2.0-5.1 % of the field, centrelines 216-890 mm long of which
@@ -58,9 +74,11 @@ def spacingAtIsocenterMm(geometry: CArmGeometry) -> tuple[float, float]:
     return geometry.pixelSpacingMm[0] * scale, geometry.pixelSpacingMm[1] * scale
 
 
+@lru_cache(maxsize=32)
 def _resizeMatrix(inSize: int, outSize: int):
     """Sparse (outSize, inSize) weights of a 1D resampling over the same extent: area averaging when shrinking
     (each output pixel the mean of the input it covers), linear interpolation of pixel centres when growing.
+    Cached (the frames of a cine share their sizes); the matrix is shared, never modified.
 
     Written here because exact area averaging by a non-integer factor is in neither SimpleITK (BinShrink takes whole
     factors) nor scipy.ndimage (zoom interpolates, aliasing fine vessels), and torch's ``interpolate(mode="area")``
@@ -152,6 +170,40 @@ def vesselContrastScore(frame: np.ndarray, geometry: CArmGeometry) -> float:
     return float(np.percentile(vesselness(image, spacing), 99))
 
 
+def darkTubeScore(image: np.ndarray, spacingMm: float) -> float:
+    """A cheap measure of dark tubes in an image whose pixels are ``spacingMm`` wide at the isocenter: the 99th
+    percentile of the larger Hessian eigenvalue (the curvature across a dark valley), scale-normalized (times sigma
+    squared in pixels), max over the scales :data:`QUICK_SCALES_MM`, of the image windowed to [0, 100] (1st-99th
+    percentile) as :func:`vesselness` windows it. Gaussian smoothing, then central differences."""
+    from scipy import ndimage
+
+    low, high = np.percentile(image, [1, 99])
+    windowed = np.clip((np.asarray(image, np.float32) - low) / max(high - low, 1e-6), 0, 1) * 100
+    response = np.zeros((windowed.shape[0] - 2, windowed.shape[1] - 2), np.float32)
+    for scaleMm in QUICK_SCALES_MM:
+        sigma = max(scaleMm / spacingMm, 0.5)  # pixels
+        smooth = ndimage.gaussian_filter(windowed, sigma, mode="nearest")
+        centre = smooth[1:-1, 1:-1]
+        alongRows = smooth[2:, 1:-1] + smooth[:-2, 1:-1] - 2 * centre
+        alongColumns = smooth[1:-1, 2:] + smooth[1:-1, :-2] - 2 * centre
+        mixed = (smooth[2:, 2:] + smooth[:-2, :-2] - smooth[2:, :-2] - smooth[:-2, 2:]) / 4
+        larger = (alongRows + alongColumns) / 2 + np.sqrt(((alongRows - alongColumns) / 2) ** 2 + mixed ** 2)
+        np.maximum(response, larger * sigma ** 2, out=response)
+    return float(np.percentile(response, 99))
+
+
+def quickVesselScore(frame: np.ndarray, geometry: CArmGeometry) -> float:
+    """:func:`darkTubeScore` of a (block-averaged) frame at its own spacing at the isocenter (mean of rows and
+    columns, from ``geometry``): the first stage of choosing a cine's frame, on every frame."""
+    rowMm, columnMm = spacingAtIsocenterMm(geometry)
+    return darkTubeScore(frame, (rowMm + columnMm) / 2)
+
+
+#: How AngioRecon chooses the frame of a cine: :func:`quickVesselScore` at :data:`QUICK_SPACING_MM` on every frame,
+#: :func:`vesselContrastScore` on the :data:`FULL_SCORE_CANDIDATES` best.
+VESSEL_FRAME_CHOOSER = FrameChooser(quickVesselScore, vesselContrastScore, QUICK_SPACING_MM, FULL_SCORE_CANDIDATES)
+
+
 def vesselMapFromAngiogram(image: np.ndarray, geometry: CArmGeometry) -> tuple[np.ndarray, float]:
     """Binary vessel map (float 0/1) of a raw angiogram at the working spacing, and that spacing (mm at the
     isocenter): objectness, then a triangle threshold.
@@ -233,9 +285,10 @@ def maskContrast(image: np.ndarray, mask: np.ndarray, spacingMm: float) -> float
 
 
 def readAngiogram(path, frame: Optional[int] = None) -> XrayImage:
-    """Read one angiogram (DICOM XA or RF, or an image with a JSON sidecar): ``frame`` of a multi-frame file, or
-    the frame with the strongest vessel contrast (:func:`vesselContrastScore`, in mm from the view's geometry)."""
-    return readXrayImage(path, frame, vesselContrastScore, modalities=ANGIO_MODALITIES)
+    """Read one angiogram (DICOM XA or RF, or an image with a JSON sidecar): ``frame`` of a multi-frame file (only
+    that frame decoded), or the frame with the strongest vessel contrast (:data:`VESSEL_FRAME_CHOOSER`: a quick score
+    of every frame, :func:`vesselContrastScore` of the best few; in mm from the view's geometry)."""
+    return readXrayImage(path, frame, VESSEL_FRAME_CHOOSER, modalities=ANGIO_MODALITIES)
 
 
 def checkMaskOnImage(view: XrayImage, mask: np.ndarray, spacingMm: float, source: str) -> None:

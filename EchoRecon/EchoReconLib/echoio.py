@@ -238,7 +238,7 @@ def _ultrasoundRegion(dataset, shape: tuple, source: str) -> Optional[dict]:
 
 def _readDicom(path: Path, frame: Optional[int]) -> EchoImage:
     from ReconCoreLib.dicomvalues import ULTRASOUND_SOP_CLASSES, checkModality, checkSopClass, number, text
-    from ReconCoreLib.xrayio import readDicomPixels
+    from ReconCoreLib.cineframes import readDicomPixels
 
     source = str(path)
 

@@ -142,8 +142,9 @@ def checkSopClass(dataset, accepted: dict, source: str) -> str:
     return uid
 
 
-def checkPixelModule(dataset, source: str) -> None:
-    """The image pixel module agrees with itself and with the pixel data's length (uncompressed files).
+def checkPixelModule(dataset, source: str, pixelDataLength: int | None = None) -> None:
+    """The image pixel module agrees with itself and with the pixel data's length (uncompressed files): that of the
+    dataset's PixelData, or ``pixelDataLength`` (bytes) when they were left in the file.
 
     Checks BitsAllocated (1, 8, 16 or 32), BitsStored <= BitsAllocated, HighBit = BitsStored - 1, PixelRepresentation
     0 or 1, SamplesPerPixel 1 or 3, and for native transfer syntaxes that the pixel data hold Rows x Columns x
@@ -178,10 +179,12 @@ def checkPixelModule(dataset, source: str) -> None:
     syntax = str(getattr(meta, "TransferSyntaxUID", "") or "")
     if syntax and syntax not in NATIVE_TRANSFER_SYNTAXES:
         return  # compressed: the decoder checks the stream
-    data = getattr(dataset, "PixelData", None)
-    if data is None:
-        return
+    if pixelDataLength is None:
+        data = getattr(dataset, "PixelData", None)
+        if data is None:
+            return
+        pixelDataLength = len(data)
     expected = (rows * columns * frames * samples * allocated + 7) // 8
-    if len(data) not in (expected, expected + 1):  # one padding byte to an even length
-        raise ValueError(f"{where}the pixel data hold {len(data)} bytes but the header (Rows {rows} x Columns "
+    if pixelDataLength not in (expected, expected + 1):  # one padding byte to an even length
+        raise ValueError(f"{where}the pixel data hold {pixelDataLength} bytes but the header (Rows {rows} x Columns "
                          f"{columns} x {frames} frame(s) x {samples} sample(s) x {allocated} bits) needs {expected}")

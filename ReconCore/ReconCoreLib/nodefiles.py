@@ -243,7 +243,7 @@ def viewGeometryToFill(parameterNode, geometryName: str, node, dicomDatabase=Non
     back (module enter, scene load), and what the user typed since must survive. The node the fields were filled
     from is kept in an attribute of ``parameterNode`` (the MRML node), so it survives a saved scene.
     """
-    from .xrayio import readXrayImage
+    from .xrayio import readXrayGeometry
 
     if parameterNode is None or node is None:
         return None, ""
@@ -254,7 +254,7 @@ def viewGeometryToFill(parameterNode, geometryName: str, node, dicomDatabase=Non
     if not path:
         return None, f"{node.GetName()}: no file with its geometry is known; enter the geometry by hand"
     try:  # CArmGeometry refuses values outside the ranges the fields take (ReconCoreLib.conventions)
-        geometry = readXrayImage(path).geometry
+        geometry = readXrayGeometry(path)  # headers only: a cine is not decoded for its geometry
     except (ValueError, OSError) as error:
         return None, f"{node.GetName()}: {error}; enter the geometry by hand"
     spacing = geometry.pixelSpacingMm

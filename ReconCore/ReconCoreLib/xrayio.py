@@ -8,18 +8,27 @@ Accepted inputs:
   (same name, extension replaced by ``.json``) whose keys are those same DICOM keywords.
 
 Pixel arrays are float32 (rows, columns), row 0 at the top, as displayed.
+
+A multi-frame file is read one frame at a time (never all its frames as floats at once; :mod:`.cineframes`). Without
+a frame number, :func:`~.cineframes.chooseFrame` picks one: a :class:`~.cineframes.FrameChooser` scores every frame
+cheaply at a coarse spacing (mm at the isocenter) and the few best fully. :func:`readXrayGeometry` reads the geometry
+alone (headers, no pixels).
 """
 
 from __future__ import annotations
 
 import datetime
 import json
+import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import numpy as np
 
+from .cineframes import (DEFAULT_FRAME_CHOOSER, FrameChooser, FrameScore, chooseFrame, iterDicomFrames,
+                         readDicomDataset, readDicomFile)
 from .xraygeometry import GEOMETRY_KEYWORDS, CArmGeometry
 
 #: X-ray modalities any module may read; a module narrows them (angio: XA, RF; femur: DX, CR).
@@ -33,6 +42,8 @@ DICOM_SOP_CLASS = {
     "DX": "1.2.840.10008.5.1.4.1.1.1.1",  # Digital X-Ray Image Storage - For Presentation
     "CR": "1.2.840.10008.5.1.4.1.1.1",  # Computed Radiography Image Storage
 }
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -90,20 +101,17 @@ def checkImage(pixels: np.ndarray, source: str) -> np.ndarray:
     return array
 
 
-def defaultFrameScore(frame: np.ndarray, geometry: Optional[CArmGeometry] = None) -> float:
-    """Contrast of a frame: the 2nd-98th percentile range of its intensities (``geometry`` unused)."""
-    low, high = np.percentile(frame, [2, 98])
-    return float(high - low)
-
-
 def readXrayImage(path: str | Path, frame: int | None = None,
-                  frameScore: Callable[[np.ndarray, CArmGeometry], float] = defaultFrameScore,
+                  frameScore: Union[FrameChooser, FrameScore] = DEFAULT_FRAME_CHOOSER,
                   modalities: Optional[Sequence[str]] = None) -> XrayImage:
     """Read one X-ray view and its geometry.
 
     :param path: DICOM file, or an image file with a JSON sidecar.
-    :param frame: zero-based frame of a multi-frame DICOM; ``None`` picks the frame with the highest
-        ``frameScore(frame, geometry)``: each frame as shown (rescaled, MONOCHROME1 inverted), the view's geometry.
+    :param frame: zero-based frame of a multi-frame DICOM (only that frame is decoded and nothing is scored);
+        ``None`` picks one with :func:`chooseFrame` and ``frameScore``: a :class:`FrameChooser` (a quick score of
+        every frame at a coarse spacing, a full score of the best few), or a plain ``frameScore(frame, geometry)``
+        of every frame; each frame as shown (rescaled, MONOCHROME1 inverted), the view's geometry. The frames are
+        decoded once, one at a time.
     :param modalities: the DICOM (or sidecar) Modality values accepted (default :data:`XRAY_MODALITIES`).
     :raises ValueError: unreadable file, not 2D, NaNs, constant image, missing or absurd geometry, another modality.
     """
@@ -118,10 +126,41 @@ def readXrayImage(path: str | Path, frame: int | None = None,
     return _readImageWithSidecar(path, frame, modalities)
 
 
-def _readImageWithSidecar(path: Path, frame: int | None = None, modalities: Sequence[str] = XRAY_MODALITIES
-                          ) -> XrayImage:
+def readXrayGeometry(path: str | Path, modalities: Optional[Sequence[str]] = None) -> CArmGeometry:
+    """The C-arm geometry of an X-ray file from its headers alone: a DICOM file's attributes (its pixel data are
+    not read), or an image's JSON sidecar and the image file's header (its size). Much cheaper than
+    ``readXrayImage(path).geometry`` for a cine: no frame is decoded or scored.
+
+    :raises ValueError: unreadable file, missing or absurd geometry, another modality (as :func:`readXrayImage`).
+    """
+    from .modules import existingFile
+
+    path = existingFile(path)
+    modalities = tuple(modalities or XRAY_MODALITIES)
+    if isDicom(path):
+        dataset = _readDicomHeader(path, modalities, stopBeforePixels=True)
+        return _dicomGeometry(dataset, path)
+    if not any(path.name.lower().endswith(suffix) for suffix in IMAGE_SUFFIXES):
+        raise ValueError(f"{path}: not a DICOM file nor one of {', '.join(IMAGE_SUFFIXES)}")
+    attributes, sidecar = _sidecarAttributes(path, modalities)
     import SimpleITK as sitk
 
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as error:
+        raise ValueError(f"{path}: cannot be read as an image ({str(error).strip().splitlines()[-1]})") from None
+    size = reader.GetSize()  # (columns, rows[, slices])
+    geometry = CArmGeometry.fromAttributes(attributes, rows=size[1], columns=size[0], source=str(sidecar))
+    if (geometry.rows, geometry.columns) != (size[1], size[0]):
+        raise ValueError(f"{path}: geometry says Rows x Columns = {geometry.rows} x {geometry.columns} but the "
+                         f"image is {size[1]} x {size[0]}")
+    return geometry
+
+
+def _sidecarAttributes(path: Path, modalities: Sequence[str]) -> tuple[dict, Path]:
+    """The JSON sidecar of an image file, checked: its keyword -> value object and its path."""
     sidecar = sidecarPath(path)
     if not sidecar.is_file():
         raise ValueError(f"{path}: no geometry: expected a JSON sidecar {sidecar.name} with keys "
@@ -135,6 +174,14 @@ def _readImageWithSidecar(path: Path, frame: int | None = None, modalities: Sequ
     modality = attributes.get("Modality")
     if modality is not None and str(modality).upper() not in modalities:
         raise ValueError(f"{sidecar}: Modality is {modality!r}; this module reads Modality {', '.join(modalities)}")
+    return attributes, sidecar
+
+
+def _readImageWithSidecar(path: Path, frame: int | None = None, modalities: Sequence[str] = XRAY_MODALITIES
+                          ) -> XrayImage:
+    import SimpleITK as sitk
+
+    attributes, sidecar = _sidecarAttributes(path, modalities)
     if frame not in (None, 0):
         raise ValueError(f"{path}: frame {frame} requested but the image has a single frame")
     try:
@@ -159,94 +206,64 @@ def _checkSize(geometry: CArmGeometry, pixels: np.ndarray, source: str) -> None:
                          f"image is {pixels.shape[0]} x {pixels.shape[1]}")
 
 
-def readDicomPixels(path: Path, checkDataset: Optional[Callable] = None):
-    """(pydicom dataset, pixel array) of a DICOM file, with a clear ValueError for unreadable files, pixel modules
-    that disagree with their data and pixel data no installed decoder can read. ``checkDataset(dataset)`` (e.g. the
-    reader's modality and IOD checks) runs first, before the pixel data are looked at."""
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
-    from .conventions import oneLine
-    from .dicomvalues import checkPixelModule
-
-    try:
-        dataset = pydicom.dcmread(str(path))
-    except (InvalidDicomError, OSError, ValueError, TypeError, KeyError, EOFError) as error:
-        raise ValueError(f"{path}: not a readable DICOM file ({oneLine(error, 200)})") from None
-    if checkDataset is not None:
-        checkDataset(dataset)
-    if "PixelData" not in dataset:
-        raise ValueError(f"{path}: DICOM file has no pixel data")
-    checkPixelModule(dataset, str(path))
-    try:
-        with _quietDecoders():
-            pixels = dataset.pixel_array
-    except Exception as error:  # pydicom raises several types for unsupported transfer syntaxes
-        from .dicomvalues import NATIVE_TRANSFER_SYNTAXES
-
-        syntax = getattr(getattr(dataset, "file_meta", None), "TransferSyntaxUID", None)
-        syntaxName = f"{getattr(syntax, 'name', '') or syntax}" if syntax else "unknown transfer syntax"
-        hint = "" if str(syntax) in NATIVE_TRANSFER_SYNTAXES else (
-            "; install pylibjpeg with its openjpeg and libjpeg plugins, or export the images uncompressed")
-        raise ValueError(f"{path}: cannot decode DICOM pixel data ({syntaxName}: {oneLine(error, 200)}){hint}") from None
-    photometric = str(getattr(dataset, "PhotometricInterpretation", ""))
-    if int(pydicom.__version__.split(".")[0]) < 3 and photometric in ("YBR_FULL", "YBR_FULL_422"):
-        # pydicom 3 gives colour as RGB; pydicom 2 (bundled with Slicer 5.10) leaves it in YCbCr
-        from pydicom.pixel_data_handlers.util import convert_color_space
-
-        pixels = convert_color_space(pixels, photometric, "RGB")
-    return dataset, pixels  # colour comes as RGB
-
-
-class _quietDecoders:
-    """Keep the pixel data handlers' own log records (e.g. Pillow's traceback for a codec it lacks) off the console:
-    the ValueError raised after them says what went wrong, once."""
-
-    def __enter__(self):
-        import logging
-
-        self._logger = logging.getLogger("pydicom")
-        self._level = self._logger.level
-        self._logger.setLevel(logging.CRITICAL)
-        return self
-
-    def __exit__(self, *exc):
-        self._logger.setLevel(self._level)
-        return False
-
-
-def _readDicom(path: Path, frame: int | None, frameScore, modalities: Sequence[str] = XRAY_MODALITIES
-               ) -> XrayImage:
-    from .dicomvalues import XRAY_SOP_CLASSES, checkModality, checkSopClass, number
+def _readDicomHeader(path: Path, modalities: Sequence[str], stopBeforePixels: bool = False):
+    """The dataset of an X-ray DICOM file, its modality and IOD checked; with ``stopBeforePixels`` its headers only,
+    else with its pixel module checked (pixel data left in the file where pydicom 3 can, not decoded)."""
+    from .dicomvalues import XRAY_SOP_CLASSES, checkModality, checkSopClass
 
     def checkDataset(dataset) -> None:
         checkModality(dataset, modalities, str(path), "X-ray images")
         checkSopClass(dataset, XRAY_SOP_CLASSES, str(path))
 
-    dataset, pixels = readDicomPixels(path, checkDataset)
+    if stopBeforePixels:
+        dataset = readDicomFile(path, stopBeforePixels=True)
+        checkDataset(dataset)
+        return dataset
+    return readDicomDataset(path, checkDataset, deferPixelData=True)
+
+
+def _dicomGeometry(dataset, path: Path) -> CArmGeometry:
+    attributes = {key: _dicomValue(dataset, key, str(path)) for key in GEOMETRY_KEYWORDS}
+    return CArmGeometry.fromAttributes(attributes, source=str(path))
+
+
+def _readDicom(path: Path, frame: int | None, frameScore, modalities: Sequence[str] = XRAY_MODALITIES
+               ) -> XrayImage:
+    from .dicomvalues import number
+
+    dataset = _readDicomHeader(path, modalities)
     frames = number(dataset, "NumberOfFrames", str(path), required=False, integer=True, default=1)
     slope = number(dataset, "RescaleSlope", str(path), required=False, default=1.0) or 1.0
     intercept = number(dataset, "RescaleIntercept", str(path), required=False, default=0.0)
     inverted = _photometric(dataset, str(path)) == "MONOCHROME1"
-    attributes = {key: _dicomValue(dataset, key, str(path)) for key in GEOMETRY_KEYWORDS}
-    geometry = CArmGeometry.fromAttributes(attributes, source=str(path))
+    geometry = _dicomGeometry(dataset, path)
 
     def shown(raw) -> np.ndarray:
         """A frame as displayed: rescaled, MONOCHROME1 turned into MONOCHROME2 (high = bright)."""
         values = np.asarray(raw, dtype=np.float32) * slope + intercept
         return values.max() + values.min() - values if inverted else values
 
-    if frames > 1:
-        if frame is None:
-            frame = int(np.argmax([frameScore(shown(one), geometry) for one in pixels]))
-        if not 0 <= frame < frames:
-            raise ValueError(f"{path}: frame {frame} does not exist (the file has {frames} frames, 0-{frames - 1})")
-        pixels = pixels[frame]
-    elif frame not in (None, 0):
+    if frames > 1 and frame is not None and not 0 <= frame < frames:
+        raise ValueError(f"{path}: frame {frame} does not exist (the file has {frames} frames, 0-{frames - 1})")
+    if frames == 1 and frame not in (None, 0):
         raise ValueError(f"{path}: frame {frame} requested but the file has a single frame")
-    pixels = checkImage(shown(pixels), str(path))
+    if frames > 1 and frame is None:
+        chosen = chooseFrame(iterDicomFrames(dataset, path), geometry, frameScore, shown, frames, str(path))
+        frame, raw = chosen.index, chosen.frame
+        log.debug("%s: frame %d of %d chosen (decoding %.2f s, scoring %.2f s)", path, frame, frames,
+                  chosen.decodeSeconds, chosen.scoreSeconds,
+                  extra={"timing": {"decode": chosen.decodeSeconds, "choice": chosen.scoreSeconds}})
+    else:
+        started = time.perf_counter()
+        raw = next(iterDicomFrames(dataset, path, [frame or 0]))
+        seconds = time.perf_counter() - started
+        log.debug("%s: frame %d of %d decoded in %.2f s", path, frame or 0, frames, seconds,
+                  extra={"timing": {"decode": seconds, "choice": 0.0}})
+    modality = str(getattr(dataset, "Modality", ""))
+    del dataset  # the file's pixel data: only the frame is kept
+    pixels = checkImage(shown(raw), str(path))
     _checkSize(geometry, pixels, str(path))
-    return XrayImage(pixels, geometry, str(path), str(getattr(dataset, "Modality", "")), frame or 0, frames)
+    return XrayImage(pixels, geometry, str(path), modality, frame or 0, frames)
 
 
 def _photometric(dataset, source: str) -> str:

@@ -155,9 +155,9 @@ class ReconLogicBase(ScriptedLoadableModuleLogic):
 
         :raises ValueError: unreadable file or missing geometry attributes (the message names them).
         """
-        from ReconCoreLib.xrayio import readXrayImage
+        from ReconCoreLib.xrayio import readXrayGeometry
 
-        return readXrayImage(path).geometry
+        return readXrayGeometry(path)
 
     @staticmethod
     def sourceFileForVolume(volumeNode) -> Optional[str]:
