@@ -45,3 +45,38 @@ def fixedRegistration(affine: np.ndarray, displacement: np.ndarray):
 def geometries(side="right", primaries=(0.0, -90.0)):
     sign = -1.0 if side == "left" else 1.0
     return [CArmGeometry(sign * primary, 0.0, 1000.0, 925.0, (1.6, 1.6), DETECTOR, DETECTOR) for primary in primaries]
+
+
+def upsampledSample(directory, size: int, name: str = "FemurOrthogonal") -> dict:
+    """A bundled sample at ``size`` x ``size`` pixels over the same field, written into ``directory``: the DICOM
+    radiographs (every attribute kept; pixels interpolated bilinearly between pixel centres, ImagerPixelSpacing scaled
+    by 512 / size) and their masks (each pixel the sample pixel it lies in). Returns the paths by role, as
+    :func:`~FemurRegistrationLib.samples.sampleFiles` does (the reference is the sample's own)."""
+    from pathlib import Path
+
+    import pydicom
+    from scipy.ndimage import map_coordinates
+
+    from FemurRegistrationLib.samples import sampleFiles
+    from ReconCoreLib.xrayio import readMaskImage, writeMaskImage
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    files = dict(sampleFiles(name))
+    for key in ("ap", "lat"):
+        dataset = pydicom.dcmread(files[key])
+        stored = dataset.pixel_array
+        count = stored.shape[0]
+        centres = (np.arange(size) + 0.5) * count / size - 0.5  # each new pixel centre in sample pixels
+        rows, columns = np.meshgrid(centres, centres, indexing="ij")
+        pixels = map_coordinates(stored.astype(np.float32), [rows, columns], order=1, mode="nearest")
+        dataset.Rows = dataset.Columns = size
+        dataset.PixelData = np.round(pixels).astype(stored.dtype).tobytes()
+        dataset.ImagerPixelSpacing = [f"{float(value) * count / size:.12g}" for value in dataset.ImagerPixelSpacing]
+        files[key] = directory / f"{name}-{size}-{key}.dcm"
+        dataset.save_as(files[key])
+        mask = readMaskImage(files[key + "Mask"])
+        inside = np.floor((np.arange(size) + 0.5) * count / size).astype(int)
+        files[key + "Mask"] = directory / f"{name}-{size}-{key}-mask.png"
+        writeMaskImage(files[key + "Mask"], mask[inside][:, inside])
+    return files

@@ -41,15 +41,15 @@ def withSpacing(view, factor):
 def test_samples_pass_every_input_gate(name):
     views, masks, side = sampleCase(name)
     networkViews, _ = radiographs.prepareInputs(*views, *masks, side)
-    figures = radiographs.checkMasks(views, networkViews)
+    figures = checks.checkMasks(networkViews)
     for key, measured in zip(("ap", "lat"), figures):
         shaft, proximal, height = SAMPLE_FIGURES[(name, key)]
         assert measured.shaftWidthMm == pytest.approx(shaft, abs=0.3)
         assert measured.proximalWidthMm == pytest.approx(proximal, abs=0.3)
         assert measured.heightMm == pytest.approx(height, abs=0.5)
-        assert measured.boneContrast > 4 * radiographs.MIN_BONE_CONTRAST and measured.outlineOnEdges > 0.99
-    assert radiographs.heightRatio(*figures) < 1.02 < radiographs.heightAgreementLimit([v.geometry for v in views])
-    assert radiographs.heightAgreementLimit([views[0].geometry]) == pytest.approx(989 / 861 + 0.05, abs=1e-3)
+        assert measured.boneContrast > 4 * checks.MIN_BONE_CONTRAST and measured.outlineOnEdges > 0.99
+    assert checks.heightRatio(*figures) < 1.02 < checks.heightAgreementLimit([v.geometry for v in views])
+    assert checks.heightAgreementLimit([views[0].geometry]) == pytest.approx(989 / 861 + 0.05, abs=1e-3)
     assert figures[0].proximalWidthMm / figures[1].proximalWidthMm > 1.3
 
 
@@ -69,7 +69,7 @@ def test_a_pixel_spacing_off_by_two_is_refused():
     with pytest.raises(ImplausibleResult, match=r"lateral femur mask .*\(shaft_width_mm\) = 50.\d mm is outside the "
                                                 r"plausible range \[20, 40\] mm"):
         radiographs.prepareInputs(views[0], withSpacing(views[1], 2.0), *masks, side)
-    with pytest.raises(ImplausibleResult, match=r"shaft_width_mm\) = 1[23].\d mm"):
+    with pytest.raises(ImplausibleResult, match=r"shaft_width_mm\) = 1[234](\.\d)? mm"):
         radiographs.prepareInputs(withSpacing(views[0], 0.5), withSpacing(views[1], 0.5), *masks, side)
     # Spacing doubled in both views: the views agree, the femur is twice an adult's.
     with pytest.raises(ImplausibleResult, match="shaft_width_mm"):
@@ -78,15 +78,15 @@ def test_a_pixel_spacing_off_by_two_is_refused():
 
 def test_height_agreement_between_the_views():
     views, masks, _ = sampleCase("FemurOrthogonal")
-    figures = [radiographs.maskFigures(view.pixels, mask, view.geometry) for view, mask in zip(views, masks)]
-    doubled = radiographs.maskFigures(views[1].pixels, masks[1], withSpacing(views[1], 2.0).geometry)
+    figures = [checks.maskFigures(view.pixels, mask, view.geometry) for view, mask in zip(views, masks)]
+    doubled = checks.maskFigures(views[1].pixels, masks[1], withSpacing(views[1], 2.0).geometry)
     # Within the field both see (the AP view's +-94.7 mm), the doubled view's femur is 189 mm high, the AP's 152 mm.
-    assert radiographs.heightRatio(figures[0], doubled) == pytest.approx(189.4 / 152.1, abs=0.01)
-    assert radiographs.heightRatio(figures[0], doubled) > radiographs.heightAgreementLimit([views[0].geometry])
+    assert checks.heightRatio(figures[0], doubled) == pytest.approx(189.4 / 152.1, abs=0.01)
+    assert checks.heightRatio(figures[0], doubled) > checks.heightAgreementLimit([views[0].geometry])
     shortened = masks[1].copy()
     shortened[300:] = False  # the lateral mask stops 40 mm below the central ray
     with pytest.raises(ImplausibleResult, match="height_ratio"):
-        radiographs.checkMasks(views, [radiographs.prepareView(view, mask, "right", name) for view, mask, name in
+        checks.checkMasks([radiographs.prepareView(view, mask, "right", name) for view, mask, name in
                                        zip(views, (masks[0], shortened), ("AP", "lateral"))])
 
 
@@ -200,7 +200,7 @@ def test_network_inputs_do_not_depend_on_the_pixel_count():
             given = radiographs.prepareView(image, sized, side, name)
             proposed = radiographs.prepareView(image, radiographs.proposeFemurMask(
                 image.pixels, image.geometry.pixelSpacingMm), side, name)
-            results[size] = given, proposed, radiographs.maskFigures(image.pixels, sized, image.geometry)
+            results[size] = given, proposed, checks.maskFigures(image.pixels, sized, image.geometry)
         reference, referenceProposal, referenceFigures = results[512]
         scale = float(reference.image.max() - reference.image.min())
         for size in (256, 1024, 2048):

@@ -15,13 +15,13 @@ block-averaged to about :data:`QUICK_SPACING_MM`, gets a cheap dark-tube score (
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Optional
 
 import numpy as np
 
 from ReconCoreLib.cineframes import FrameChooser
 from ReconCoreLib.plausibility import gate
+from ReconCoreLib.resample import resizeImage
 from ReconCoreLib.xraygeometry import CArmGeometry
 from ReconCoreLib.xrayio import XrayImage, checkImage, readXrayImage
 
@@ -72,49 +72,6 @@ def spacingAtIsocenterMm(geometry: CArmGeometry) -> tuple[float, float]:
     """(row, column) pixel spacing at the isocenter (mm): the detector spacing divided by SID/SOD."""
     scale = geometry.sourceToPatientMm / geometry.sourceToDetectorMm
     return geometry.pixelSpacingMm[0] * scale, geometry.pixelSpacingMm[1] * scale
-
-
-@lru_cache(maxsize=32)
-def _resizeMatrix(inSize: int, outSize: int):
-    """Sparse (outSize, inSize) weights of a 1D resampling over the same extent: area averaging when shrinking
-    (each output pixel the mean of the input it covers), linear interpolation of pixel centres when growing.
-    Cached (the frames of a cine share their sizes); the matrix is shared, never modified.
-
-    Written here because exact area averaging by a non-integer factor is in neither SimpleITK (BinShrink takes whole
-    factors) nor scipy.ndimage (zoom interpolates, aliasing fine vessels), and torch's ``interpolate(mode="area")``
-    would make the vessel maps need torch, which Slicer installs only on demand."""
-    from scipy import sparse
-
-    scale = inSize / outSize
-    if outSize <= inSize:
-        rows, columns, weights = [], [], []
-        for out in range(outSize):
-            start, stop = out * scale, (out + 1) * scale
-            for index in range(int(np.floor(start)), min(int(np.ceil(stop)), inSize)):
-                overlap = min(stop, index + 1) - max(start, index)
-                if overlap > 1e-9:
-                    rows.append(out)
-                    columns.append(index)
-                    weights.append(overlap / scale)
-    else:
-        centres = np.clip((np.arange(outSize) + 0.5) * scale - 0.5, 0, inSize - 1)
-        low = np.minimum(np.floor(centres).astype(int), inSize - 2)
-        fraction = centres - low
-        rows = np.repeat(np.arange(outSize), 2)
-        columns = np.stack([low, low + 1], 1).ravel()
-        weights = np.stack([1 - fraction, fraction], 1).ravel()
-    return sparse.csr_matrix((weights, (rows, columns)), shape=(outSize, inSize))
-
-
-def resizeImage(image: np.ndarray, rows: int, columns: int) -> np.ndarray:
-    """``image`` (rows, columns) resampled to ``rows`` x ``columns`` over the same field: area averaging (anti-aliased)
-    along an axis that shrinks, linear interpolation along one that grows. float32."""
-    array = np.asarray(image, np.float32)
-    if array.shape == (rows, columns):
-        return array.copy()
-    rowWeights = _resizeMatrix(array.shape[0], rows)
-    columnWeights = _resizeMatrix(array.shape[1], columns)
-    return np.asarray((columnWeights @ (rowWeights @ array).T).T, np.float32)
 
 
 def workingSize(geometry: CArmGeometry) -> tuple[int, int]:

@@ -1,18 +1,57 @@
-"""Checks and readouts of a registration: image agreement, outlines on the radiographs, agreement with a reference,
-and the plausibility gates of the result (:func:`gateResult`).
+"""Checks and readouts of a registration: the plausibility gates of the inputs (femur masks measured on their
+radiographs, :func:`checkMasks`; views outside the trained range, :func:`trainingRangeWarnings`), image agreement,
+outlines on the radiographs, agreement with a reference, and the plausibility gates of the result
+(:func:`gateResult`).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
 from ReconCoreLib.xraygeometry import CArmGeometry
 
-from .conventions import ATLAS_SPACING_MM, IMAGE_SIZE, NETWORK_SPACING_MM, RAY_RADIUS_MM
+from .conventions import ATLAS_SPACING_MM, IMAGE_SIZE, NETWORK_SPACING_MM, RAY_RADIUS_MM, VIEW_NAMES
 from .grid import boxGrid
+
+#: Primary angles of the training views (working frame): AP 0 +- 30 deg, lateral -90 +- 30 deg; secondary 0.
+TRAINED_PRIMARY_DEG = ((-30.0, 30.0), (-120.0, -60.0))
+TRAINED_SECONDARY_DEG = 5.0
+#: Input plausibility (:func:`checkMasks`), sizes in mm at the isocenter. The masks are measured on copies of about
+#: this pixel size, with these filters: the inferior quarter of a mask is its shaft; the bone contrast compares the
+#: mask with a band this wide around it; edges are found after a Gaussian of this sigma.
+FIGURES_PIXEL_MM, SHAFT_SHARE, CONTRAST_BAND_MM, EDGE_SMOOTHING_MM = 0.5, 0.25, 5.0, 2.0
+#: Ranges, with the figures of the samples' true masks and of 24 held-out phantom radiograph pairs (12 phantoms,
+#: orthogonal and +-30 deg views, 512 x 0.4 mm, ``FemurRegistrationDev``):
+#: - shaft width 20-40 mm: adult femoral shafts measure about 25-35 mm across below the lesser trochanter (phantoms
+#:   26.3-35.5 mm, samples 25.2-28.1 mm). The range spans exactly a factor 2, so an ImagerPixelSpacing (or SID / SOD)
+#:   off by 2x in either direction takes any femur inside it out of it.
+#: - proximal width 35-130 mm: at least the femoral head's diameter (>= 35 mm in adults; a sphere, seen whole on every
+#:   view), at most the head-to-greater-trochanter span of a large femur seen AP (head radius <= 30 mm + offset
+#:   <= 55 mm + trochanter <= 30 mm lateral of the shaft axis, with margin). Phantoms: AP 74-102 mm, lateral 45-71 mm;
+#:   samples: AP 72.2-82.9 mm, lateral 44.4-52.2 mm.
+#: - height >= 50 mm: the femoral head and neck at least (phantoms 150-162 mm: their crop box).
+#: - bone contrast >= 0.03: a femur is brighter than the soft tissue around it (phantoms 0.13-0.32, samples 0.14-0.23;
+#:   a mask of air or soft tissue is 0 or below; a mask of the other view still overlaps the bone: 0.06-0.15).
+#: - outline on edges >= 0.87: true masks 0.99-1.00, masks drawn 3 mm too wide or narrow >= 0.92; a mask shifted by
+#:   10 mm 0.53-0.70, mirrored 0.47-0.71, the other view's 0.48-0.98 (caught by the width ratio below).
+#: - proximal width ratio AP / lateral >= 1.0 (both views within the trained range): the femoral neck is seen
+#:   along its length on an AP view and end-on on a lateral one (phantoms 1.14-1.76, samples 1.38 and 1.87; swapped
+#:   masks give the inverse, 0.53-0.88).
+#: - height ratio <= (SOD + 64) / (SOD - 64) + 0.05 (1.20 at the samples' SOD 925 mm): both views see the same bone
+#:   length; a bone edge up to 64 mm (half the crop box) from the isocenter along a ray is magnified up to that much
+#:   more on one view than the other, plus 5 % for drawing. Phantoms 1.00-1.03, samples 1.00 and 1.02.
+SHAFT_WIDTH_RANGE_MM = (20.0, 40.0)
+PROXIMAL_WIDTH_RANGE_MM = (35.0, 130.0)
+MIN_FEMUR_HEIGHT_MM = 50.0
+MIN_BONE_CONTRAST = 0.03
+MIN_OUTLINE_ON_EDGES = 0.87
+MIN_PROXIMAL_WIDTH_RATIO = 1.0
+FEMUR_DEPTH_MM = 64.0
+HEIGHT_DRAWING_TOLERANCE = 0.05
 
 #: The projected outline is computed on pixels of about this size (detector mm: finer than the 2 mm grid of the
 #: label it projects, so nothing is lost), then interpolated to the radiograph: the same at any pixel count.
@@ -156,3 +195,137 @@ def gateResult(readouts) -> None:
             gate(readouts, key, values[key], MIN_NCC, 1.0, "",
                  f"agreement of the {view} radiograph with the registered femur's DRR inside the mask (NCC)",
                  "registered femur")
+
+
+# -- input plausibility: the femur masks on their radiographs -------------------------------------------------------
+
+
+def _blockMean(image: np.ndarray, factors: Sequence[int]) -> np.ndarray:
+    """Mean over blocks of ``factors`` (rows, columns) pixels; the last blocks repeat the edge."""
+    rowFactor, columnFactor = factors
+    rows, columns = math.ceil(image.shape[0] / rowFactor), math.ceil(image.shape[1] / columnFactor)
+    padded = np.pad(image, ((0, rows * rowFactor - image.shape[0]), (0, columns * columnFactor - image.shape[1])),
+                    mode="edge")
+    return padded.reshape(rows, rowFactor, columns, columnFactor).mean(axis=(1, 3))
+
+
+def _blockFactors(pixelSpacingMm: Sequence[float], workingPixelMm: float) -> tuple[int, int]:
+    """Integer block sizes (rows, columns) that bring pixels of ``pixelSpacingMm`` closest to ``workingPixelMm``."""
+    return tuple(max(1, int(round(workingPixelMm / float(spacing)))) for spacing in pixelSpacingMm)
+
+
+@dataclass(frozen=True)
+class MaskFigures:
+    """A femur mask measured on its radiograph, in mm at the isocenter (detector mm / magnification SID / SOD).
+
+    Heights are along the image rows (superior-inferior for secondary angles near 0), positive above the central
+    ray; widths along the columns.
+    """
+
+    topMm: float  #: superior end of the mask
+    bottomMm: float  #: inferior end of the mask
+    fieldMm: tuple  #: (bottom, top) of the radiograph's field
+    shaftWidthMm: float  #: median width over the mask's inferior quarter (the shaft)
+    proximalWidthMm: float  #: widest row (head, neck and trochanters)
+    boneContrast: float  #: (mean inside - mean of the band around) / (99th - 1st percentile of the radiograph)
+    outlineOnEdges: float  #: share of the outline where the radiograph darkens outwards (a bone edge)
+
+    @property
+    def heightMm(self) -> float:
+        return self.topMm - self.bottomMm
+
+
+def maskFigures(pixels: np.ndarray, mask: np.ndarray, geometry: CArmGeometry) -> MaskFigures:
+    """Measure a femur mask on its radiograph (:class:`MaskFigures`), on a copy of about :data:`FIGURES_PIXEL_MM`
+    pixels (block means) with every filter in mm, so the figures do not depend on the pixel count."""
+    from scipy.ndimage import binary_erosion, distance_transform_edt, gaussian_filter
+
+    isocenterMm = [spacing / geometry.magnification for spacing in geometry.pixelSpacingMm]  # (row, column)
+    factors = _blockFactors(isocenterMm, FIGURES_PIXEL_MM)
+    pixelMm = [spacing * factor for spacing, factor in zip(isocenterMm, factors)]
+    image = _blockMean(np.asarray(pixels, np.float32), factors)
+    share = _blockMean((np.asarray(mask) > 0).astype(np.float32), factors)
+    inside = share >= 0.5 if (share >= 0.5).any() else share > 0  # a mask smaller than a block keeps its blocks
+    rows = np.flatnonzero(inside.any(axis=1))
+
+    def height(edge: float) -> float:  # ``edge``: a block row boundary -> mm above the central ray
+        return float(((geometry.rows - 1) / 2.0 - (edge * factors[0] - 0.5)) * isocenterMm[0])
+
+    widths = inside.sum(axis=1)[rows] * pixelMm[1]
+    shaftRows = rows >= rows.max() - SHAFT_SHARE * (rows.max() - rows.min())
+    band = ~inside & (distance_transform_edt(~inside, sampling=pixelMm) <= CONTRAST_BAND_MM)
+    low, high = np.percentile(image, [1, 99])
+    contrast = (float(image[inside].mean()) - float(image[band].mean())) / max(float(high - low), 1e-12) \
+        if band.any() else 0.0
+    sigma = [EDGE_SMOOTHING_MM / size for size in pixelMm]
+    gradient = np.stack(np.gradient(gaussian_filter(image, sigma)))
+    outward = -np.stack(np.gradient(gaussian_filter(inside.astype(np.float32), sigma)))
+    outline = inside & ~binary_erosion(inside)
+    outward = outward[:, outline] / np.maximum(np.linalg.norm(outward[:, outline], axis=0), 1e-12)
+    darkening = -(gradient[:, outline] * outward).sum(axis=0)
+    return MaskFigures(height(rows.min()), height(rows.max() + 1), (height(geometry.rows / factors[0]), height(0)),
+                       float(np.median(widths[shaftRows])), float(widths.max()), contrast,
+                       float(np.mean(darkening > 0)) if outline.any() else 0.0)
+
+
+def heightAgreementLimit(geometries: Sequence[CArmGeometry]) -> float:
+    """The largest plausible ratio of the femur's heights on two views (see :data:`FEMUR_DEPTH_MM`)."""
+    distance = min(geometry.sourceToPatientMm for geometry in geometries)
+    return (distance + FEMUR_DEPTH_MM) / (distance - FEMUR_DEPTH_MM) + HEIGHT_DRAWING_TOLERANCE
+
+
+def heightRatio(first: MaskFigures, second: MaskFigures) -> float:
+    """Ratio (>= 1) of the two masks' heights within the field both radiographs see (mm at the isocenter)."""
+    bottom, top = max(first.fieldMm[0], second.fieldMm[0]), min(first.fieldMm[1], second.fieldMm[1])
+    heights = [max(0.0, min(top, figures.topMm) - max(bottom, figures.bottomMm)) for figures in (first, second)]
+    return max(heights) / max(min(heights), 1e-6)
+
+
+def checkMasks(networkViews: Sequence, readouts=None) -> list[MaskFigures]:
+    """Input plausibility gates of the two femur masks (AP, lateral :class:`~.radiographs.NetworkView`) on their
+    radiographs' working copies (sizes in mm at the isocenter).
+
+    The bone contrast gate always stops the run; the size and outline gates are recorded as failed checks on
+    ``readouts`` when the user keeps implausible results (:mod:`ReconCoreLib.plausibility`).
+    :raises ImplausibleResult: (a ``ValueError``) a mask or a pixel spacing that cannot be a femur's.
+    """
+    from ReconCoreLib.plausibility import gate
+
+    figures = []
+    views = [networkView.working for networkView in networkViews]
+    for name, view, networkView in zip(VIEW_NAMES, views, networkViews):
+        measured = maskFigures(view.pixels, networkView.workingMask, view.geometry)
+        source = f"{name} femur mask{' (proposed)' if networkView.maskProposed else ''} on {view.sourcePath or name}"
+        gate(None, "bone_contrast", measured.boneContrast, MIN_BONE_CONTRAST, None, "",
+             "mask brighter than the 5 mm band around it (share of the image range): not on the femur", source)
+        gate(readouts, "outline_on_edges", measured.outlineOnEdges, MIN_OUTLINE_ON_EDGES, 1.0, "",
+             "share of the mask outline on a bone edge (a mask of another view or place?)", source)
+        gate(readouts, "shaft_width_mm", measured.shaftWidthMm, *SHAFT_WIDTH_RANGE_MM, "mm",
+             "femoral shaft width at the isocenter (check ImagerPixelSpacing and the distances)", source)
+        gate(readouts, "proximal_width_mm", measured.proximalWidthMm, *PROXIMAL_WIDTH_RANGE_MM, "mm",
+             "proximal femur width at the isocenter (check ImagerPixelSpacing and the distances)", source)
+        gate(readouts, "height_mm", measured.heightMm, MIN_FEMUR_HEIGHT_MM, None, "mm",
+             "femur mask height at the isocenter", source)
+        figures.append(measured)
+    if not trainingRangeWarnings([view.geometry for view in networkViews]):  # views near AP and lateral
+        gate(readouts, "proximal_width_ratio", figures[0].proximalWidthMm / max(figures[1].proximalWidthMm, 1e-6),
+             MIN_PROXIMAL_WIDTH_RATIO, None, "", "widest AP row of the femur / widest lateral row (the neck is seen "
+             "whole on the AP view and end-on on the lateral: are the masks swapped?)", "AP and lateral femur masks")
+    limit = heightAgreementLimit([view.geometry for view in views])
+    gate(readouts, "height_ratio", heightRatio(*figures), 1.0, limit, "",
+         "ratio of the femur's heights on the AP and lateral views within their common field (the same bone; check "
+         "ImagerPixelSpacing, the distances and the masks)", "AP and lateral femur masks")
+    return figures
+
+
+def trainingRangeWarnings(geometries: Sequence[CArmGeometry]) -> list[str]:
+    """A warning for each of the two views (AP, lateral; working frame) outside the angles the network was trained
+    on (:data:`TRAINED_PRIMARY_DEG`, :data:`TRAINED_SECONDARY_DEG`)."""
+    warnings = []
+    for name, geometry, (low, high) in zip(VIEW_NAMES, geometries, TRAINED_PRIMARY_DEG):
+        if not low <= geometry.primaryAngleDeg <= high or abs(geometry.secondaryAngleDeg) > TRAINED_SECONDARY_DEG:
+            warnings.append(f"{name} view (primary {geometry.primaryAngleDeg:.0f} deg, secondary "
+                            f"{geometry.secondaryAngleDeg:.0f} deg in the right-femur frame) is outside the views the "
+                            f"network was trained on (primary {low:.0f} to {high:.0f} deg, secondary 0): check the "
+                            "result against the radiographs")
+    return warnings

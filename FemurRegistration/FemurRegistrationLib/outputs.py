@@ -21,10 +21,14 @@ def addToScene(result, scene, outputVolume=None, outputSegmentation=None, output
                outputLatOutline=None, radiographNodes=None) -> dict:
     """Put a registration into ``scene`` (filling the given nodes or new ones); returns the nodes by name.
 
-    ``radiographNodes``: the two radiograph volume nodes the outlines are drawn on (their own IJK -> RAS); when
-    None, the radiographs are added to the scene on their detector planes (and the proposed masks, if any).
+    ``radiographNodes``: the two radiograph volume nodes the outlines are drawn on (placed by the nodes' own IJK ->
+    RAS; an outline computed on a working copy, fewer pixels over the same field, is placed on the node's field);
+    when None, the radiographs' working copies (:func:`~.radiographs.toWorkingSpacing`: the full field, at most about
+    0.25 mm pixels at the isocenter) are added to the scene on their detector planes, with the proposed masks if any.
     """
     from ReconCoreLib import runtime
+
+    from .radiographs import workingToInputIjk
 
     nodes = {"outputVolume": runtime.volumeNodeFromArray(scene, result.hu, result.ijkToRas, "femur atlas registered",
                                                          node=outputVolume)}
@@ -51,8 +55,10 @@ def addToScene(result, scene, outputVolume=None, outputSegmentation=None, output
     for key, name, outline, radiograph, node in zip(("outputApOutline", "outputLatOutline"), VIEW_NAMES,
                                                     result.outlines, radiographNodes,
                                                     (outputApOutline, outputLatOutline)):
+        columns, rows = radiograph.GetImageData().GetDimensions()[:2]
+        outlineIjkToRas = runtime.ijkToRasFromNode(radiograph) @ workingToInputIjk((rows, columns), outline.shape)
         segmentation = runtime.segmentationNodeFromLabelmap(
-            scene, outline[None], runtime.ijkToRasFromNode(radiograph), {1: ("registered femur", OUTLINE_COLOR)},
+            scene, outline[None], outlineIjkToRas, {1: ("registered femur", OUTLINE_COLOR)},
             f"{name} femur outline", closedSurface=False, node=node)
         segmentation.GetDisplayNode().SetVisibility2DFill(False)  # outline only, over the radiograph
         nodes[key] = segmentation

@@ -2,12 +2,13 @@
 
 Steps
 -----
-1-3. Side, femur masks (given or proposed) and the virtual detector: :mod:`radiographs`. A left femur is registered
-   as the mirrored right femur ("working frame"); every output is mirrored back.
+1-3. Side, the radiographs' working copies (area-averaged once to about 0.25 mm at the isocenter when their pixels
+   are finer), femur masks (given or proposed) and the virtual detector: :mod:`radiographs`. A left femur is
+   registered as the mirrored right femur ("working frame"); every output is mirrored back.
 4. Network (TorchScript, :mod:`inference`): similarity + diffeomorphic displacement (patient -> atlas) and its
    inverse; optionally a short test-time refinement (:mod:`refine`).
 5. Outputs in patient RAS (:mod:`outputs`): the warped atlas CT (1 mm crop box), the warped femur label, the atlas
-   -> patient grid transform, the warped landmarks, the femur outline projected on each input radiograph, readouts
+   -> patient grid transform, the warped landmarks, the femur outline projected on each radiograph, readouts
    (:mod:`checks`: NCC of each radiograph with the DRR of the warped femur inside its mask, minimum Jacobian
    determinant; hip measurements of the warped atlas surface (:mod:`hipmeasures`), timings; Dice / Jaccard / ASSD
    / HD95 against a reference).
@@ -42,11 +43,11 @@ from ReconCoreLib.xrayio import XrayImage, checkImage
 
 from . import inference, mirroring
 from .checks import femurDrrs, gateResult, maskedNcc, projectedOutline, referenceMetrics
-from .conventions import ATLAS_SPACING_MM, FEMUR_MODALITIES
+from .conventions import ATLAS_SPACING_MM
 from .grid import boxGrid
 from .hipmeasures import FemurShapeModel, hipMeasurements
 from .outputs import addToScene, maskFromNode, readReference, referenceFromNode, writeOutputs
-from .radiographs import prepareInputs, resolveSide
+from .radiographs import prepareInputs, readRadiograph, resolveSide
 from . import refine as refinement
 from .transforms import viewParameters
 
@@ -80,10 +81,10 @@ class FemurResult:
     landmarkDescriptions: list
     transformDisplacementRas: np.ndarray  # [k, j, i, 3] mm: atlas point -> patient point - atlas point
     transformIjkToRas: np.ndarray
-    views: tuple  # the two input XrayImage
-    masks: tuple  # femur masks used (uint8, radiograph size)
+    views: tuple  # the radiographs' working copies (XrayImage, :func:`~.radiographs.toWorkingSpacing`)
+    masks: tuple  # femur masks used (uint8, working copy size)
     masksProposed: tuple
-    outlines: tuple  # silhouettes of the registered femur on the two radiographs (uint8, radiograph size)
+    outlines: tuple  # silhouettes of the registered femur on the two working copies (uint8)
     networkViews: tuple  # the two NetworkView
     measurements: dict  # hip measurements (working frame, LPS)
     readouts: Readouts
@@ -94,6 +95,7 @@ def registerFemur(apView: XrayImage, latView: XrayImage, apMask=None, latMask=No
                   progress: Optional[Progress] = None) -> FemurResult:
     """Register the femur atlas to an AP and a lateral radiograph.
 
+    :param apView, latView: the radiographs, at any pixel count (each is area-averaged to its working copy).
     :param apMask, latMask: femur masks (radiograph size, non-zero = femur); None: a proposal is used (warning).
     :param side: 'left' or 'right' (see :func:`resolveSide` for files).
     :param reference: optional (label array [k, j, i], ijkToRas) for Dice / Jaccard / ASSD / HD95.
@@ -172,11 +174,12 @@ def registerFemur(apView: XrayImage, latView: XrayImage, apMask=None, latMask=No
     label, _ = mirroring.volumeToPatient(label, boxIjkToLps, side)
     displacementRas, fieldIjkToLps = inference.atlasToPatientField(registration, side)
     progress(0.78, "outlines on the radiographs")
-    outlines = tuple(projectedOutline(label, patientIjkToLps, view.geometry) for view in (apView, latView))
+    workingViews = tuple(view.working for view in views)
+    outlines = tuple(projectedOutline(label, patientIjkToLps, view.geometry) for view in workingViews)
     result = FemurResult(side, registration, hu, label, LPS_TO_RAS @ patientIjkToLps, names, landmarksRas,
-                         descriptions, displacementRas, LPS_TO_RAS @ fieldIjkToLps, (apView, latView),
-                         tuple(view.fullMask for view in views), tuple(view.maskProposed for view in views), outlines,
-                         tuple(views), measurements, readouts)
+                         descriptions, displacementRas, LPS_TO_RAS @ fieldIjkToLps, workingViews,
+                         tuple(view.workingMask for view in views), tuple(view.maskProposed for view in views),
+                         outlines, tuple(views), measurements, readouts)
     if reference is not None:
         progress(0.84, "comparison with the reference")
         referenceArray, referenceIjkToRas = reference
@@ -212,14 +215,14 @@ def run(scene, apRadiograph, latRadiograph, apGeometry, latGeometry, apMask=None
 
 def runCase(case, directory: Path, device: str = "auto", progress: Optional[Progress] = None,
             modelPath=None) -> Readouts:
-    """Read the files of a :class:`~.entry.FemurCase` (each once), register, write every output into ``directory``
-    (headless)."""
+    """Read the files of a :class:`~.entry.FemurCase` (each once, each radiograph straight to its working copy:
+    :func:`~.radiographs.readRadiograph`), register, write every output into ``directory`` (headless)."""
     from ReconCoreLib import runtime
-    from ReconCoreLib.xrayio import readMaskImage, readXrayImage
+    from ReconCoreLib.xrayio import readMaskImage
 
     progress = Progress.of(progress)
     side = resolveSide(case.side, (case.ap, case.lat))
-    apView, latView = (readXrayImage(path, modalities=FEMUR_MODALITIES) for path in (case.ap, case.lat))
+    apView, latView = (readRadiograph(path) for path in (case.ap, case.lat))
     masks = [readMaskImage(path) if path else None for path in (case.apMask, case.latMask)]
     scene = runtime.newHeadlessScene()
     try:

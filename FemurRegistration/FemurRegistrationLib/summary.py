@@ -17,7 +17,6 @@ from pathlib import Path
 
 from ReconCoreLib import summaryimage as si
 
-from .conventions import FEMUR_MODALITIES
 from .outputs import FEMUR_COLOR, OUTLINE_COLOR
 
 #: Colour of the input femur mask's outline (not a result: a colour no result uses).
@@ -31,15 +30,18 @@ def femurMesh(directory: Path) -> si.Mesh:
 
 def viewPanels(case, directory: Path, mesh: si.Mesh = None) -> list[tuple]:
     """[(name, XrayImage, RGB panel, {"femur": projected outline, "mask": input mask outline} at panel size)] of the
-    AP and lateral views."""
-    from ReconCoreLib.xrayio import readMaskImage, readXrayImage
+    AP and lateral views; the XrayImage is the radiograph's working copy, the one the run read when it ran in this
+    process (:func:`~.radiographs.readRadiograph`)."""
+    from ReconCoreLib.xrayio import readMaskImage
+
+    from .radiographs import readRadiograph
 
     mesh = femurMesh(directory) if mesh is None else mesh
     panels = []
     for name, path, maskPath in (("AP", case.ap, case.apMask), ("Lateral", case.lat, case.latMask)):
-        image = readXrayImage(path, modalities=FEMUR_MODALITIES)
+        image = readRadiograph(path)
         mask = readMaskImage(maskPath) > 0 if maskPath else None
-        if mask is not None and mask.shape != image.pixels.shape:
+        if mask is not None and mask.shape != image.inputShape:
             mask = None  # the run refused such a mask; nothing to draw
         rgb, overlays = si.xrayPanel(image, [("femur", mesh, OUTLINE_COLOR, "outline")], mask, MASK_COLOR)
         panels.append((name, image, rgb, overlays))
