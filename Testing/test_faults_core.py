@@ -103,3 +103,21 @@ def test_a_killed_run_is_cleaned_up_by_the_next_run_and_a_second_run_is_refused_
     assert third.returncode == 0, third.stderr
     assert list(out.glob("*_es*")) == [] and (out / "readouts.json").is_file()
     assert leftovers(out) == []
+
+
+@requiresModels
+def test_a_completed_run_ends_with_its_output_flushed_and_nothing_left_behind(tmp_path):
+    """The command ends its process at once after the run (``cli.run``: ``os._exit``, skipping Python's 1 s teardown
+    of torch, VTK and MRML): what it printed still arrives through a pipe, and neither its scene cache nor a staging
+    folder is left."""
+    import json
+
+    out = tmp_path / "out"
+    arguments = [argument for argument in echoArguments() if argument != "--quiet"]  # the summary is printed
+    process = subprocess.Popen([sys.executable, "-m", "ReconCoreLib.cli", *arguments, "--out", str(out)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=COMMAND_ENVIRONMENT)
+    stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr
+    assert stdout.rstrip().splitlines()[-1] == f"results written to {out}"
+    assert json.loads((out / "readouts.json").read_text())["module"] == "EchoRecon"
+    assert cacheFolders(process.pid) == [] and leftovers(out) == []
