@@ -66,17 +66,21 @@ class EchoImage:
 
 def _selectFrame(frames: np.ndarray, frame: Optional[int], source: str) -> np.ndarray:
     """One frame [rows, columns(, channels)] of frames [F, rows, columns(, channels)]."""
-    count = len(frames)
+    return frames[_frameIndex(len(frames), frame, source)]
+
+
+def _frameIndex(count: int, frame: Optional[int], source: str) -> int:
+    """The index of the frame to read of ``count`` (``frame``; a cine needs one)."""
     if count == 1:
         if frame not in (None, 0):
             raise ValueError(f"{source}: frame {frame} requested but the image has a single frame")
-        return frames[0]
+        return 0
     if frame is None:
         raise ValueError(f"{source}: a cine of {count} frames; choose the frame of this phase (0-{count - 1}): "
                          "VIEW=FILE@FRAME on the command line, the frame box in Slicer")
     if not 0 <= frame < count:
         raise ValueError(f"{source}: frame {frame} does not exist (the cine has {count} frames, 0-{count - 1})")
-    return frames[frame]
+    return frame
 
 
 def _greyLevels(array: np.ndarray, eightBit: bool, source: str) -> np.ndarray:
@@ -238,7 +242,7 @@ def _ultrasoundRegion(dataset, shape: tuple, source: str) -> Optional[dict]:
 
 def _readDicom(path: Path, frame: Optional[int]) -> EchoImage:
     from ReconCoreLib.dicomvalues import ULTRASOUND_SOP_CLASSES, checkModality, checkSopClass, number, text
-    from ReconCoreLib.cineframes import readDicomPixels
+    from ReconCoreLib.cineframes import iterDicomFrames, readDicomDataset
 
     source = str(path)
 
@@ -246,13 +250,12 @@ def _readDicom(path: Path, frame: Optional[int]) -> EchoImage:
         checkModality(dataset, ("US",), source, "ultrasound (echo) images")
         checkSopClass(dataset, ULTRASOUND_SOP_CLASSES, source)
 
-    dataset, pixels = readDicomPixels(path, checkDataset)
-    pixels = np.asarray(pixels)
+    # that frame alone decoded (ReconCoreLib.cineframes; with pydicom 3 a cine's other frames are not even read)
+    dataset = readDicomDataset(path, checkDataset, deferPixelData=True)
     count = number(dataset, "NumberOfFrames", source, required=False, integer=True, default=1)
     if count < 1:
         raise ValueError(f"{source}: NumberOfFrames is {count}; it must be at least 1")
-    frames = pixels if count > 1 else pixels[None]
-    selected = np.asarray(_selectFrame(frames, frame, source), dtype=np.float32)
+    selected = np.asarray(next(iterDicomFrames(dataset, path, [_frameIndex(count, frame, source)])), np.float32)
     slope = number(dataset, "RescaleSlope", source, required=False, default=1.0)
     intercept = number(dataset, "RescaleIntercept", source, required=False, default=0.0)
     if slope == 0:
