@@ -62,7 +62,11 @@ def test_model_file_hashes_once_per_version_and_loads_once_per_device(modelFile,
     digest = first.sha256
     assert digest == second.sha256 == original(modelFile) and len(calls) == 1
     assert first.load("cpu") is second.load("cpu")
-    assert not first.load("cpu").training
+    loaded, saved = first.load("cpu"), torch.jit.load(str(modelFile)).eval()
+    # on the CPU frozen for inference: the weights folded into the graph, the same outputs
+    assert list(loaded.parameters()) == [] and len(list(saved.parameters())) == 2
+    inputs = torch.tensor([[0.5, -2.0], [3.0, 1.0]])
+    assert torch.allclose(loaded(inputs), saved(inputs))
     with pytest.raises(ValueError, match="checksum mismatch"):
         first.load("cpu", expectedSha256="0" * 64)
     torch.jit.script(torch.nn.Linear(2, 3)).save(str(modelFile))  # replaced on disk: hashed and loaded again
