@@ -100,7 +100,7 @@ class FemurRegistrationParameterNode:
     apGeometry, latGeometry - their projection geometry (``CArmViewParameters``: angles in deg, LAO and cranial
         positive; source to detector and to isocenter, detector pixel size in mm).
     reference - optional reference femur segmentation (patient RAS) for Dice and surface distance readouts.
-    side - auto (DICOM laterality of the files, else right), left or right.
+    side - auto (DICOM laterality of the files; without it the run stops and asks), left or right.
     refine - refine the network's registration iteratively against the radiographs (slower).
     device - auto (CUDA when usable), cpu or cuda.
     outputVolume, outputSegmentation, outputModel, outputTransform, outputLandmarks, outputTable - warped atlas,
@@ -238,7 +238,8 @@ class FemurRegistrationLogic(ReconLogicBase):
                                                     {1: ("femur", FEMUR_COLOR)}, name, closedSurface=False)
 
     def resolveSide(self, side: str, apRadiograph, latRadiograph) -> str:
-        """'left' / 'right': ``side`` itself, or for 'auto' the DICOM laterality of the loaded files, else right."""
+        """'left' / 'right': ``side`` itself, or for 'auto' the DICOM laterality of the loaded files (ValueError
+        without it)."""
         from FemurRegistrationLib.radiographs import resolveSide
 
         paths = [self.sourceFileForVolume(node) for node in (apRadiograph, latRadiograph)]
@@ -255,7 +256,7 @@ class FemurRegistrationLogic(ReconLogicBase):
         :param apMask, latMask: femur masks on the radiographs (segmentation or labelmap nodes); without one a
             proposal is used and a warning is added to the readouts.
         :param reference: optional reference femur segmentation (patient RAS) for Dice / surface distance.
-        :param side: "auto" (DICOM laterality of the files, else right), "left" or "right".
+        :param side: "auto" (DICOM laterality of the files; none: ValueError asking for it), "left" or "right".
         :param refine: refine the network's result iteratively against the radiographs (off by default).
         :param device: "auto" (CUDA when usable), "cpu" or "cuda".
         :param outputs: nodes to fill, keyed as ``OUTPUTS`` (outputVolume, outputSegmentation, outputModel,

@@ -101,7 +101,7 @@ def test_side_from_dicom_laterality_and_sidecar(tmp_path):
 
     geometry = CArmGeometry(0.0, 0.0, 1000.0, 925.0, (0.4, 0.4), 16, 16)
     paths = []
-    for name, laterality in (("left.dcm", "L"), ("right.dcm", "R"), ("none.dcm", None)):
+    for name, laterality in (("left.dcm", "L"), ("right.dcm", "R"), ("none.dcm", None), ("both.dcm", "B")):
         path = writeXrayDicom(tmp_path / name, np.arange(256.0).reshape(16, 16), geometry, "DX", uidSeed=name)
         if laterality:
             dataset = pydicom.dcmread(path)
@@ -110,7 +110,10 @@ def test_side_from_dicom_laterality_and_sidecar(tmp_path):
         paths.append(path)
     assert radiographs.resolveSide(None, [paths[0], paths[2]]) == "left"
     assert radiographs.resolveSide("auto", [paths[1]]) == "right"
-    assert radiographs.resolveSide(None, [paths[2]]) == "right"  # no laterality: right
+    for unknown in ([paths[2]], [paths[3]], [paths[2], paths[3]], []):  # no laterality, or both hips: never assumed
+        with pytest.raises(ValueError, match="which femur is it.*give --side left or right"):
+            radiographs.resolveSide(None, unknown)
+    assert radiographs.resolveSide("right", [paths[2]]) == "right"
     assert radiographs.resolveSide("left", [paths[1]]) == "left"  # given side wins
     with pytest.raises(ValueError, match="disagree"):
         radiographs.resolveSide(None, paths[:2])
@@ -234,37 +237,37 @@ def test_bad_inputs_are_refused(knownCase, fixedModel):
     views, masks = knownCase["right"]["views"], knownCase["right"]["masks"]
     near = CArmGeometry(-25.0, 0.0, 1000.0, 925.0, (1.6, 1.6), DETECTOR, DETECTOR)  # 25 deg from the AP view
     with pytest.raises(ValueError, match="deg apart"):
-        pipeline.registerFemur(views[0], XrayImage(views[1].pixels, near), *masks, device="cpu")
+        pipeline.registerFemur(views[0], XrayImage(views[1].pixels, near), *masks, side="right", device="cpu")
     with pytest.raises(ValueError, match="differ in size"):
-        pipeline.registerFemur(*views, masks[0], np.ones((10, 10)), device="cpu")
+        pipeline.registerFemur(*views, masks[0], np.ones((10, 10)), side="right", device="cpu")
     with pytest.raises(ValueError, match="empty"):
-        pipeline.registerFemur(*views, np.zeros_like(masks[0]), masks[1], device="cpu")
+        pipeline.registerFemur(*views, np.zeros_like(masks[0]), masks[1], side="right", device="cpu")
     withNan = masks[0].astype(np.float32)
     withNan[0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
-        pipeline.registerFemur(*views, withNan, masks[1], device="cpu")
+        pipeline.registerFemur(*views, withNan, masks[1], side="right", device="cpu")
     pixels = views[0].pixels.copy()
     pixels[5, 5] = np.nan
     with pytest.raises(ValueError, match="NaN"):
-        pipeline.registerFemur(XrayImage(pixels, views[0].geometry), views[1], *masks, device="cpu")
+        pipeline.registerFemur(XrayImage(pixels, views[0].geometry), views[1], *masks, side="right", device="cpu")
     with pytest.raises(ValueError, match="side"):
         pipeline.registerFemur(*views, *masks, side="both", device="cpu")
     outside = np.zeros_like(masks[0])
     outside[0:3, 0:3] = True  # a corner the virtual detector does not see
     with pytest.raises(ValueError, match="field of view"):
-        pipeline.registerFemur(*views, outside, masks[1], device="cpu")
+        pipeline.registerFemur(*views, outside, masks[1], side="right", device="cpu")
 
 
 def test_progress_and_cancel(knownCase, fixedModel):
     views, masks = knownCase["right"]["views"], knownCase["right"]["masks"]
     calls = []
     with pytest.raises(InterruptedError):
-        pipeline.registerFemur(*views, *masks, device="cpu",
+        pipeline.registerFemur(*views, *masks, side="right", device="cpu",
                                progress=Progress(lambda f, m: calls.append(f), lambda: len(calls) >= 3))
     assert len(calls) == 3 and calls == sorted(calls)
     messages = []  # cancel during the refinement
     with pytest.raises(InterruptedError):
-        pipeline.registerFemur(*views, *masks, device="cpu", refine=True, progress=Progress(
+        pipeline.registerFemur(*views, *masks, side="right", device="cpu", refine=True, progress=Progress(
             lambda fraction, message: messages.append(message),
             lambda: f"refinement 2/{refine.REFINE_STEPS}" in messages))
     assert messages[-1] == f"refinement 2/{refine.REFINE_STEPS}"
@@ -276,16 +279,16 @@ def test_warnings_for_oblique_views_and_proposed_masks(knownCase):
     checks = Readouts("FemurRegistration")
     with keepingImplausible():  # the proposal on a femur-only DRR misses the head: a failed input gate, kept here
         prepared, warnings = radiographs.prepareInputs(views[0], XrayImage(views[1].pixels, oblique), None,
-                                                    knownCase["right"]["masks"][1], readouts=checks)
+                                                    knownCase["right"]["masks"][1], "right", readouts=checks)
     assert "AP femur mask (proposed)" in checks.failedChecks[0] and "height_ratio" in checks.failedChecks[-1]
     warnings = " ".join(warnings)
     assert "45.0 deg apart" in warnings and "outside the views the network was trained on" in warnings
     assert "no AP femur mask" in warnings and [view.maskProposed for view in prepared] == [True, False]
-    assert radiographs.prepareInputs(*views, *knownCase["right"]["masks"])[1] == []
+    assert radiographs.prepareInputs(*views, *knownCase["right"]["masks"], "right")[1] == []
 
 
 def test_refinement_recovers_a_displaced_registration(knownCase, knownRegistration, atlas):
-    views, _ = radiographs.prepareInputs(*knownCase["right"]["views"], *knownCase["right"]["masks"])
+    views, _ = radiographs.prepareInputs(*knownCase["right"]["views"], *knownCase["right"]["masks"], "right")
     shift = np.array([4.0, -3.0, 3.0], np.float32)[:, None, None, None]  # mm, added to the known displacement
     start = inference.Registration(knownRegistration.affine, knownRegistration.displacement + shift,
                                    knownRegistration.inverseDisplacement - shift)

@@ -90,14 +90,14 @@ class FemurResult:
     readouts: Readouts
 
 
-def registerFemur(apView: XrayImage, latView: XrayImage, apMask=None, latMask=None, side: str = "right",
+def registerFemur(apView: XrayImage, latView: XrayImage, apMask=None, latMask=None, side: Optional[str] = None,
                   device: str = "auto", refine: bool = False, reference=None, modelPath=None, atlasPath=None,
                   progress: Optional[Progress] = None) -> FemurResult:
     """Register the femur atlas to an AP and a lateral radiograph.
 
     :param apView, latView: the radiographs, at any pixel count (each is area-averaged to its working copy).
     :param apMask, latMask: femur masks (radiograph size, non-zero = femur); None: a proposal is used (warning).
-    :param side: 'left' or 'right' (see :func:`resolveSide` for files).
+    :param side: 'left' or 'right', no default (:func:`resolveSide` reads it from the files).
     :param reference: optional (label array [k, j, i], ijkToRas) for Dice / Jaccard / ASSD / HD95.
     :raises ValueError: bad input (the message names it); ``InterruptedError`` when the abort flag says stop.
     """
@@ -190,7 +190,7 @@ def registerFemur(apView: XrayImage, latView: XrayImage, apMask=None, latMask=No
 
 
 def run(scene, apRadiograph, latRadiograph, apGeometry, latGeometry, apMask=None, latMask=None, reference=None,
-        refine=False, side="right", device="auto", modelPath=None, progress=None, **outputs) -> dict:
+        refine=False, side=None, device="auto", modelPath=None, progress=None, **outputs) -> dict:
     """Slicer entry point (FemurRegistrationLogic.process): volume nodes + geometries -> filled output nodes."""
     from ReconCoreLib.nodefiles import framesOfVolumeNode
 

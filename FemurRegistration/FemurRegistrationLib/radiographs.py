@@ -123,9 +123,11 @@ def lateralityOfFile(path) -> Optional[str]:
 
 
 def resolveSide(side: Optional[str], paths: Sequence = ()) -> str:
-    """``side`` when it is 'left' or 'right'; for None / 'auto' the files' laterality, else 'right'.
+    """``side`` when it is 'left' or 'right'; for None / 'auto' the files' laterality (:func:`lateralityOfFile`).
+    Never assumed: a left femur registered as a right one is a mirror image, and nothing in the result would say so.
 
-    :raises ValueError: an unknown side, or files that disagree on laterality.
+    :raises ValueError: an unknown side, files that disagree on laterality, or files that do not say it (ImageLaterality
+        and Laterality absent, or U or B: a view of both hips).
     """
     if side in SIDES:
         return side
@@ -135,7 +137,11 @@ def resolveSide(side: Optional[str], paths: Sequence = ()) -> str:
     found.discard(None)
     if len(found) > 1:
         raise ValueError("the radiographs disagree on laterality (one says left, the other right); give the side")
-    return found.pop() if found else "right"
+    if not found:
+        raise ValueError("which femur is it? The radiographs do not say (no DICOM ImageLaterality or Laterality L or "
+                         "R, nor in a JSON sidecar), and it is never assumed: give --side left or right (in Slicer: "
+                         "Side)")
+    return found.pop()
 
 
 def checkMask(mask, shape, name: str) -> np.ndarray:
@@ -393,7 +399,7 @@ def checkSeparation(first: CArmGeometry, second: CArmGeometry) -> float:
     return separation
 
 
-def prepareInputs(apView: XrayImage, latView: XrayImage, apMask=None, latMask=None, side: str = "right",
+def prepareInputs(apView: XrayImage, latView: XrayImage, apMask=None, latMask=None, side: Optional[str] = None,
                   progress: Optional[Progress] = None, readouts=None) -> tuple[list, list[str]]:
     """The two :class:`NetworkView` (working frame) and the warnings about the inputs.
 
@@ -404,7 +410,8 @@ def prepareInputs(apView: XrayImage, latView: XrayImage, apMask=None, latMask=No
     """
     separation = checkSeparation(apView.geometry, latView.geometry)
     if side not in SIDES:
-        raise ValueError(f"side must be 'left' or 'right', got {side!r}")
+        raise ValueError(f"side must be 'left' or 'right' (never assumed: resolveSide reads it from the files), "
+                         f"got {side!r}")
     warnings = []
     if separation < WARN_SEPARATION_DEG:
         warnings.append(f"the views are {separation:.1f} deg apart (< {WARN_SEPARATION_DEG:.0f} deg): depth is poorly "
