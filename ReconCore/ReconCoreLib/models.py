@@ -104,8 +104,8 @@ class ModelFile:
 
     def load(self, device: str = "cpu", expectedSha256: str | None = None):
         """The TorchScript module on ``device`` (eval mode), checking the SHA-256 when ``expectedSha256`` is given.
-        On the CPU, torch's threads are first fitted to the cores other processes leave free
-        (:func:`~.cpushare.fitTorchThreads`)."""
+        On the CPU the module is frozen and optimised for inference when first loaded, and every call fits torch's
+        threads to the cores other processes leave free (:func:`~.cpushare.fitTorchThreads`)."""
         if expectedSha256 is not None and self.sha256 != expectedSha256:
             raise ValueError(f"{self.path.name}: checksum mismatch (file damaged or replaced)")
         key = (*self._version(), device)
