@@ -237,13 +237,13 @@ class FemurRegistrationLogic(ReconLogicBase):
                                                     runtime.ijkToRasFromNode(radiograph),
                                                     {1: ("femur", FEMUR_COLOR)}, name, closedSurface=False)
 
-    def resolveSide(self, side: str, apRadiograph, latRadiograph) -> str:
-        """'left' / 'right': ``side`` itself, or for 'auto' the DICOM laterality of the loaded files (ValueError
-        without it)."""
-        from FemurRegistrationLib.radiographs import resolveSide
+    def resolveSide(self, side: str, apRadiograph, latRadiograph) -> tuple:
+        """('left' / 'right', where it came from): ``side`` itself ("given"), or for 'auto' the DICOM laterality of
+        the loaded files (ValueError without it)."""
+        from FemurRegistrationLib.radiographs import resolveSideAndSource
 
         paths = [self.sourceFileForVolume(node) for node in (apRadiograph, latRadiograph)]
-        return resolveSide(side, [path for path in paths if path])
+        return resolveSideAndSource(side, [path for path in paths if path])
 
     def process(self, apRadiograph, latRadiograph, apGeometry, latGeometry, apMask=None, latMask=None,
                 reference=None, side: str = "auto", refine: bool = False, device: str = "auto",
@@ -283,10 +283,11 @@ class FemurRegistrationLogic(ReconLogicBase):
         from FemurRegistrationLib.pipeline import run
 
         requested = {name: outputs.get(name) for name in OUTPUTS}
+        side, sideSource = self.resolveSide(side, apRadiograph, latRadiograph)
         return self.runPipeline(
             run, requested, progressCallback, abortFlag, apRadiograph=apRadiograph, latRadiograph=latRadiograph,
             apGeometry=apGeometry, latGeometry=latGeometry, apMask=apMask, latMask=latMask, reference=reference,
-            side=self.resolveSide(side, apRadiograph, latRadiograph), refine=bool(refine), device=device)
+            side=side, sideSource=sideSource, refine=bool(refine), device=device)
 
 
 #
@@ -329,7 +330,7 @@ class FemurRegistrationTest(ReconModuleTest):
             self.assertAlmostEqual(values["pixelSpacingMm"], 0.4)  # the file's, not the widget's default
             self.assertAlmostEqual(values["primaryAngleDeg"], expected.primaryAngleDeg)
             geometries.append(expected)
-        self.assertEqual(logic.resolveSide("auto", apNode, latNode), "left")  # the files' ImageLaterality
+        self.assertEqual(logic.resolveSide("auto", apNode, latNode), ("left", "DICOM ImageLaterality"))
         masks = [logic.proposeMask(node) for node in nodes]
         outputs = logic.process(nodes[0], nodes[1], geometries[0], geometries[1], apMask=masks[0], latMask=masks[1],
                                 reference=reference, side="auto", device="cpu")

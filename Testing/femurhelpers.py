@@ -14,7 +14,7 @@ OUTPUT_FILES = ["volume.nrrd", "segmentation.seg.nrrd", "model.vtk", "transform.
                 "readouts.json", "scene.mrb", ".recon2d3d-result.json", "summary.png"]
 #: Written besides when the inputs are DICOM and highdicom is installed (the pass with Slicer's packages has none).
 DICOM_OUTPUT_FILES = ["seg.dcm", "sr.dcm"] if importlib.util.find_spec("highdicom") else []
-READOUT_KEYS = {"side", "view_separation_deg", "inference_s", "ncc_ap", "ncc_lat", "min_jacobian",
+READOUT_KEYS = {"side", "side_source", "view_separation_deg", "inference_s", "ncc_ap", "ncc_lat", "min_jacobian",
                 "femur_volume_mm3", "head_diameter_mm", "neck_shaft_angle_deg", "femoral_offset_mm",
                 "anteversion_deg"}
 #: The known registration of the stand-in: similarity parameters (network units) and a constant displacement (mm).

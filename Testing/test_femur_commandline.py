@@ -33,7 +33,7 @@ def test_command_line_writes_every_output(fixedModel, tmp_path, capsys, monkeypa
     assert sorted(item.name for item in out.iterdir()) == sorted(OUTPUT_FILES + DICOM_OUTPUT_FILES)
     readouts = json.loads((out / "readouts.json").read_text())
     assert readouts["module"] == "FemurRegistration" and readouts["device"] == "cpu"
-    assert readouts["side"] == "left"  # from the DICOM ImageLaterality
+    assert readouts["side"] == "left" and readouts["side_source"] == "DICOM ImageLaterality"
     assert readouts["refine_steps"] == 2 and readouts["refine_s"] > 0
     assert READOUT_KEYS | {"dice", "jaccard", "assd_mm", "hd95_mm"} <= set(readouts)
     assert len(readouts["model_sha256"]) == 64

@@ -123,6 +123,36 @@ def test_side_from_dicom_laterality_and_sidecar(tmp_path):
     image.write_bytes(b"")
     (tmp_path / "view.json").write_text(json.dumps({"ImageLaterality": "L"}))
     assert radiographs.lateralityOfFile(image) == "left"
+    (tmp_path / "view.json").write_text(json.dumps({"SeriesDescription": "Hip RT ap"}))
+    assert radiographs.resolveSideAndSource(None, [image]) == ("right", "sidecar SeriesDescription 'Hip RT ap'")
+
+
+@pytest.mark.parametrize("attributes, expected", [
+    ({"BodyPartExamined": "LEFT HIP", "SeriesDescription": "Femur RIGHT"},
+     ("left", "DICOM BodyPartExamined 'LEFT HIP'")),  # in the order of SIDE_TEXT_KEYWORDS
+    ({"SeriesDescription": "Hüfte links a.p."}, ("left", "DICOM SeriesDescription 'Hüfte links a.p.'")),
+    ({"SeriesDescription": "HANCHE DROITE"}, ("right", "DICOM SeriesDescription 'HANCHE DROITE'")),
+    ({"SeriesDescription": "FEMUR_RT_LAT"}, ("right", "DICOM SeriesDescription 'FEMUR_RT_LAT'")),
+    ({"ImageLaterality": "R", "SeriesDescription": "LEFT HIP"}, ("right", "DICOM ImageLaterality")),  # the code wins
+    ({"SeriesDescription": "HIP L AP"}, None),  # single letters are not read: L may mean lateral
+    ({"SeriesDescription": "PELVIS BILATERAL HIPS"}, None),
+    ({"SeriesDescription": "HIPS LEFT AND RIGHT"}, None),
+    ({"BodyPartExamined": "HIP", "PatientOrientation": ["L", "F"]}, None),  # image directions, not a side
+])
+def test_side_from_the_descriptions_when_no_laterality_code(tmp_path, attributes, expected):
+    import pydicom
+
+    geometry = CArmGeometry(0.0, 0.0, 1000.0, 925.0, (0.4, 0.4), 16, 16)
+    path = writeXrayDicom(tmp_path / "view.dcm", np.arange(256.0).reshape(16, 16), geometry, "DX", uidSeed="side")
+    dataset = pydicom.dcmread(path)
+    for keyword, value in attributes.items():
+        setattr(dataset, keyword, value)
+    dataset.save_as(path)
+    if expected is None:
+        with pytest.raises(ValueError, match="which femur is it"):
+            radiographs.resolveSideAndSource(None, [path])
+    else:
+        assert radiographs.resolveSideAndSource(None, [path]) == expected
 
 
 def sphere(shapeKji, ijkToRas, centreRas, radiusMm):

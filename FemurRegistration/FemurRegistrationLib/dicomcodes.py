@@ -45,6 +45,7 @@ READOUTS = {
 
 NOT_REPORTED = {
     "side": "categorical: the laterality of the femur segment and of its finding sites",
+    "side_source": "where the side was read (the user, or which DICOM attribute), not a finding",
     "view_separation_deg": "acquisition geometry of the two radiographs, not a finding",
     "min_jacobian": "a property of the registration's deformation, not of the patient",
     "inference_s": "run time, not a finding",

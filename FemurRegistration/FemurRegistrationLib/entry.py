@@ -42,8 +42,8 @@ def addArguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lat-mask", help="femur mask of the lateral view")
     parser.add_argument("--reference", help="reference femur segmentation (.seg.nrrd / .nrrd) for Dice, ASSD, HD95")
     parser.add_argument("--side", choices=SIDES,
-                        help="which femur (default: the files' DICOM ImageLaterality / Laterality; without either, "
-                             "the run stops and asks)")
+                        help="which femur (default: the files' DICOM ImageLaterality / Laterality, else a side named "
+                             "in BodyPartExamined / SeriesDescription; without any, the run stops and asks)")
     parser.add_argument("--refine", action="store_true",
                         help="test-time refinement of the deformation against the radiographs (slower)")
 

@@ -47,7 +47,7 @@ from .conventions import ATLAS_SPACING_MM
 from .grid import boxGrid
 from .hipmeasures import FemurShapeModel, hipMeasurements
 from .outputs import addToScene, maskFromNode, readReference, referenceFromNode, writeOutputs
-from .radiographs import prepareInputs, readRadiograph, resolveSide
+from .radiographs import prepareInputs, readRadiograph, resolveSideAndSource
 from . import refine as refinement
 from .transforms import viewParameters
 
@@ -92,12 +92,13 @@ class FemurResult:
 
 def registerFemur(apView: XrayImage, latView: XrayImage, apMask=None, latMask=None, side: Optional[str] = None,
                   device: str = "auto", refine: bool = False, reference=None, modelPath=None, atlasPath=None,
-                  progress: Optional[Progress] = None) -> FemurResult:
+                  progress: Optional[Progress] = None, sideSource: str = "given") -> FemurResult:
     """Register the femur atlas to an AP and a lateral radiograph.
 
     :param apView, latView: the radiographs, at any pixel count (each is area-averaged to its working copy).
     :param apMask, latMask: femur masks (radiograph size, non-zero = femur); None: a proposal is used (warning).
-    :param side: 'left' or 'right', no default (:func:`resolveSide` reads it from the files).
+    :param side: 'left' or 'right', no default (:func:`resolveSideAndSource` reads it from the files).
+    :param sideSource: where the side came from (readout ``side_source``): "given", or the files' attributes.
     :param reference: optional (label array [k, j, i], ijkToRas) for Dice / Jaccard / ASSD / HD95.
     :raises ValueError: bad input (the message names it); ``InterruptedError`` when the abort flag says stop.
     """
@@ -113,6 +114,7 @@ def registerFemur(apView: XrayImage, latView: XrayImage, apMask=None, latMask=No
     for message in inputChecks.failedChecks:
         readouts.failCheck(message)
     readouts.set("side", side)
+    readouts.set("side_source", sideSource)
     readouts.set("view_separation_deg", viewSeparationDeg(apView.geometry, latView.geometry))
     for message in warnings:
         readouts.warn(message)
@@ -190,7 +192,7 @@ def registerFemur(apView: XrayImage, latView: XrayImage, apMask=None, latMask=No
 
 
 def run(scene, apRadiograph, latRadiograph, apGeometry, latGeometry, apMask=None, latMask=None, reference=None,
-        refine=False, side=None, device="auto", modelPath=None, progress=None, **outputs) -> dict:
+        refine=False, side=None, device="auto", modelPath=None, progress=None, sideSource="given", **outputs) -> dict:
     """Slicer entry point (FemurRegistrationLogic.process): volume nodes + geometries -> filled output nodes."""
     from ReconCoreLib.nodefiles import framesOfVolumeNode
 
@@ -207,7 +209,7 @@ def run(scene, apRadiograph, latRadiograph, apGeometry, latGeometry, apMask=None
         views.append(XrayImage(pixels, geometry, node.GetName()))
     masks = [maskFromNode(mask, radiograph) for mask, radiograph in ((apMask, apRadiograph), (latMask, latRadiograph))]
     result = registerFemur(views[0], views[1], masks[0], masks[1], side, device, refine,
-                           referenceFromNode(reference), modelPath, progress=progress)
+                           referenceFromNode(reference), modelPath, progress=progress, sideSource=sideSource)
     nodes = addToScene(result, scene, radiographNodes=(apRadiograph, latRadiograph), **outputs)
     progress(1.0, "done")
     return nodes
@@ -221,14 +223,14 @@ def runCase(case, directory: Path, device: str = "auto", progress: Optional[Prog
     from ReconCoreLib.xrayio import readMaskImage
 
     progress = Progress.of(progress)
-    side = resolveSide(case.side, (case.ap, case.lat))
+    side, sideSource = resolveSideAndSource(case.side, (case.ap, case.lat))
     apView, latView = (readRadiograph(path) for path in (case.ap, case.lat))
     masks = [readMaskImage(path) if path else None for path in (case.apMask, case.latMask)]
     scene = runtime.newHeadlessScene()
     try:
         referenceLabel = readReference(scene, case.reference) if case.reference else None
         result = registerFemur(apView, latView, masks[0], masks[1], side, device, case.refine, referenceLabel,
-                               modelPath, progress=progress)
+                               modelPath, progress=progress, sideSource=sideSource)
         nodes = addToScene(result, scene)
         progress(0.92, "writing")
         writeOutputs(result, nodes, scene, Path(directory))

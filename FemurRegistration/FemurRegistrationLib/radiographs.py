@@ -61,6 +61,12 @@ PROPOSAL_SMOOTHING_MM, PROPOSAL_OPENING_MM, PROPOSAL_CLOSING_MM, PROPOSAL_BORDER
 PROPOSAL_AIR_FRACTION = 0.15
 #: DICOM laterality codes -> side.
 LATERALITY_SIDES = {"L": "left", "R": "right"}
+#: Free-text attributes read for the side when ImageLaterality and Laterality give none, in this order, and the whole
+#: words in them that name a side (English, German, French; single letters are not read: "L" may mean lateral).
+#: PatientOrientation is not read: it gives the image's directions, not the side imaged.
+SIDE_TEXT_KEYWORDS = ("BodyPartExamined", "SeriesDescription")
+SIDE_WORDS = {"LEFT": "left", "LT": "left", "LINKS": "left", "GAUCHE": "left",
+              "RIGHT": "right", "RT": "right", "RECHTS": "right", "DROITE": "right"}
 #: Working copy: pixels finer than this (mm at the isocenter) are area-averaged to about this size, half the finest
 #: pixel a later step uses (the mask figures' :data:`~.checks.FIGURES_PIXEL_MM`), so that step's block means still
 #: average at least two working pixels; the network's detector (2.03 mm, point spread 0.81 mm), the proposals and the
@@ -85,8 +91,20 @@ def _lateralityValue(value, keyword: str, source: str) -> Optional[str]:
     return LATERALITY_SIDES[text]
 
 
-def lateralityOfFile(path) -> Optional[str]:
-    """'left' / 'right' from a radiograph's DICOM ImageLaterality (else Laterality) or its JSON sidecar; else None.
+def _sideInText(value) -> Optional[str]:
+    """'left' / 'right' when a free-text value names exactly one side in whole words (:data:`SIDE_WORDS`), else None
+    (no side named, both, or "bilateral")."""
+    import re
+
+    words = set(re.findall(r"[A-Z]+", str(value or "").upper()))
+    sides = {SIDE_WORDS[word] for word in words if word in SIDE_WORDS}
+    return sides.pop() if len(sides) == 1 and "BILATERAL" not in words else None
+
+
+def lateralityAndSource(path) -> tuple[Optional[str], str]:
+    """('left' / 'right' or None, where it was read) from a radiograph's DICOM ImageLaterality, else Laterality, else
+    the side named in BodyPartExamined or SeriesDescription (:data:`SIDE_TEXT_KEYWORDS`); the same keywords of an
+    image's JSON sidecar.
 
     :raises ValueError: a multi-valued or unknown laterality, or a sidecar laterality that is not text.
     """
@@ -97,51 +115,70 @@ def lateralityOfFile(path) -> Optional[str]:
         try:
             dataset = pydicom.dcmread(str(path), stop_before_pixels=True)
         except Exception:  # unreadable files are reported by the image reader, with a better message
-            return None
+            return None, ""
         for keyword in ("ImageLaterality", "Laterality"):
             side = _lateralityValue(text(dataset, keyword, str(path)), keyword, str(path))
             if side:
-                return side
-        return None
+                return side, f"DICOM {keyword}"
+        for keyword in SIDE_TEXT_KEYWORDS:
+            value = text(dataset, keyword, str(path))
+            if _sideInText(value):
+                return _sideInText(value), f"DICOM {keyword} {value!r}"
+        return None, ""
     if not sidecarPath(path).is_file():
-        return None
+        return None, ""
     sidecar = sidecarPath(path)
     try:
         attributes = json.loads(sidecar.read_text())
     except (OSError, json.JSONDecodeError):
-        return None  # the image reader reports it
+        return None, ""  # the image reader reports it
     if not isinstance(attributes, dict):
-        return None
+        return None, ""
     for keyword in ("ImageLaterality", "Laterality"):
         value = attributes.get(keyword)
         if value is not None and not isinstance(value, str):  # a boolean, number or list is no laterality
             raise ValueError(f"{sidecar}: {keyword} must be the text \"L\" or \"R\", got {json.dumps(value)}")
         side = _lateralityValue(value, keyword, str(sidecar))
         if side:
-            return side
-    return None
+            return side, f"sidecar {keyword}"
+    for keyword in SIDE_TEXT_KEYWORDS:
+        value = attributes.get(keyword)
+        if isinstance(value, str) and _sideInText(value):
+            return _sideInText(value), f"sidecar {keyword} {value!r}"
+    return None, ""
+
+
+def lateralityOfFile(path) -> Optional[str]:
+    """'left' / 'right' as :func:`lateralityAndSource` reads it from a radiograph's file, else None."""
+    return lateralityAndSource(path)[0]
 
 
 def resolveSide(side: Optional[str], paths: Sequence = ()) -> str:
-    """``side`` when it is 'left' or 'right'; for None / 'auto' the files' laterality (:func:`lateralityOfFile`).
-    Never assumed: a left femur registered as a right one is a mirror image, and nothing in the result would say so.
+    """The side of :func:`resolveSideAndSource`."""
+    return resolveSideAndSource(side, paths)[0]
+
+
+def resolveSideAndSource(side: Optional[str], paths: Sequence = ()) -> tuple[str, str]:
+    """('left' / 'right', where it came from): ``side`` itself when it is one ("given"); for None / 'auto' the files'
+    laterality (:func:`lateralityAndSource`). Never assumed: a left femur registered as a right one is a mirror image,
+    and nothing in the result would say so.
 
     :raises ValueError: an unknown side, files that disagree on laterality, or files that do not say it (ImageLaterality
-        and Laterality absent, or U or B: a view of both hips).
+        and Laterality absent, or U or B: a view of both hips, and no side named in their descriptions).
     """
     if side in SIDES:
-        return side
+        return side, "given"
     if side not in (None, "", "auto"):
         raise ValueError(f"side must be 'left', 'right' or 'auto', got {side!r}")
-    found = {lateralityOfFile(path) for path in paths if path}
-    found.discard(None)
-    if len(found) > 1:
+    read = [lateralityAndSource(path) for path in paths if path]
+    sides = {value for value, _ in read if value}
+    if len(sides) > 1:
         raise ValueError("the radiographs disagree on laterality (one says left, the other right); give the side")
-    if not found:
+    if not sides:
         raise ValueError("which femur is it? The radiographs do not say (no DICOM ImageLaterality or Laterality L or "
-                         "R, nor in a JSON sidecar), and it is never assumed: give --side left or right (in Slicer: "
-                         "Side)")
-    return found.pop()
+                         "R, no side named in BodyPartExamined or SeriesDescription, nor in a JSON sidecar), and it "
+                         "is never assumed: give --side left or right (in Slicer: Side)")
+    return sides.pop(), "; ".join(dict.fromkeys(source for value, source in read if value))
 
 
 def checkMask(mask, shape, name: str) -> np.ndarray:
