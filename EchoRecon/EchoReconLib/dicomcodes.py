@@ -64,19 +64,12 @@ READOUTS = {
                        "image": ("ES A4C", "ES A2C")},
     "simpson_ef_percent": {"concept": SIMPSON_EF, "unit": "%", "decimals": 0, "site": LEFT_VENTRICLE,
                            "image": ("ED A4C", "ED A2C", "ES A4C", "ES A2C")},
-    "view_dice_a4c": {"concept": VIEW_DICE, "unit": "1", "decimals": 2, "site": HEART, "image": "ED A4C"},
-    "view_dice_a2c": {"concept": VIEW_DICE, "unit": "1", "decimals": 2, "site": HEART, "image": "ED A2C"},
-    "view_dice_a3c": {"concept": VIEW_DICE, "unit": "1", "decimals": 2, "site": HEART, "image": "ED A3C"},
-    "view_dice_saxb": {"concept": VIEW_DICE, "unit": "1", "decimals": 2, "site": HEART, "image": "ED SAXB"},
-    "view_dice_saxm": {"concept": VIEW_DICE, "unit": "1", "decimals": 2, "site": HEART, "image": "ED SAXM"},
-    "view_dice_saxa": {"concept": VIEW_DICE, "unit": "1", "decimals": 2, "site": HEART, "image": "ED SAXA"},
-    "view_dice_es_a4c": {"concept": VIEW_DICE, "unit": "1", "decimals": 2, "site": HEART, "image": "ES A4C"},
-    "view_dice_es_a2c": {"concept": VIEW_DICE, "unit": "1", "decimals": 2, "site": HEART, "image": "ES A2C"},
-    "view_dice_es_a3c": {"concept": VIEW_DICE, "unit": "1", "decimals": 2, "site": HEART, "image": "ES A3C"},
-    "view_dice_es_saxb": {"concept": VIEW_DICE, "unit": "1", "decimals": 2, "site": HEART, "image": "ES SAXB"},
-    "view_dice_es_saxm": {"concept": VIEW_DICE, "unit": "1", "decimals": 2, "site": HEART, "image": "ES SAXM"},
-    "view_dice_es_saxa": {"concept": VIEW_DICE, "unit": "1", "decimals": 2, "site": HEART, "image": "ES SAXA"},
 }
+# each view's Dice with its input image, ED ("view_dice_a4c") and ES ("view_dice_es_a4c")
+READOUTS.update({f"view_dice{prefix}_{view.lower()}": {"concept": VIEW_DICE, "unit": "1", "decimals": 2, "site": HEART,
+                                                       "image": f"{phase} {view}"}
+                 for phase, prefix in (("ED", ""), ("ES", "_es"))
+                 for view in ("A4C", "A2C", "A3C", "SAXB", "SAXM", "SAXA")})
 
 NOT_REPORTED = {
     "inference_s": "run time, not a finding",
