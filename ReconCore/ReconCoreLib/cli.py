@@ -24,7 +24,7 @@ from pathlib import Path
 from . import __version__
 from .commands import (EXIT_CANCELLED, EXIT_TERMINATED, ModelNotBundled, ProgressBar, addModuleCommands,
                        commonParser, failure, quietThirdParty, requireBundledModel, runCaseInto)
-from .signals import Terminated, handled, raisePending
+from .signals import Terminated, handled
 
 
 def _runModule(args) -> int:
@@ -49,12 +49,10 @@ def _runModule(args) -> int:
 
 
 def _runDemo(args) -> int:
+    """Each module with a model on each of its sample cases, each case run as its single command runs it
+    (:func:`~.commands.runCaseInto`) into ``OUT/<subcommand>/<sample>``."""
     from .models import findBundledModel, requireRuntimePackages, resolveDevice
     from .modules import moduleEntries
-    from .plausibility import keepingImplausible
-    from .postrun import finishCase
-    from .progress import Progress
-    from .storage import atomicOutputDirectory
 
     if any(findBundledModel(entry.moduleName) is not None for entry in moduleEntries()):
         requireRuntimePackages()  # a module will run
@@ -71,11 +69,9 @@ def _runDemo(args) -> int:
         progress = ProgressBar(args.quiet, entry.moduleName)
         results = {}
         try:
-            with atomicOutputDirectory(folder) as staging, keepingImplausible(args.keep_implausible):
-                for name, case in entry.sampleCases().items():
-                    (staging / name).mkdir(parents=True, exist_ok=True)
-                    results[name] = entry.runCase(case, staging / name, device, Progress(progress, raisePending))
-                    finishCase(entry, case, staging / name, results[name], args.dicom_out)
+            for name, case in entry.sampleCases().items():
+                results[name] = runCaseInto(entry, case, folder / name, device, progress, args.keep_implausible,
+                                            args.dicom_out)
         finally:
             progress.close()
         print(f"- {entry.moduleName}: {len(results)} sample case(s) in {time.perf_counter() - started:.1f} s, "
