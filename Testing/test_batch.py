@@ -312,6 +312,21 @@ def test_folder_mode_reads_the_tree_and_the_view_from_the_labels():
     assert batchfolders._echoLabels(dataclasses.replace(echo, labels="SAXM")) == ("SAXM", "ED")
 
 
+def test_folder_mode_pairs_femur_views_by_the_side_the_run_reads(tmp_path):
+    """The side is grouped by the femur run's own rule (dicomvalues.sideOf): a lateral whose side is named only in its
+    SeriesDescription pairs with the AP coded L; a view of both hips (B) says no side."""
+    files = femurFiles("FemurOblique")  # a left femur, both views coded ImageLaterality L
+    lat = copyDicom(files["lat"], tmp_path / "hip" / "lat.dcm", ImageLaterality="", SeriesDescription="LEFT HIP LAT")
+    ap = copyDicom(files["ap"], tmp_path / "hip" / "ap.dcm")
+    cases, _ = batchfolders.discoverCases(tmp_path / "hip")
+    assert [(case.command, shlex.split(case.arguments), case.problem) for case in cases] == [
+        ("femur", [str(ap), str(lat)], "")]
+    copyDicom(files["lat"], lat, ImageLaterality="B", SeriesDescription="PELVIS AND HIPS", BodyPartExamined="HIP")
+    cases, _ = batchfolders.discoverCases(tmp_path / "hip")
+    assert len(cases) == 2 and all("1 AP and 0 lateral" in case.problem or "0 AP and 1 lateral" in case.problem
+                                   for case in cases)
+
+
 def test_folder_mode_writes_the_cases_found_and_fails_the_ones_it_cannot_make(tmp_path, capsys):
     folder, _, anonymous = studyFolder(tmp_path)
     for item in folder.iterdir():

@@ -36,7 +36,7 @@ import numpy as np
 
 from ReconCoreLib.progress import Progress
 from ReconCoreLib.xraygeometry import CArmGeometry, viewSeparationDeg
-from ReconCoreLib.dicomvalues import text
+from ReconCoreLib.dicomvalues import sideOf, text
 from ReconCoreLib.resample import areaAverage
 from ReconCoreLib.xrayio import XrayImage, checkImage, isDicom, sidecarPath
 
@@ -59,14 +59,6 @@ PROPOSAL_PIXELS = 128
 PROPOSAL_SMOOTHING_MM, PROPOSAL_OPENING_MM, PROPOSAL_CLOSING_MM, PROPOSAL_BORDER_MM = 1.6, 1.6, 3.2, 8.0
 #: The dark side of a split is air when its mean is this close (fraction of the range) to the darkest pixels.
 PROPOSAL_AIR_FRACTION = 0.15
-#: DICOM laterality codes -> side.
-LATERALITY_SIDES = {"L": "left", "R": "right"}
-#: Free-text attributes read for the side when ImageLaterality and Laterality give none, in this order, and the whole
-#: words in them that name a side (English, German, French; single letters are not read: "L" may mean lateral).
-#: PatientOrientation is not read: it gives the image's directions, not the side imaged.
-SIDE_TEXT_KEYWORDS = ("BodyPartExamined", "SeriesDescription")
-SIDE_WORDS = {"LEFT": "left", "LT": "left", "LINKS": "left", "GAUCHE": "left",
-              "RIGHT": "right", "RT": "right", "RECHTS": "right", "DROITE": "right"}
 #: Working copy: pixels finer than this (mm at the isocenter) are area-averaged to about this size, half the finest
 #: pixel a later step uses (the mask figures' :data:`~.checks.FIGURES_PIXEL_MM`), so that step's block means still
 #: average at least two working pixels; the network's detector (2.03 mm, point spread 0.81 mm), the proposals and the
@@ -81,30 +73,10 @@ READ_CACHE_SIZE = 4
 _readCache: "OrderedDict[tuple, WorkingRadiograph]" = OrderedDict()
 
 
-def _lateralityValue(value, keyword: str, source: str) -> Optional[str]:
-    """'left' / 'right' of one ImageLaterality / Laterality value (R, L; U unpaired and B both say nothing)."""
-    text = str(value or "").strip().upper()
-    if text in ("", "U", "B"):
-        return None
-    if text not in LATERALITY_SIDES:
-        raise ValueError(f"{source}: {keyword} is {value!r}; expected R, L, U or B (give the side)")
-    return LATERALITY_SIDES[text]
-
-
-def _sideInText(value) -> Optional[str]:
-    """'left' / 'right' when a free-text value names exactly one side in whole words (:data:`SIDE_WORDS`), else None
-    (no side named, both, or "bilateral")."""
-    import re
-
-    words = set(re.findall(r"[A-Z]+", str(value or "").upper()))
-    sides = {SIDE_WORDS[word] for word in words if word in SIDE_WORDS}
-    return sides.pop() if len(sides) == 1 and "BILATERAL" not in words else None
-
-
 def lateralityAndSource(path) -> tuple[Optional[str], str]:
-    """('left' / 'right' or None, where it was read) from a radiograph's DICOM ImageLaterality, else Laterality, else
-    the side named in BodyPartExamined or SeriesDescription (:data:`SIDE_TEXT_KEYWORDS`); the same keywords of an
-    image's JSON sidecar.
+    """('left' / 'right' or None, where it was read) from a radiograph's DICOM attributes or its JSON sidecar's, by
+    :func:`ReconCoreLib.dicomvalues.sideOf` (ImageLaterality, Laterality, then a side named in BodyPartExamined or
+    SeriesDescription).
 
     :raises ValueError: a multi-valued or unknown laterality, or a sidecar laterality that is not text.
     """
@@ -116,15 +88,8 @@ def lateralityAndSource(path) -> tuple[Optional[str], str]:
             dataset = pydicom.dcmread(str(path), stop_before_pixels=True)
         except Exception:  # unreadable files are reported by the image reader, with a better message
             return None, ""
-        for keyword in ("ImageLaterality", "Laterality"):
-            side = _lateralityValue(text(dataset, keyword, str(path)), keyword, str(path))
-            if side:
-                return side, f"DICOM {keyword}"
-        for keyword in SIDE_TEXT_KEYWORDS:
-            value = text(dataset, keyword, str(path))
-            if _sideInText(value):
-                return _sideInText(value), f"DICOM {keyword} {value!r}"
-        return None, ""
+        side, where = sideOf(lambda keyword: text(dataset, keyword, str(path)), str(path))
+        return side, f"DICOM {where}" if side else ""
     if not sidecarPath(path).is_file():
         return None, ""
     sidecar = sidecarPath(path)
@@ -138,14 +103,9 @@ def lateralityAndSource(path) -> tuple[Optional[str], str]:
         value = attributes.get(keyword)
         if value is not None and not isinstance(value, str):  # a boolean, number or list is no laterality
             raise ValueError(f"{sidecar}: {keyword} must be the text \"L\" or \"R\", got {json.dumps(value)}")
-        side = _lateralityValue(value, keyword, str(sidecar))
-        if side:
-            return side, f"sidecar {keyword}"
-    for keyword in SIDE_TEXT_KEYWORDS:
-        value = attributes.get(keyword)
-        if isinstance(value, str) and _sideInText(value):
-            return _sideInText(value), f"sidecar {keyword} {value!r}"
-    return None, ""
+    side, where = sideOf(lambda keyword: attributes.get(keyword) if isinstance(attributes.get(keyword), str) else "",
+                         str(sidecar))
+    return side, f"sidecar {where}" if side else ""
 
 
 def lateralityOfFile(path) -> Optional[str]:

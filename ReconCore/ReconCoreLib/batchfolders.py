@@ -56,6 +56,17 @@ def _float(dataset, keyword: str) -> Optional[float]:
         return None
 
 
+def _side(dataset, path: Path) -> str:
+    """'left', 'right' or '' (unknown) by the femur run's own rule (:func:`~.dicomvalues.sideOf`), so a pair grouped
+    here is a pair the run accepts; a laterality code the run refuses is left to its message."""
+    from .dicomvalues import sideOf
+
+    try:
+        return sideOf(lambda keyword: _text(dataset, keyword), str(path))[0] or ""
+    except ValueError:
+        return ""
+
+
 def _readHeader(path: Path) -> Optional[_Image]:
     import pydicom
     from pydicom.errors import InvalidDicomError
@@ -77,7 +88,7 @@ def _readHeader(path: Path) -> Optional[_Image]:
                       " ".join(_text(dataset, keyword) for keyword in ("SeriesDescription", "ProtocolName",
                                                                        "ImageComments")).upper(),
                       _text(dataset, "ViewPosition").upper(), _float(dataset, "PositionerPrimaryAngle"),
-                      (_text(dataset, "ImageLaterality") or _text(dataset, "Laterality")).upper(),
+                      _side(dataset, path),
                       int(frames) if frames else 1)
     except (ValueError, TypeError, AttributeError, KeyError):  # a malformed value: the file is not used
         return None

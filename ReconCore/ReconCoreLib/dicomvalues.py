@@ -15,7 +15,7 @@ Console example::
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 #: Transfer syntaxes whose pixel data are stored uncompressed (their byte count can be checked).
 NATIVE_TRANSFER_SYNTAXES = (
@@ -110,6 +110,42 @@ def text(dataset, keyword: str, source: str = "") -> str:
         raise ValueError(f"{source + ': ' if source else ''}{keyword} must have one value, got {len(values)} "
                          f"({getattr(dataset, keyword)!r})")
     return str(values[0]).strip() if values else ""
+
+
+#: DICOM laterality codes -> side.
+LATERALITY_SIDES = {"L": "left", "R": "right"}
+#: Free-text attributes read for the side when ImageLaterality and Laterality give none, in this order, and the whole
+#: words in them that name a side (English, German, French; single letters are not read: "L" may mean lateral).
+#: PatientOrientation is not read: it gives the image's directions, not the side imaged.
+SIDE_TEXT_KEYWORDS = ("BodyPartExamined", "SeriesDescription")
+SIDE_WORDS = {"LEFT": "left", "LT": "left", "LINKS": "left", "GAUCHE": "left",
+              "RIGHT": "right", "RT": "right", "RECHTS": "right", "DROITE": "right"}
+
+
+def sideOf(value: Callable[[str], str], source: str = "") -> tuple[Optional[str], str]:
+    """('left' / 'right' or None, where it was read) of one image whose attribute texts ``value(keyword)`` gives (""
+    when absent): ImageLaterality, else Laterality (L, R; U unpaired and B both say nothing), else a side named in
+    whole words of :data:`SIDE_TEXT_KEYWORDS` (:data:`SIDE_WORDS`; "bilateral" or both sides named say nothing).
+    Where: the keyword, with the text for a free-text one ("SeriesDescription 'HIP LEFT AP'").
+
+    :raises ValueError: a laterality code other than L, R, U or B.
+    """
+    import re
+
+    for keyword in ("ImageLaterality", "Laterality"):
+        code = str(value(keyword) or "").strip()
+        if code.upper() in ("", "U", "B"):
+            continue
+        if code.upper() not in LATERALITY_SIDES:
+            raise ValueError(f"{source + ': ' if source else ''}{keyword} is {code!r}; expected R, L, U or B "
+                             "(give the side)")
+        return LATERALITY_SIDES[code.upper()], keyword
+    for keyword in SIDE_TEXT_KEYWORDS:
+        words = set(re.findall(r"[A-Z]+", str(value(keyword) or "").upper()))
+        sides = {SIDE_WORDS[word] for word in words if word in SIDE_WORDS}
+        if len(sides) == 1 and "BILATERAL" not in words:
+            return sides.pop(), f"{keyword} {value(keyword)!r}"
+    return None, ""
 
 
 def checkModality(dataset, accepted: Sequence[str], source: str, reads: str) -> str:
