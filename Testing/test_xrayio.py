@@ -262,6 +262,8 @@ def test_dicom_decimal_strings_fit_the_16_byte_limit(tmp_path):
     ("view.nii", "view.json"),
     ("VIEW.PNG", "VIEW.json"),
     ("a.b.mha", "a.b.json"),
+    ("a4c.jpg", "a4c.json"),  # every format the echo and X-ray readers take (a .jpg once looked for a4c.jpg.json)
+    ("view.TIFF", "view.json"),
     ("scan.dat", "scan.dat.json"),
 ])
 def test_sidecar_path(tmp_path, name, expected):

@@ -25,14 +25,13 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
+# the image formats read beside DICOM and those without a physical pixel spacing: the same as the X-ray reader's
+from ReconCoreLib.xrayio import IMAGE_SUFFIXES, PICTURE_SUFFIXES as NO_SPACING_SUFFIXES
 
 from .conventions import PHASES, VIEWS
 
 #: Smallest image side (pixels) accepted.
 MIN_IMAGE_SIZE = 32
-IMAGE_SUFFIXES = (".nrrd", ".nii.gz", ".nii", ".png", ".mha", ".mhd", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-#: Formats whose files hold no physical pixel spacing (a header spacing of 1 means nothing there).
-NO_SPACING_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
 @dataclass

@@ -33,8 +33,6 @@ import numpy as np
 #: Node attribute naming the file a volume's geometry, spacing and laterality come from, read before anything else:
 #: set it on a node made in Python (for example from an array) whose storage node names no such file.
 SOURCE_FILE_ATTRIBUTE = "Recon2Dto3D.SourceFile"
-#: Picture formats that hold one 2D image: a volume of several slices read from one was stacked from several files.
-PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 #: ITU-R BT.601 luma weights: a colour (vector) volume's grey levels.
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 
@@ -213,6 +211,8 @@ def bundledSampleFile(node, modules=None) -> Optional[str]:
 def stackedImageProblem(node) -> Optional[str]:
     """Why ``node`` is not the one picture its file holds, or None: several 2D pictures (PNG, JPEG, BMP, TIFF) whose
     names differ only in digits were stacked into one volume because Slicer's "Single file" option was off."""
+    from .xrayio import PICTURE_SUFFIXES  # one 2D image each: a volume of several slices was stacked from files
+
     if node is None or node.GetImageData() is None:
         return None
     slices = node.GetImageData().GetDimensions()[2]

@@ -36,7 +36,10 @@ XRAY_MODALITIES = ("XA", "RF", "DX", "CR")
 #: Smallest image side accepted (pixels): below this no filter or network input means anything.
 MIN_IMAGE_PIXELS = 16
 
-IMAGE_SUFFIXES = (".nrrd", ".nii.gz", ".nii", ".png", ".mha", ".mhd")
+#: Picture formats: one 2D image each, without a physical pixel spacing (a header spacing of 1 means nothing there).
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+#: Image files read beside DICOM, each with its JSON sidecar (:func:`sidecarPath`).
+IMAGE_SUFFIXES = (".nrrd", ".nii.gz", ".nii", ".mha", ".mhd", *PICTURE_SUFFIXES)
 DICOM_SOP_CLASS = {
     "XA": "1.2.840.10008.5.1.4.1.1.12.1",  # X-Ray Angiographic Image Storage
     "DX": "1.2.840.10008.5.1.4.1.1.1.1",  # Digital X-Ray Image Storage - For Presentation
