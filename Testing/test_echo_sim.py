@@ -240,7 +240,10 @@ def test_plane_cut_dice(template):
     assert viewplanes.planeCutDice(template.vertices, template, plane, heart) == pytest.approx(1.0)
     shifted = np.roll(heart, 6, axis=1)
     assert 0.5 < viewplanes.planeCutDice(template.vertices, template, plane, shifted) < 0.95
-    assert viewplanes.maskDice(np.zeros((4, 4)), np.zeros((4, 4))) == 1.0
+    assert viewplanes.planeCutDice(template.vertices, template, plane, np.zeros_like(heart)) == 0.0
+    from ReconCoreLib.metrics import overlapMetrics
+
+    assert overlapMetrics(np.zeros((4, 4)), np.zeros((4, 4)))["dice"] == 1.0  # both empty: they agree
 
 
 def test_sample_files(tmp_path):

@@ -206,14 +206,9 @@ def planeCutDice(vertices: np.ndarray, template: HeartTemplate, plane: ViewPlane
     field of view (e.g. the heart region segmented in the input view); 1.0 when both are empty."""
     regionMask = np.asarray(regionMask, bool)
     cut = np.isin(sliceLabels(vertices, template, plane, size=regionMask.shape[0]), labels)
-    return maskDice(cut, regionMask)
+    from ReconCoreLib.metrics import overlapMetrics
 
-
-def maskDice(first: np.ndarray, second: np.ndarray) -> float:
-    """Dice of two boolean masks of one shape (1.0 when both are empty)."""
-    first, second = np.asarray(first, bool), np.asarray(second, bool)
-    total = first.sum() + second.sum()
-    return 1.0 if total == 0 else float(2.0 * np.logical_and(first, second).sum() / total)
+    return overlapMetrics(cut, regionMask)["dice"]
 
 
 #: Drawing order of a view's cut (summary.png, the slice-view overlays): the cavities over the myocardium.
