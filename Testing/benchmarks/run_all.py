@@ -352,8 +352,6 @@ def printLoad(commands: dict, repeats: int, work: Path) -> None:
 
 
 def printSizes(commands: dict, repeats: int, work: Path) -> None:
-    from cine_frames import writeCinePair
-
     print("## Growth with image size (cold whole process)\n")
     rows = []
     for label, maker, sizes in (("angio (pair)", angioAtSize, (512, 1024, 2048)),
@@ -361,10 +359,6 @@ def printSizes(commands: dict, repeats: int, work: Path) -> None:
         for size in sizes:
             run = coldRun(maker(size, work / f"{label[:5]}{size}"), work / "size")
             rows.append([label, size, run["wall_s"], run["peak_mb"], stagesText(run["stages"], 0.2)])
-    (work / "cine").mkdir()
-    cines = writeCinePair(work / "cine", frames=150, size=1024)
-    run = coldRun(["angio", *map(str, cines), "--tree", "left"], work / "size")
-    rows.append(["angio (150-frame cine pair)", 1024, run["wall_s"], run["peak_mb"], stagesText(run["stages"], 0.2)])
     print(table(["module", "px", "wall s", "peak MB", "stages >= 0.2 s"], rows) + "\n", flush=True)
 
 
