@@ -182,7 +182,7 @@ def test_monochrome1_is_inverted_for_display(tmp_path):
 
 def test_ybr_colour_dicom_is_read_as_rgb_with_either_pydicom(tmp_path):
     """pydicom 3 converts YCbCr to RGB itself, pydicom 2.4 (Slicer 5.10's) does not: the reader gives RGB with both."""
-    from ReconCoreLib.cineframes import readDicomPixels
+    from ReconCoreLib.cineframes import iterDicomFrames, readDicomDataset
     from ReconCoreLib.xrayio import saveDicom
 
     rgb = np.zeros((ROWS, COLUMNS, 3), np.uint8)
@@ -196,7 +196,7 @@ def test_ybr_colour_dicom_is_read_as_rgb_with_either_pydicom(tmp_path):
     dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit = 8, 8, 7
     dataset.PixelData = np.clip(np.round(ycbcr), 0, 255).astype(np.uint8).tobytes()
     saveDicom(dataset, path)
-    _, pixels = readDicomPixels(path)
+    pixels = next(iterDicomFrames(readDicomDataset(path), path))
     assert pixels.shape == (ROWS, COLUMNS, 3)
     assert np.abs(pixels.astype(float) - rgb).max() <= 3  # rounding of the 8-bit YCbCr
 

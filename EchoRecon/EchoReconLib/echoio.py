@@ -250,7 +250,7 @@ def _readDicom(path: Path, frame: Optional[int]) -> EchoImage:
         checkSopClass(dataset, ULTRASOUND_SOP_CLASSES, source)
 
     # that frame alone decoded (ReconCoreLib.cineframes; with pydicom 3 a cine's other frames are not even read)
-    dataset = readDicomDataset(path, checkDataset, deferPixelData=True)
+    dataset = readDicomDataset(path, checkDataset)
     count = number(dataset, "NumberOfFrames", source, required=False, integer=True, default=1)
     if count < 1:
         raise ValueError(f"{source}: NumberOfFrames is {count}; it must be at least 1")

@@ -176,16 +176,15 @@ DEFERRED_ELEMENT_BYTES = 256 * 1024
 _PIXEL_DATA_TAG = 0x7FE00010
 
 
-def readDicomDataset(path: Path, checkDataset: Optional[Callable] = None, deferPixelData: bool = False):
+def readDicomDataset(path: Path, checkDataset: Optional[Callable] = None):
     """The pydicom dataset of a DICOM file with its pixel module checked, pixel data not decoded; a clear ValueError
     for unreadable files, files without pixel data and pixel modules that disagree with their data.
     ``checkDataset(dataset)`` (e.g. the reader's modality and IOD checks) runs first, before the pixel data are looked
-    at. With ``deferPixelData`` (and pydicom 3), pixel data larger than :data:`DEFERRED_ELEMENT_BYTES` are not read
-    (only the length of uncompressed ones is checked): :func:`iterDicomFrames` reads the frames from the file, one at
-    a time. Decode its frames with :func:`iterDicomFrames`."""
+    at. With pydicom 3, pixel data larger than :data:`DEFERRED_ELEMENT_BYTES` are not read (only the length of
+    uncompressed ones is checked). Decode its frames with :func:`iterDicomFrames`, one at a time."""
     from .dicomvalues import checkPixelModule
 
-    deferring = deferPixelData and _pydicom3()
+    deferring = _pydicom3()
     dataset = readDicomFile(path, deferSize=DEFERRED_ELEMENT_BYTES if deferring else None)
     if checkDataset is not None:
         checkDataset(dataset)
@@ -218,19 +217,6 @@ def readDicomFile(path: Path, stopBeforePixels: bool = False, deferSize: Optiona
         return pydicom.dcmread(str(path), stop_before_pixels=stopBeforePixels, defer_size=deferSize)
     except (InvalidDicomError, OSError, ValueError, TypeError, KeyError, EOFError) as error:
         raise ValueError(f"{path}: not a readable DICOM file ({oneLine(error, 200)})") from None
-
-
-def readDicomPixels(path: Path, checkDataset: Optional[Callable] = None):
-    """(pydicom dataset, pixel array of every frame) of a DICOM file, checked as by :func:`readDicomDataset`, with a
-    clear ValueError for pixel data no installed decoder can read. Colour comes as RGB. (A reader that needs one
-    frame at a time takes :func:`readDicomDataset` and :func:`iterDicomFrames` instead.)"""
-    dataset = readDicomDataset(path, checkDataset)
-    try:
-        with _quietDecoders():
-            pixels = dataset.pixel_array
-    except Exception as error:  # pydicom raises several types for unsupported transfer syntaxes
-        raise _decodeError(dataset, path, error) from None
-    return dataset, _pydicom2Rgb(dataset, pixels)
 
 
 def _pydicom3() -> bool:

@@ -222,7 +222,7 @@ def _readDicomHeader(path: Path, modalities: Sequence[str], stopBeforePixels: bo
         dataset = readDicomFile(path, stopBeforePixels=True)
         checkDataset(dataset)
         return dataset
-    return readDicomDataset(path, checkDataset, deferPixelData=True)
+    return readDicomDataset(path, checkDataset)
 
 
 def _dicomGeometry(dataset, path: Path) -> CArmGeometry:
