@@ -18,8 +18,7 @@ from EchoReconLib.conventions import FIELD_DEPTH_MM, STRUCTURES, VIEWS
 from EchoReconLib.simpson import biplaneSimpsonVolume
 from EchoReconLib.template import HeartTemplate
 from EchoReconLib.viewplanes import sliceLabels, sliceStructures, viewPlanes
-from ReconCoreLib import runtime, storage
-from ReconCoreLib.metrics import overlapMetrics
+from ReconCoreLib import metrics, runtime, storage
 from ReconCoreLib.progress import Progress
 from ReconCoreLib.readouts import unitOf
 from ReconCoreLib.xrayio import saveDicom
@@ -321,7 +320,7 @@ def test_slicer_entry_point_from_volume_nodes(knownHeart, scene):
         assert np.allclose(ijkToRas, runtime.ijkToRasFromNode(nodes[phase][view])), (phase, view)
         vertices, step = knownVertices(template)[phase], FIELD_DEPTH_MM[view] / 127
         plane, cavity = viewPlanes(vertices, template)[view], label[0] == names.index("LV cavity") + 1
-        assert overlapMetrics(cavity, sliceStructures(vertices, template, plane)[0])["dice"] > 0.99, (phase, view)
+        assert metrics.overlapMetrics(cavity, sliceStructures(vertices, template, plane)[0])["dice"] > 0.99, (phase, view)
         depth, lateral = np.mgrid[:128, :128] * step - np.array([0.0, 63.5 * step])[:, None, None]
         inSector = (np.hypot(depth, lateral) <= FIELD_DEPTH_MM[view]) & (np.abs(np.arctan2(lateral, depth)) < 0.7)
         assert cavity.any() and inSector[cavity].all(), (phase, view)  # 0.7 rad: inside the 40 degree half angle
