@@ -86,10 +86,10 @@ def atlasFile(tmp_path_factory):
     """
     pytest.importorskip("torch", reason="the femur registration fixtures need torch")
     from FemurRegistrationDev.atlas import writeAtlas
-    from FemurRegistrationLib import inference
+    from FemurRegistrationLib import atlasfile
 
-    if inference.defaultAtlasPath().is_file():
-        return inference.defaultAtlasPath()
+    if atlasfile.defaultAtlasPath().is_file():
+        return atlasfile.defaultAtlasPath()
     path = tmp_path_factory.mktemp("atlas") / "FemurAtlas.npz"
     writeAtlas(path)
     return path
@@ -97,9 +97,9 @@ def atlasFile(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def atlas(atlasFile):
-    from FemurRegistrationLib import inference
+    from FemurRegistrationLib import atlasfile
 
-    return inference.loadAtlas(atlasFile)
+    return atlasfile.loadAtlas(atlasFile)
 
 
 @pytest.fixture(scope="session")

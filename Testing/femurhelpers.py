@@ -14,32 +14,48 @@ OUTPUT_FILES = ["volume.nrrd", "segmentation.seg.nrrd", "model.vtk", "transform.
                 "readouts.json", "scene.mrb", ".recon2d3d-result.json", "summary.png"]
 #: Written besides when the inputs are DICOM and highdicom is installed (the pass with Slicer's packages has none).
 DICOM_OUTPUT_FILES = ["seg.dcm", "sr.dcm"] if importlib.util.find_spec("highdicom") else []
-READOUT_KEYS = {"side", "side_source", "view_separation_deg", "inference_s", "ncc_ap", "ncc_lat", "min_jacobian",
+READOUT_KEYS = {"side", "side_source", "view_separation_deg", "placement_disagreement_ap_mm",
+                "placement_disagreement_lat_mm", "box_offset_mm", "inference_s", "ncc_ap", "ncc_lat", "min_jacobian",
                 "femur_volume_mm3", "head_diameter_mm", "neck_shaft_angle_deg", "femoral_offset_mm",
                 "anteversion_deg"}
 #: The known registration of the stand-in: similarity parameters (network units) and a constant displacement (mm).
 SIMILARITY = [[0.3, -0.2, 0.5, 0.3, -0.2, 0.4, 0.05]]
 SHIFT_MM = (1.5, -1.0, 2.0)
+ISOCENTER = (0.0, 0.0, 0.0)  # a crop box centred on the isocenter (LPS mm), where the samples put the femur
 DETECTOR = 128  # simulated radiographs: 128 x 128 pixels of 1.6 mm (205 mm, like a 512 x 0.4 mm detector)
 
 
 def fixedRegistration(affine: np.ndarray, displacement: np.ndarray):
-    """A stand-in module with the network's TorchScript interface returning one known registration."""
+    """A stand-in module with the network's TorchScript interface returning one known registration (patient frame,
+    working frame for a left femur) wherever the pipeline puts the crop box.
+
+    The box centre ``c`` is read from the AP view's source: in the view rows it is the radiograph's source minus ``c``,
+    and every AP view the tests use has its source SOD 925 mm from the isocenter at a primary angle that is a multiple
+    of 5 deg, secondary 0 (80 mm apart: the nearest one is the source while ``c`` is under 40 mm). The map
+    ``p -> T(p + c + u)`` is returned as the similarity ``T @ translation(c)`` and the same displacement ``u``."""
     import torch
 
+    sources = np.array([CArmGeometry(angle, 0.0, 1000.0, 925.0, (1.0, 1.0), 8, 8).sourcePositionLps
+                        for angle in np.arange(-90.0, 90.1, 5.0)])
+
     class FixedRegistration(torch.nn.Module):
-        def __init__(self, affine: np.ndarray, displacement: np.ndarray):
+        def __init__(self, affine: np.ndarray, displacement: np.ndarray, sources: np.ndarray):
             super().__init__()
             self.register_buffer("affine", torch.as_tensor(affine, dtype=torch.float32))
             self.register_buffer("displacement", torch.as_tensor(displacement, dtype=torch.float32))
+            self.register_buffer("sources", torch.as_tensor(sources, dtype=torch.float32))
 
         def forward(self, images: torch.Tensor, masks: torch.Tensor, views: torch.Tensor):
             batch = images.shape[0]
             shape = [batch] + list(self.displacement.shape)
-            return (self.affine[None].expand(batch, 4, 4), self.displacement[None].expand(shape),
+            offsets = self.sources[None] - views[:, 0:1, 0:3]  # [B, K, 3]: source candidates - source in the box
+            nearest = torch.argmin((offsets * offsets).sum(2), dim=1)
+            translation = torch.eye(4, dtype=views.dtype).repeat(batch, 1, 1)
+            translation[:, :3, 3] = offsets[torch.arange(batch), nearest]
+            return (self.affine[None] @ translation, self.displacement[None].expand(shape),
                     -self.displacement[None].expand(shape))
 
-    return FixedRegistration(affine, displacement)
+    return FixedRegistration(affine, displacement, sources)
 
 
 def geometries(side="right", primaries=(0.0, -90.0)):

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import map_coordinates
 
+from femurhelpers import ISOCENTER
 from FemurRegistrationLib import checks, radiographs
 from FemurRegistrationLib.samples import SAMPLES, sampleFiles
 from ReconCoreLib.plausibility import ImplausibleResult, keepingImplausible
@@ -40,7 +41,7 @@ def withSpacing(view, factor):
 @pytest.mark.parametrize("name", list(SAMPLES))
 def test_samples_pass_every_input_gate(name):
     views, masks, side = sampleCase(name)
-    networkViews, _ = radiographs.prepareInputs(*views, *masks, side)
+    networkViews, _, _ = radiographs.prepareInputs(*views, *masks, side)
     figures = checks.checkMasks(networkViews)
     for key, measured in zip(("ap", "lat"), figures):
         shaft, proximal, height = SAMPLE_FIGURES[(name, key)]
@@ -86,7 +87,7 @@ def test_height_agreement_between_the_views():
     shortened = masks[1].copy()
     shortened[300:] = False  # the lateral mask stops 40 mm below the central ray
     with pytest.raises(ImplausibleResult, match="height_ratio"):
-        checks.checkMasks([radiographs.prepareView(view, mask, "right", name) for view, mask, name in
+        checks.checkMasks([radiographs.workingView(view, mask, "right", name) for view, mask, name in
                                        zip(views, (masks[0], shortened), ("AP", "lateral"))])
 
 
@@ -197,9 +198,9 @@ def test_network_inputs_do_not_depend_on_the_pixel_count():
         results = {}
         for size in (256, 512, 1024, 2048):
             image, sized = resized(view, mask, size)
-            given = radiographs.prepareView(image, sized, side, name)
+            given = radiographs.prepareView(image, sized, side, name, ISOCENTER)
             proposed = radiographs.prepareView(image, radiographs.proposeFemurMask(
-                image.pixels, image.geometry.pixelSpacingMm), side, name)
+                image.pixels, image.geometry.pixelSpacingMm), side, name, ISOCENTER)
             results[size] = given, proposed, checks.maskFigures(image.pixels, sized, image.geometry)
         reference, referenceProposal, referenceFigures = results[512]
         scale = float(reference.image.max() - reference.image.min())

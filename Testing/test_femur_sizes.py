@@ -12,7 +12,7 @@ from collections import OrderedDict
 import numpy as np
 import pytest
 
-from femurhelpers import BUNDLED_MODEL, upsampledSample
+from femurhelpers import BUNDLED_MODEL, ISOCENTER, upsampledSample
 from FemurRegistrationLib import radiographs
 from FemurRegistrationLib.samples import sampleFiles
 from ReconCoreLib import runtime, storage
@@ -105,9 +105,9 @@ def test_network_inputs_and_proposals_of_a_large_sample(largeSample):
         small = readXrayImage(files[key])
         large = radiographs.readRadiograph(largeSample[key])
         assert large.pixels.shape == radiographs.workingSize(readXrayImage(largeSample[key]).geometry) == (758, 758)
-        given = [radiographs.prepareView(view, readMaskImage(mask), "right", name)
+        given = [radiographs.prepareView(view, readMaskImage(mask), "right", name, ISOCENTER)
                  for view, mask in ((small, files[key + "Mask"]), (large, largeSample[key + "Mask"]))]
-        proposed = [radiographs.prepareView(view, None, "right", name) for view in (small, large)]
+        proposed = [radiographs.prepareView(view, None, "right", name, ISOCENTER) for view in (small, large)]
         scale = float(given[0].image.max() - given[0].image.min())
         assert np.abs(given[1].image - given[0].image).max() < 0.006 * scale, name
         assert (given[1].mask != given[0].mask).sum() <= 0.005 * given[0].mask.sum(), name

@@ -13,13 +13,13 @@ import json
 import numpy as np
 import pytest
 
-from femurhelpers import DETECTOR, READOUT_KEYS, SHIFT_MM
+from femurhelpers import DETECTOR, ISOCENTER, READOUT_KEYS, SHIFT_MM
 from FemurRegistrationLib import checks, mirroring, outputs, radiographs
 from ReconCoreLib import runtime, storage
 from ReconCoreLib.plausibility import keepingImplausible
 from ReconCoreLib.progress import Progress
 from ReconCoreLib.readouts import Readouts
-from ReconCoreLib.xraygeometry import LPS_TO_RAS, CArmGeometry
+from ReconCoreLib.xraygeometry import CArmGeometry
 from ReconCoreLib.xrayio import XrayImage, writeXrayDicom
 
 try:  # the registration itself is torch code; without torch (the pass with Slicer's packages) the tests that
@@ -51,21 +51,21 @@ def test_virtual_detector_resampling_matches_hand_computed_projection():
     # AP view, SID 1000, SOD 925: a point at depth 0 is magnified 1000/925 on the detector.
     ap = CArmGeometry(0.0, 0.0, 1000.0, 925.0, (0.4, 0.4), 512, 512)
     point = np.array([10.0, 0.0, 20.0])  # LPS: 10 mm to the patient's left, 20 mm up
-    virtual = radiographs.virtualDetector(ap)
+    virtual = radiographs.virtualDetector(ap, ISOCENTER)
     assert (virtual.rows, virtual.columns, virtual.pixelSpacingMm) == (96, 96, (2.03, 2.03))
-    resampled = radiographs.resampleToDetector(blob(ap, point, 12.0), ap, virtual)
+    resampled = radiographs.resampleToDetector(blob(ap, point, 12.0), ap, virtual, ISOCENTER)
     magnified = np.array([10.0, -20.0]) * 1000.0 / 925.0 / 2.03  # columns to the left, rows down
     assert np.allclose(centroid(resampled), 47.5 + magnified, atol=0.05)
     # An oblique view with anisotropic pixels and another SID: the blob lands where the point projects.
     oblique = CArmGeometry(25.0, -10.0, 1100.0, 800.0, (0.3, 0.35), 700, 600)
     point = np.array([-30.0, 15.0, 40.0])
-    virtual = radiographs.virtualDetector(oblique)
-    resampled = radiographs.resampleToDetector(blob(oblique, point, 15.0), oblique, virtual)
+    virtual = radiographs.virtualDetector(oblique, ISOCENTER)
+    resampled = radiographs.resampleToDetector(blob(oblique, point, 15.0), oblique, virtual, ISOCENTER)
     assert np.allclose(centroid(resampled), virtual.projectLps([point])[0], atol=0.1)
     # Outside the original image the virtual detector reads 0; a constant image stays constant inside it.
     small = CArmGeometry(0.0, 0.0, 1000.0, 925.0, (0.2, 0.2), 400, 400)  # 80 mm wide, the virtual one 195 mm
     constant = radiographs.resampleToDetector(np.full((400, 400), 3.0, np.float32), small,
-                                              radiographs.virtualDetector(small))
+                                              radiographs.virtualDetector(small, ISOCENTER), ISOCENTER)
     assert constant[0, 0] == 0.0 and np.allclose(constant[40:56, 40:56], 3.0)
 
 
@@ -201,19 +201,31 @@ def test_markups_helper_round_trip(scene, tmp_path):
 
 def test_outputs_land_in_patient_space(knownResults, knownRegistration, atlas, scene):
     result = knownResults["right"]
-    # Warped atlas on the 1 mm crop box, RAS: origin (63.5, 55.5, -79.5), directions (-1, -1, 1).
+    # The crop box is moved onto the femur: the atlas head centre lands where the known registration puts it.
+    headAtlas = refine.atlasHeadCentre(atlas)
+    headShift = (np.linalg.inv(knownRegistration.affine) @ np.append(headAtlas, 1.0))[:3] - headAtlas
+    centre = result.networkViews[0].boxCentreLps
+    # The box is the one placed from the masks or one the network moved it to (whole mm); the registrations agree.
+    assert np.linalg.norm(headShift) > 3.0 and np.array_equal(centre, np.round(centre))
+    assert np.abs(centre - headShift).max() < 6.0
+    assert result.readouts.values["box_offset_mm"] == pytest.approx(np.linalg.norm(centre))
+    # Warped atlas on the 1 mm crop box, RAS: origin (63.5, 55.5, -79.5) on the isocenter, moved by the box centre;
+    # directions (-1, -1, 1).
     assert result.hu.shape == result.label.shape == (160, 112, 128)
-    assert np.allclose(result.ijkToRas, np.array([[-1, 0, 0, 63.5], [0, -1, 0, 55.5], [0, 0, 1, -79.5],
-                                                  [0, 0, 0, 1.0]]))
+    origin = np.array([63.5, 55.5, -79.5]) + centre * [-1, -1, 1]
+    assert np.allclose(result.ijkToRas, np.array([[-1, 0, 0, origin[0]], [0, -1, 0, origin[1]],
+                                                  [0, 0, 1, origin[2]], [0, 0, 0, 1.0]]))
     readouts = result.readouts.toDict()
     assert READOUT_KEYS | {"dice", "jaccard", "assd_mm", "hd95_mm"} <= set(readouts)
     assert readouts["dice"] > 0.999 and readouts["hd95_mm"] < 0.01  # the truth is the atlas moved the same way
     assert readouts["min_jacobian"] == pytest.approx(np.linalg.det(knownRegistration.affine[:3, :3]), rel=1e-4)
-    assert readouts["ncc_ap"] > 0.99 and readouts["ncc_lat"] > 0.99  # femur-only radiographs: the DRRs match
+    # Femur-only radiographs: the DRRs match, but for the shaft the box cut off: the radiographs are of the femur that
+    # filled the isocenter's box, the DRRs of the box moved onto the head (measured 0.97 / 0.98; 0.996 / 0.998 with
+    # the box left on the isocenter).
+    assert readouts["ncc_ap"] > 0.96 and readouts["ncc_lat"] > 0.97
     assert readouts["side"] == "right" and readouts["view_separation_deg"] == pytest.approx(90.0)
     assert [w for w in readouts["warnings"] if not w.startswith("hip measurements come from the registered atlas")] == []
     # Landmarks by hand: atlas head centre q -> T^-1 q - shift (LPS), then RAS.
-    headAtlas = refine.atlasHeadCentre(atlas)
     expected = (np.linalg.inv(knownRegistration.affine) @ np.append(headAtlas, 1.0))[:3] - SHIFT_MM
     assert result.landmarkNames[0] == "head centre"
     assert np.allclose(result.landmarksRas[0], expected * [-1, -1, 1], atol=0.05)
@@ -225,7 +237,7 @@ def test_outputs_land_in_patient_space(knownResults, knownRegistration, atlas, s
     # Scene nodes: volume geometry in RAS, grid transform maps atlas points onto the registered landmarks.
     nodes = outputs.addToScene(result, scene)
     volume = nodes["outputVolume"]
-    assert np.allclose(volume.GetSpacing(), [1, 1, 1]) and np.allclose(volume.GetOrigin(), [63.5, 55.5, -79.5])
+    assert np.allclose(volume.GetSpacing(), [1, 1, 1]) and np.allclose(volume.GetOrigin(), origin)
     direction = np.zeros((3, 3))
     volume.GetIJKToRASDirections(direction)
     assert np.allclose(direction, np.diag([-1.0, -1.0, 1.0]))
@@ -248,7 +260,7 @@ def test_left_femur_round_trip_through_the_mirrored_right_femur(knownResults):
         assert leftView.geometry == rightView.geometry
     # Every output comes back mirrored (x -> -x in LPS and in RAS).
     assert np.array_equal(left.label, right.label[..., ::-1])
-    assert np.allclose(left.ijkToRas @ [127, 0, 0, 1], LPS_TO_RAS @ [63.5, -55.5, -79.5, 1])
+    assert np.allclose(left.ijkToRas @ [127, 0, 0, 1], (right.ijkToRas @ [0, 0, 0, 1]) * [-1, 1, 1, 1])
     assert np.allclose(left.landmarksRas, right.landmarksRas * [-1, 1, 1], atol=1e-4)
     for leftOutline, rightOutline in zip(left.outlines, right.outlines):
         assert (leftOutline != rightOutline[:, ::-1]).mean() < 1e-3
@@ -283,8 +295,8 @@ def test_bad_inputs_are_refused(knownCase, fixedModel):
     with pytest.raises(ValueError, match="side"):
         pipeline.registerFemur(*views, *masks, side="both", device="cpu")
     outside = np.zeros_like(masks[0])
-    outside[0:3, 0:3] = True  # a corner the virtual detector does not see
-    with pytest.raises(ValueError, match="field of view"):
+    outside[0:3, 0:3] = True  # a corner, dark on this femur-only radiograph
+    with pytest.raises(ValueError, match="not on the femur"):
         pipeline.registerFemur(*views, outside, masks[1], side="right", device="cpu")
 
 
@@ -308,9 +320,10 @@ def test_warnings_for_oblique_views_and_proposed_masks(knownCase):
     oblique = CArmGeometry(-45.0, 0.0, 1000.0, 925.0, (1.6, 1.6), DETECTOR, DETECTOR)
     checks = Readouts("FemurRegistration")
     with keepingImplausible():  # the proposal on a femur-only DRR misses the head: a failed input gate, kept here
-        prepared, warnings = radiographs.prepareInputs(views[0], XrayImage(views[1].pixels, oblique), None,
+        prepared, warnings, _ = radiographs.prepareInputs(views[0], XrayImage(views[1].pixels, oblique), None,
                                                     knownCase["right"]["masks"][1], "right", readouts=checks)
-    assert "AP femur mask (proposed)" in checks.failedChecks[0] and "height_ratio" in checks.failedChecks[-1]
+    assert "AP femur mask (proposed)" in checks.failedChecks[0]
+    assert any("height_ratio" in message for message in checks.failedChecks)
     warnings = " ".join(warnings)
     assert "45.0 deg apart" in warnings and "outside the views the network was trained on" in warnings
     assert "no AP femur mask" in warnings and [view.maskProposed for view in prepared] == [True, False]
@@ -318,7 +331,8 @@ def test_warnings_for_oblique_views_and_proposed_masks(knownCase):
 
 
 def test_refinement_recovers_a_displaced_registration(knownCase, knownRegistration, atlas):
-    views, _ = radiographs.prepareInputs(*knownCase["right"]["views"], *knownCase["right"]["masks"], "right")
+    views = [radiographs.prepareView(view, mask, "right", name, ISOCENTER) for view, mask, name in
+             zip(knownCase["right"]["views"], knownCase["right"]["masks"], ("AP", "lateral"))]  # the known box
     shift = np.array([4.0, -3.0, 3.0], np.float32)[:, None, None, None]  # mm, added to the known displacement
     start = inference.Registration(knownRegistration.affine, knownRegistration.displacement + shift,
                                    knownRegistration.inverseDisplacement - shift)

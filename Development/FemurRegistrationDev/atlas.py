@@ -1,7 +1,7 @@
 """The femur atlas and the untrained network that holds it (development: the atlas is built once and bundled).
 
 ``FemurRegistration/Resources/Models/FemurAtlas.npz`` is the shape model's mean femur as a phantom with no pose
-(:func:`writeAtlas`); the runtime reads it with :func:`FemurRegistrationLib.inference.loadAtlas`.
+(:func:`writeAtlas`); the runtime reads it with :func:`FemurRegistrationLib.atlasfile.loadAtlas`.
 """
 
 from __future__ import annotations

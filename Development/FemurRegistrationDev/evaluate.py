@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from FemurRegistrationLib import inference, transforms
+from FemurRegistrationLib.atlasfile import loadAtlas
 from FemurRegistrationLib.hipmeasures import FemurShapeModel, hipMeasurements
 from FemurRegistrationLib.radiographs import NetworkView
 from FemurRegistrationLib.refine import refineRegistration
@@ -94,7 +95,7 @@ _WORKER: dict = {}
 
 def _startWorker(modelPath: str, threads: int, refine: bool = False) -> None:
     torch.set_num_threads(threads)
-    _WORKER.update(model=torch.jit.load(modelPath, map_location="cpu").eval(), atlas=inference.loadAtlas(),
+    _WORKER.update(model=torch.jit.load(modelPath, map_location="cpu").eval(), atlas=loadAtlas(),
                    shapeModel=FemurShapeModel.load(), refine=refine)
 
 

@@ -35,7 +35,7 @@ from FemurRegistrationLib import transforms
 from FemurRegistrationLib.conventions import FIELD_SPACING_MM, NETWORK_SPACING_MM
 from FemurRegistrationLib.drr import downsample
 from FemurRegistrationLib.grid import boxGrid
-from FemurRegistrationLib.inference import defaultAtlasPath, loadAtlas
+from FemurRegistrationLib.atlasfile import defaultAtlasPath, loadAtlas
 from ReconCoreDev.training import TrainingRun, addRunArguments, exportTorchScript
 from ReconCoreLib.projector import gridPointsLps, lpsToGridMatrix
 

@@ -14,7 +14,7 @@ IMAGE_SIZE = 96
 DETECTOR_PIXEL_MM = 2.03
 #: The ray segment sampled by the projector: a sphere of this radius around the crop box centre holds the box.
 RAY_RADIUS_MM = 120.0
-#: The crop box (x, y, z) in mm, centred on the C-arm isocenter, axis-aligned in LPS: where the atlas is
-#: registered. The atlas volume lives on its 1 mm grid, the network on 2 mm, the displacement field on 4 mm.
+#: The crop box (x, y, z) in mm, centred where the femur is found (:mod:`.placement`), axis-aligned in LPS: where the
+#: atlas is registered. The atlas volume lives on its 1 mm grid, the network on 2 mm, the displacement field on 4 mm.
 BOX_SIZE_MM = (128.0, 112.0, 160.0)
 ATLAS_SPACING_MM, NETWORK_SPACING_MM, FIELD_SPACING_MM = 1.0, 2.0, 4.0

@@ -24,13 +24,15 @@ def projectVolume(volume: np.ndarray, ijkToLps: np.ndarray, geometries, reductio
                   samplesPerRay: int = 128) -> np.ndarray:
     """DRRs (``integral``, volume units x mm) or silhouettes (``max``) of a [k, j, i] or [C, k, j, i] volume.
 
+    The rays are sampled over :data:`RAY_RADIUS_MM` about the volume's centre, wherever ``ijkToLps`` puts it.
     Returns [N, rows, cols] (or [N, C, rows, cols] for a multi-channel volume).
     """
     first = geometries[0]
-    projector = ConeBeamProjector(first.rows, first.columns, samplesPerRay, reduction)
-    views = ViewGeometry.fromCArm(geometries, radiusMm=RAY_RADIUS_MM)
     volume = np.asarray(volume, np.float32)
     channels = volume if volume.ndim == 4 else volume[None]
+    centre = np.asarray(ijkToLps, dtype=float) @ np.append((np.array(channels.shape[1:][::-1]) - 1) / 2.0, 1.0)
+    projector = ConeBeamProjector(first.rows, first.columns, samplesPerRay, reduction)
+    views = ViewGeometry.fromCArm(geometries, centre[:3], radiusMm=RAY_RADIUS_MM)
     lpsToGrid = torch.as_tensor(lpsToGridMatrix(ijkToLps, channels.shape[1:]), dtype=torch.float32)
     tensor = torch.as_tensor(channels)[None].expand(len(geometries), -1, -1, -1, -1)
     with torch.no_grad():

@@ -1,6 +1,7 @@
 """The crop box grids of FemurRegistration (LPS mm, arrays indexed [k, j, i], identity direction).
 
-The box :data:`~.conventions.BOX_SIZE_MM` = 128 (x) x 112 (y) x 160 (z) mm is centred on the origin; at 1 mm its
+The box :data:`~.conventions.BOX_SIZE_MM` = 128 (x) x 112 (y) x 160 (z) mm is centred on the origin of the box frame
+(the pipeline places that origin on the femur: :mod:`.placement`); at 1 mm its
 arrays have shape (160, 112, 128) and the first voxel centre lies at (-63.5, -55.5, -79.5).
 """
 

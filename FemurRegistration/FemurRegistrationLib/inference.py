@@ -1,6 +1,7 @@
 """Run the registration network and turn its output into patient-space results (no Slicer, no Qt).
 
-Frames: LPS mm throughout; the crop box (:mod:`grid`) is centred on the radiographs' isocenter. The
+Frames: LPS mm throughout, in the box frame: the crop box (:mod:`grid`) centred at the origin, placed on the femur
+in the patient (:mod:`placement`; the pipeline adds the box centre to every output). The
 network works on a 2 mm atlas and a 4 mm velocity grid; its displacement is upsampled (trilinear) to warp the
 1 mm atlas volume and label, and the atlas surface is moved with the inverse map (landmarks, hip
 measurements). Left femurs are registered as mirrored right femurs (LPS x -> -x; see :mod:`.mirroring`).
@@ -8,9 +9,7 @@ measurements). Left femurs are registered as mirrored right femurs (LPS x -> -x;
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,32 +20,6 @@ from . import transforms
 from .conventions import ATLAS_SPACING_MM, FIELD_SPACING_MM, NETWORK_SPACING_MM
 from .grid import boxGrid
 from .mirroring import mirrorIjkToLps, toPatient
-
-def defaultAtlasPath() -> Path:
-    """``Resources/Models/FemurAtlas.npz`` of the module (source tree and installed extension alike)."""
-    return Path(__file__).resolve().parents[1] / "Resources" / "Models" / "FemurAtlas.npz"
-
-
-@functools.lru_cache(maxsize=2)
-def _readAtlas(path: str, modified: float) -> dict:
-    with np.load(path) as data:
-        return {key: data[key] for key in data.files}
-
-
-def loadAtlas(path: str | Path | None = None) -> dict:
-    """The atlas (default: the bundled one): ``hu`` int16 and ``label`` uint8 on the 1 mm box, ``verticesLps``,
-    ``triangles``, ``ijkToLps``; read once per file version (treat the arrays as read-only)."""
-    path = Path(path) if path is not None else defaultAtlasPath()
-    if not path.is_file():
-        raise ValueError(f"FemurRegistration: the atlas {path.name} is missing beside the model; nothing was computed")
-    return _readAtlas(str(path.resolve()), path.stat().st_mtime)
-
-
-def atlasPathFor(modelPath) -> Path:
-    """The atlas that belongs to a model file: ``FemurAtlas.npz`` in its folder, else the bundled one."""
-    candidate = Path(modelPath).parent / "FemurAtlas.npz"
-    return candidate if candidate.is_file() else defaultAtlasPath()
-
 
 def networkAtlas(atlas: dict) -> np.ndarray:
     """The attenuation-like femur-only atlas on the 2 mm network grid."""
@@ -85,14 +58,15 @@ def register(model, images: np.ndarray, masks: np.ndarray, views: np.ndarray, de
                         inverse[0].cpu().numpy(), mirrored)
 
 
-def warpAtlas(atlas: dict, registration: Registration, device="cpu",
-              labelOnly: bool = False) -> tuple[np.ndarray | None, np.ndarray]:
-    """(warped HU int16, warped label uint8) of the atlas on the 1 mm box (patient frame of the registration).
+def warpAtlas(atlas: dict, registration: Registration, device="cpu", labelOnly: bool = False,
+              spacingMm: float = ATLAS_SPACING_MM) -> tuple[np.ndarray | None, np.ndarray]:
+    """(warped HU int16, warped label uint8) of the atlas on the box at ``spacingMm`` (1 mm: the outputs' grid;
+    patient frame of the registration).
 
     ``labelOnly`` skips the HU volume (returned as None).
     """
     affine, displacement, _, fieldLpsToGrid = registration.tensors(device)
-    ijkToLps, shape = boxGrid(ATLAS_SPACING_MM)
+    ijkToLps, shape = boxGrid(spacingMm)
     atlasLpsToGrid = torch.as_tensor(lpsToGridMatrix(atlas["ijkToLps"], atlas["hu"].shape), dtype=torch.float32,
                                      device=device)[None]
     channels = [atlas["label"].astype(np.float32)]
@@ -134,15 +108,26 @@ def minimumJacobian(registration: Registration) -> float:
     return float(jacobian.min())
 
 
-def atlasToPatientField(registration: Registration, side: str) -> tuple[np.ndarray, np.ndarray]:
+def atlasHeadCentre(atlas: dict) -> np.ndarray:
+    """The atlas's femoral head centre (LPS mm, box frame): the centre of the network's similarity."""
+    from .hipmeasures import FemurShapeModel, hipMeasurements
+
+    return np.asarray(hipMeasurements(atlas["verticesLps"], FemurShapeModel.load())["head_centre_lps"], dtype=float)
+
+
+def atlasToPatientField(registration: Registration, side: str,
+                        boxCentreLps=(0.0, 0.0, 0.0)) -> tuple[np.ndarray, np.ndarray]:
     """(displacement [k, j, i, 3] in mm RAS, grid ijkToLps): atlas point q -> patient point - q on the 4 mm box grid.
 
-    The atlas frame of a left femur is the mirrored atlas, so the map stays orientation-preserving.
+    ``registration`` was made with the crop box centred at ``boxCentreLps`` (working frame): the patient point is
+    the registration's point plus that centre. The atlas frame of a left femur is the mirrored atlas, so the map
+    stays orientation-preserving.
     """
     fieldIjkToLps, fieldShape = boxGrid(FIELD_SPACING_MM)
     if side == "left":
         fieldIjkToLps = mirrorIjkToLps(fieldIjkToLps, fieldShape)
     atlasPoints = gridPointsLps(fieldIjkToLps, fieldShape, dtype=torch.float64).numpy()
-    patientPoints = toPatient(warpPoints(toPatient(atlasPoints.reshape(-1, 3), side), registration), side)
+    patientPoints = toPatient(warpPoints(toPatient(atlasPoints.reshape(-1, 3), side), registration)
+                              + np.asarray(boxCentreLps, dtype=float), side)
     displacementLps = patientPoints.reshape(atlasPoints.shape) - atlasPoints
     return displacementLps * np.array([-1.0, -1.0, 1.0]), fieldIjkToLps

@@ -3,10 +3,14 @@
 Steps
 -----
 1-3. Side, the radiographs' working copies (area-averaged once to about 0.25 mm at the isocenter when their pixels
-   are finer), femur masks (given or proposed) and the virtual detector: :mod:`radiographs`. A left femur is
-   registered as the mirrored right femur ("working frame"); every output is mirrored back.
-4. Network (TorchScript, :mod:`inference`): similarity + diffeomorphic displacement (patient -> atlas) and its
-   inverse; optionally a short test-time refinement (:mod:`refine`).
+   are finer), femur masks (given or proposed), the crop box placed on the femur both views show (:mod:`placement`)
+   and the virtual detectors about it: :mod:`radiographs`. A left femur is registered as the mirrored right femur
+   ("working frame"); every output is mirrored back.
+4. Network (TorchScript, :mod:`inference`) in the box frame: similarity + diffeomorphic displacement (patient ->
+   atlas) and its inverse. Where its similarity puts the femoral head more than 2 mm from where the box expects it,
+   the box is moved there and the network runs again (:func:`_registerPlaced`). Optionally a short test-time
+   refinement (:mod:`refine`). Readouts ``box_offset_mm`` (box centre from the isocenter) and
+   ``placement_disagreement_ap_mm`` / ``_lat_mm`` (each view's own best femur match from the place both share).
 5. Outputs in patient RAS (:mod:`outputs`): the warped atlas CT (1 mm crop box), the warped femur label, the atlas
    -> patient grid transform, the warped landmarks, the femur outline projected on each radiograph, readouts
    (:mod:`checks`: NCC of each radiograph with the DRR of the warped femur inside its mask, minimum Jacobian
@@ -42,8 +46,9 @@ from ReconCoreLib.xraygeometry import LPS_TO_RAS, viewSeparationDeg
 from ReconCoreLib.xrayio import XrayImage, checkImage
 
 from . import inference, mirroring
+from .atlasfile import atlasPathFor, loadAtlas
 from .checks import femurDrrs, gateResult, maskedNcc, projectedOutline, referenceMetrics
-from .conventions import ATLAS_SPACING_MM
+from .conventions import ATLAS_SPACING_MM, VIEW_NAMES
 from .grid import boxGrid
 from .hipmeasures import FemurShapeModel, hipMeasurements
 from .outputs import addToScene, maskFromNode, readReference, referenceFromNode, writeOutputs
@@ -64,6 +69,12 @@ LANDMARKS = {
 }
 #: Landmarks below the crop box (outside the radiographs' field): moved by the registration's border values.
 DISTAL_LANDMARKS = ("medial posterior condyle", "lateral posterior condyle", "medial epicondyle", "lateral epicondyle")
+#: The network's own estimate of where the femur is moves the crop box again when it is this far off (mm), at most
+#: this many times (:func:`_registerPlaced`).
+RECENTRE_TOLERANCE_MM, RECENTRE_PASSES = 2.0, 3
+#: When the femur is found this close to where the training phantoms had it (box centre within this many mm of the
+#: isocenter), the box on the isocenter, the network's training frame, is one more candidate.
+ISOCENTER_REACH_MM = 10.0
 HIP_READOUTS = ("head_diameter_mm", "neck_shaft_angle_deg", "femoral_offset_mm", "anteversion_deg")
 
 
@@ -106,26 +117,28 @@ def registerFemur(apView: XrayImage, latView: XrayImage, apMask=None, latMask=No
 
     progress = Progress.of(progress)
     inputChecks = Readouts(MODULE)  # input gates the user chose to keep (--keep-implausible), before the model loads
-    views, warnings = prepareInputs(apView, latView, apMask, latMask, side, progress, inputChecks)
-    device = resolveDevice(device)
     modelFile = requireModel(MODULE, modelPath)
-    atlas = inference.loadAtlas(atlasPath or inference.atlasPathFor(modelFile.path))
+    atlas = loadAtlas(atlasPath or atlasPathFor(modelFile.path))
+    views, warnings, placement = prepareInputs(apView, latView, apMask, latMask, side, progress, inputChecks, atlas)
+    device = resolveDevice(device)
     readouts = Readouts(MODULE, modelSha256=modelFile.sha256, device=device)
     for message in inputChecks.failedChecks:
         readouts.failCheck(message)
     readouts.set("side", side)
     readouts.set("side_source", sideSource)
     readouts.set("view_separation_deg", viewSeparationDeg(apView.geometry, latView.geometry))
+    readouts.set("placement_disagreement_ap_mm", placement.disagreementMm[0])
+    readouts.set("placement_disagreement_lat_mm", placement.disagreementMm[1])
     for message in warnings:
         readouts.warn(message)
 
     progress(0.2, "registration network")
     model = modelFile.load(device)
     started = time.perf_counter()
-    registration = inference.register(model, np.stack([view.image for view in views]),
-                                      np.stack([view.mask for view in views]),
-                                      viewParameters([view.geometry for view in views]), device, side == "left")
+    registration, views = _registerPlaced(model, views, side, atlas, device)
     readouts.set("inference_s", time.perf_counter() - started)
+    boxCentre = views[0].boxCentreLps  # working frame
+    readouts.set("box_offset_mm", float(np.linalg.norm(boxCentre)))
     if refine:
         progress(0.3, "refinement")
         started = time.perf_counter()
@@ -140,6 +153,7 @@ def registerFemur(apView: XrayImage, latView: XrayImage, apMask=None, latMask=No
         raise ValueError("the registered femur is empty (the atlas left the field of view); check the masks and "
                          "the geometry")
     boxIjkToLps, _ = boxGrid(ATLAS_SPACING_MM)
+    boxIjkToLps[:3, 3] += boxCentre  # the box frame (network, DRRs) -> the working frame
     for name, view, drr in zip(("ncc_ap", "ncc_lat"), views, femurDrrs(hu, label, [v.geometry for v in views])):
         readouts.set(name, maskedNcc(view.image, drr, view.mask))
     minimumJacobian = inference.minimumJacobian(registration)
@@ -155,6 +169,8 @@ def registerFemur(apView: XrayImage, latView: XrayImage, apMask=None, latMask=No
                                        FemurShapeModel.load())
     except ValueError as error:
         readouts.warn(f"hip measurements failed on the registered surface ({error})")
+    measurements = {key: np.asarray(value) + boxCentre if key.endswith("_lps") else value
+                    for key, value in measurements.items()}  # points in the working frame
     for key in HIP_READOUTS:
         if key in measurements:
             readouts.set(key, float(measurements[key]))
@@ -174,7 +190,7 @@ def registerFemur(apView: XrayImage, latView: XrayImage, apMask=None, latMask=No
     # Patient frame (mirror back a left femur), RAS for Slicer.
     hu, patientIjkToLps = mirroring.volumeToPatient(hu, boxIjkToLps, side)
     label, _ = mirroring.volumeToPatient(label, boxIjkToLps, side)
-    displacementRas, fieldIjkToLps = inference.atlasToPatientField(registration, side)
+    displacementRas, fieldIjkToLps = inference.atlasToPatientField(registration, side, boxCentre)
     progress(0.78, "outlines on the radiographs")
     workingViews = tuple(view.working for view in views)
     outlines = tuple(projectedOutline(label, patientIjkToLps, view.geometry) for view in workingViews)
@@ -189,6 +205,56 @@ def registerFemur(apView: XrayImage, latView: XrayImage, apMask=None, latMask=No
             readouts.set(key, value)
     progress(0.88, "registration done")
     return result
+
+
+def _registerPlaced(model, views, side: str, atlas: dict, device: str):
+    """(registration, views) of the network, the crop box moved onto the femur the network finds: when its
+    similarity puts the atlas's femoral head more than :data:`RECENTRE_TOLERANCE_MM` from where the box expects it,
+    the views are placed again about the head's place, rounded to whole mm (at most :data:`RECENTRE_PASSES` times).
+    The network was trained on femurs within 5 mm of that place; the masks' placement (:mod:`.placement`) is
+    coarser (median 4-6 mm off), and the network's own estimate falls short of large offsets, so it is repeated.
+    Its result varies by several Dice points with mm shifts of the box, so of the registrations made on the way
+    (and on the isocenter's box, where the network was trained, when the femur is within
+    :data:`ISOCENTER_REACH_MM` of it) the one whose femur silhouettes agree best with the masks
+    (:func:`silhouetteAgreement`) is kept."""
+    from .radiographs import placeView
+
+    head = inference.atlasHeadCentre(atlas)
+    candidates = []
+
+    def register(views):
+        registration = inference.register(model, np.stack([view.image for view in views]),
+                                          np.stack([view.mask for view in views]),
+                                          viewParameters([view.geometry for view in views]), device, side == "left")
+        candidates.append((silhouetteAgreement(atlas, registration, views, device), len(candidates), registration,
+                           views))
+        return np.linalg.solve(registration.affine, np.append(head, 1.0))[:3] - head  # where T puts the head
+
+    for attempt in range(RECENTRE_PASSES + 1):
+        shift = register(views)
+        found = views[0].boxCentreLps + shift  # the box centre that puts the head where the network expects it
+        if attempt == RECENTRE_PASSES or np.linalg.norm(shift) <= RECENTRE_TOLERANCE_MM:
+            break
+        views = [placeView(view, side, np.round(found), name) for view, name in zip(views, VIEW_NAMES)]
+    tried = [candidate[3][0].boxCentreLps for candidate in candidates]
+    if np.linalg.norm(found) <= ISOCENTER_REACH_MM and all(centre.any() for centre in tried):
+        register([placeView(view, side, np.zeros(3), name) for view, name in zip(views, VIEW_NAMES)])
+    _, _, registration, views = max(candidates, key=lambda candidate: candidate[:2])
+    return registration, views
+
+
+def silhouetteAgreement(atlas: dict, registration, views, device: str = "cpu") -> float:
+    """Mean Dice, over the two views, of the registered femur's silhouette (label warped on the 2 mm box, projected
+    on the network's detector) with the femur mask the network was given."""
+    from .conventions import NETWORK_SPACING_MM
+    from .drr import projectVolume
+
+    _, label = inference.warpAtlas(atlas, registration, device, labelOnly=True, spacingMm=NETWORK_SPACING_MM)
+    outlines = projectVolume(label.astype(np.float32), boxGrid(NETWORK_SPACING_MM)[0],
+                             [view.geometry for view in views], "max") >= 0.5
+    masks = [view.mask > 0 for view in views]
+    return float(np.mean([2.0 * (outline & mask).sum() / max(outline.sum() + mask.sum(), 1)
+                          for outline, mask in zip(outlines, masks)]))
 
 
 def run(scene, apRadiograph, latRadiograph, apGeometry, latGeometry, apMask=None, latMask=None, reference=None,

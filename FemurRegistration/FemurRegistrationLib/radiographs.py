@@ -11,16 +11,20 @@
    (the samples' 0.37 mm) are used as they are.
    Femur masks: given (one per view, same size as its radiograph), else a proposal (:func:`proposeFemurMask`:
    multi-level Otsu, largest bright component, holes filled) that the user can correct.
-3. Virtual detector: each working radiograph and mask is resampled (after a Gaussian anti-aliasing filter) onto the
-   network's detector, :data:`~.conventions.IMAGE_SIZE` x IMAGE_SIZE pixels of
-   :data:`~.conventions.DETECTOR_PIXEL_MM`, centred on the principal point, same angles and distances: every
-   virtual pixel is placed on the detector plane (LPS) and projected back to the original image's pixel. Every
-   filter is in mm (anti-aliasing, mask proposal, mask figures): the network's inputs do not depend on the pixel count.
-4. Input plausibility (:func:`~.checks.checkMasks`): each mask is measured in mm at the isocenter (detector mm
+3. Input plausibility (:func:`~.checks.checkMasks`): each mask is measured in mm at the isocenter (detector mm
    divided by the magnification SID / SOD) and must look like an adult femur on its own radiograph (shaft and proximal
    widths, bone brighter than around it, outline on bone edges); the two views must see the same bone length and the
    neck must be wider on the AP view. A pixel spacing off by 2x, masks swapped between the views or a mask of another
    place stop the run with a one-line message (:mod:`ReconCoreLib.plausibility`).
+4. The crop box goes where the femur is (:func:`~.placement.locateFemur`: both views' masks matched with the atlas
+   silhouette), not on the isocenter: the network knows femurs near one place in its box. Views that do not agree on
+   where the femur is are refused (:func:`~.placement.checkAgreement`).
+5. Virtual detector (:func:`virtualDetector`): each working radiograph and mask is resampled (after a Gaussian
+   anti-aliasing filter) onto the network's detector, :data:`~.conventions.IMAGE_SIZE` x IMAGE_SIZE pixels of
+   :data:`~.conventions.DETECTOR_PIXEL_MM` of a C-arm with the radiograph's source whose central ray goes through the
+   box centre: every virtual pixel is placed on its detector plane (LPS) and projected back to the original image's
+   pixel. Every filter is in mm (anti-aliasing, mask proposal, mask figures): the network's inputs do not depend on
+   the pixel count. The network works in the box frame (box centre at the origin).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from __future__ import annotations
 import json
 import math
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -42,7 +46,7 @@ from ReconCoreLib.xrayio import XrayImage, checkImage, isDicom, sidecarPath
 
 from .checks import checkMasks, trainingRangeWarnings
 from .conventions import DETECTOR_PIXEL_MM, FEMUR_MODALITIES, IMAGE_SIZE, SIDES, VIEW_NAMES
-from .mirroring import mirrorGeometry
+from .mirroring import mirrorGeometry, toPatient
 
 MIN_SEPARATION_DEG = 30.0
 WARN_SEPARATION_DEG = 60.0
@@ -301,10 +305,19 @@ def proposeFemurMask(pixels: np.ndarray, pixelSpacingMm: Optional[Sequence[float
     return filled.astype(np.uint8)[rows][:, columns]
 
 
-def virtualDetector(geometry: CArmGeometry) -> CArmGeometry:
-    """The network's detector for a view: same angles and distances, 96 x 96 pixels of 2.03 mm, same centre."""
-    return CArmGeometry(geometry.primaryAngleDeg, geometry.secondaryAngleDeg, geometry.sourceToDetectorMm,
-                        geometry.sourceToPatientMm, (DETECTOR_PIXEL_MM, DETECTOR_PIXEL_MM), IMAGE_SIZE, IMAGE_SIZE)
+def virtualDetector(geometry: CArmGeometry, boxCentreLps: Sequence[float]) -> CArmGeometry:
+    """The network's detector for a view and a crop box centre (LPS mm, the radiograph's frame): a C-arm whose
+    isocenter is the box centre, its source the radiograph's, its central ray through the box centre (angles to
+    match), the radiograph's magnification at the box centre (SID / SOD kept), 96 x 96 pixels of 2.03 mm. Its
+    coordinates are those of the box frame (box centre at the origin); with the box on the isocenter it is the
+    radiograph's C-arm."""
+    direction = np.asarray(boxCentreLps, dtype=float) - geometry.sourcePositionLps
+    distance = float(np.linalg.norm(direction))
+    direction /= distance
+    primary = math.degrees(math.atan2(direction[0], -direction[1]))  # detectorDirectionLps, solved for the angles
+    secondary = math.degrees(math.asin(float(np.clip(direction[2], -1.0, 1.0))))
+    return CArmGeometry(primary, secondary, distance * geometry.magnification, distance,
+                        (DETECTOR_PIXEL_MM, DETECTOR_PIXEL_MM), IMAGE_SIZE, IMAGE_SIZE)
 
 
 def antiAliasingSigmaPixels(sourceSpacingMm: float, targetSpacingMm: float) -> float:
@@ -318,8 +331,10 @@ def antiAliasingSigmaPixels(sourceSpacingMm: float, targetSpacingMm: float) -> f
     return math.sqrt(variance) / sourceSpacingMm if variance > 0 else 0.0
 
 
-def resampleToDetector(pixels: np.ndarray, geometry: CArmGeometry, target: CArmGeometry) -> np.ndarray:
-    """Resample an image of ``geometry`` onto the detector of ``target`` (float32, target rows x columns).
+def resampleToDetector(pixels: np.ndarray, geometry: CArmGeometry, target: CArmGeometry,
+                       targetOriginLps: Sequence[float]) -> np.ndarray:
+    """Resample an image of ``geometry`` onto the detector of ``target`` (float32, target rows x columns), whose
+    frame's origin lies at ``targetOriginLps`` in ``geometry``'s frame (the crop box centre: :func:`virtualDetector`).
 
     Each target pixel is placed on its detector plane (LPS) and projected through ``geometry`` onto the source
     image (bilinear; 0 outside it). A Gaussian filter first (:func:`antiAliasingSigmaPixels`) gives every source
@@ -334,7 +349,8 @@ def resampleToDetector(pixels: np.ndarray, geometry: CArmGeometry, target: CArmG
     if max(sigma) > 0:
         image = gaussian_filter(image, sigma, mode="nearest", truncate=3.0)
     columns, rows = np.meshgrid(np.arange(target.columns, dtype=float), np.arange(target.rows, dtype=float))
-    detector = target.pixelToDetectorLps(np.stack([columns.ravel(), rows.ravel()], axis=1))
+    detector = target.pixelToDetectorLps(np.stack([columns.ravel(), rows.ravel()], axis=1)) + np.asarray(
+        targetOriginLps, dtype=float)
     source = geometry.projectLps(detector)
     values = map_coordinates(image, [source[:, 1], source[:, 0]], order=1, mode="constant", cval=0.0)
     return values.reshape(target.rows, target.columns).astype(np.float32)
@@ -343,21 +359,24 @@ def resampleToDetector(pixels: np.ndarray, geometry: CArmGeometry, target: CArmG
 @dataclass
 class NetworkView:
     """One view as the network sees it (working frame): image, mask, geometry; and the radiograph's working copy
-    (patient frame, :func:`toWorkingSpacing`) with its femur mask."""
+    (patient frame, :func:`toWorkingSpacing`) with its femur mask. Before the crop box is placed (:func:`workingView`)
+    ``image`` and ``mask`` are None and ``geometry`` is the radiograph's own C-arm (working frame)."""
 
-    image: np.ndarray  # float32 [96, 96]
-    mask: np.ndarray  # float32 0/1 [96, 96]
-    geometry: CArmGeometry  # virtual detector, mirrored for a left femur
+    image: Optional[np.ndarray]  # float32 [96, 96]
+    mask: Optional[np.ndarray]  # float32 0/1 [96, 96]
+    geometry: CArmGeometry  # virtual detector about the box centre (box frame), mirrored for a left femur
     workingMask: np.ndarray  # uint8 (rows, columns) on the working copy
     maskProposed: bool
     working: Optional[WorkingRadiograph] = None  # the radiograph's working copy (patient frame)
+    share: Optional[np.ndarray] = None  # float32 share of each working pixel covered by the femur mask
+    boxCentreLps: Optional[np.ndarray] = None  # crop box centre (working frame, LPS mm) the view is placed for
 
 
-def prepareView(view: XrayImage, mask, side: str, name: str) -> NetworkView:
+def workingView(view: XrayImage, mask, side: str, name: str) -> NetworkView:
     """The radiograph's working copy (:func:`toWorkingSpacing`; ``view`` may be one already) and its femur mask (given
-    at the radiograph's size, or proposed on the copy), then image and mask on the virtual detector, mirrored for a
-    left femur. A given mask goes onto the copy as the share of each working pixel it covers: the detector resamples
-    that share, the copy's mask is the pixels at least half covered."""
+    at the radiograph's size, or proposed on the copy), not yet on the network's detector (:func:`placeView`). A given
+    mask goes onto the copy as the share of each working pixel it covers: the detector resamples that share, the
+    copy's mask is the pixels at least half covered."""
     if not isinstance(view, WorkingRadiograph):
         view = XrayImage(checkImage(view.pixels, view.sourcePath or f"{name} radiograph"), view.geometry,
                          view.sourcePath, view.modality, view.frameIndex, view.numberOfFrames)
@@ -374,17 +393,32 @@ def prepareView(view: XrayImage, mask, side: str, name: str) -> NetworkView:
         if not workingMask.any():
             raise ValueError(f"{name} femur mask is smaller than a working pixel ({WORKING_PIXEL_MM} mm at the "
                              "isocenter)")
-    target = virtualDetector(working.geometry)
-    image = resampleToDetector(working.pixels, working.geometry, target)
-    networkMask = (resampleToDetector(share, working.geometry, target) >= 0.5).astype(np.float32)
+    geometry = mirrorGeometry(working.geometry) if side == "left" else working.geometry
+    return NetworkView(None, None, geometry, workingMask, proposed, working, share)
+
+
+def placeView(view: NetworkView, side: str, boxCentreLps: Sequence[float], name: str) -> NetworkView:
+    """``view`` (:func:`workingView`) on the network's detector for a crop box centred at ``boxCentreLps`` (working
+    frame): image and mask resampled onto :func:`virtualDetector`, mirrored for a left femur."""
+    centre = np.asarray(boxCentreLps, dtype=float)
+    centrePatient = toPatient(centre, side)
+    working = view.working
+    target = virtualDetector(working.geometry, centrePatient)
+    image = resampleToDetector(working.pixels, working.geometry, target, centrePatient)
+    networkMask = (resampleToDetector(view.share, working.geometry, target, centrePatient) >= 0.5).astype(np.float32)
     if not networkMask.any():
         raise ValueError(f"{name} femur mask lies outside the network's field of view "
-                         f"({IMAGE_SIZE * DETECTOR_PIXEL_MM:.0f}"
-                         " mm square on the detector, centred on the central ray)")
+                         f"({IMAGE_SIZE * DETECTOR_PIXEL_MM:.0f} mm square on the detector, centred on the femur "
+                         "found in both views)")
     if side == "left":
         image, networkMask = image[:, ::-1].copy(), networkMask[:, ::-1].copy()
         target = mirrorGeometry(target)
-    return NetworkView(image, networkMask, target, workingMask, proposed, working)
+    return replace(view, image=image, mask=networkMask, geometry=target, boxCentreLps=centre)
+
+
+def prepareView(view: XrayImage, mask, side: str, name: str, boxCentreLps: Sequence[float]) -> NetworkView:
+    """:func:`workingView` then :func:`placeView` for a given crop box centre (working frame, LPS mm)."""
+    return placeView(workingView(view, mask, side, name), side, boxCentreLps, name)
 
 
 def checkSeparation(first: CArmGeometry, second: CArmGeometry) -> float:
@@ -397,14 +431,19 @@ def checkSeparation(first: CArmGeometry, second: CArmGeometry) -> float:
 
 
 def prepareInputs(apView: XrayImage, latView: XrayImage, apMask=None, latMask=None, side: Optional[str] = None,
-                  progress: Optional[Progress] = None, readouts=None) -> tuple[list, list[str]]:
-    """The two :class:`NetworkView` (working frame) and the warnings about the inputs.
+                  progress: Optional[Progress] = None, readouts=None, atlas=None) -> tuple[list, list[str], object]:
+    """The two :class:`NetworkView` (working frame) with their crop box placed on the femur both views show, the
+    warnings about the inputs, and the :class:`~.placement.Placement`.
 
     Warnings: views less than :data:`WARN_SEPARATION_DEG` apart, views outside the training range, proposed masks.
     The masks pass :func:`~.checks.checkMasks` (failed gates are recorded on ``readouts`` when keeping implausible
-    results).
-    :raises ValueError: views too close, unknown side, bad image or mask, a mask or spacing that is no femur's.
+    results) before the femur is looked for. ``atlas``: the atlas to be registered (default: the bundled one).
+    :raises ValueError: views too close, unknown side, bad image or mask, a mask or spacing that is no femur's, views
+        that do not show the same femur.
     """
+    from .atlasfile import loadAtlas
+    from .placement import checkAgreement, locateFemur
+
     separation = checkSeparation(apView.geometry, latView.geometry)
     if side not in SIDES:
         raise ValueError(f"side must be 'left' or 'right' (never assumed: resolveSide reads it from the files), "
@@ -417,9 +456,14 @@ def prepareInputs(apView: XrayImage, latView: XrayImage, apMask=None, latMask=No
     progress(0.02, "femur masks")
     views = []
     for index, (name, view, mask) in enumerate(zip(VIEW_NAMES, (apView, latView), (apMask, latMask))):
-        views.append(prepareView(view, mask, side, name))
+        views.append(workingView(view, mask, side, name))
         if views[-1].maskProposed:
             warnings.append(f"no {name} femur mask was given: an automatic proposal was used (check it)")
-        progress(0.08 + 0.08 * index, "femur masks")
+        progress(0.06 + 0.05 * index, "femur masks")
     checkMasks(views, readouts)
-    return views, warnings + trainingRangeWarnings([view.geometry for view in views])
+    progress(0.16, "finding the femur")
+    masks = [view.workingMask[:, ::-1] if side == "left" else view.workingMask for view in views]
+    placement = locateFemur(masks, [view.geometry for view in views], atlas if atlas is not None else loadAtlas())
+    checkAgreement(placement, readouts)
+    views = [placeView(view, side, placement.boxCentreLps, name) for view, name in zip(views, VIEW_NAMES)]
+    return views, warnings + trainingRangeWarnings([view.geometry for view in views]), placement

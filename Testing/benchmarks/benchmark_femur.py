@@ -62,7 +62,7 @@ def main():
         views = [readXrayImage(files[key]) for key in ("ap", "lat")]
         masks = [readMaskImage(files[key]) for key in ("apMask", "latMask")]
         side = resolveSide(None, [files["ap"]])
-        prepared, _ = prepareInputs(*views, *masks, side)
+        prepared, _, _ = prepareInputs(*views, *masks, side)
         inputs = (np.stack([view.image for view in prepared]), np.stack([view.mask for view in prepared]),
                   viewParameters([view.geometry for view in prepared]))
         inference.register(model, *inputs, device)  # warm-up

@@ -1,0 +1,213 @@
+"""Find the femur in both radiographs before registering: where the crop box goes (LPS mm, working frame).
+
+The network was trained with the femoral head near one place in its crop box (the atlas's head, within a few mm),
+so the box must be put on the anatomy, not on the isocenter: radiographs are centred on the hip, the mid-femur or
+the knee, by protocol and by chance.
+
+Method: each view's femur mask (given or proposed) is matched with the atlas femur's silhouette in that view
+(normalized cross-correlation of the two, both smoothed by :data:`SMOOTHING_MM`, on pixels of
+:data:`SEARCH_PIXEL_MM` at the isocenter; the silhouette is the atlas projected with the view's own geometry, so
+oblique views and magnification are accounted for). A box translation ``t`` moves the silhouette's centre to the
+projection of ``t`` in each view; the two views' scores are added over a 3D grid of translations
+(:data:`SEARCH_HALF_RANGE_MM` in steps of :data:`COARSE_STEP_MM`). About the best one, the silhouette is projected
+again with the box there on the view's own detector (perspective and the field's edges as the view sees them) and
+searched in steps of :data:`FINE_STEP_MM` (whole mm, so the box's 1 mm grid stays on the isocenter's lattice); the
+best place puts the box. Each view's own best match is compared with the projection of the joint one: their
+distance (mm at the isocenter) is the views' disagreement. Masks that look like no femur stop the run; views that
+do not agree (:func:`checkAgreement`) are an implausible input, which stops the run unless implausible results are
+kept.
+
+Why written here: a search over the epipolar-coupled translations of two views is specific to this geometry;
+the correlation itself is scipy's FFT convolution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ReconCoreLib.resample import areaAverage
+from ReconCoreLib.xraygeometry import CArmGeometry
+
+from .conventions import VIEW_NAMES
+
+#: Pixel size (mm at the isocenter) of the masks and silhouettes compared.
+SEARCH_PIXEL_MM = 1.5
+#: Gaussian smoothing (sigma, mm) of both before the correlation: tolerates a femur that differs from the atlas.
+SMOOTHING_MM = 3.0
+#: Only the atlas femur above this height (mm, box frame; the atlas head centre is at +50) is matched: head, neck,
+#: greater trochanter and the shaft's top, which every hip radiograph shows, whatever the femur's length, rotation
+#: and the field's cut. Measured on the first 12 cases of ``FemurRegistrationDev.positions`` (box centre error from
+#: the true head's place, median / 90th percentile, true masks; proposed masks): +10: 4.1 / 8.7 mm; 5.9 / 11.7 mm.
+#: -20: 6.1 / 12.3; 7.7 / 13.5. +30: 3.4 / 6.7; 9.6 / 13.3 (the head alone is lost in a proposal merged with the
+#: pelvis).
+TEMPLATE_BOTTOM_MM = 10.0
+#: Band (mm) around the silhouette that counts in the correlation (the femur must be bright and its surround not).
+TEMPLATE_MARGIN_MM = 15.0
+#: Box translations searched (mm, LPS x, y, z from the isocenter): the head anywhere within +-80 mm of the central
+#: ray and +-40 mm in depth, with margin.
+SEARCH_HALF_RANGE_MM = (120.0, 120.0, 140.0)
+COARSE_STEP_MM, FINE_STEP_MM = 4.0, 1.0
+#: The two views' best matches may lie this far (mm at the isocenter) from the projection of the joint one.
+MAX_DISAGREEMENT_MM = 20.0
+#: Summed correlation (two views) below which the masks do not look like a femur anywhere in the field. Measured:
+#: femurs 1.5-1.9 (true and proposed masks), a 60-90 mm disk 1.3-1.4, scattered pixels 0.2; shapes in between are
+#: left to the mask gates (:func:`~.checks.checkMasks`) and the views' agreement (:func:`checkAgreement`).
+MIN_SCORE = 1.0
+
+
+@dataclass
+class Placement:
+    """Where the crop box goes (working frame, LPS mm) and how well the two views agree on it."""
+
+    boxCentreLps: np.ndarray  # (3,) box centre: the atlas femur fits best with the box here
+    score: float  # summed correlation of the two views (at most 2)
+    disagreementMm: tuple  # per view: its own best match vs the projection of the joint one (mm at the isocenter)
+
+
+def _smallShape(shape: Sequence[int], geometry: CArmGeometry) -> tuple[int, int]:
+    return tuple(max(16, int(round(count * spacing / geometry.magnification / SEARCH_PIXEL_MM)))
+                 for count, spacing in zip(shape, geometry.pixelSpacingMm))
+
+
+def silhouettes(atlas: dict, detector: CArmGeometry, boxCentreLps) -> tuple[np.ndarray, np.ndarray]:
+    """(matched part, part below :data:`TEMPLATE_BOTTOM_MM`): the atlas femur's silhouettes (float 0/1) on
+    ``detector`` with the crop box centred at ``boxCentreLps``.
+
+    Every 1 mm voxel centre of the atlas label is projected onto the detector's pixels (closed by one pixel): numpy
+    only, so the femur is found before torch is imported (the network's projector is torch's); the detector's
+    pixels (:data:`SEARCH_PIXEL_MM`) are coarser than the voxels, so the silhouette has no holes.
+    """
+    from scipy.ndimage import binary_closing
+
+    ijkToLps = np.asarray(atlas["ijkToLps"], dtype=float)
+    points = np.argwhere(np.asarray(atlas["label"]) > 0)[:, ::-1] @ ijkToLps[:3, :3].T + ijkToLps[:3, 3]
+    below = points[:, 2] < TEMPLATE_BOTTOM_MM
+    pixels = np.rint(detector.projectLps(points + np.asarray(boxCentreLps, dtype=float))).astype(int)
+    inside = ((pixels[:, 0] >= 0) & (pixels[:, 0] < detector.columns) & (pixels[:, 1] >= 0)
+              & (pixels[:, 1] < detector.rows))
+    parts = []
+    for part in (~below & inside, below & inside):
+        image = np.zeros((detector.rows, detector.columns), bool)
+        image[pixels[part, 1], pixels[part, 0]] = True
+        parts.append(binary_closing(image, iterations=1, border_value=0).astype(np.float32))
+    return parts[0], parts[1]
+
+
+def normalizedCorrelation(image: np.ndarray, template: np.ndarray, support: np.ndarray) -> np.ndarray:
+    """Normalized cross-correlation of ``template`` (inside ``support``) with ``image`` at every placement of the
+    template's centre on ``image`` (same shape as ``image``; -1 where the image is flat under the template)."""
+    from scipy.signal import fftconvolve
+
+    count = float(support.sum())
+    centred = np.where(support, template - template[support].mean(), 0.0)
+    centred /= max(float(np.sqrt((centred ** 2).sum())), 1e-12)
+    numerator = fftconvolve(image, centred[::-1, ::-1], mode="same")
+    window = support.astype(np.float64)[::-1, ::-1]
+    sums = fftconvolve(image, window, mode="same")
+    variance = fftconvolve(image * image, window, mode="same") - sums ** 2 / count
+    floor = 0.05 * max(float(np.percentile(variance, 90)), 1e-12)
+    return np.where(variance > floor, numerator / np.sqrt(np.maximum(variance, floor)), -1.0)
+
+
+@dataclass
+class _ScoreMap:
+    """One view's correlation map: ``score[row, column]`` for the template's anchor on a map pixel; the box centre
+    ``boxCentreLps`` lies ``offset`` (column, row) map pixels from the anchor; ``scale`` input pixels per map pixel."""
+
+    score: np.ndarray
+    scale: np.ndarray
+    offset: np.ndarray
+    geometry: CArmGeometry
+
+    def anchor(self, translations: np.ndarray) -> np.ndarray:
+        """Map pixels (column, row) of the anchor for box centres ``translations`` [N, 3] near the template's."""
+        return (self.geometry.projectLps(translations) + 0.5) / self.scale - 0.5 - self.offset
+
+    def sample(self, translations: np.ndarray) -> np.ndarray:
+        from scipy.ndimage import map_coordinates
+
+        pixels = self.anchor(translations)
+        return map_coordinates(self.score, [pixels[:, 1], pixels[:, 0]], order=1, mode="constant", cval=-1.0)
+
+
+def _scoreMap(mask: np.ndarray, geometry: CArmGeometry, atlas: dict, boxCentreLps=None) -> _ScoreMap:
+    """The correlation map of a view's mask with the atlas silhouette: with the box on the isocenter on a detector of
+    the view's angles and distances covering the whole box (``boxCentreLps`` None: the coarse search), or with the box
+    at ``boxCentreLps`` on the view's own detector (the fine search: the silhouette as the view sees the femur there,
+    perspective and the field's edges included)."""
+    from scipy.ndimage import binary_dilation, gaussian_filter
+
+    shape = _smallShape(mask.shape, geometry)
+    scale = np.array([mask.shape[1] / shape[1], mask.shape[0] / shape[0]])  # input pixels per map pixel (col, row)
+    small = gaussian_filter(areaAverage(np.asarray(mask, np.float32), *shape), SMOOTHING_MM / SEARCH_PIXEL_MM)
+    if boxCentreLps is None:
+        size = int(np.ceil(260.0 / SEARCH_PIXEL_MM))
+        pixel = SEARCH_PIXEL_MM * geometry.magnification
+        detector = CArmGeometry(geometry.primaryAngleDeg, geometry.secondaryAngleDeg, geometry.sourceToDetectorMm,
+                                geometry.sourceToPatientMm, (pixel, pixel), size, size)
+        centre, centrePixel = np.zeros(3), detector.principalPoint
+    else:
+        detector = geometry.withImageSize(*shape)
+        centre = np.asarray(boxCentreLps, dtype=float)
+        centrePixel = detector.projectLps(centre[None])[0]
+    template, below = silhouettes(atlas, detector, centre)
+    band = int(round(TEMPLATE_MARGIN_MM / SEARCH_PIXEL_MM))
+    # The band around the matched part, less the shaft below it (the mask goes on there, the template does not).
+    support = binary_dilation(template > 0, iterations=band) & ~binary_dilation(below > 0, iterations=band // 2)
+    support |= template > 0
+    rows, columns = np.flatnonzero(support.any(1)), np.flatnonzero(support.any(0))
+    if rows.size == 0:
+        raise ValueError("the atlas femur lies outside the radiograph's field at the place searched")
+    crop = (slice(rows[0], rows[-1] + 1), slice(columns[0], columns[-1] + 1))
+    smooth = gaussian_filter(template, SMOOTHING_MM / SEARCH_PIXEL_MM)[crop]
+    # fftconvolve "same" puts the template's anchor pixel (height // 2, width // 2) on each image pixel; the box centre
+    # projects ``offset`` pixels from the anchor.
+    offset = centrePixel - np.array([columns[0] + (crop[1].stop - crop[1].start) // 2,
+                                     rows[0] + (crop[0].stop - crop[0].start) // 2])
+    return _ScoreMap(normalizedCorrelation(small, smooth, support[crop]), scale, offset, geometry)
+
+
+def _best(maps: Sequence[_ScoreMap], grid: np.ndarray) -> tuple[np.ndarray, float]:
+    scores = sum(entry.sample(grid) for entry in maps)
+    return grid[int(np.argmax(scores))], float(scores.max())
+
+
+def locateFemur(masks: Sequence[np.ndarray], geometries: Sequence[CArmGeometry], atlas: dict) -> Placement:
+    """The crop box's place from the two views' femur masks (working frame: a left femur's masks and geometries
+    mirrored), the atlas that will be registered.
+
+    :raises ValueError: no femur-like mask in the field (:data:`MIN_SCORE`). Views that disagree on where it is are
+        the caller's to judge (:func:`checkAgreement`).
+    """
+    maps = [_scoreMap(mask, geometry, atlas) for mask, geometry in zip(masks, geometries)]
+    axes = [np.arange(-half, half + 1e-6, COARSE_STEP_MM) for half in SEARCH_HALF_RANGE_MM]
+    coarse, _ = _best(maps, np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3))
+    maps = [_scoreMap(mask, geometry, atlas, coarse) for mask, geometry in zip(masks, geometries)]
+    fine = np.arange(-2 * COARSE_STEP_MM, 2 * COARSE_STEP_MM + 1e-6, FINE_STEP_MM)
+    centre, score = _best(maps, coarse + np.stack(np.meshgrid(fine, fine, fine, indexing="ij"), -1).reshape(-1, 3))
+    if score < MIN_SCORE:
+        raise ValueError(f"the femur masks do not match a femur anywhere in the field (shape agreement {score:.2f} "
+                         f"of 2, at least {MIN_SCORE:.1f} expected): check the masks and that both views show the "
+                         "proximal femur")
+    disagreements = []
+    for entry in maps:
+        own = np.array(np.unravel_index(np.argmax(entry.score), entry.score.shape)[::-1], float)  # (column, row)
+        joint = entry.anchor(centre[None])[0]
+        disagreements.append(float(np.linalg.norm((own - joint) * entry.scale * entry.geometry.pixelSpacingMm[::-1]))
+                             / entry.geometry.magnification)
+    return Placement(centre, score, tuple(disagreements))
+
+
+def checkAgreement(placement: Placement, readouts=None) -> None:
+    """The input gate of the two views' disagreement (:data:`MAX_DISAGREEMENT_MM`; different patients, a wrong geometry
+    or a mask of something else): stops the run, or is recorded on ``readouts`` when keeping implausible results."""
+    from ReconCoreLib.plausibility import gate
+
+    for name, disagreement in zip(VIEW_NAMES, placement.disagreementMm):
+        gate(readouts, "placement_disagreement_mm", disagreement, None, MAX_DISAGREEMENT_MM, "mm",
+             f"distance of the {name} view's best femur match from the place both views share (do both radiographs "
+             "show the same femur? is their geometry right?)", "AP and lateral views: the views do not agree on where "
+             "the femur is")
