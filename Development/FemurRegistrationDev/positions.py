@@ -1,0 +1,126 @@
+"""FemurRegistration with the femur anywhere in the field: the whole run on held-out phantoms moved off the isocenter.
+
+    python -m FemurRegistrationDev.positions --cases 20                     # placement on the anatomy (the run's)
+    python -m FemurRegistrationDev.positions --cases 20 --isocenter-box     # the crop box fixed on the isocenter
+    python -m FemurRegistrationDev.positions --cases 20 --unmoved [--isocenter-box]  # femurs where training has them
+
+Each held-out phantom (seeds from :data:`POSITION_SEED_OFFSET`, never trained on) is moved so its femoral head lies at
+a uniform place within +-:data:`IN_PLANE_MM` of the isocenter along x (left-right) and z (head-foot) and
++-:data:`DEPTH_MM` along y (the AP view's depth), as hip radiographs centred on the hip, the mid-femur or the knee
+place it; half the cases are left femurs (the phantom mirrored). Both views are simulated
+(:func:`.dataset.simulateRadiographs`) on a 384 mm square detector (:data:`DETECTOR_PIXELS` pixels of
+:data:`DETECTOR_PIXEL_MM`), AP (primary 0) and lateral (primary -90 for a right femur, +90 for a left one: detector on
+the femur's side), SID 1000, SOD 925. Where the femur runs off the detector, it is cut as on a radiograph. Every case
+goes through :func:`FemurRegistrationLib.pipeline.registerFemur` with the true femur masks and with proposed ones, and
+is scored against the phantom's label (Dice, ASSD). Prints one row per case and the medians and means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from FemurRegistrationLib import pipeline, placement
+from FemurRegistrationLib.mirroring import mirrorIjkToLps
+from ReconCoreLib.xraygeometry import LPS_TO_RAS, CArmGeometry
+from ReconCoreLib.xrayio import XrayImage
+
+from . import phantom
+from .dataset import simulateRadiographs
+
+POSITION_SEED_OFFSET = 3_000_000
+IN_PLANE_MM, DEPTH_MM = 80.0, 40.0
+DETECTOR_PIXELS, DETECTOR_PIXEL_MM = 640, 0.6
+
+
+def movedCase(seed: int, moved: bool = True) -> dict:
+    """The phantom of ``seed`` (mirrored for odd seeds: a left femur) with its head moved to a random place (else left
+    where the training phantoms have it, near (+-24, 0, +50) mm); its radiographs (AP, lateral) and femur masks."""
+    rng = np.random.default_rng([seed, 11])
+    side = "left" if seed % 2 else "right"
+    case = phantom.makeCase(seed)
+    hu, label = np.asarray(case.hu), np.asarray(case.label)
+    ijkToLps = np.asarray(case.ijkToLps, dtype=float).copy()
+    head = np.asarray(case.measurements["head_centre_lps"], dtype=float)
+    if side == "left":
+        ijkToLps = mirrorIjkToLps(ijkToLps, hu.shape)
+        hu, label = np.ascontiguousarray(hu[..., ::-1]), np.ascontiguousarray(label[..., ::-1])
+        head = head * [-1.0, 1.0, 1.0]
+    target = rng.uniform([-IN_PLANE_MM, -DEPTH_MM, -IN_PLANE_MM], [IN_PLANE_MM, DEPTH_MM, IN_PLANE_MM])
+    if not moved:
+        target = head
+    ijkToLps[:3, 3] += target - head
+    geometries = [CArmGeometry(primary, 0.0, 1000.0, 925.0, (DETECTOR_PIXEL_MM, DETECTOR_PIXEL_MM), DETECTOR_PIXELS,
+                               DETECTOR_PIXELS) for primary in (0.0, 90.0 if side == "left" else -90.0)]
+    images, masks = simulateRadiographs(hu, label, ijkToLps, geometries, rng)
+    return {"side": side, "head": target, "label": label, "ijkToRas": LPS_TO_RAS @ ijkToLps,
+            "views": [XrayImage(image, geometry, f"case {seed} {name}")
+                      for image, geometry, name in zip(images, geometries, ("AP", "lateral"))], "masks": list(masks)}
+
+
+def runCase(case: dict, given: bool, refine: bool = False) -> dict:
+    """Dice and ASSD of the whole run on a moved case (true masks when ``given``, else proposals), implausible results
+    kept (``gated``: the run would have stopped); a run that stops anyway gives Dice 0 and its message."""
+    from ReconCoreLib.plausibility import keepingImplausible
+
+    masks = case["masks"] if given else [None, None]
+    try:
+        with keepingImplausible():
+            result = pipeline.registerFemur(*case["views"], *masks, side=case["side"], device="cpu", refine=refine,
+                                            reference=(case["label"], case["ijkToRas"]))
+    except ValueError as error:
+        return {"dice": 0.0, "assd_mm": float("nan"), "error": str(error)[:90]}
+    readouts = result.readouts.values
+    return {"dice": readouts["dice"], "assd_mm": readouts["assd_mm"], "gated": bool(result.readouts.failedChecks)}
+
+
+def _isocenterBox():
+    """The crop box on the isocenter, no re-centring: the run before the femur was looked for."""
+    pipeline.RECENTRE_PASSES = 0
+    placement.locateFemur = lambda masks, geometries, atlas: placement.Placement(np.zeros(3), 2.0, (0.0, 0.0))
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=20)
+    parser.add_argument("--isocenter-box", action="store_true", help="the crop box on the isocenter (no placement)")
+    parser.add_argument("--refine", action="store_true", help="with the test-time refinement (--refine)")
+    parser.add_argument("--unmoved", action="store_true", help="the femurs where the training phantoms have them")
+    parser.add_argument("--recentre-passes", type=int, default=pipeline.RECENTRE_PASSES,
+                        help="times the network may move the box again (the run's setting by default)")
+    parser.add_argument("--recentre-tolerance-mm", type=float, default=pipeline.RECENTRE_TOLERANCE_MM,
+                        help="head offset the network may find before the box is moved again (the run's by default)")
+    arguments = parser.parse_args(argv)
+    pipeline.RECENTRE_PASSES = arguments.recentre_passes
+    pipeline.RECENTRE_TOLERANCE_MM = arguments.recentre_tolerance_mm
+    if arguments.isocenter_box:
+        _isocenterBox()
+    rows = {"given": [], "proposed": []}
+    started = time.time()
+    for index in range(arguments.cases):
+        seed = POSITION_SEED_OFFSET + index
+        case = movedCase(seed, not arguments.unmoved)
+        line = [f"{seed} {case['side']:5s} head {np.round(case['head']).astype(int)}"]
+        for name in rows:
+            row = runCase(case, name == "given", arguments.refine)
+            rows[name].append(row)
+            line.append(f"{name} Dice {row['dice']:.3f}" + (" gated" if row.get("gated") else "")
+                        + (f" ({row['error']})" if "error" in row else ""))
+        print("  ".join(line), flush=True)
+    print(f"{arguments.cases} cases, {time.time() - started:.0f} s, femurs "
+          f"{'where training has them' if arguments.unmoved else 'moved'}, crop box "
+          f"{'on the isocenter' if arguments.isocenter_box else 'placed on the femur'}, re-centred at most "
+          f"{pipeline.RECENTRE_PASSES} times (beyond {pipeline.RECENTRE_TOLERANCE_MM:g} mm)"
+          f"{', with --refine' if arguments.refine else ''}")
+    for name, values in rows.items():
+        dice = np.array([row["dice"] for row in values])
+        assd = np.array([row["assd_mm"] for row in values])
+        print(f"{name:8s} masks: Dice median {np.median(dice):.3f} mean {dice.mean():.3f} (>= 0.8: "
+              f"{(dice >= 0.8).mean():.0%}); ASSD median {np.nanmedian(assd):.2f} mm; stopped "
+              f"{sum('error' in row for row in values)}, gated {sum(bool(row.get('gated')) for row in values)}")
+
+
+if __name__ == "__main__":
+    main()
