@@ -108,15 +108,7 @@ def minimumJacobian(registration: Registration) -> float:
     return float(jacobian.min())
 
 
-def atlasHeadCentre(atlas: dict) -> np.ndarray:
-    """The atlas's femoral head centre (LPS mm, box frame): the centre of the network's similarity."""
-    from .hipmeasures import FemurShapeModel, hipMeasurements
-
-    return np.asarray(hipMeasurements(atlas["verticesLps"], FemurShapeModel.load())["head_centre_lps"], dtype=float)
-
-
-def atlasToPatientField(registration: Registration, side: str,
-                        boxCentreLps=(0.0, 0.0, 0.0)) -> tuple[np.ndarray, np.ndarray]:
+def atlasToPatientField(registration: Registration, side: str, boxCentreLps) -> tuple[np.ndarray, np.ndarray]:
     """(displacement [k, j, i, 3] in mm RAS, grid ijkToLps): atlas point q -> patient point - q on the 4 mm box grid.
 
     ``registration`` was made with the crop box centred at ``boxCentreLps`` (working frame): the patient point is

@@ -219,7 +219,7 @@ def _registerPlaced(model, views, side: str, atlas: dict, device: str):
     (:func:`silhouetteAgreement`) is kept."""
     from .radiographs import placeView
 
-    head = inference.atlasHeadCentre(atlas)
+    head = refinement.atlasHeadCentre(atlas)
     candidates = []
 
     def register(views):

@@ -32,6 +32,7 @@ from ReconCoreLib.resample import areaAverage
 from ReconCoreLib.xraygeometry import CArmGeometry
 
 from .conventions import VIEW_NAMES
+from .radiographs import workingSize
 
 #: Pixel size (mm at the isocenter) of the masks and silhouettes compared.
 SEARCH_PIXEL_MM = 1.5
@@ -40,9 +41,9 @@ SMOOTHING_MM = 3.0
 #: Only the atlas femur above this height (mm, box frame; the atlas head centre is at +50) is matched: head, neck,
 #: greater trochanter and the shaft's top, which every hip radiograph shows, whatever the femur's length, rotation
 #: and the field's cut. Measured on the first 12 cases of ``FemurRegistrationDev.positions`` (box centre error from
-#: the true head's place, median / 90th percentile, true masks; proposed masks): +10: 4.1 / 8.7 mm; 5.9 / 11.7 mm.
-#: -20: 6.1 / 12.3; 7.7 / 13.5. +30: 3.4 / 6.7; 9.6 / 13.3 (the head alone is lost in a proposal merged with the
-#: pelvis).
+#: the true head's place, median / 90th percentile, true masks; proposed masks): +10: 4.1 / 8.6 mm; 6.9 / 11.9 mm.
+#: With an earlier, torch-projected silhouette: +10: 4.1 / 8.7; 5.9 / 11.7. -20: 6.1 / 12.3; 7.7 / 13.5. +30:
+#: 3.4 / 6.7; 9.6 / 13.3 (the head alone is lost in a proposal merged with the pelvis).
 TEMPLATE_BOTTOM_MM = 10.0
 #: Band (mm) around the silhouette that counts in the correlation (the femur must be bright and its surround not).
 TEMPLATE_MARGIN_MM = 15.0
@@ -65,11 +66,6 @@ class Placement:
     boxCentreLps: np.ndarray  # (3,) box centre: the atlas femur fits best with the box here
     score: float  # summed correlation of the two views (at most 2)
     disagreementMm: tuple  # per view: its own best match vs the projection of the joint one (mm at the isocenter)
-
-
-def _smallShape(shape: Sequence[int], geometry: CArmGeometry) -> tuple[int, int]:
-    return tuple(max(16, int(round(count * spacing / geometry.magnification / SEARCH_PIXEL_MM)))
-                 for count, spacing in zip(shape, geometry.pixelSpacingMm))
 
 
 def silhouettes(atlas: dict, detector: CArmGeometry, boxCentreLps) -> tuple[np.ndarray, np.ndarray]:
@@ -140,17 +136,17 @@ def _scoreMap(mask: np.ndarray, geometry: CArmGeometry, atlas: dict, boxCentreLp
     perspective and the field's edges included)."""
     from scipy.ndimage import binary_dilation, gaussian_filter
 
-    shape = _smallShape(mask.shape, geometry)
+    shape = workingSize(geometry, SEARCH_PIXEL_MM)
     scale = np.array([mask.shape[1] / shape[1], mask.shape[0] / shape[0]])  # input pixels per map pixel (col, row)
     small = gaussian_filter(areaAverage(np.asarray(mask, np.float32), *shape), SMOOTHING_MM / SEARCH_PIXEL_MM)
-    if boxCentreLps is None:
+    mapGeometry = geometry.withImageSize(*shape)
+    if boxCentreLps is None:  # a detector of the map's pixels covering the whole box
         size = int(np.ceil(260.0 / SEARCH_PIXEL_MM))
-        pixel = SEARCH_PIXEL_MM * geometry.magnification
         detector = CArmGeometry(geometry.primaryAngleDeg, geometry.secondaryAngleDeg, geometry.sourceToDetectorMm,
-                                geometry.sourceToPatientMm, (pixel, pixel), size, size)
+                                geometry.sourceToPatientMm, mapGeometry.pixelSpacingMm, size, size)
         centre, centrePixel = np.zeros(3), detector.principalPoint
     else:
-        detector = geometry.withImageSize(*shape)
+        detector = mapGeometry
         centre = np.asarray(boxCentreLps, dtype=float)
         centrePixel = detector.projectLps(centre[None])[0]
     template, below = silhouettes(atlas, detector, centre)
