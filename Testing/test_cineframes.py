@@ -168,3 +168,13 @@ def test_choose_frame_takes_frames_in_memory_too():
     assert chosen.index == 2 and np.array_equal(chosen.frame, frames[2])
     assert chosen.fullScores == {2: 5.0, 4: 3.0, 9: 4.0}
     assert chooseFrame(frames, CINE_GEOMETRY, lambda frame, geometry: -abs(frameIndex(frame) - 7)).index == 7
+
+
+def test_a_single_frame_is_taken_without_a_score():
+    """AngioRecon's Slicer entry gives every volume to chooseFrame; one frame costs no vesselness."""
+    def refuse(frame, geometry):
+        raise AssertionError("a single frame was scored")
+
+    frame = np.arange(64, dtype=np.float32).reshape(8, 8)
+    chosen = chooseFrame([frame], CINE_GEOMETRY, FrameChooser(refuse, refuse))
+    assert chosen.index == 0 and np.array_equal(chosen.frame, frame) and chosen.fullScores == {}

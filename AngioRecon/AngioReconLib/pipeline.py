@@ -220,8 +220,7 @@ def run(scene, view1, view2, geometry1, geometry2, tree: str, device="auto", mod
     views = []
     for node, geometry in ((view1, geometry1), (view2, geometry2)):
         frames = framesOfVolumeNode(node)
-        best = chooseFrame(frames, geometry, VESSEL_FRAME_CHOOSER, source=node.GetName()).index if len(frames) > 1 \
-            else 0
+        best = chooseFrame(frames, geometry, VESSEL_FRAME_CHOOSER, source=node.GetName()).index
         views.append(XrayImage(checkImage(frames[best], node.GetName()), geometry, node.GetName(), frameIndex=best,
                                numberOfFrames=len(frames)))
     result = reconstruct(views[0], views[1], tree, device, modelPath=modelPath, progress=progress)

@@ -43,7 +43,8 @@ class FrameChooser:
     ``quickScore`` scores every frame after block-averaging it to about ``coarseSpacingMm`` per pixel at the
     isocenter (whole detector pixels per block; its geometry says the block's spacing); ``fullScore`` then scores the
     ``candidates`` frames with the highest quick scores at full resolution, and the highest full score wins (ties:
-    the earliest frame). A file of at most ``candidates`` frames gets the full score on every frame. Both take
+    the earliest frame). A file of at most ``candidates`` frames gets the full score on every frame; a single frame
+    is taken without a score. Both take
     ``(frame, geometry)``: the frame as shown (rescaled, MONOCHROME1 inverted), float32 (rows, columns).
     """
 
@@ -160,7 +161,7 @@ def chooseFrame(frames: Iterable[np.ndarray], geometry: CArmGeometry,
     if not kept:
         raise ValueError(f"{source + ': ' if source else ''}no frames to choose from")
     fullScores = {}
-    if isinstance(chooser, FrameChooser):
+    if isinstance(chooser, FrameChooser) and index > 1:  # one frame: nothing to choose, nothing to score
         started = time.perf_counter()
         for _, candidate, frame in kept:
             score = float(chooser.fullScore(shown(frame), geometry))
