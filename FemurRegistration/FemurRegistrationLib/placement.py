@@ -28,11 +28,10 @@ from typing import Sequence
 
 import numpy as np
 
-from ReconCoreLib.resample import areaAverage
+from ReconCoreLib.resample import areaAverage, finerFieldSize
 from ReconCoreLib.xraygeometry import CArmGeometry
 
 from .conventions import VIEW_NAMES
-from .radiographs import workingSize
 
 #: Pixel size (mm at the isocenter) of the masks and silhouettes compared.
 SEARCH_PIXEL_MM = 1.5
@@ -136,7 +135,7 @@ def _scoreMap(mask: np.ndarray, geometry: CArmGeometry, atlas: dict, boxCentreLp
     perspective and the field's edges included)."""
     from scipy.ndimage import binary_dilation, gaussian_filter
 
-    shape = workingSize(geometry, SEARCH_PIXEL_MM)
+    shape = finerFieldSize(geometry, SEARCH_PIXEL_MM, 16)
     scale = np.array([mask.shape[1] / shape[1], mask.shape[0] / shape[0]])  # input pixels per map pixel (col, row)
     small = gaussian_filter(areaAverage(np.asarray(mask, np.float32), *shape), SMOOTHING_MM / SEARCH_PIXEL_MM)
     mapGeometry = geometry.withImageSize(*shape)

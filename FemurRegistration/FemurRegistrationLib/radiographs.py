@@ -41,7 +41,7 @@ import numpy as np
 from ReconCoreLib.progress import Progress
 from ReconCoreLib.xraygeometry import CArmGeometry, viewSeparationDeg
 from ReconCoreLib.dicomvalues import sideOf, text
-from ReconCoreLib.resample import areaAverage
+from ReconCoreLib.resample import areaAverage, finerFieldSize
 from ReconCoreLib.xrayio import XrayImage, checkImage, isDicom, sidecarPath
 
 from .checks import checkMasks, trainingRangeWarnings
@@ -165,11 +165,10 @@ def checkMask(mask, shape, name: str) -> np.ndarray:
     return binary
 
 
-def workingSize(geometry: CArmGeometry, pixelMm: float = WORKING_PIXEL_MM) -> tuple[int, int]:
-    """(rows, columns) of a radiograph's working copy: its field at about ``pixelMm`` per pixel at the isocenter
-    along an axis whose pixels are finer, its own count along the others."""
-    return tuple(min(count, max(MIN_WORKING_PIXELS, int(round(count * spacing / geometry.magnification / pixelMm))))
-                 for count, spacing in zip((geometry.rows, geometry.columns), geometry.pixelSpacingMm))
+def workingSize(geometry: CArmGeometry) -> tuple[int, int]:
+    """(rows, columns) of a radiograph's working copy: its field at about :data:`WORKING_PIXEL_MM` per pixel at the
+    isocenter along an axis whose pixels are finer, its own count along the others."""
+    return finerFieldSize(geometry, WORKING_PIXEL_MM, MIN_WORKING_PIXELS)
 
 
 @dataclass

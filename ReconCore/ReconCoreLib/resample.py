@@ -60,3 +60,11 @@ def areaAverage(image: np.ndarray, rows: int, columns: int) -> np.ndarray:
     if rows > array.shape[0] or columns > array.shape[1]:
         raise ValueError(f"area averaging shrinks: {array.shape[0]} x {array.shape[1]} -> {rows} x {columns}")
     return _resizeAxis(_resizeAxis(array, columns, 1), rows, 0)
+
+
+def finerFieldSize(geometry, pixelMm: float, minimum: int = 1) -> tuple[int, int]:
+    """(rows, columns) of an X-ray image's field (a :class:`~.xraygeometry.CArmGeometry`) at about ``pixelMm`` per
+    pixel at the isocenter along an axis whose pixels are finer, its own count along the others; at least
+    ``minimum``."""
+    return tuple(min(count, max(minimum, int(round(count * spacing / geometry.magnification / pixelMm))))
+                 for count, spacing in zip((geometry.rows, geometry.columns), geometry.pixelSpacingMm))
