@@ -22,7 +22,7 @@ from ReconCoreLib.conventions import DEVICES
 from ReconCoreSlicer import CArmViewParameters, ReconLogicBase, ReconModuleTest, ReconWidgetMixin
 from ReconCoreSlicer import registerSampleData as registerModuleSampleData
 
-#: The side choices of the module: a side, or "auto" (the files' DICOM laterality).
+#: The side choices of the module: a side, or "auto" (the files' DICOM laterality, else the femur's shape).
 SIDES = ("auto", *FEMUR_SIDES)
 #: Output parameter -> (MRML class, default node name).
 OUTPUTS = {
@@ -100,7 +100,8 @@ class FemurRegistrationParameterNode:
     apGeometry, latGeometry - their projection geometry (``CArmViewParameters``: angles in deg, LAO and cranial
         positive; source to detector and to isocenter, detector pixel size in mm).
     reference - optional reference femur segmentation (patient RAS) for Dice and surface distance readouts.
-    side - auto (DICOM laterality of the files; without it the run stops and asks), left or right.
+    side - auto (DICOM laterality of the files, else the femur's shape in the AP view; when neither tells it, the run
+        stops and asks), left or right.
     refine - refine the network's registration iteratively against the radiographs (slower).
     device - auto (CUDA when usable), cpu or cuda.
     outputVolume, outputSegmentation, outputModel, outputTransform, outputLandmarks, outputTable - warped atlas,
@@ -224,7 +225,7 @@ class FemurRegistrationLogic(ReconLogicBase):
         if radiograph is None or radiograph.GetImageData() is None:
             raise ValueError(_("Select a radiograph first."))
         from FemurRegistrationLib.outputs import FEMUR_COLOR
-        from FemurRegistrationLib.radiographs import proposeFemurMask
+        from FemurRegistrationLib.proposal import proposeFemurMask
         from ReconCoreLib import runtime
         from ReconCoreLib.nodefiles import framesOfVolumeNode
         from ReconCoreLib.xrayio import checkImage
@@ -239,7 +240,7 @@ class FemurRegistrationLogic(ReconLogicBase):
 
     def resolveSide(self, side: str, apRadiograph, latRadiograph) -> tuple:
         """('left' / 'right', where it came from): ``side`` itself ("given"), or for 'auto' the DICOM laterality of
-        the loaded files (ValueError without it)."""
+        the loaded files; (None, "") when they do not say it (the run reads it from the images, or stops and asks)."""
         from FemurRegistrationLib.radiographs import resolveSideAndSource
 
         paths = [self.sourceFileForVolume(node) for node in (apRadiograph, latRadiograph)]
@@ -256,7 +257,8 @@ class FemurRegistrationLogic(ReconLogicBase):
         :param apMask, latMask: femur masks on the radiographs (segmentation or labelmap nodes); without one a
             proposal is used and a warning is added to the readouts.
         :param reference: optional reference femur segmentation (patient RAS) for Dice / surface distance.
-        :param side: "auto" (DICOM laterality of the files; none: ValueError asking for it), "left" or "right".
+        :param side: "auto" (DICOM laterality of the files, else the femur's shape in the images; neither clear:
+            ValueError asking for it), "left" or "right".
         :param refine: refine the network's result iteratively against the radiographs (off by default).
         :param device: "auto" (CUDA when usable), "cpu" or "cuda".
         :param outputs: nodes to fill, keyed as ``OUTPUTS`` (outputVolume, outputSegmentation, outputModel,

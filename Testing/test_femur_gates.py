@@ -14,7 +14,7 @@ import pytest
 from scipy.ndimage import map_coordinates
 
 from femurhelpers import ISOCENTER
-from FemurRegistrationLib import checks, radiographs
+from FemurRegistrationLib import checks, proposal, radiographs
 from FemurRegistrationLib.samples import SAMPLES, sampleFiles
 from ReconCoreLib.plausibility import ImplausibleResult, keepingImplausible
 from ReconCoreLib.readouts import Readouts
@@ -87,7 +87,7 @@ def test_height_agreement_between_the_views():
     shortened = masks[1].copy()
     shortened[300:] = False  # the lateral mask stops 40 mm below the central ray
     with pytest.raises(ImplausibleResult, match="height_ratio"):
-        checks.checkMasks([radiographs.workingView(view, mask, "right", name) for view, mask, name in
+        checks.checkMasks([radiographs.workingView(view, mask, name) for view, mask, name in
                                        zip(views, (masks[0], shortened), ("AP", "lateral"))])
 
 
@@ -199,7 +199,7 @@ def test_network_inputs_do_not_depend_on_the_pixel_count():
         for size in (256, 512, 1024, 2048):
             image, sized = resized(view, mask, size)
             given = radiographs.prepareView(image, sized, side, name, ISOCENTER)
-            proposed = radiographs.prepareView(image, radiographs.proposeFemurMask(
+            proposed = radiographs.prepareView(image, proposal.proposeFemurMask(
                 image.pixels, image.geometry.pixelSpacingMm), side, name, ISOCENTER)
             results[size] = given, proposed, checks.maskFigures(image.pixels, sized, image.geometry)
         reference, referenceProposal, referenceFigures = results[512]

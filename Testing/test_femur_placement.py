@@ -5,6 +5,8 @@
 - :func:`placement.locateFemur` on radiographs of the atlas itself moved anywhere in the field (both sides): the box
   lands where the atlas was moved; views of femurs at different heights are refused (or recorded when keeping
   implausible results); masks that are no femur are refused.
+- The side from the femur's shape when none is given; a given side the images contradict is refused; an AP view of
+  both hips, or a shape that does not tell the side, stops the run and asks for it.
 - The whole run (bundled model) on the FemurOrthogonal sample moved 40 mm towards the feet on a taller detector.
 """
 
@@ -111,13 +113,65 @@ def test_views_of_femurs_at_different_heights_are_refused():
 def test_masks_that_are_no_femur_are_refused():
     scattered = np.random.default_rng(0).random((FIELD, FIELD)) < 0.5  # measured: agreement 0.18 of 2
     with pytest.raises(ValueError, match=r"do not match a femur anywhere in the field \(shape agreement 0.\d\d of 2"):
-        placement.locateFemur([scattered, scattered], wideGeometries(), loadAtlas())
+        placement.locateFemur([scattered] * 2, [scattered] * 2, wideGeometries(), loadAtlas())
+
+
+@pytest.mark.parametrize("side, translation", [("right", (50.0, -20.0, 40.0)), ("left", (-60.0, 25.0, -50.0))])
+def test_the_side_is_read_from_the_femurs_shape(side, translation):
+    """No side given: the images tell it (measured margins 0.48 right, 0.59 left, of at most 1); the box is where it is
+    with the side given. The other side given is refused as the images contradict it, or recorded when keeping."""
+    views, masks = movedAtlas([translation] * 2, side)
+    _, _, given = radiographs.prepareInputs(*views, *masks, side)
+    _, _, found = radiographs.prepareInputs(*views, *masks, None)
+    assert found.side == given.side == side and found.sideMargin > 0.4
+    assert np.array_equal(found.boxCentreLps, given.boxCentreLps)
+    other = "left" if side == "right" else "right"
+    with pytest.raises(ImplausibleResult, match=f"as the {other} femur given.*side_shape_margin"):
+        radiographs.prepareInputs(*views, *masks, other)
+    readouts = Readouts("FemurRegistration")
+    with keepingImplausible():
+        _, _, kept = radiographs.prepareInputs(*views, *masks, other, readouts=readouts)
+    assert kept.side == other and kept.sideMargin < -0.4
+    assert any("side_shape_margin" in message for message in readouts.failedChecks)
+
+
+def bothHips():
+    """An AP radiograph of two atlas femurs in one body, heads 152 mm apart, and a lateral view of the right one; the
+    right femur's masks."""
+    right, masks = movedAtlas([(-100.0, 0.0, 0.0)] * 2)
+    left, _ = movedAtlas([(100.0, 0.0, 0.0)] * 2, "left")
+    body = np.zeros((FIELD, FIELD), np.float32)
+    body[16:-16, 8:-8] = 0.3 * float(right[0].pixels.max())  # soft tissue around both
+    ap = XrayImage(right[0].pixels + left[0].pixels + body, right[0].geometry, "both hips AP")
+    return [ap, right[1]], masks
+
+
+def test_both_hips_in_view_and_no_side_stop_the_run():
+    """The AP view shows a right and a left femur: no side given stops the run and asks for it (measured: fits 0.98
+    and 0.98 with its bone regions, 202 mm apart); given, the box goes on that femur."""
+    views, masks = bothHips()
+    with pytest.raises(ValueError, match=r"The AP radiograph shows both hips \(a right and a left femur \d+ mm apart"
+                                         r"\).*give --side left or right"):
+        radiographs.prepareInputs(*views, *masks, None)
+    _, _, found = radiographs.prepareInputs(*views, *masks, "right")
+    assert np.abs(found.boxCentreLps - [-100.0, 0.0, 0.0]).max() <= 1.0
+
+
+def test_a_shape_that_does_not_tell_the_side_stops_the_run():
+    """Radiographs and masks of a disk in both views (no femur's shape, though above the no-femur floor; the mask
+    gates of a run would stop it first): the same fit for both sides, so the side is asked for."""
+    rows, columns = np.mgrid[0:FIELD, 0:FIELD]
+    disk = (rows - 100) ** 2 + (columns - 128) ** 2 < 40 ** 2
+    with pytest.raises(ValueError, match=r"the femur's shape does not tell it clearly \(fit 0.\d\d as (left|right), "
+                                         r"margin 0.0\d"):
+        placement.locateFemur([disk + 0.2] * 2, [disk] * 2, wideGeometries(), loadAtlas())
 
 
 @pytest.mark.skipif(not BUNDLED_MODEL.is_file(), reason="no bundled FemurRegistration model")
 def test_a_femur_below_the_isocenter_registers_as_the_sample_does():
     """The 512 px FemurOrthogonal radiographs and masks, 108 rows (40 mm at the isocenter) lower on a 768-row detector:
-    the femur 40 mm towards the feet. Measured: Dice 0.854 and 0.849, the boxes 40 mm apart along z."""
+    the femur 40 mm towards the feet. Measured: Dice 0.854 and 0.849, the boxes 40 mm apart along z. The lowered one
+    is given no side: the images tell it."""
     from FemurRegistrationLib import pipeline
     from FemurRegistrationLib.outputs import readReference
     from ReconCoreLib import runtime
@@ -145,10 +199,12 @@ def test_a_femur_below_the_isocenter_registers_as_the_sample_does():
             masks.append(tall)
         moved = ijkToRas.copy()
         moved[2, 3] -= shiftMm
-        results[shiftMm] = pipeline.registerFemur(*views, *masks, side="right", device="cpu",
+        results[shiftMm] = pipeline.registerFemur(*views, *masks, side=None if shiftMm else "right", device="cpu",
                                                   reference=(label, moved))
     still, lowered = (results[key].readouts.values for key in (0.0, 40.0))
     assert lowered["dice"] == pytest.approx(still["dice"], abs=0.03) and lowered["dice"] > 0.82
+    assert (lowered["side"], lowered["side_source"]) == ("right", pipeline.IMAGE_SIDE_SOURCE)
+    assert still["side_source"] == "given" and lowered["side_shape_margin"] > 0.3
     boxes = [results[key].networkViews[0].boxCentreLps for key in (0.0, 40.0)]
     assert boxes[1][2] - boxes[0][2] == pytest.approx(-40.0, abs=2.0)
 

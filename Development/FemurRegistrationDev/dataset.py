@@ -55,17 +55,21 @@ def viewGeometries(setting: str, rng: np.random.Generator | None = None, angleEr
 
 
 def simulateRadiographs(hu: np.ndarray, label: np.ndarray, ijkToLps: np.ndarray, geometries,
-                        rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+                        rng: np.random.Generator, others=()) -> tuple[np.ndarray, np.ndarray]:
     """(radiographs [N, rows, cols] float32, femur masks [N, rows, cols] uint8) of a phantom.
 
     Radiograph = log-attenuation ``-ln(counts / N0)`` with Poisson counts (N0 2,000-20,000 per pixel),
     then gamma 0.8-1.25 and a Gaussian blur of 0-1 pixel: bone is bright, as on a displayed radiograph.
     The mask holds the pixels whose ray crosses at least 0.5 mm of femur (both from one projection).
+    ``others``: (hu, ijkToLps) of more phantoms in the field (the other hip), in the radiographs, not in the masks.
     """
     from scipy.ndimage import gaussian_filter
 
     projected = projectVolume(np.stack([relativeAttenuation(hu), label.astype(np.float32)]), ijkToLps, geometries)
     lineIntegral = WATER_MU_PER_MM * projected[:, 0]
+    for otherHu, otherIjkToLps in others:  # line integrals add
+        lineIntegral = lineIntegral + WATER_MU_PER_MM * projectVolume(relativeAttenuation(otherHu), otherIjkToLps,
+                                                                      geometries)
     masks = (projected[:, 1] > 0.5).astype(np.uint8)
     images = []
     for integral in lineIntegral:

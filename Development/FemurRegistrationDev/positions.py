@@ -35,27 +35,39 @@ IN_PLANE_MM, DEPTH_MM = 80.0, 40.0
 DETECTOR_PIXELS, DETECTOR_PIXEL_MM = 640, 0.6
 
 
+def placedPhantom(seed: int, side: str, head=None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(hu, label, ijkToLps, head centre LPS) of the phantom of ``seed`` as a ``side`` femur (a left one is the phantom
+    mirrored), its femoral head moved to ``head`` (None: where the training phantoms have it, near (+-24, 0, +50))."""
+    case = phantom.makeCase(seed)
+    hu, label = np.asarray(case.hu), np.asarray(case.label)
+    ijkToLps = np.asarray(case.ijkToLps, dtype=float).copy()
+    centre = np.asarray(case.measurements["head_centre_lps"], dtype=float)
+    if side == "left":
+        ijkToLps = mirrorIjkToLps(ijkToLps, hu.shape)
+        hu, label = np.ascontiguousarray(hu[..., ::-1]), np.ascontiguousarray(label[..., ::-1])
+        centre = centre * [-1.0, 1.0, 1.0]
+    if head is not None:
+        ijkToLps[:3, 3] += np.asarray(head, dtype=float) - centre
+        centre = np.asarray(head, dtype=float)
+    return hu, label, ijkToLps, centre
+
+
+def viewPair(side: str) -> list[CArmGeometry]:
+    """AP (primary 0) and lateral (the detector on the femur's side) on :data:`DETECTOR_PIXELS` pixels."""
+    return [CArmGeometry(primary, 0.0, 1000.0, 925.0, (DETECTOR_PIXEL_MM, DETECTOR_PIXEL_MM), DETECTOR_PIXELS,
+                         DETECTOR_PIXELS) for primary in (0.0, 90.0 if side == "left" else -90.0)]
+
+
 def movedCase(seed: int, moved: bool = True) -> dict:
     """The phantom of ``seed`` (mirrored for odd seeds: a left femur) with its head moved to a random place (else left
     where the training phantoms have it, near (+-24, 0, +50) mm); its radiographs (AP, lateral) and femur masks."""
     rng = np.random.default_rng([seed, 11])
     side = "left" if seed % 2 else "right"
-    case = phantom.makeCase(seed)
-    hu, label = np.asarray(case.hu), np.asarray(case.label)
-    ijkToLps = np.asarray(case.ijkToLps, dtype=float).copy()
-    head = np.asarray(case.measurements["head_centre_lps"], dtype=float)
-    if side == "left":
-        ijkToLps = mirrorIjkToLps(ijkToLps, hu.shape)
-        hu, label = np.ascontiguousarray(hu[..., ::-1]), np.ascontiguousarray(label[..., ::-1])
-        head = head * [-1.0, 1.0, 1.0]
     target = rng.uniform([-IN_PLANE_MM, -DEPTH_MM, -IN_PLANE_MM], [IN_PLANE_MM, DEPTH_MM, IN_PLANE_MM])
-    if not moved:
-        target = head
-    ijkToLps[:3, 3] += target - head
-    geometries = [CArmGeometry(primary, 0.0, 1000.0, 925.0, (DETECTOR_PIXEL_MM, DETECTOR_PIXEL_MM), DETECTOR_PIXELS,
-                               DETECTOR_PIXELS) for primary in (0.0, 90.0 if side == "left" else -90.0)]
+    hu, label, ijkToLps, head = placedPhantom(seed, side, target if moved else None)
+    geometries = viewPair(side)
     images, masks = simulateRadiographs(hu, label, ijkToLps, geometries, rng)
-    return {"side": side, "head": target, "label": label, "ijkToRas": LPS_TO_RAS @ ijkToLps,
+    return {"side": side, "head": head, "label": label, "ijkToRas": LPS_TO_RAS @ ijkToLps,
             "views": [XrayImage(image, geometry, f"case {seed} {name}")
                       for image, geometry, name in zip(images, geometries, ("AP", "lateral"))], "masks": list(masks)}
 
@@ -79,7 +91,8 @@ def runCase(case: dict, given: bool, refine: bool = False) -> dict:
 def _isocenterBox():
     """The crop box on the isocenter, no re-centring: the run before the femur was looked for."""
     pipeline.RECENTRE_PASSES = 0
-    placement.locateFemur = lambda masks, geometries, atlas: placement.Placement(np.zeros(3), 2.0, (0.0, 0.0))
+    placement.locateFemur = lambda images, masks, geometries, atlas, side, readouts=None: placement.Placement(
+        np.zeros(3), 2.0, (0.0, 0.0), side=side)
 
 
 def main(argv=None) -> None:

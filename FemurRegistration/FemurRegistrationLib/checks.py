@@ -16,6 +16,7 @@ from ReconCoreLib.xraygeometry import CArmGeometry
 
 from .conventions import ATLAS_SPACING_MM, IMAGE_SIZE, NETWORK_SPACING_MM, RAY_RADIUS_MM, VIEW_NAMES
 from .grid import boxGrid
+from .mirroring import mirrorGeometry
 
 #: Primary angles of the training views (working frame): AP 0 +- 30 deg, lateral -90 +- 30 deg; secondary 0.
 TRAINED_PRIMARY_DEG = ((-30.0, 30.0), (-120.0, -60.0))
@@ -307,7 +308,9 @@ def checkMasks(networkViews: Sequence, readouts=None) -> list[MaskFigures]:
         gate(readouts, "height_mm", measured.heightMm, MIN_FEMUR_HEIGHT_MM, None, "mm",
              "femur mask height at the isocenter", source)
         figures.append(measured)
-    if not trainingRangeWarnings([view.geometry for view in networkViews]):  # views near AP and lateral
+    geometries = [view.geometry for view in networkViews]  # the patient frame: the side is not known yet
+    # views near AP and lateral, as a right femur or as a left one
+    if not trainingRangeWarnings(geometries) or not trainingRangeWarnings([mirrorGeometry(g) for g in geometries]):
         gate(readouts, "proximal_width_ratio", figures[0].proximalWidthMm / max(figures[1].proximalWidthMm, 1e-6),
              MIN_PROXIMAL_WIDTH_RATIO, None, "", "widest AP row of the femur / widest lateral row (the neck is seen "
              "whole on the AP view and end-on on the lateral: are the masks swapped?)", "AP and lateral femur masks")

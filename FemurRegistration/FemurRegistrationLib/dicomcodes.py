@@ -45,7 +45,9 @@ READOUTS = {
 
 NOT_REPORTED = {
     "side": "categorical: the laterality of the femur segment and of its finding sites",
-    "side_source": "where the side was read (the user, or which DICOM attribute), not a finding",
+    "side_source": "where the side was read (the user, which DICOM attribute, or the femur's shape in the images), "
+                   "not a finding",
+    "side_shape_margin": "how clearly the femur's shape in the images shows its side (a quality figure of the run)",
     "view_separation_deg": "acquisition geometry of the two radiographs, not a finding",
     "placement_disagreement_ap_mm": "how well the views agree on where the femur is (a quality figure of the run)",
     "placement_disagreement_lat_mm": "how well the views agree on where the femur is (a quality figure of the run)",

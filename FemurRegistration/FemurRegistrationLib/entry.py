@@ -24,7 +24,7 @@ from .samples import SAMPLES, sampleFiles
 class FemurCase:
     """One registration's inputs: the AP and lateral radiographs (DICOM DX/CR/RF, or an image with a JSON geometry
     sidecar), optional femur masks (else proposed) and reference segmentation, the side (None: from the files'
-    DICOM laterality) and whether to refine."""
+    DICOM laterality, else from the femur's shape in the images) and whether to refine."""
 
     ap: Path
     lat: Path
@@ -43,7 +43,8 @@ def addArguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference", help="reference femur segmentation (.seg.nrrd / .nrrd) for Dice, ASSD, HD95")
     parser.add_argument("--side", choices=SIDES,
                         help="which femur (default: the files' DICOM ImageLaterality / Laterality, else a side named "
-                             "in BodyPartExamined / SeriesDescription; without any, the run stops and asks)")
+                             "in BodyPartExamined / SeriesDescription, else the femur's shape in the AP view; when "
+                             "that is not clear, e.g. both hips in view, the run stops and asks)")
     parser.add_argument("--refine", action="store_true",
                         help="test-time refinement of the deformation against the radiographs (slower)")
 

@@ -57,6 +57,8 @@ from . import refine as refinement
 from .transforms import viewParameters
 
 MODULE = "FemurRegistration"
+#: Readout ``side_source`` of a side read from the images (:func:`~.placement.locateFemur`).
+IMAGE_SIDE_SOURCE = "radiographs: the femur's shape in the AP view"
 #: Landmark label -> key of :func:`~.hipmeasures.hipMeasurements`.
 LANDMARKS = {
     "head centre": "head_centre_lps",
@@ -108,8 +110,9 @@ def registerFemur(apView: XrayImage, latView: XrayImage, apMask=None, latMask=No
 
     :param apView, latView: the radiographs, at any pixel count (each is area-averaged to its working copy).
     :param apMask, latMask: femur masks (radiograph size, non-zero = femur); None: a proposal is used (warning).
-    :param side: 'left' or 'right', no default (:func:`resolveSideAndSource` reads it from the files).
-    :param sideSource: where the side came from (readout ``side_source``): "given", or the files' attributes.
+    :param side: 'left' or 'right' (:func:`resolveSideAndSource` reads it from the files), checked against the
+        images; None: the side the images show (:func:`~.placement.locateFemur`; not clear: ValueError asking for it).
+    :param sideSource: where a given side came from (readout ``side_source``): "given", or the files' attributes.
     :param reference: optional (label array [k, j, i], ijkToRas) for Dice / Jaccard / ASSD / HD95.
     :raises ValueError: bad input (the message names it); ``InterruptedError`` when the abort flag says stop.
     """
@@ -120,12 +123,15 @@ def registerFemur(apView: XrayImage, latView: XrayImage, apMask=None, latMask=No
     modelFile = requireModel(MODULE, modelPath)
     atlas = loadAtlas(atlasPath or atlasPathFor(modelFile.path))
     views, warnings, placement = prepareInputs(apView, latView, apMask, latMask, side, progress, inputChecks, atlas)
+    if side is None:
+        side, sideSource = placement.side, IMAGE_SIDE_SOURCE
     device = resolveDevice(device)
     readouts = Readouts(MODULE, modelSha256=modelFile.sha256, device=device)
     for message in inputChecks.failedChecks:
         readouts.failCheck(message)
     readouts.set("side", side)
     readouts.set("side_source", sideSource)
+    readouts.set("side_shape_margin", placement.sideMargin)
     readouts.set("view_separation_deg", viewSeparationDeg(apView.geometry, latView.geometry))
     readouts.set("placement_disagreement_ap_mm", placement.disagreementMm[0])
     readouts.set("placement_disagreement_lat_mm", placement.disagreementMm[1])

@@ -17,13 +17,24 @@ distance (mm at the isocenter) is the views' disagreement. Masks that look like 
 do not agree (:func:`checkAgreement`) are an implausible input, which stops the run unless implausible results are
 kept.
 
+Side: the search is run twice, for a right femur and for a left one (masks and geometry mirrored, as the network sees
+a left femur). In a view that looks along the patient's front-back axis the two differ plainly (the head lies medial
+to the greater trochanter and the shaft); a view along the left-right axis sees both alike. Each view's score
+difference is weighted by how far its central ray lies from the left-right axis (:func:`sideWeights`): the weighted
+difference is the side's margin. With the side unknown (no DICOM laterality), the images decide when the margin and
+the better fit are clear (:data:`SIDE_MIN_MARGIN`, :data:`SIDE_MIN_SCORE`), and the view that shows the side best
+does not show both hips: there, every bright bone region (:func:`~.proposal.proposeBoneMap`, not only the femur mask)
+is matched with a right and with a left femur's silhouette, and two femur-like matches far apart
+(:func:`checkOneHip`) stop the run, as does an unclear margin, asking for the side. A side that was given but that the
+images contradict as clearly is an implausible input.
+
 Why written here: a search over the epipolar-coupled translations of two views is specific to this geometry;
 the correlation itself is scipy's FFT convolution.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -31,7 +42,8 @@ import numpy as np
 from ReconCoreLib.resample import areaAverage, finerFieldSize
 from ReconCoreLib.xraygeometry import CArmGeometry
 
-from .conventions import VIEW_NAMES
+from .conventions import SIDES, VIEW_NAMES
+from .mirroring import mirrorGeometry
 
 #: Pixel size (mm at the isocenter) of the masks and silhouettes compared.
 SEARCH_PIXEL_MM = 1.5
@@ -56,6 +68,19 @@ MAX_DISAGREEMENT_MM = 20.0
 #: femurs 1.5-1.9 (true and proposed masks), a 60-90 mm disk 1.3-1.4, scattered pixels 0.2; shapes in between are
 #: left to the mask gates (:func:`~.checks.checkMasks`) and the views' agreement (:func:`checkAgreement`).
 MIN_SCORE = 1.0
+#: The side is read from the images when its margin (weighted score difference of the two sides, per view at most 1)
+#: reaches this and the better side's weighted score reaches :data:`SIDE_MIN_SCORE`; a given side is refused when the
+#: other side wins by as much. Measured on 41 moved cases of ``FemurRegistrationDev.positions`` (AP view's scores): the
+#: true side 0.78-0.99 vs the other 0.35-0.58 with true masks (margin >= 0.27); with proposed masks 0.69-0.92 vs
+#: 0.39-0.62, except two proposals that missed the head (0.51 vs 0.52, 0.55 vs 0.59): refused, not guessed.
+#: ``FemurRegistrationDev.laterality`` prints the held-out figures (model card).
+SIDE_MIN_MARGIN, SIDE_MIN_SCORE = 0.15, 0.65
+#: Both hips in view (:func:`checkOneHip`): a right and a left femur silhouette each match the bone map at least this
+#: well, this far apart (mm at the isocenter; hip centres lie 160-210 mm apart). Measured on 6 + 6 cases of
+#: ``FemurRegistrationDev.laterality``: both hips in the AP view 0.65-0.77 for the weaker side; one femur (with its
+#: acetabulum) 0.51-0.59 for the other side.
+BOTH_HIPS_MIN_SCORE, BOTH_HIPS_APART_MM = 0.62, 80.0
+_OTHER_SIDE = {"left": "right", "right": "left"}
 
 
 @dataclass
@@ -65,6 +90,9 @@ class Placement:
     boxCentreLps: np.ndarray  # (3,) box centre: the atlas femur fits best with the box here
     score: float  # summed correlation of the two views (at most 2)
     disagreementMm: tuple  # per view: its own best match vs the projection of the joint one (mm at the isocenter)
+    viewScores: tuple = ()  # per view: its correlation at the joint place (each at most 1)
+    side: str = "right"  # the femur's side (the working frame mirrors a left one)
+    sideMargin: float = float("nan")  # weighted score of this side minus the other's (:func:`sideWeights`)
 
 
 def silhouettes(atlas: dict, detector: CArmGeometry, boxCentreLps) -> tuple[np.ndarray, np.ndarray]:
@@ -170,30 +198,114 @@ def _best(maps: Sequence[_ScoreMap], grid: np.ndarray) -> tuple[np.ndarray, floa
     return grid[int(np.argmax(scores))], float(scores.max())
 
 
-def locateFemur(masks: Sequence[np.ndarray], geometries: Sequence[CArmGeometry], atlas: dict) -> Placement:
-    """The crop box's place from the two views' femur masks (working frame: a left femur's masks and geometries
-    mirrored), the atlas that will be registered.
-
-    :raises ValueError: no femur-like mask in the field (:data:`MIN_SCORE`). Views that disagree on where it is are
-        the caller's to judge (:func:`checkAgreement`).
-    """
+def _fit(masks: Sequence[np.ndarray], geometries: Sequence[CArmGeometry], atlas: dict) -> Placement:
+    """The best box place for masks and geometries in the working frame (a left femur's mirrored)."""
     maps = [_scoreMap(mask, geometry, atlas) for mask, geometry in zip(masks, geometries)]
     axes = [np.arange(-half, half + 1e-6, COARSE_STEP_MM) for half in SEARCH_HALF_RANGE_MM]
     coarse, _ = _best(maps, np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3))
     maps = [_scoreMap(mask, geometry, atlas, coarse) for mask, geometry in zip(masks, geometries)]
     fine = np.arange(-2 * COARSE_STEP_MM, 2 * COARSE_STEP_MM + 1e-6, FINE_STEP_MM)
     centre, score = _best(maps, coarse + np.stack(np.meshgrid(fine, fine, fine, indexing="ij"), -1).reshape(-1, 3))
-    if score < MIN_SCORE:
-        raise ValueError(f"the femur masks do not match a femur anywhere in the field (shape agreement {score:.2f} "
-                         f"of 2, at least {MIN_SCORE:.1f} expected): check the masks and that both views show the "
-                         "proximal femur")
     disagreements = []
     for entry in maps:
         own = np.array(np.unravel_index(np.argmax(entry.score), entry.score.shape)[::-1], float)  # (column, row)
         joint = entry.anchor(centre[None])[0]
         disagreements.append(float(np.linalg.norm((own - joint) * entry.scale * entry.geometry.pixelSpacingMm[::-1]))
                              / entry.geometry.magnification)
-    return Placement(centre, score, tuple(disagreements))
+    viewScores = tuple(float(entry.sample(centre[None])[0]) for entry in maps)
+    return Placement(centre, score, tuple(disagreements), viewScores)
+
+
+def sideWeights(geometries: Sequence[CArmGeometry]) -> np.ndarray:
+    """How much each view shows which side a femur is (0-1): 1 - (left-right component of its central ray)^2, so
+    1 for an AP or PA view, 0 for a true lateral one, 0.5 at 45 deg."""
+    return np.array([1.0 - float(geometry.detectorDirectionLps[0]) ** 2 for geometry in geometries])
+
+
+def locateFemur(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], geometries: Sequence[CArmGeometry],
+                atlas: dict, side=None, readouts=None) -> Placement:
+    """The crop box's place (working frame of the femur's side) and the side, from the two views' radiographs, femur
+    masks and geometries (patient frame) and the atlas that will be registered.
+
+    :param side: 'left' or 'right' as given (checked against the images: :data:`SIDE_MIN_MARGIN`); None: from the
+        images (:func:`checkOneHip` first).
+    :param readouts: where a given side the images contradict is recorded when keeping implausible results (else the
+        run stops).
+    :raises ValueError: no femur-like mask in the field (:data:`MIN_SCORE`); side None and the images do not tell it
+        (both hips in view, or no clear margin). Views that disagree on where the femur is are the caller's to judge
+        (:func:`checkAgreement`).
+    """
+    from ReconCoreLib.plausibility import gate
+
+    mirrored = ([mask[:, ::-1] for mask in masks], [mirrorGeometry(geometry) for geometry in geometries])
+    fits = {"right": _fit(masks, geometries, atlas), "left": _fit(*mirrored, atlas)}
+    best = max(fits.values(), key=lambda fit: fit.score)
+    if best.score < MIN_SCORE:
+        raise ValueError(f"the femur masks do not match a femur anywhere in the field (shape agreement "
+                         f"{best.score:.2f} of 2, at least {MIN_SCORE:.1f} expected): check the masks and that both "
+                         "views show the proximal femur")
+    weights = sideWeights(geometries)
+    weighted = {name: float(np.dot(weights, fit.viewScores) / weights.sum()) for name, fit in fits.items()}
+    margins = {name: weighted[name] - weighted[_OTHER_SIDE[name]] for name in SIDES}
+    if side is None:
+        checkOneHip(images, geometries, atlas)
+        side = _sideFromImages(weighted)
+    elif side in SIDES:
+        other = _OTHER_SIDE[side]
+        if weighted[other] >= SIDE_MIN_SCORE:
+            gate(readouts, "side_shape_margin", margins[side], -SIDE_MIN_MARGIN, None, "",
+                 f"fit of the femur in the radiographs as the {side} femur given, less its fit as a {other} one",
+                 "the radiographs look like the other side (check the side, and the views' geometry: a flipped "
+                 "image mirrors the femur)")
+    else:
+        raise ValueError(f"side must be 'left', 'right' or None (from the images), got {side!r}")
+    return replace(fits[side], side=side, sideMargin=margins[side])
+
+
+def _sideFromImages(weighted: dict) -> str:
+    """The side the femur's shape shows (:func:`locateFemur`), else ValueError asking for it."""
+    side = "left" if weighted["left"] > weighted["right"] else "right"
+    margin = weighted[side] - weighted[_OTHER_SIDE[side]]
+    if margin < SIDE_MIN_MARGIN or weighted[side] < SIDE_MIN_SCORE:
+        raise ValueError(f"which femur is it? The radiographs say no side (no DICOM laterality) and the femur's shape "
+                         f"does not tell it clearly (fit {weighted[side]:.2f} as {side}, margin {margin:.2f} over "
+                         f"the other side; at least {SIDE_MIN_SCORE} and {SIDE_MIN_MARGIN} needed): give --side left "
+                         "or right (in Slicer: Side), or check the femur masks")
+    return side
+
+
+def femursInView(image: np.ndarray, geometry: CArmGeometry, atlas: dict) -> dict:
+    """{side: (score, (column, row))}: the best match of a right and of a left femur's silhouette with every bright
+    bone region of one radiograph (:func:`~.proposal.proposeBoneMap`), and the pixel where its box centre projects."""
+    from .proposal import proposeBoneMap
+
+    bone = proposeBoneMap(image, geometry.pixelSpacingMm)
+    found = {}
+    for side in SIDES:
+        mirrored = side == "left"
+        entry = _scoreMap(bone[:, ::-1] if mirrored else bone, mirrorGeometry(geometry) if mirrored else geometry,
+                          atlas)
+        anchor = np.array(np.unravel_index(np.argmax(entry.score), entry.score.shape)[::-1], float)
+        pixel = (anchor + entry.offset + 0.5) * entry.scale - 0.5  # the box centre's pixel (column, row)
+        if mirrored:
+            pixel[0] = geometry.columns - 1 - pixel[0]
+        found[side] = (float(entry.score.max()), pixel)
+    return found
+
+
+def checkOneHip(images: Sequence[np.ndarray], geometries: Sequence[CArmGeometry], atlas: dict) -> None:
+    """ValueError asking for the side when the view that shows it best (:func:`sideWeights`) shows both hips: a right
+    and a left femur each matching its bone regions (:data:`BOTH_HIPS_MIN_SCORE`), far apart
+    (:data:`BOTH_HIPS_APART_MM`)."""
+    index = int(np.argmax(sideWeights(geometries)))
+    geometry = geometries[index]
+    found = femursInView(images[index], geometry, atlas)
+    apartMm = float(np.linalg.norm((found["right"][1] - found["left"][1]) * geometry.pixelSpacingMm[::-1])
+                    / geometry.magnification)
+    if min(score for score, _ in found.values()) >= BOTH_HIPS_MIN_SCORE and apartMm >= BOTH_HIPS_APART_MM:
+        raise ValueError(f"which femur is it? The {VIEW_NAMES[index]} radiograph shows both hips (a right and a left "
+                         f"femur {apartMm:.0f} mm apart) and the files say no side (no DICOM laterality): give --side "
+                         "left or right (in Slicer: Side)")
 
 
 def checkAgreement(placement: Placement, readouts=None) -> None:

@@ -3,14 +3,15 @@
 1. Side: the network knows right femurs. A left femur is registered as the mirrored (x -> -x, LPS) right femur:
    primary angles negated and image columns flipped (:func:`~.mirroring.mirrorGeometry`). "Working frame" below
    means the right-femur frame the network sees (the patient frame for a right femur, its mirror image for a left
-   one). The side comes from the user, else the files' DICOM laterality (:func:`resolveSide`).
+   one). The side comes from the user, else the files' DICOM laterality (:func:`resolveSideAndSource`), else the
+   femur's shape in the images (:func:`~.placement.locateFemur`), else the run stops and asks for it.
 2. Working copy (:func:`toWorkingSpacing`): a radiograph whose pixels are finer than :data:`WORKING_PIXEL_MM` at the
    isocenter is area-averaged once, as soon as it is read, to about that pixel size over the same field (its mask
    with it); every later step (mask proposal, virtual detector, mask figures, outlines, the radiographs kept in the
    scene) works on that copy, so a 3000-pixel radiograph costs about what a 512-pixel one does. Coarser radiographs
    (the samples' 0.37 mm) are used as they are.
-   Femur masks: given (one per view, same size as its radiograph), else a proposal (:func:`proposeFemurMask`:
-   multi-level Otsu, largest bright component, holes filled) that the user can correct.
+   Femur masks: given (one per view, same size as its radiograph), else a proposal
+   (:func:`~.proposal.proposeFemurMask`: Otsu splits, largest bright component, holes filled) the user can correct.
 3. Input plausibility (:func:`~.checks.checkMasks`): each mask is measured in mm at the isocenter (detector mm
    divided by the magnification SID / SOD) and must look like an adult femur on its own radiograph (shaft and proximal
    widths, bone brighter than around it, outline on bone edges); the two views must see the same bone length and the
@@ -47,6 +48,7 @@ from ReconCoreLib.xrayio import XrayImage, checkImage, isDicom, sidecarPath
 from .checks import checkMasks, trainingRangeWarnings
 from .conventions import DETECTOR_PIXEL_MM, FEMUR_MODALITIES, IMAGE_SIZE, SIDES, VIEW_NAMES
 from .mirroring import mirrorGeometry, toPatient
+from .proposal import proposeFemurMask
 
 MIN_SEPARATION_DEG = 30.0
 WARN_SEPARATION_DEG = 60.0
@@ -54,15 +56,6 @@ WARN_SEPARATION_DEG = 60.0
 #: on the detector), the same at any source resolution (the former filter, sigma (scale - 1) / 2 source pixels, gave
 #: 0.41 pixel at the samples' 0.4 mm pixels but 0.36 pixel at 0.8 mm and 0.48 pixel at 0.1 mm).
 DETECTOR_SIGMA_PIXELS = 0.4
-#: Mask proposals are computed on a copy of pixels of about this size (detector mm; 128 pixels over the samples'
-#: 205 mm detector), with the filters below in mm: the proposal is the same at any pixel count.
-PROPOSAL_PIXEL_MM = 1.6
-#: Without a pixel spacing the copy is at most this many pixels wide.
-PROPOSAL_PIXELS = 128
-#: Gaussian smoothing (sigma), opening and closing radii, and the body border left out of the second split (mm).
-PROPOSAL_SMOOTHING_MM, PROPOSAL_OPENING_MM, PROPOSAL_CLOSING_MM, PROPOSAL_BORDER_MM = 1.6, 1.6, 3.2, 8.0
-#: The dark side of a split is air when its mean is this close (fraction of the range) to the darkest pixels.
-PROPOSAL_AIR_FRACTION = 0.15
 #: Working copy: pixels finer than this (mm at the isocenter) are area-averaged to about this size, half the finest
 #: pixel a later step uses (the mask figures' :data:`~.checks.FIGURES_PIXEL_MM`), so that step's block means still
 #: average at least two working pixels; the network's detector (2.03 mm, point spread 0.81 mm), the proposals and the
@@ -117,18 +110,19 @@ def lateralityOfFile(path) -> Optional[str]:
     return lateralityAndSource(path)[0]
 
 
-def resolveSide(side: Optional[str], paths: Sequence = ()) -> str:
-    """The side of :func:`resolveSideAndSource`."""
+def resolveSide(side: Optional[str], paths: Sequence = ()) -> Optional[str]:
+    """The side of :func:`resolveSideAndSource` (None: the files do not say it)."""
     return resolveSideAndSource(side, paths)[0]
 
 
-def resolveSideAndSource(side: Optional[str], paths: Sequence = ()) -> tuple[str, str]:
+def resolveSideAndSource(side: Optional[str], paths: Sequence = ()) -> tuple[Optional[str], str]:
     """('left' / 'right', where it came from): ``side`` itself when it is one ("given"); for None / 'auto' the files'
-    laterality (:func:`lateralityAndSource`). Never assumed: a left femur registered as a right one is a mirror image,
-    and nothing in the result would say so.
+    laterality (:func:`lateralityAndSource`); (None, "") when the files do not say it (ImageLaterality and Laterality
+    absent, or U or B, and no side named in their descriptions): the images then decide, or the run stops and asks
+    (:func:`~.placement.locateFemur`). Never assumed: a left femur registered as a right one is a mirror image, and
+    nothing in the result would say so.
 
-    :raises ValueError: an unknown side, files that disagree on laterality, or files that do not say it (ImageLaterality
-        and Laterality absent, or U or B: a view of both hips, and no side named in their descriptions).
+    :raises ValueError: an unknown side, or files that disagree on laterality.
     """
     if side in SIDES:
         return side, "given"
@@ -139,9 +133,7 @@ def resolveSideAndSource(side: Optional[str], paths: Sequence = ()) -> tuple[str
     if len(sides) > 1:
         raise ValueError("the radiographs disagree on laterality (one says left, the other right); give the side")
     if not sides:
-        raise ValueError("which femur is it? The radiographs do not say (no DICOM ImageLaterality or Laterality L or "
-                         "R, no side named in BodyPartExamined or SeriesDescription, nor in a JSON sidecar), and it "
-                         "is never assumed: give --side left or right (in Slicer: Side)")
+        return None, ""
     return sides.pop(), "; ".join(dict.fromkeys(source for value, source in read if value))
 
 
@@ -232,77 +224,6 @@ def readRadiograph(path) -> WorkingRadiograph:
     return working
 
 
-def _otsuLevel(values: np.ndarray) -> float:
-    import SimpleITK as sitk
-
-    otsu = sitk.OtsuThresholdImageFilter()
-    otsu.SetInsideValue(0)
-    otsu.SetOutsideValue(1)
-    otsu.Execute(sitk.GetImageFromArray(np.asarray(values, np.float32).reshape(1, -1)))
-    return float(otsu.GetThreshold())
-
-
-def proposeFemurMask(pixels: np.ndarray, pixelSpacingMm: Optional[Sequence[float]] = None) -> np.ndarray:
-    """A femur mask proposal (uint8 0/1, the radiograph's size) for a radiograph with bright bone, to check and edit.
-
-    On a copy of about :data:`PROPOSAL_PIXEL_MM` pixels over the same field (area means, :func:`areaAverage`; without
-    ``pixelSpacingMm``, (row, column) detector mm, a copy at most :data:`PROPOSAL_PIXELS` wide), smoothed by a
-    Gaussian of :data:`PROPOSAL_SMOOTHING_MM`, Otsu's threshold splits the region (first the whole image) and the
-    largest bright component is kept (opened by :data:`PROPOSAL_OPENING_MM`). When the dark side of the split is air
-    (its mean within :data:`PROPOSAL_AIR_FRACTION` of the intensity range above the darkest pixels), that component is
-    the body, and the split is repeated inside it (its border eroded by :data:`PROPOSAL_BORDER_MM`). The bone
-    component is then closed (:data:`PROPOSAL_CLOSING_MM`) and its holes filled (SimpleITK). Every size is in mm, so
-    the proposal does not depend on the image's pixel count. Pelvic bone touching the femoral head may be included.
-
-    :raises ValueError: nothing bright enough to be bone.
-    """
-    import SimpleITK as sitk
-
-    image = np.asarray(pixels, np.float32)
-    if pixelSpacingMm is None:  # no spacing known: at most PROPOSAL_PIXELS wide, pixels taken as PROPOSAL_PIXEL_MM
-        factor = max(1, math.ceil(max(image.shape) / PROPOSAL_PIXELS))
-        shape = tuple(max(1, int(round(count / factor))) for count in image.shape)
-        workingMm = (PROPOSAL_PIXEL_MM, PROPOSAL_PIXEL_MM)
-    else:  # the field at the pixel size closest to PROPOSAL_PIXEL_MM (none finer than the image's own)
-        shape = tuple(min(count, max(1, int(round(count * float(spacing) / PROPOSAL_PIXEL_MM))))
-                      for count, spacing in zip(image.shape, pixelSpacingMm))
-        workingMm = tuple(float(spacing) * count / size
-                          for spacing, count, size in zip(pixelSpacingMm, image.shape, shape))
-
-    def radius(mm: float) -> list[int]:  # SimpleITK order (x = column, y = row), at least one pixel
-        return [max(1, int(round(mm / workingMm[1]))), max(1, int(round(mm / workingMm[0])))]
-
-    small = areaAverage(image, *shape)
-    smallImage = sitk.GetImageFromArray(small)
-    smallImage.SetSpacing((workingMm[1], workingMm[0]))
-    smoothed = sitk.GetArrayFromImage(sitk.SmoothingRecursiveGaussian(smallImage, PROPOSAL_SMOOTHING_MM))
-    region = np.ones(smoothed.shape, bool)
-    low, high = np.percentile(smoothed, [1, 99])
-    bone = None
-    for _ in range(2):
-        values = smoothed[region]
-        if values.size < 10 or float(values.max() - values.min()) <= 1e-6 * max(1.0, float(np.abs(values).max())):
-            break
-        level = _otsuLevel(values)
-        bright = sitk.GetImageFromArray(((smoothed > level) & region).astype(np.uint8))
-        bright = sitk.BinaryMorphologicalOpening(bright, radius(PROPOSAL_OPENING_MM))
-        largest = sitk.RelabelComponent(sitk.ConnectedComponent(bright), sortByObjectSize=True) == 1
-        if not sitk.GetArrayViewFromImage(largest).any():
-            break
-        bone = largest
-        dark = values[values <= level]
-        if dark.size == 0 or float(dark.mean()) - low > PROPOSAL_AIR_FRACTION * (high - low):
-            break  # the dark side is soft tissue: the bright component is bone
-        region = sitk.GetArrayFromImage(sitk.BinaryErode(largest, radius(PROPOSAL_BORDER_MM))) > 0
-    if bone is None:
-        raise ValueError("no bone-like bright region found for a femur mask proposal; draw the mask")
-    filled = sitk.GetArrayFromImage(sitk.BinaryFillhole(sitk.BinaryMorphologicalClosing(
-        sitk.Cast(bone, sitk.sitkUInt8), radius(PROPOSAL_CLOSING_MM))))
-    rows, columns = (np.floor((np.arange(count) + 0.5) * size / count).astype(int)  # the copy's pixel of each pixel
-                     for count, size in zip(image.shape, shape))
-    return filled.astype(np.uint8)[rows][:, columns]
-
-
 def virtualDetector(geometry: CArmGeometry, boxCentreLps: Sequence[float]) -> CArmGeometry:
     """The network's detector for a view and a crop box centre (LPS mm, the radiograph's frame): a C-arm whose
     isocenter is the box centre, its source the radiograph's, its central ray through the box centre (angles to
@@ -358,7 +279,8 @@ def resampleToDetector(pixels: np.ndarray, geometry: CArmGeometry, target: CArmG
 class NetworkView:
     """One view as the network sees it (working frame): image, mask, geometry; and the radiograph's working copy
     (patient frame, :func:`toWorkingSpacing`) with its femur mask. Before the crop box is placed (:func:`workingView`)
-    ``image`` and ``mask`` are None and ``geometry`` is the radiograph's own C-arm (working frame)."""
+    ``image`` and ``mask`` are None and ``geometry`` is the radiograph's own C-arm (patient frame: the side is not
+    known yet)."""
 
     image: Optional[np.ndarray]  # float32 [96, 96]
     mask: Optional[np.ndarray]  # float32 0/1 [96, 96]
@@ -370,7 +292,7 @@ class NetworkView:
     boxCentreLps: Optional[np.ndarray] = None  # crop box centre (working frame, LPS mm) the view is placed for
 
 
-def workingView(view: XrayImage, mask, side: str, name: str) -> NetworkView:
+def workingView(view: XrayImage, mask, name: str) -> NetworkView:
     """The radiograph's working copy (:func:`toWorkingSpacing`; ``view`` may be one already) and its femur mask (given
     at the radiograph's size, or proposed on the copy), not yet on the network's detector (:func:`placeView`). A given
     mask goes onto the copy as the share of each working pixel it covers: the detector resamples that share, the
@@ -391,8 +313,7 @@ def workingView(view: XrayImage, mask, side: str, name: str) -> NetworkView:
         if not workingMask.any():
             raise ValueError(f"{name} femur mask is smaller than a working pixel ({WORKING_PIXEL_MM} mm at the "
                              "isocenter)")
-    geometry = mirrorGeometry(working.geometry) if side == "left" else working.geometry
-    return NetworkView(None, None, geometry, workingMask, proposed, working, share)
+    return NetworkView(None, None, working.geometry, workingMask, proposed, working, share)
 
 
 def placeView(view: NetworkView, side: str, boxCentreLps: Sequence[float], name: str) -> NetworkView:
@@ -416,7 +337,7 @@ def placeView(view: NetworkView, side: str, boxCentreLps: Sequence[float], name:
 
 def prepareView(view: XrayImage, mask, side: str, name: str, boxCentreLps: Sequence[float]) -> NetworkView:
     """:func:`workingView` then :func:`placeView` for a given crop box centre (working frame, LPS mm)."""
-    return placeView(workingView(view, mask, side, name), side, boxCentreLps, name)
+    return placeView(workingView(view, mask, name), side, boxCentreLps, name)
 
 
 def checkSeparation(first: CArmGeometry, second: CArmGeometry) -> float:
@@ -431,21 +352,21 @@ def checkSeparation(first: CArmGeometry, second: CArmGeometry) -> float:
 def prepareInputs(apView: XrayImage, latView: XrayImage, apMask=None, latMask=None, side: Optional[str] = None,
                   progress: Optional[Progress] = None, readouts=None, atlas=None) -> tuple[list, list[str], object]:
     """The two :class:`NetworkView` (working frame) with their crop box placed on the femur both views show, the
-    warnings about the inputs, and the :class:`~.placement.Placement`.
+    warnings about the inputs, and the :class:`~.placement.Placement` (with the side: ``side``, else the one the
+    images show).
 
     Warnings: views less than :data:`WARN_SEPARATION_DEG` apart, views outside the training range, proposed masks.
     The masks pass :func:`~.checks.checkMasks` (failed gates are recorded on ``readouts`` when keeping implausible
     results) before the femur is looked for. ``atlas``: the atlas to be registered (default: the bundled one).
     :raises ValueError: views too close, unknown side, bad image or mask, a mask or spacing that is no femur's, views
-        that do not show the same femur.
+        that do not show the same femur, no side given and the images do not show it clearly.
     """
     from .atlasfile import loadAtlas
     from .placement import checkAgreement, locateFemur
 
     separation = checkSeparation(apView.geometry, latView.geometry)
-    if side not in SIDES:
-        raise ValueError(f"side must be 'left' or 'right' (never assumed: resolveSide reads it from the files), "
-                         f"got {side!r}")
+    if side is not None and side not in SIDES:
+        raise ValueError(f"side must be 'left', 'right' or None (from the images), got {side!r}")
     warnings = []
     if separation < WARN_SEPARATION_DEG:
         warnings.append(f"the views are {separation:.1f} deg apart (< {WARN_SEPARATION_DEG:.0f} deg): depth is poorly "
@@ -454,14 +375,15 @@ def prepareInputs(apView: XrayImage, latView: XrayImage, apMask=None, latMask=No
     progress(0.02, "femur masks")
     views = []
     for index, (name, view, mask) in enumerate(zip(VIEW_NAMES, (apView, latView), (apMask, latMask))):
-        views.append(workingView(view, mask, side, name))
+        views.append(workingView(view, mask, name))
         if views[-1].maskProposed:
             warnings.append(f"no {name} femur mask was given: an automatic proposal was used (check it)")
         progress(0.06 + 0.05 * index, "femur masks")
     checkMasks(views, readouts)
     progress(0.16, "finding the femur")
-    masks = [view.workingMask[:, ::-1] if side == "left" else view.workingMask for view in views]
-    placement = locateFemur(masks, [view.geometry for view in views], atlas if atlas is not None else loadAtlas())
+    placement = locateFemur([view.working.pixels for view in views], [view.workingMask for view in views],
+                            [view.geometry for view in views], atlas if atlas is not None else loadAtlas(), side,
+                            readouts)
     checkAgreement(placement, readouts)
-    views = [placeView(view, side, placement.boxCentreLps, name) for view, name in zip(views, VIEW_NAMES)]
+    views = [placeView(view, placement.side, placement.boxCentreLps, name) for view, name in zip(views, VIEW_NAMES)]
     return views, warnings + trainingRangeWarnings([view.geometry for view in views]), placement
