@@ -216,9 +216,11 @@ def test_network_inputs_do_not_depend_on_the_pixel_count():
 
 
 def test_anti_aliasing_gives_one_point_spread_in_mm():
-    target = 2.03
+    from ReconCoreLib.virtualdetector import antiAliasingSigmaPixels
+
+    target, spread = 2.03, radiographs.DETECTOR_SIGMA_PIXELS
     for source in (0.1, 0.2, 0.4, 0.8):
-        sigma = radiographs.antiAliasingSigmaPixels(source, target) * source
+        sigma = antiAliasingSigmaPixels(source, target, spread) * source
         total = np.sqrt(sigma ** 2 + source ** 2 / 4.0)
-        assert total == pytest.approx(radiographs.DETECTOR_SIGMA_PIXELS * target, rel=1e-9)
-    assert radiographs.antiAliasingSigmaPixels(2.0, target) == 0.0  # coarse pixels blur enough already
+        assert total == pytest.approx(spread * target, rel=1e-9)
+    assert antiAliasingSigmaPixels(2.0, target, spread) == 0.0  # coarse pixels blur enough already

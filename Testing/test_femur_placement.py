@@ -20,6 +20,7 @@ from FemurRegistrationLib.mirroring import mirrorIjkToLps
 from FemurRegistrationLib.samples import sampleFiles
 from ReconCoreLib.plausibility import ImplausibleResult, keepingImplausible
 from ReconCoreLib.readouts import Readouts
+from ReconCoreLib.virtualdetector import resampleToDetector
 from ReconCoreLib.xraygeometry import CArmGeometry
 from ReconCoreLib.xrayio import XrayImage, readMaskImage, readXrayImage
 
@@ -77,7 +78,8 @@ def test_the_networks_detector_about_a_box_centre():
     assert np.allclose(geometry.projectLps(rays), onRadiograph, atol=1e-6)
     rows, columns = np.mgrid[0:600 + 100, 0:600]
     blob = np.exp(-((columns - onRadiograph[0, 0]) ** 2 + (rows - onRadiograph[0, 1]) ** 2) / (2 * 15.0 ** 2))
-    resampled = radiographs.resampleToDetector(blob.astype(np.float32), geometry, virtual, centre)
+    resampled = resampleToDetector(blob.astype(np.float32), geometry, virtual, centre,
+                                   radiographs.DETECTOR_SIGMA_PIXELS)
     weights = np.clip(resampled - 0.2 * resampled.max(), 0, None)
     rows, columns = np.mgrid[0:96, 0:96]
     centroid = np.array([(weights * columns).sum(), (weights * rows).sum()]) / weights.sum()

@@ -48,24 +48,27 @@ def centroid(image):
 
 
 def test_virtual_detector_resampling_matches_hand_computed_projection():
+    from ReconCoreLib.virtualdetector import resampleToDetector
+
+    SIGMA = radiographs.DETECTOR_SIGMA_PIXELS
     # AP view, SID 1000, SOD 925: a point at depth 0 is magnified 1000/925 on the detector.
     ap = CArmGeometry(0.0, 0.0, 1000.0, 925.0, (0.4, 0.4), 512, 512)
     point = np.array([10.0, 0.0, 20.0])  # LPS: 10 mm to the patient's left, 20 mm up
     virtual = radiographs.virtualDetector(ap, ISOCENTER)
     assert (virtual.rows, virtual.columns, virtual.pixelSpacingMm) == (96, 96, (2.03, 2.03))
-    resampled = radiographs.resampleToDetector(blob(ap, point, 12.0), ap, virtual, ISOCENTER)
+    resampled = resampleToDetector(blob(ap, point, 12.0), ap, virtual, ISOCENTER, SIGMA)
     magnified = np.array([10.0, -20.0]) * 1000.0 / 925.0 / 2.03  # columns to the left, rows down
     assert np.allclose(centroid(resampled), 47.5 + magnified, atol=0.05)
     # An oblique view with anisotropic pixels and another SID: the blob lands where the point projects.
     oblique = CArmGeometry(25.0, -10.0, 1100.0, 800.0, (0.3, 0.35), 700, 600)
     point = np.array([-30.0, 15.0, 40.0])
     virtual = radiographs.virtualDetector(oblique, ISOCENTER)
-    resampled = radiographs.resampleToDetector(blob(oblique, point, 15.0), oblique, virtual, ISOCENTER)
+    resampled = resampleToDetector(blob(oblique, point, 15.0), oblique, virtual, ISOCENTER, SIGMA)
     assert np.allclose(centroid(resampled), virtual.projectLps([point])[0], atol=0.1)
     # Outside the original image the virtual detector reads 0; a constant image stays constant inside it.
     small = CArmGeometry(0.0, 0.0, 1000.0, 925.0, (0.2, 0.2), 400, 400)  # 80 mm wide, the virtual one 195 mm
-    constant = radiographs.resampleToDetector(np.full((400, 400), 3.0, np.float32), small,
-                                              radiographs.virtualDetector(small, ISOCENTER), ISOCENTER)
+    constant = resampleToDetector(np.full((400, 400), 3.0, np.float32), small,
+                                  radiographs.virtualDetector(small, ISOCENTER), ISOCENTER, SIGMA)
     assert constant[0, 0] == 0.0 and np.allclose(constant[40:56, 40:56], 3.0)
 
 

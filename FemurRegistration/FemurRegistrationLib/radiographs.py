@@ -31,7 +31,6 @@
 from __future__ import annotations
 
 import json
-import math
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -42,7 +41,9 @@ import numpy as np
 from ReconCoreLib.progress import Progress
 from ReconCoreLib.xraygeometry import CArmGeometry, viewSeparationDeg
 from ReconCoreLib.dicomvalues import sideOf, text
+from ReconCoreLib import virtualdetector
 from ReconCoreLib.resample import areaAverage, finerFieldSize
+from ReconCoreLib.virtualdetector import resampleToDetector
 from ReconCoreLib.xrayio import XrayImage, checkImage, isDicom, sidecarPath
 
 from .checks import checkMasks, trainingRangeWarnings
@@ -225,54 +226,9 @@ def readRadiograph(path) -> WorkingRadiograph:
 
 
 def virtualDetector(geometry: CArmGeometry, boxCentreLps: Sequence[float]) -> CArmGeometry:
-    """The network's detector for a view and a crop box centre (LPS mm, the radiograph's frame): a C-arm whose
-    isocenter is the box centre, its source the radiograph's, its central ray through the box centre (angles to
-    match), the radiograph's magnification at the box centre (SID / SOD kept), 96 x 96 pixels of 2.03 mm. Its
-    coordinates are those of the box frame (box centre at the origin); with the box on the isocenter it is the
-    radiograph's C-arm."""
-    direction = np.asarray(boxCentreLps, dtype=float) - geometry.sourcePositionLps
-    distance = float(np.linalg.norm(direction))
-    direction /= distance
-    primary = math.degrees(math.atan2(direction[0], -direction[1]))  # detectorDirectionLps, solved for the angles
-    secondary = math.degrees(math.asin(float(np.clip(direction[2], -1.0, 1.0))))
-    return CArmGeometry(primary, secondary, distance * geometry.magnification, distance,
-                        (DETECTOR_PIXEL_MM, DETECTOR_PIXEL_MM), IMAGE_SIZE, IMAGE_SIZE)
-
-
-def antiAliasingSigmaPixels(sourceSpacingMm: float, targetSpacingMm: float) -> float:
-    """Gaussian sigma (source pixels) that gives a resampled image the point spread :data:`DETECTOR_SIGMA_PIXELS`
-    target pixels, whatever the source's pixel size (both sizes in the same detector mm).
-
-    The source pixel's aperture (variance s^2/12) and the bilinear interpolation (s^2/6) already blur by s^2/4;
-    the filter adds the rest (none when the source pixels are that coarse).
-    """
-    variance = (DETECTOR_SIGMA_PIXELS * targetSpacingMm) ** 2 - sourceSpacingMm ** 2 / 4.0
-    return math.sqrt(variance) / sourceSpacingMm if variance > 0 else 0.0
-
-
-def resampleToDetector(pixels: np.ndarray, geometry: CArmGeometry, target: CArmGeometry,
-                       targetOriginLps: Sequence[float]) -> np.ndarray:
-    """Resample an image of ``geometry`` onto the detector of ``target`` (float32, target rows x columns), whose
-    frame's origin lies at ``targetOriginLps`` in ``geometry``'s frame (the crop box centre: :func:`virtualDetector`).
-
-    Each target pixel is placed on its detector plane (LPS) and projected through ``geometry`` onto the source
-    image (bilinear; 0 outside it). A Gaussian filter first (:func:`antiAliasingSigmaPixels`) gives every source
-    resolution the same point spread in mm, so the result does not depend on the radiograph's pixel count.
-    """
-    from scipy.ndimage import gaussian_filter, map_coordinates
-
-    image = np.asarray(pixels, np.float32)
-    magnification = geometry.sourceToDetectorMm / target.sourceToDetectorMm  # target mm -> source detector mm
-    sigma = [antiAliasingSigmaPixels(geometry.pixelSpacingMm[axis], target.pixelSpacingMm[axis] * magnification)
-             for axis in (0, 1)]
-    if max(sigma) > 0:
-        image = gaussian_filter(image, sigma, mode="nearest", truncate=3.0)
-    columns, rows = np.meshgrid(np.arange(target.columns, dtype=float), np.arange(target.rows, dtype=float))
-    detector = target.pixelToDetectorLps(np.stack([columns.ravel(), rows.ravel()], axis=1)) + np.asarray(
-        targetOriginLps, dtype=float)
-    source = geometry.projectLps(detector)
-    values = map_coordinates(image, [source[:, 1], source[:, 0]], order=1, mode="constant", cval=0.0)
-    return values.reshape(target.rows, target.columns).astype(np.float32)
+    """The network's detector for a view and a crop box centre (LPS mm, the radiograph's frame):
+    :func:`ReconCoreLib.virtualdetector.virtualDetector` of 96 x 96 pixels of 2.03 mm."""
+    return virtualdetector.virtualDetector(geometry, boxCentreLps, DETECTOR_PIXEL_MM, IMAGE_SIZE)
 
 
 @dataclass
@@ -323,8 +279,9 @@ def placeView(view: NetworkView, side: str, boxCentreLps: Sequence[float], name:
     centrePatient = toPatient(centre, side)
     working = view.working
     target = virtualDetector(working.geometry, centrePatient)
-    image = resampleToDetector(working.pixels, working.geometry, target, centrePatient)
-    networkMask = (resampleToDetector(view.share, working.geometry, target, centrePatient) >= 0.5).astype(np.float32)
+    image = resampleToDetector(working.pixels, working.geometry, target, centrePatient, DETECTOR_SIGMA_PIXELS)
+    networkMask = (resampleToDetector(view.share, working.geometry, target, centrePatient, DETECTOR_SIGMA_PIXELS)
+                   >= 0.5).astype(np.float32)
     if not networkMask.any():
         raise ValueError(f"{name} femur mask lies outside the network's field of view "
                          f"({IMAGE_SIZE * DETECTOR_PIXEL_MM:.0f} mm square on the detector, centred on the femur "
