@@ -39,4 +39,6 @@ NOT_REPORTED = {
     "visual_hull_reprojection_dice_view1": "the visual hull is a baseline method for comparison, not this result",
     "visual_hull_reprojection_dice_view2": "the visual hull is a baseline method for comparison, not this result",
     "inference_s": "run time, not a finding",
+    "cube_offset_mm": "where the tree lies from the isocenter: positioning, not a finding",
+    "tree_location_disagreement_mm": "how well the views agree on where the tree is (a quality figure of the run)",
 }

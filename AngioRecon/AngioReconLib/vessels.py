@@ -5,8 +5,10 @@ SID/SOD), never in pixels, so the same field of view gives the same vessel map a
 A raw angiogram is resampled once (area averaging when finer, linear interpolation when coarser) to the working
 spacing :data:`WORKING_SPACING_MM`, then goes through SimpleITK's multi-scale Hessian objectness (dark tubes,
 scales :data:`VESSEL_SCALES_MM`) and a triangle threshold. A given mask (or an image that already is a binary map)
-is used as it is. The map is then resampled (area averaging) to :data:`~.conventions.IMAGE_SIZE` x IMAGE_SIZE
-with the view's geometry scaled to match. :func:`checkVesselMap` refuses maps no coronary tree can give.
+is used as it is (:func:`workingMap`). :func:`checkVesselMap` refuses maps no coronary tree can give. The map is
+then resampled onto the network's detector about the cube's centre (:func:`networkMap`: a
+:data:`~.conventions.NETWORK_FIELD_MM` field of :data:`~.conventions.IMAGE_SIZE` x IMAGE_SIZE pixels, as in
+training, wherever the tree lies).
 
 The frame of a cine (when none is given) is chosen in two stages (:data:`VESSEL_FRAME_CHOOSER`): every frame,
 block-averaged to about :data:`QUICK_SPACING_MM`, gets a cheap dark-tube score (:func:`quickVesselScore`); the
@@ -25,7 +27,7 @@ from ReconCoreLib.resample import resizeImage
 from ReconCoreLib.xraygeometry import CArmGeometry
 from ReconCoreLib.xrayio import XrayImage, checkImage, readXrayImage
 
-from .conventions import IMAGE_SIZE
+from .conventions import IMAGE_SIZE, NETWORK_FIELD_MM
 
 #: DICOM modalities of an angiogram: X-ray angiography and radio fluoroscopy.
 ANGIO_MODALITIES = ("XA", "RF")
@@ -45,6 +47,10 @@ VESSEL_SCALES_MM = (0.555, 1.11, 1.665)
 QUICK_SPACING_MM = 1.4
 QUICK_SCALES_MM = (1.0, 2.0)
 FULL_SCORE_CANDIDATES = 4
+#: Point spread (Gaussian sigma, network pixels) of a vessel map resampled to the network's detector, the same at any
+#: source resolution; about what the area averaging of the samples' 256 px maps to 128 px gave (0.29 pixel) plus
+#: the bilinear interpolation.
+NETWORK_POINT_SPREAD_PIXELS = 0.4
 
 # Plausible vessel maps (mm at the isocenter). Measured on the bundled samples (142 mm fields) with their true masks
 # and the built-in maps of every frame: vessels cover 2.0-5.1 % of the field, centrelines 216-890 mm long of which
@@ -256,13 +262,15 @@ def checkMaskOnImage(view: XrayImage, mask: np.ndarray, spacingMm: float, source
          "vessel mask contrast on its angiogram (darker inside than around; is it the mask of this view?)", source)
 
 
-def prepareView(view: XrayImage, mask: Optional[np.ndarray] = None,
-                maskSource: str = "") -> tuple[np.ndarray, CArmGeometry]:
-    """Vessel map at 128x128 in [0, 1] and the geometry of that resampled image.
+def workingMap(view: XrayImage, mask: Optional[np.ndarray] = None,
+               maskSource: str = "") -> tuple[np.ndarray, CArmGeometry]:
+    """The view's vessel map (float 0/1) and the geometry of its pixels: a given ``mask`` (same size as the view;
+    ``maskSource`` names it) or a view that already is a binary map at the view's size, else the map of the raw
+    angiogram at the working spacing (:func:`vesselMapFromAngiogram`).
 
     The map (at the working spacing) must look like a coronary tree (:func:`checkVesselMap`), and a given ``mask``
-    (same size as the view; ``maskSource`` names it) must lie on dark vessels when the view is a raw angiogram
-    (:func:`checkMaskOnImage`); otherwise ``ImplausibleResult`` stops the run, whatever implausible results are kept.
+    must lie on dark vessels when the view is a raw angiogram (:func:`checkMaskOnImage`); otherwise
+    ``ImplausibleResult`` stops the run, whatever implausible results are kept.
     """
     source = maskSource or view.sourcePath or "view"
     if mask is not None:
@@ -283,5 +291,20 @@ def prepareView(view: XrayImage, mask: Optional[np.ndarray] = None,
     checkVesselMap(working, spacing, source)
     if mask is not None and not isVesselMap(view.pixels):
         checkMaskOnImage(view, working, spacing, source)
-    resampled = resizeImage(working if givenMap is None else givenMap, IMAGE_SIZE, IMAGE_SIZE)
-    return resampled.clip(0, 1), view.geometry.withImageSize(IMAGE_SIZE, IMAGE_SIZE)
+    if givenMap is not None:
+        return givenMap, view.geometry
+    return working, view.geometry.withImageSize(*working.shape)
+
+
+def networkMap(vesselMap: np.ndarray, geometry: CArmGeometry, cubeCentreLps) -> tuple[np.ndarray, CArmGeometry]:
+    """The network's input for a cube centred at ``cubeCentreLps`` (LPS mm): the vessel map resampled onto the
+    :data:`~.conventions.IMAGE_SIZE` pixels of a detector about the cube centre
+    (:func:`ReconCoreLib.virtualdetector.virtualDetector`: the view's source, the central ray through the centre, a
+    field of :data:`~.conventions.NETWORK_FIELD_MM` at the centre, as in training), values 0-1, and that detector's
+    geometry in the cube's frame (cube centre at the origin)."""
+    from ReconCoreLib.virtualdetector import resampleToDetector, virtualDetector
+
+    target = virtualDetector(geometry, cubeCentreLps, NETWORK_FIELD_MM * geometry.magnification / IMAGE_SIZE,
+                             IMAGE_SIZE)
+    resampled = resampleToDetector(vesselMap, geometry, target, cubeCentreLps, NETWORK_POINT_SPREAD_PIXELS)
+    return resampled.clip(0, 1), target

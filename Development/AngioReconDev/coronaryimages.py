@@ -11,7 +11,7 @@ import math
 import numpy as np
 from scipy import ndimage
 
-from AngioReconLib.conventions import CUBE_SIDE_MM
+from AngioReconLib.conventions import CUBE_SIDE_MM, NETWORK_FIELD_MM
 from ReconCoreLib.xraygeometry import CArmGeometry, viewSeparationDeg
 
 from .coronaryanatomy import CoronaryCase, Vessel, _arcLength, _Heart, _normalize, _resample, _tangents
@@ -35,7 +35,7 @@ VIEW_JITTER_DEG = 8.0
 SID_RANGE_MM = (900.0, 1200.0)
 SOD_RANGE_MM = (700.0, 800.0)
 MIN_VIEW_SEPARATION_DEG = 30.0
-FIELD_OF_VIEW_FACTOR = 1.11
+FIELD_OF_VIEW_FACTOR = NETWORK_FIELD_MM / CUBE_SIDE_MM  # 1.11
 
 #: Vessel-map perturbation (imitates a vesselness segmentation): small leaf branches (radius < 0.8 mm at
 #: their origin) each missed with probability 0.3, blur sigma 0-1 px, additive Gaussian noise, a random

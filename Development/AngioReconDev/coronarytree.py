@@ -447,3 +447,14 @@ def augment(case: CoronaryCase, rng: np.random.Generator) -> CoronaryCase:
     stenoses = [s | {"arcMm": s["arcMm"] * scale, "lengthMm": s["lengthMm"] * scale} for s in case.stenoses]
     record = {"rotationAxis": axis.tolist(), "rotationDeg": float(angle), "scale": float(scale)}
     return CoronaryCase(case.tree, case.seed, vessels, stenoses, heart, case.augmentation + [record])
+
+
+def translate(case: CoronaryCase, offsetMm) -> CoronaryCase:
+    """The case moved by ``offsetMm`` (LPS mm): points and the heart model's positions (a heart off the isocenter)."""
+    offset = np.asarray(offsetMm, dtype=float)
+    vessels = [Vessel(v.name, v.pointsLps + offset, v.radiiMm, v.parent) for v in case.vessels]
+    heart = dict(case.heart)
+    for key in ("centerLps", "aortaCenterLps", "ostiumLps"):
+        if key in heart:
+            heart[key] = (np.asarray(heart[key]) + offset).tolist()
+    return CoronaryCase(case.tree, case.seed, vessels, case.stenoses, heart, case.augmentation)

@@ -185,7 +185,9 @@ Written by `python -m AngioReconDev.train` (`make train-angio`); this card is wr
 Input: two vessel maps (128 x 128, values 0-1, as displayed: vessels bright), the two views' 3x4 projection
 matrices (patient LPS mm -> pixel of the 128 x 128 map, from DICOM positioner angles and distances through
 `ReconCoreLib.xraygeometry`), and the tree (0 left, 1 right). Output: occupancy probability of a 64^3 cube,
-side 128 mm (2 mm voxels), centred at the C-arm isocenter, axis-aligned in LPS; the pipeline places it in
+side 128 mm (2 mm voxels), axis-aligned in LPS, in training centred at the C-arm isocenter with the views' field
+142 mm there; the pipeline centres it on the tree found in both views, resamples each vessel map onto a detector
+about that centre with that field (`AngioReconLib/placement.py`, `vessels.networkMap`) and places the result in
 Slicer's RAS.
 
 Architecture after Wang et al. (generator Fig. 2, critic Fig. 3): a 2D encoder per view (shared weights),
@@ -230,8 +232,8 @@ imperfect input maps, threshold 0.5 on the output:
 ## Limits
 Trained and evaluated on synthetic trees and synthetic vessel maps only: it has not been validated on real
 angiograms. 2 mm voxels cannot resolve lumens below ~1.5 mm or grade stenoses; the segmentation shows where
-vessels run. The cube must contain the tree: the operator's isocentring puts the heart near the isocenter,
-as assumed. CPU training was limited to {args.minutes:g} minutes; longer training (e.g. on a GPU) is one
+vessels run. The cube goes on the tree wherever the views put it (a heart within +-40 mm of the isocenter is
+evaluated); a tree larger than the 128 mm cube is cut. CPU training was limited to {args.minutes:g} minutes; longer training (e.g. on a GPU) is one
 command with a larger `--minutes`.
 """
 

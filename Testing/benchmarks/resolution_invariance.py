@@ -5,7 +5,8 @@ figures behind them.
     .venv/bin/python Testing/benchmarks/resolution_invariance.py [--sizes 256 512 1024 2048]
 
 AngioRecon: both views of each sample resampled (Lanczos when shrinking, bicubic when growing, the geometry scaled to
-match), reconstructed, and the 3D Dice of the result against the native-size result and against the true labels.
+match), reconstructed, and the 3D Dice of the result against the native-size result and against the true labels
+(on the isocenter's cube: each run puts its cube on the tree it finds).
 EchoRecon: EchoNormal's twelve views split into N x N pixels of 1/N the spacing; EDV, ESV and EF against the native.
 """
 
@@ -17,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def angio(sizes) -> None:
+    from angiohelpers import onIsocenterCube
     from AngioReconLib import pipeline
     from AngioReconLib.samples import SAMPLES, sampleFiles
     from ReconCoreLib.xrayio import readXrayImage
@@ -27,17 +29,15 @@ def angio(sizes) -> None:
         native = pipeline.reconstruct(views[0], views[1], tree, "cpu")
         import SimpleITK as sitk
 
-        truth = sitk.GetArrayFromImage(sitk.ReadImage(str(sampleFiles(name)["label"])))  # the true 3D label, [k, j, i]
-        line = f"{name} native {views[0].pixels.shape[0]} px"
-        if truth is not None and truth.shape == native.probability.shape:
-            line += f": Dice vs truth {dice(native.probability, truth > 0):.3f}"
-        print(line)
+        truth = sitk.GetArrayFromImage(sitk.ReadImage(str(sampleFiles(name)["label"]))) > 0  # the isocenter's cube
+        nativeOnCube = onIsocenterCube(native.probability, native.ijkToRas)  # each cube goes on the tree it finds
+        print(f"{name} native {views[0].pixels.shape[0]} px: Dice vs truth {dice(nativeOnCube, truth):.3f}")
         for size in sizes:
             result = pipeline.reconstruct(resampled(views[0], size), resampled(views[1], size), tree, "cpu")
-            line = f"  {size:5d} px: 3D Dice vs native {dice(result.probability, native.probability):.3f}"
-            if truth is not None and truth.shape == native.probability.shape:
-                line += f", vs truth {dice(result.probability, truth > 0):.3f}"
-            print(line)
+            onCube = onIsocenterCube(result.probability, result.ijkToRas)
+            shift = abs(result.ijkToRas[:3, 3] - native.ijkToRas[:3, 3]).max()
+            print(f"  {size:5d} px: 3D Dice vs native {dice(onCube, nativeOnCube):.3f}, vs truth "
+                  f"{dice(onCube, truth):.3f} (cube {shift:.0f} mm from the native run's)")
 
 
 def echo(sizes) -> None:
