@@ -112,6 +112,15 @@ def test_views_of_femurs_at_different_heights_are_refused():
     assert any("placement_disagreement_mm" in message for message in readouts.failedChecks)
 
 
+@pytest.mark.parametrize("imageShape, kernelShape", [((64, 80), (9, 12)), ((65, 81), (10, 13)), ((40, 33), (41, 7))])
+def test_the_correlation_is_scipys_fft_convolution(imageShape, kernelShape):
+    from scipy.signal import fftconvolve
+
+    rng = np.random.default_rng(0)
+    image, kernel = rng.random(imageShape), rng.random(kernelShape)
+    assert np.allclose(placement.convolveSame(image, kernel), fftconvolve(image, kernel, mode="same"), atol=1e-12)
+
+
 def test_masks_that_are_no_femur_are_refused():
     scattered = np.random.default_rng(0).random((FIELD, FIELD)) < 0.5  # measured: agreement 0.18 of 2
     with pytest.raises(ValueError, match=r"do not match a femur anywhere in the field \(shape agreement 0.\d\d of 2"):
