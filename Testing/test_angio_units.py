@@ -162,6 +162,45 @@ def test_cine_frame_with_the_strongest_vessels_is_chosen_by_the_full_score_of_th
     assert int(np.argmax(quickScores)) == 7 and np.all(np.diff(quickScores[2:8]) > 0)  # it rises with the contrast
 
 
+def withRWaves(path, target, pointer):
+    """A copy of a cine DICOM whose ECG R waves (RWavePointer, one-based frame numbers) are ``pointer``."""
+    import pydicom
+
+    dataset = pydicom.dcmread(str(path))
+    dataset.add_new((0x0028, 0x6040), "US", pointer)
+    dataset.save_as(str(target))
+    return target
+
+
+def test_a_cine_with_ecg_r_waves_gives_the_strongest_r_wave_frame(cinePath, tmp_path):
+    """R waves at frames 3, 6 and 10 (zero-based 2, 5, 9: contrast 0.1, 0.5, 0.45 of CINE_CONTRAST): frame 5, at
+    end-diastole, not frame 7 where the vessels are strongest; said in the readouts. Without R waves, frame 7."""
+    view = vessels.readAngiogram(withRWaves(cinePath, tmp_path / "ecg.dcm", [3, 6, 10]))
+    assert view.frameIndex == 5 and "3 R-wave frames" in view.frameChoice and "RWavePointer" in view.frameChoice
+    plain = vessels.readAngiogram(cinePath)
+    assert plain.frameIndex == 7 and plain.frameChoice == "strongest of all 12 frames (no ECG R waves in the file)"
+    assert vessels.readAngiogram(cinePath, 3).frameChoice == "given"
+    with pytest.raises(ValueError, match=r"ecg-broken.dcm: RWavePointer 40 is not a frame of the file \(1-12\)"):
+        vessels.readAngiogram(withRWaves(cinePath, tmp_path / "ecg-broken.dcm", [3, 40]))
+
+
+@pytest.mark.torch
+@pytest.mark.skipif(not (SAMPLE_DIRECTORY.parent / "Models" / "AngioRecon.pt").is_file(),
+                    reason="no bundled AngioRecon model")
+def test_a_run_says_how_each_frame_was_chosen_and_warns_when_only_one_is_at_an_r_wave():
+    from dataclasses import replace
+
+    from AngioReconLib import pipeline
+    from ReconCoreLib.cineframes import frameChoice
+
+    views = [vessels.readAngiogram(sampleFiles("AngioLeft")[key]) for key in ("view1", "view2")]
+    plain = pipeline.reconstruct(*views, "left", "cpu").readouts
+    assert plain.values["frame_choice_view1"] == frameChoice(3, 3) and not any("R wave" in w for w in plain.warnings)
+    mixed = pipeline.reconstruct(replace(views[0], frameChoice=frameChoice(1, 3)), views[1], "left", "cpu").readouts
+    assert "R-wave" in mixed.values["frame_choice_view1"]
+    assert any("the two may show the heart at different phases" in warning for warning in mixed.warnings)
+
+
 def test_an_explicit_frame_of_a_cine_is_not_scored(cinePath, monkeypatch):
     def refuse(frame, geometry):
         raise AssertionError("scored")

@@ -34,6 +34,8 @@ NOT_REPORTED = {
     "view_separation_deg": "acquisition geometry of the two views, not a finding",
     "frame_view1": "which frame of view 1's cine was used, not a finding",
     "frame_view2": "which frame of view 2's cine was used, not a finding",
+    "frame_choice_view1": "how view 1's frame was chosen (ECG R waves, vessel contrast, given), not a finding",
+    "frame_choice_view2": "how view 2's frame was chosen (ECG R waves, vessel contrast, given), not a finding",
     "tree": "categorical: the segment's type says which coronary tree",
     "visual_hull_volume_mm3": "the visual hull is a baseline method for comparison, not this result",
     "visual_hull_reprojection_dice_view1": "the visual hull is a baseline method for comparison, not this result",

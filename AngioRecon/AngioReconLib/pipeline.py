@@ -128,6 +128,11 @@ def reconstruct(view1: XrayImage, view2: XrayImage, tree: str, device: str = "au
     readouts.set("view_separation_deg", separation)
     for index, view in enumerate((view1, view2), 1):  # zero-based frame of each view used (summary.png shows it)
         readouts.set(f"frame_view{index}", int(view.frameIndex))
+        if view.frameChoice:
+            readouts.set(f"frame_choice_view{index}", view.frameChoice)
+    if len({"R-wave" in view.frameChoice for view in (view1, view2) if view.numberOfFrames > 1}) > 1:
+        readouts.warn("one view's frame is at an ECG R wave (end-diastole), the other's only the strongest vessels: "
+                      "the two may show the heart at different phases; give --frame1/--frame2 at the same phase")
     readouts.set("tree", tree)
     readouts.set("cube_offset_mm", float(np.linalg.norm(centre)))
     readouts.set("tree_location_disagreement_mm", disagreement)
@@ -229,19 +234,23 @@ def writeOutputs(result: Reconstruction, nodes: dict, scene, directory: Path) ->
 def run(scene, view1, view2, geometry1, geometry2, tree: str, device="auto", modelPath=None, progress=None,
         **outputs) -> dict:
     """Slicer entry point (AngioReconLogic.process): volume nodes + geometries -> filled output nodes. A cine is a
-    volume with one slice per frame or the proxy of a sequence (Slicer's DICOM module): its frame with the strongest
-    vessel contrast is used. The tree's re-projection onto each view lies on the frame used
-    (:func:`~ReconCoreLib.nodefiles.frameIjkToRas`), at the image's own pixel size."""
-    from ReconCoreLib.cineframes import chooseFrame
-    from ReconCoreLib.nodefiles import frameIjkToRas, framesOfVolumeNode
+    volume with one slice per frame or the proxy of a sequence (Slicer's DICOM module): of its frames at the ECG's R
+    waves when the DICOM file it came from marks them, else of all, the one with the strongest vessel contrast is used.
+    The tree's re-projection onto each view lies on the frame used (:func:`~ReconCoreLib.nodefiles.frameIjkToRas`), at
+    the image's own pixel size."""
+    from ReconCoreLib.cineframes import chooseFrame, frameChoice, rWaveFramesOfFile
+    from ReconCoreLib.nodefiles import frameIjkToRas, framesOfVolumeNode, sourceFileForVolume
 
     progress = Progress.of(progress)
     views = []
     for node, geometry in ((view1, geometry1), (view2, geometry2)):
         frames = framesOfVolumeNode(node)
-        best = chooseFrame(frames, geometry, VESSEL_FRAME_CHOOSER, source=node.GetName()).index
+        candidates = rWaveFramesOfFile(sourceFileForVolume(node), len(frames)) or list(range(len(frames)))
+        best = candidates[chooseFrame(frames[candidates], geometry, VESSEL_FRAME_CHOOSER,
+                                      source=node.GetName()).index]
         views.append(XrayImage(checkImage(frames[best], node.GetName()), geometry, node.GetName(), frameIndex=best,
-                               numberOfFrames=len(frames)))
+                               numberOfFrames=len(frames),
+                               frameChoice=frameChoice(len(candidates), len(frames)) if len(frames) > 1 else ""))
     result = reconstruct(views[0], views[1], tree, device, modelPath=modelPath, progress=progress)
     overlayViews = [(view.geometry.withImageSize(*view.pixels.shape), frameIjkToRas(node, view.frameIndex))
                     for view, node in zip(views, (view1, view2))]

@@ -186,7 +186,7 @@ def toWorkingSpacing(view: XrayImage) -> WorkingRadiograph:
     rows, columns = workingSize(view.geometry)
     geometry = view.geometry.withImageSize(rows, columns) if (rows, columns) != view.pixels.shape else view.geometry
     return WorkingRadiograph(areaAverage(view.pixels, rows, columns), geometry, view.sourcePath, view.modality,
-                             view.frameIndex, view.numberOfFrames, *view.pixels.shape)
+                             view.frameIndex, view.numberOfFrames, view.frameChoice, *view.pixels.shape)
 
 
 def workingToInputIjk(inputShape: Sequence[int], workingShape: Sequence[int]) -> np.ndarray:
@@ -254,8 +254,7 @@ def workingView(view: XrayImage, mask, name: str) -> NetworkView:
     mask goes onto the copy as the share of each working pixel it covers: the detector resamples that share, the
     copy's mask is the pixels at least half covered."""
     if not isinstance(view, WorkingRadiograph):
-        view = XrayImage(checkImage(view.pixels, view.sourcePath or f"{name} radiograph"), view.geometry,
-                         view.sourcePath, view.modality, view.frameIndex, view.numberOfFrames)
+        view = replace(view, pixels=checkImage(view.pixels, view.sourcePath or f"{name} radiograph"))
         if (view.geometry.rows, view.geometry.columns) != view.pixels.shape:
             raise ValueError(f"{name} radiograph: geometry says {view.geometry.rows} x {view.geometry.columns} "
                              f"pixels, the image is {view.pixels.shape[0]} x {view.pixels.shape[1]}")

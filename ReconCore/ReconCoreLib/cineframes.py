@@ -6,7 +6,8 @@
   with Slicer 5.10) decodes the whole pixel data once, as stored, and hands out its frames.
 - Choosing: :func:`chooseFrame` goes through the frames once and picks one by a score: a plain
   ``score(frame, geometry)`` of every frame, or a :class:`FrameChooser`, a quick score of every frame block-averaged to
-  a coarse spacing in mm at the isocenter, then a full score of the few best.
+  a coarse spacing in mm at the isocenter, then a full score of the few best. A file that marks its R waves
+  (:func:`rWaveFrames`) offers only those frames: end-diastole, the same cardiac phase in every run.
 """
 
 from __future__ import annotations
@@ -246,6 +247,48 @@ def _decodeError(dataset, path, error: Exception) -> ValueError:
     hint = "" if str(syntax) in NATIVE_TRANSFER_SYNTAXES else (
         "; install pylibjpeg with its openjpeg and libjpeg plugins, or export the images uncompressed")
     return ValueError(f"{path}: cannot decode DICOM pixel data ({syntaxName}: {oneLine(error, 200)}){hint}")
+
+
+def rWaveFrames(dataset, source, frames: int) -> list[int]:
+    """Zero-based frames of a cine at the ECG's R waves (end-diastole), from DICOM R Wave Pointer (0028,6040: one-based
+    frame numbers, in the Cardiac Synchronization and XA/XRF multi-frame modules): in order, each once; [] without it.
+
+    :raises ValueError: a pointer that is not a frame of the file (the message names the value).
+    """
+    element = dataset.get((0x0028, 0x6040))
+    value = None if element is None else element.value
+    if value is None or value == "":
+        return []
+    numbers = list(value) if hasattr(value, "__len__") and not isinstance(value, (str, bytes)) else [value]
+    found = []
+    for number in numbers:
+        if not isinstance(number, (int, np.integer)) or not 1 <= int(number) <= frames:
+            raise ValueError(f"{source}: RWavePointer {number!r} is not a frame of the file (1-{frames})")
+        found.append(int(number) - 1)
+    return sorted(set(found))
+
+
+def rWaveFramesOfFile(path, frames: int) -> list[int]:
+    """:func:`rWaveFrames` of the DICOM file a cine was loaded from (header only), when it has ``frames`` frames;
+    [] for another file, a file with another frame count or an unreadable one (its frames are then all candidates)."""
+    if not path:
+        return []
+    try:
+        dataset = readDicomFile(Path(path), stopBeforePixels=True)
+    except ValueError:
+        return []
+    from .dicomvalues import number
+
+    if number(dataset, "NumberOfFrames", str(path), required=False, integer=True, default=1) != frames:
+        return []
+    return rWaveFrames(dataset, str(path), frames)
+
+
+def frameChoice(candidates: int, frames: int) -> str:
+    """How a cine's frame was chosen, for the readouts: among ``candidates`` R-wave frames or all ``frames``."""
+    if candidates < frames:
+        return f"strongest of the {candidates} R-wave frames (end-diastole, DICOM RWavePointer)"
+    return f"strongest of all {frames} frames (no ECG R waves in the file)"
 
 
 def iterDicomFrames(dataset, source, indices: Optional[Sequence[int]] = None) -> Iterator[np.ndarray]:

@@ -27,8 +27,8 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
-from .cineframes import (DEFAULT_FRAME_CHOOSER, FrameChooser, FrameScore, chooseFrame, iterDicomFrames,
-                         readDicomDataset, readDicomFile)
+from .cineframes import (DEFAULT_FRAME_CHOOSER, FrameChooser, FrameScore, chooseFrame, frameChoice, iterDicomFrames,
+                         rWaveFrames, readDicomDataset, readDicomFile)
 from .xraygeometry import GEOMETRY_KEYWORDS, CArmGeometry
 
 #: X-ray modalities any module may read; a module narrows them (angio: XA, RF; femur: DX, CR).
@@ -59,6 +59,7 @@ class XrayImage:
     modality: str = ""
     frameIndex: int = 0
     numberOfFrames: int = 1
+    frameChoice: str = ""  #: how the frame of a cine was chosen ("" for a single frame)
 
 
 def sidecarPath(imagePath: str | Path) -> Path:
@@ -250,9 +251,13 @@ def _readDicom(path: Path, frame: int | None, frameScore, modalities: Sequence[s
         raise ValueError(f"{path}: frame {frame} does not exist (the file has {frames} frames, 0-{frames - 1})")
     if frames == 1 and frame not in (None, 0):
         raise ValueError(f"{path}: frame {frame} requested but the file has a single frame")
+    choice = "given" if frames > 1 else ""
     if frames > 1 and frame is None:
-        chosen = chooseFrame(iterDicomFrames(dataset, path), geometry, frameScore, shown, frames, str(path))
-        frame, raw = chosen.index, chosen.frame
+        candidates = rWaveFrames(dataset, str(path), frames) or list(range(frames))
+        chosen = chooseFrame(iterDicomFrames(dataset, path, candidates), geometry, frameScore, shown,
+                             len(candidates), str(path))
+        frame, raw = candidates[chosen.index], chosen.frame
+        choice = frameChoice(len(candidates), frames)
         log.debug("%s: frame %d of %d chosen (decoding %.2f s, scoring %.2f s)", path, frame, frames,
                   chosen.decodeSeconds, chosen.scoreSeconds,
                   extra={"timing": {"decode": chosen.decodeSeconds, "choice": chosen.scoreSeconds}})
@@ -266,7 +271,7 @@ def _readDicom(path: Path, frame: int | None, frameScore, modalities: Sequence[s
     del dataset  # the file's pixel data: only the frame is kept
     pixels = checkImage(shown(raw), str(path))
     _checkSize(geometry, pixels, str(path))
-    return XrayImage(pixels, geometry, str(path), modality, frame or 0, frames)
+    return XrayImage(pixels, geometry, str(path), modality, frame or 0, frames, choice)
 
 
 def _photometric(dataset, source: str) -> str:
