@@ -3,6 +3,7 @@
     python -m FemurRegistrationDev.positions --cases 20                     # placement on the anatomy (the run's)
     python -m FemurRegistrationDev.positions --cases 20 --isocenter-box     # the crop box fixed on the isocenter
     python -m FemurRegistrationDev.positions --cases 20 --unmoved [--isocenter-box]  # femurs where training has them
+    python -m FemurRegistrationDev.positions --cases 24 --sid 1800 --sod 1700 --pixels 1280 --pixel-mm 0.3  # standing
 
 Each held-out phantom (seeds from :data:`POSITION_SEED_OFFSET`, never trained on) is moved so its femoral head lies at
 a uniform place within +-:data:`IN_PLANE_MM` of the isocenter along x (left-right) and z (head-foot) and
@@ -52,20 +53,22 @@ def placedPhantom(seed: int, side: str, head=None) -> tuple[np.ndarray, np.ndarr
     return hu, label, ijkToLps, centre
 
 
-def viewPair(side: str) -> list[CArmGeometry]:
-    """AP (primary 0) and lateral (the detector on the femur's side) on :data:`DETECTOR_PIXELS` pixels."""
-    return [CArmGeometry(primary, 0.0, 1000.0, 925.0, (DETECTOR_PIXEL_MM, DETECTOR_PIXEL_MM), DETECTOR_PIXELS,
-                         DETECTOR_PIXELS) for primary in (0.0, 90.0 if side == "left" else -90.0)]
+def viewPair(side: str, sourceToDetectorMm: float = 1000.0, sourceToPatientMm: float = 925.0,
+             pixels: int = DETECTOR_PIXELS, pixelMm: float = DETECTOR_PIXEL_MM) -> list[CArmGeometry]:
+    """AP (primary 0) and lateral (the detector on the femur's side), SID / SOD as training had them unless given,
+    on :data:`DETECTOR_PIXELS` pixels of :data:`DETECTOR_PIXEL_MM` unless given."""
+    return [CArmGeometry(primary, 0.0, sourceToDetectorMm, sourceToPatientMm, (pixelMm, pixelMm), pixels, pixels)
+            for primary in (0.0, 90.0 if side == "left" else -90.0)]
 
 
-def movedCase(seed: int, moved: bool = True) -> dict:
+def movedCase(seed: int, moved: bool = True, **acquisition) -> dict:
     """The phantom of ``seed`` (mirrored for odd seeds: a left femur) with its head moved to a random place (else left
     where the training phantoms have it, near (+-24, 0, +50) mm); its radiographs (AP, lateral) and femur masks."""
     rng = np.random.default_rng([seed, 11])
     side = "left" if seed % 2 else "right"
     target = rng.uniform([-IN_PLANE_MM, -DEPTH_MM, -IN_PLANE_MM], [IN_PLANE_MM, DEPTH_MM, IN_PLANE_MM])
     hu, label, ijkToLps, head = placedPhantom(seed, side, target if moved else None)
-    geometries = viewPair(side)
+    geometries = viewPair(side, **acquisition)
     images, masks = simulateRadiographs(hu, label, ijkToLps, geometries, rng)
     return {"side": side, "head": head, "label": label, "ijkToRas": LPS_TO_RAS @ ijkToLps,
             "views": [XrayImage(image, geometry, f"case {seed} {name}")
@@ -101,6 +104,10 @@ def main(argv=None) -> None:
     parser.add_argument("--isocenter-box", action="store_true", help="the crop box on the isocenter (no placement)")
     parser.add_argument("--refine", action="store_true", help="with the test-time refinement (--refine)")
     parser.add_argument("--unmoved", action="store_true", help="the femurs where the training phantoms have them")
+    parser.add_argument("--sid", type=float, default=1000.0, help="source to detector (mm; training: 1000)")
+    parser.add_argument("--sod", type=float, default=925.0, help="source to isocenter (mm; training: 925)")
+    parser.add_argument("--pixels", type=int, default=DETECTOR_PIXELS, help="detector pixels per side")
+    parser.add_argument("--pixel-mm", type=float, default=DETECTOR_PIXEL_MM, help="detector pixel size (mm)")
     parser.add_argument("--recentre-passes", type=int, default=pipeline.RECENTRE_PASSES,
                         help="times the network may move the box again (the run's setting by default)")
     parser.add_argument("--recentre-tolerance-mm", type=float, default=pipeline.RECENTRE_TOLERANCE_MM,
@@ -114,7 +121,8 @@ def main(argv=None) -> None:
     started = time.time()
     for index in range(arguments.cases):
         seed = POSITION_SEED_OFFSET + index
-        case = movedCase(seed, not arguments.unmoved)
+        case = movedCase(seed, not arguments.unmoved, sourceToDetectorMm=arguments.sid,
+                         sourceToPatientMm=arguments.sod, pixels=arguments.pixels, pixelMm=arguments.pixel_mm)
         line = [f"{seed} {case['side']:5s} head {np.round(case['head']).astype(int)}"]
         for name in rows:
             row = runCase(case, name == "given", arguments.refine)
@@ -126,7 +134,8 @@ def main(argv=None) -> None:
           f"{'where training has them' if arguments.unmoved else 'moved'}, crop box "
           f"{'on the isocenter' if arguments.isocenter_box else 'placed on the femur'}, re-centred at most "
           f"{pipeline.RECENTRE_PASSES} times (beyond {pipeline.RECENTRE_TOLERANCE_MM:g} mm)"
-          f"{', with --refine' if arguments.refine else ''}")
+          f"{', with --refine' if arguments.refine else ''}; SID {arguments.sid:g} / SOD {arguments.sod:g} mm, "
+          f"{arguments.pixels} px of {arguments.pixel_mm:g} mm")
     for name, values in rows.items():
         dice = np.array([row["dice"] for row in values])
         assd = np.array([row["assd_mm"] for row in values])
