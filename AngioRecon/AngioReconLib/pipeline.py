@@ -130,7 +130,7 @@ def reconstruct(view1: XrayImage, view2: XrayImage, tree: str, device: str = "au
         readouts.set(f"frame_view{index}", int(view.frameIndex))
         if view.frameChoice:
             readouts.set(f"frame_choice_view{index}", view.frameChoice)
-    if len({"R-wave" in view.frameChoice for view in (view1, view2) if view.numberOfFrames > 1}) > 1:
+    if len({"R-wave" in view.frameChoice for view in (view1, view2) if view.frameChoice not in ("", "given")}) > 1:
         readouts.warn("one view's frame is at an ECG R wave (end-diastole), the other's only the strongest vessels: "
                       "the two may show the heart at different phases; give --frame1/--frame2 at the same phase")
     readouts.set("tree", tree)
@@ -245,12 +245,13 @@ def run(scene, view1, view2, geometry1, geometry2, tree: str, device="auto", mod
     views = []
     for node, geometry in ((view1, geometry1), (view2, geometry2)):
         frames = framesOfVolumeNode(node)
-        candidates = rWaveFramesOfFile(sourceFileForVolume(node), len(frames)) or list(range(len(frames)))
+        rWaves = rWaveFramesOfFile(sourceFileForVolume(node), len(frames))
+        candidates = rWaves or list(range(len(frames)))
         best = candidates[chooseFrame(frames[candidates], geometry, VESSEL_FRAME_CHOOSER,
                                       source=node.GetName()).index]
         views.append(XrayImage(checkImage(frames[best], node.GetName()), geometry, node.GetName(), frameIndex=best,
                                numberOfFrames=len(frames),
-                               frameChoice=frameChoice(len(candidates), len(frames)) if len(frames) > 1 else ""))
+                               frameChoice=frameChoice(rWaves, len(frames)) if len(frames) > 1 else ""))
     result = reconstruct(views[0], views[1], tree, device, modelPath=modelPath, progress=progress)
     overlayViews = [(view.geometry.withImageSize(*view.pixels.shape), frameIjkToRas(node, view.frameIndex))
                     for view, node in zip(views, (view1, view2))]

@@ -284,10 +284,10 @@ def rWaveFramesOfFile(path, frames: int) -> list[int]:
     return rWaveFrames(dataset, str(path), frames)
 
 
-def frameChoice(candidates: int, frames: int) -> str:
-    """How a cine's frame was chosen, for the readouts: among ``candidates`` R-wave frames or all ``frames``."""
-    if candidates < frames:
-        return f"strongest of the {candidates} R-wave frames (end-diastole, DICOM RWavePointer)"
+def frameChoice(rWaves: Sequence[int], frames: int) -> str:
+    """How a cine's frame was chosen, for the readouts: among its R-wave frames (:func:`rWaveFrames`), or all."""
+    if rWaves:
+        return f"strongest of the {len(rWaves)} R-wave frames (end-diastole, DICOM RWavePointer)"
     return f"strongest of all {frames} frames (no ECG R waves in the file)"
 
 
