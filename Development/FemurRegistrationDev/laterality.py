@@ -10,9 +10,10 @@ side (the images decide: correct, refused or wrong), the true side given (wrongl
 (refused as the images contradict it?).
 
 Both hips (``--both-hips``; seeds from :data:`BOTH_HIPS_SEED_OFFSET`): an AP view of the pelvis region with both
-femurs (the other femur another phantom, mirrored, its head 160-210 mm away across the midline; the midpoint within
-+-40 mm of the isocenter) and the lateral view of one hip, which the other femur crosses. With no side and proposed
-masks (both femurs proposed) the run must stop; with the true mask of one femur the images may name its side.
+femurs in one body (the other femur another phantom, mirrored, its head 160-210 mm away across the midline; the
+midpoint within +-40 mm of the isocenter in-plane, +-20 mm in depth) and the lateral view of one hip, which the other
+femur crosses. With no side the run must stop (both hips in view), whatever the masks: the true ones of one femur,
+or proposals (the largest bright region: one femur). A side it names must be that of the femur its masks cover.
 Prints one line per case and the counts.
 """
 
