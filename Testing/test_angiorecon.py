@@ -302,8 +302,8 @@ def test_bundled_model_beats_the_visual_hull_on_the_sample_cases():
         result = pipeline.reconstruct(view1, view2, case.tree, "cpu")
         label = runtime.arrayFromVolumeNode(storage.loadNode(runtime.newHeadlessScene(),
                                                              SAMPLES / f"{name}-label.nrrd")) > 0
-        hull = onIsocenterCube(visualHull(result.vesselMaps, result.geometries), result.ijkToRas) > 0.5
-        model = overlapMetrics(onIsocenterCube(result.probability, result.ijkToRas) >= 0.5, label)["dice"]
+        hull = onIsocenterCube(visualHull(result.vesselMaps, result.geometries), result.cubeCentreLps) > 0.5
+        model = overlapMetrics(onIsocenterCube(result.probability, result.cubeCentreLps) >= 0.5, label)["dice"]
         baseline = overlapMetrics(hull, label)["dice"]
         print(f"{name}: model Dice {model:.3f}, visual hull Dice {baseline:.3f}")
         assert model > 0.5 and model > baseline + 0.1, (name, model, baseline)

@@ -39,8 +39,8 @@ from ReconCoreLib.xraygeometry import LPS_TO_RAS, viewSeparationDeg
 from ReconCoreLib.xrayio import XrayImage, checkImage
 
 from .conventions import CUBE_SIDE_MM, GRID_SIZE, SEGMENT_COLOR, TREES
-from .placement import PLACEMENT_STEP_MM, extentCentre, locateTree
-from .reprojection import cubeIjkToLps, reprojectionDices, visualHull
+from .placement import PLACEMENT_STEP_MM, cubeIjkToLps, extentCentre, locateTree
+from .reprojection import reprojectionDices, visualHull
 from .vessels import VESSEL_FRAME_CHOOSER, networkMap, readAngiogram, workingMap
 
 MODULE = "AngioRecon"
@@ -69,6 +69,7 @@ class Reconstruction:
 
     probability: np.ndarray
     ijkToRas: np.ndarray  # the cube, centred on the tree
+    cubeCentreLps: np.ndarray  # where the cube was put (LPS mm; the isocenter is the origin)
     vesselMaps: np.ndarray  # [2, 128, 128] network inputs
     geometries: tuple  # the two CArmGeometry of the network's detectors (128x128, the cube's frame)
     readouts: Readouts
@@ -146,9 +147,7 @@ def reconstruct(view1: XrayImage, view2: XrayImage, tree: str, device: str = "au
     readouts.set("inference_s", inferenceSeconds)
     checkResult(readouts, volume, dices, tree)
     progress(0.8, "checks done")
-    cube = cubeIjkToLps()
-    cube[:3, 3] += centre
-    return Reconstruction(probability, LPS_TO_RAS @ cube, np.stack([map1, map2]),
+    return Reconstruction(probability, LPS_TO_RAS @ cubeIjkToLps(centreLps=centre), centre, np.stack([map1, map2]),
                           (geometry1, geometry2), readouts, tree)
 
 

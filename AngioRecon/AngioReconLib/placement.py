@@ -38,13 +38,27 @@ VOXEL_MM = CUBE_SIDE_MM / GRID_SIZE
 PLACEMENT_STEP_MM = 8.0
 
 
+def cubeIjkToLps(size: int = GRID_SIZE, sideMm: float = CUBE_SIDE_MM, centreLps=(0.0, 0.0, 0.0)) -> np.ndarray:
+    """4x4 IJK -> LPS of the reconstruction cube (axis-aligned), centred at ``centreLps`` (default: the isocenter, the
+    cube's own frame)."""
+    spacing = sideMm / size
+    matrix = np.diag([spacing, spacing, spacing, 1.0])
+    matrix[:3, 3] = -sideMm / 2 + spacing / 2 + np.asarray(centreLps, dtype=float)
+    return matrix
+
+
+def extentMiddle(points: np.ndarray) -> np.ndarray:
+    """Middle of the :data:`EXTENT_PERCENTILES` of points [N, D] along each axis (stray points do not move it)."""
+    low, high = np.percentile(points, EXTENT_PERCENTILES, axis=0)
+    return (low + high) / 2.0
+
+
 def viewCentre(vesselMap: np.ndarray) -> np.ndarray:
     """(column, row) of the middle of the vessel pixels' extent (map >= 0.5) of one view."""
     rows, columns = np.nonzero(np.asarray(vesselMap) >= 0.5)
     if rows.size == 0:
         raise ValueError("the vessel map is empty: no tree to locate")
-    low, high = np.percentile(np.stack([columns, rows], 1), EXTENT_PERCENTILES, axis=0)
-    return (low + high) / 2.0
+    return extentMiddle(np.stack([columns, rows], 1))
 
 
 def nearestPoint(sources: Sequence[np.ndarray], directions: Sequence[np.ndarray]) -> np.ndarray:
@@ -73,13 +87,10 @@ def locateTree(vesselMaps: Sequence[np.ndarray], geometries: Sequence[CArmGeomet
 
 
 def extentCentre(occupancy: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-    """Centre (cube frame, LPS mm) of the extent of the voxels at ``threshold`` or more (the
-    :data:`EXTENT_PERCENTILES` of their positions), or None when there are none."""
-    from .reprojection import cubeIjkToLps
-
+    """Centre (cube frame, LPS mm) of the extent of the voxels at ``threshold`` or more (:func:`extentMiddle`), or
+    None when there are none."""
     indices = np.argwhere(np.asarray(occupancy) >= threshold)
     if len(indices) == 0:
         return None
-    low, high = np.percentile(indices[:, ::-1], EXTENT_PERCENTILES, axis=0)  # (i, j, k)
     ijkToLps = cubeIjkToLps()
-    return ijkToLps[:3, :3] @ ((low + high) / 2.0) + ijkToLps[:3, 3]
+    return ijkToLps[:3, :3] @ extentMiddle(indices[:, ::-1]) + ijkToLps[:3, 3]  # voxel (i, j, k) -> LPS

@@ -1,7 +1,8 @@
 """The reconstruction cube and the re-projection checks of AngioRecon.
 
-The cube (:func:`cubeIjkToLps`): :data:`~.conventions.GRID_SIZE`^3 voxels of side
-:data:`~.conventions.CUBE_SIDE_MM`, axis-aligned in LPS, centred at the C-arm isocenter; arrays indexed [k, j, i].
+The cube (:func:`~.placement.cubeIjkToLps`): :data:`~.conventions.GRID_SIZE`^3 voxels of side
+:data:`~.conventions.CUBE_SIDE_MM`, axis-aligned in LPS, in its own frame centred at the origin (the pipeline places
+it on the tree); arrays indexed [k, j, i].
 The checks use the shared cone-beam projector: a volume's silhouette in a view (max along each ray) against that
 view's vessel map (re-projection Dice), and the visual hull of the two vessel maps as the baseline.
 """
@@ -14,14 +15,7 @@ import torch
 from ReconCoreLib.projector import ConeBeamProjector, ViewGeometry, gridPointsLps, lpsToGridMatrix
 
 from .conventions import CUBE_SIDE_MM, GRID_SIZE, IMAGE_SIZE
-
-
-def cubeIjkToLps(size: int = GRID_SIZE, sideMm: float = CUBE_SIDE_MM) -> np.ndarray:
-    """4x4 IJK -> LPS of the reconstruction cube (axis-aligned, centred at the isocenter)."""
-    spacing = sideMm / size
-    matrix = np.diag([spacing, spacing, spacing, 1.0])
-    matrix[:3, 3] = -sideMm / 2 + spacing / 2
-    return matrix
+from .placement import cubeIjkToLps
 
 
 class Reprojector(torch.nn.Module):

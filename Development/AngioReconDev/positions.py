@@ -25,10 +25,8 @@ import numpy as np
 
 from AngioReconLib import pipeline
 from AngioReconLib.conventions import CUBE_SIDE_MM, GRID_SIZE
-from AngioReconLib.reprojection import cubeIjkToLps
 from ReconCoreLib.metrics import overlapMetrics
 from ReconCoreLib.plausibility import keepingImplausible
-from ReconCoreLib.xraygeometry import LPS_TO_RAS
 from ReconCoreLib.xrayio import XrayImage
 
 from . import coronaryimages, coronarytree
@@ -67,8 +65,7 @@ def score(moved: dict, result) -> float:
     spacing = CUBE_SIDE_MM / GRID_SIZE
     size = int(round(SCORE_SIDE_MM / spacing))
     occupancy, _ = coronaryimages.voxelize(moved["case"], size, SCORE_SIDE_MM)
-    centre = (LPS_TO_RAS @ result.ijkToRas)[:3, 3] - cubeIjkToLps()[:3, 3]  # LPS_TO_RAS is its own inverse
-    start = np.rint((centre + (SCORE_SIDE_MM - CUBE_SIDE_MM) / 2) / spacing).astype(int)  # (i, j, k) of the cube
+    start = np.rint((result.cubeCentreLps + (SCORE_SIDE_MM - CUBE_SIDE_MM) / 2) / spacing).astype(int)  # (i, j, k)
     placed = np.zeros((size,) * 3, bool)
     i, j, k = start
     placed[k:k + GRID_SIZE, j:j + GRID_SIZE, i:i + GRID_SIZE] = result.probability >= 0.5

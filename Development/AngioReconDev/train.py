@@ -233,8 +233,8 @@ imperfect input maps, threshold 0.5 on the output:
 Trained and evaluated on synthetic trees and synthetic vessel maps only: it has not been validated on real
 angiograms. 2 mm voxels cannot resolve lumens below ~1.5 mm or grade stenoses; the segmentation shows where
 vessels run. The cube goes on the tree wherever the views put it (a heart within +-40 mm of the isocenter is
-evaluated); a tree larger than the 128 mm cube is cut. CPU training was limited to {args.minutes:g} minutes; longer training (e.g. on a GPU) is one
-command with a larger `--minutes`.
+evaluated); a tree larger than the 128 mm cube is cut. CPU training was limited to {args.minutes:g} minutes; longer
+training (e.g. on a GPU) is one command with a larger `--minutes`.
 """
 
 

@@ -43,7 +43,6 @@ from ReconCoreLib.xraygeometry import CArmGeometry, viewSeparationDeg
 from ReconCoreLib.dicomvalues import sideOf, text
 from ReconCoreLib import virtualdetector
 from ReconCoreLib.resample import areaAverage, finerFieldSize
-from ReconCoreLib.virtualdetector import resampleToDetector
 from ReconCoreLib.xrayio import XrayImage, checkImage, isDicom, sidecarPath
 
 from .checks import checkMasks, trainingRangeWarnings
@@ -278,9 +277,10 @@ def placeView(view: NetworkView, side: str, boxCentreLps: Sequence[float], name:
     centrePatient = toPatient(centre, side)
     working = view.working
     target = virtualDetector(working.geometry, centrePatient)
-    image = resampleToDetector(working.pixels, working.geometry, target, centrePatient, DETECTOR_SIGMA_PIXELS)
-    networkMask = (resampleToDetector(view.share, working.geometry, target, centrePatient, DETECTOR_SIGMA_PIXELS)
-                   >= 0.5).astype(np.float32)
+    image = virtualdetector.resampleToDetector(working.pixels, working.geometry, target, centrePatient,
+                                               DETECTOR_SIGMA_PIXELS)
+    networkMask = (virtualdetector.resampleToDetector(view.share, working.geometry, target, centrePatient,
+                                                      DETECTOR_SIGMA_PIXELS) >= 0.5).astype(np.float32)
     if not networkMask.any():
         raise ValueError(f"{name} femur mask lies outside the network's field of view "
                          f"({IMAGE_SIZE * DETECTOR_PIXEL_MM:.0f} mm square on the detector, centred on the femur "

@@ -30,12 +30,12 @@ def angio(sizes) -> None:
         import SimpleITK as sitk
 
         truth = sitk.GetArrayFromImage(sitk.ReadImage(str(sampleFiles(name)["label"]))) > 0  # the isocenter's cube
-        nativeOnCube = onIsocenterCube(native.probability, native.ijkToRas)  # each cube goes on the tree it finds
+        nativeOnCube = onIsocenterCube(native.probability, native.cubeCentreLps)  # each cube goes on the tree it finds
         print(f"{name} native {views[0].pixels.shape[0]} px: Dice vs truth {dice(nativeOnCube, truth):.3f}")
         for size in sizes:
             result = pipeline.reconstruct(resampled(views[0], size), resampled(views[1], size), tree, "cpu")
-            onCube = onIsocenterCube(result.probability, result.ijkToRas)
-            shift = abs(result.ijkToRas[:3, 3] - native.ijkToRas[:3, 3]).max()
+            onCube = onIsocenterCube(result.probability, result.cubeCentreLps)
+            shift = abs(result.cubeCentreLps - native.cubeCentreLps).max()
             print(f"  {size:5d} px: 3D Dice vs native {dice(onCube, nativeOnCube):.3f}, vs truth "
                   f"{dice(onCube, truth):.3f} (cube {shift:.0f} mm from the native run's)")
 
