@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from EchoReconDev import echosim, heartshapes
+from EchoReconDev import echosim, heartshapes, ultrasound
 from EchoReconLib import conventions, simpson, viewplanes
 from EchoReconLib.conventions import STRUCTURES
 from EchoReconLib.template import HeartTemplate
@@ -179,9 +179,9 @@ def test_jitter_is_bounded_and_deterministic(template):
 def test_simulated_echo_image(template):
     plane = viewplanes.viewPlanes(template.vertices, template)["A4C"]
     labels = viewplanes.sliceLabels(template.vertices, template, plane)
-    image = echosim.simulateEcho(labels, np.random.default_rng(0), plane.pixelMm)
-    again = echosim.simulateEcho(labels, np.random.default_rng(0), plane.pixelMm)
-    sector = echosim.sectorMask()
+    image = ultrasound.simulateEcho(labels, np.random.default_rng(0), plane.pixelMm)
+    again = ultrasound.simulateEcho(labels, np.random.default_rng(0), plane.pixelMm)
+    sector = ultrasound.sectorMask()
     assert image.shape == (128, 128) and image.dtype == np.float32
     assert image.min() >= 0.0 and image.max() <= 1.0
     np.testing.assert_array_equal(image, again)

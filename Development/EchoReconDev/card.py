@@ -51,8 +51,10 @@ def blandAltmanPlot(rows: list, path: Path) -> Path:
     return path
 
 
-def writeModelCard(metrics: dict, training: dict, modelPath: Path, cardPath: Path, plotPath: Path) -> Path:
-    """The model card of ``modelPath`` from the held-out ``metrics`` and the run's ``training.json``."""
+def writeModelCard(metrics: dict, training: dict, modelPath: Path, cardPath: Path, plotPath: Path,
+                   splits: dict | None = None) -> Path:
+    """The model card of ``modelPath`` from the held-out ``metrics`` and the run's ``training.json``; ``splits``
+    ({acquisition: metrics}, ``evaluate --also``) adds the section comparing the held-out splits."""
     from . import network, train
     from .templatebuilder import SOURCE_CITATION
 
@@ -74,7 +76,7 @@ def writeModelCard(metrics: dict, training: dict, modelPath: Path, cardPath: Pat
         segmentationNote=_segmentationNote(m["segmentation_dice"]),
         met1=yes[met["lv_volume_median_abs_error_percent<=5"]], met2=yes[met["ef_mae_points<=4"]],
         met3=yes[met["ef_mae_below_simpson"]], met4=yes[met["assd_mm<=2_every_structure"]],
-        cpu=platform.processor() or platform.machine())
+        cpu=platform.processor() or platform.machine(), splitsSection=splitsSection(m, splits))
     return writeCardFile(cardPath, card)
 
 
@@ -166,7 +168,7 @@ Per structure (ED and ES pooled):
 
 Bland-Altman plot of EF (this model and biplane Simpson's against the true EF): `{plot}`.
 Inference: {m[inference_seconds_per_phase_cpu]:.2f} s per phase (six views) on one CPU thread ({cpu}).
-
+{splitsSection}
 ## Limits
 Trained and evaluated on synthetic hearts and simulated echo images only: **not validated on real
 echocardiograms**, whose appearance (and the CycleGAN-translated images of the paper) differ from this simulator.
@@ -176,6 +178,49 @@ Shapes outside the generator's population (congenital disease, aneurysms, prosth
 {segmentationNote}CPU training was limited to {t[minutes]} minutes on a shared CPU; longer training (e.g. on a GPU) is one command with a
 larger `MINUTES`.
 """
+
+
+def splitsTable(columns: dict) -> str:
+    """Markdown table of held-out metrics ({column heading: :func:`~.evaluate.summarize` dict}), one column per
+    split, one row per headline figure: the model's errors where the acquisition differs, side by side."""
+    def simpson(m):
+        failed = m.get("simpson_failures", 0)
+        return f"{m['ef_simpson']['mae']:.2f}" + (f" ({failed} failed)" if failed else "")
+
+    rows = (
+        ("patients", lambda m: f"{m['patients']}"),
+        ("LV volume (EDV and ESV) median absolute error", lambda m: f"{m['lv_volume_median_abs_error_percent']:.1f} %"),
+        ("EDV / ESV mean absolute error (mL)", lambda m: f"{m['edv_mae_ml']:.1f} / {m['esv_mae_ml']:.1f}"),
+        ("EF mean absolute error (points)", lambda m: f"{m['ef']['mae']:.2f}"),
+        ("EF bias (95 % limits of agreement)",
+         lambda m: f"{m['ef']['bias']:+.2f} ({m['ef']['loa_low']:+.1f} to {m['ef']['loa_high']:+.1f})"),
+        ("biplane Simpson's EF MAE, model's segmentation (points)", simpson),
+        ("surface ASSD, worst structure's mean (mm)", lambda m: f"{m['assd_mm_max_structure_mean']:.2f}"),
+        ("2D heart-region Dice", lambda m: f"{m['heart_region_dice']:.3f}"),
+        ("2D LV-cavity Dice", lambda m: f"{m['segmentation_dice']['LV cavity']:.3f}"),
+    )
+    lines = ["| quantity | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    lines += [f"| {name} | " + " | ".join(cell(m) for m in columns.values()) + " |" for name, cell in rows]
+    return "\n".join(lines)
+
+
+def splitsSection(metrics: dict, splits: dict | None) -> str:
+    """The card's "Other held-out splits" section: the held-out split above (its acquisition kind) and each
+    ``evaluate --also`` split in one table, and the command that printed it (``metrics["command"]``); empty
+    without other splits."""
+    if not splits:
+        return ""
+    main = metrics.get("acquisition", "standard")
+    columns = {f"{main} (above)": metrics, **splits}
+    mixed = main == "standard" or "standard" in splits
+    note = (" The standard split's label images keep the structures outside the imaging sector, the others' are"
+            " cleared there, so its 2D Dice also counts what the image does not show." if mixed else "")
+    command = metrics.get("command", "python -m EchoReconDev.evaluate")
+    return (f"\n## Other held-out splits\nThe same model on the same held-out patients (seeds {metrics['seeds'][0]}-"
+            f"{metrics['seeds'][1]}) acquired otherwise (`EchoReconDev.acquisition`: standard = the simulator's one "
+            "geometry and renderer, varied = sector, depth, image size, probe position, renderer settings and "
+            "burned-in annotations drawn per view, ood = beyond those ranges with a renderer never trained on).\n\n"
+            f"{splitsTable(columns)}\n\nPrinted by `{command}`.{note}\n")
 
 
 def _segmentationNote(dice: dict) -> str:

@@ -14,6 +14,11 @@ share a patient.
 
     python -m EchoReconDev.dataset --work runs/echo --cases 2000            # training shards
     python -m EchoReconDev.dataset --work runs/echo --cases 200 --held-out  # held-out shards
+    python -m EchoReconDev.dataset --work runs/echo-varied --cases 2000 --acquisition varied
+
+``--acquisition`` (:func:`~.echosim.makeCase`): ``standard`` (one geometry, one renderer: the first model's data),
+``varied`` (acquisitions as scanners vary them: :mod:`~.acquisition`) or ``ood`` (the out-of-distribution split);
+one cache folder holds one kind.
 """
 
 from __future__ import annotations
@@ -31,11 +36,12 @@ PHENOTYPES = ("normal", "reduced", "dilated", "hypertrophic")
 TRAIN_PREFIX, HELD_OUT_PREFIX = "train", "heldout"
 
 
-def makeSample(seed: int) -> dict:
-    """Compact arrays of one patient (both phases), deterministic by ``seed``."""
+def makeSample(seed: int, acquisition: str = "standard") -> dict:
+    """Compact arrays of one patient (both phases), deterministic by ``seed`` and ``acquisition`` (see
+    :func:`~.echosim.makeCase`)."""
     from .echosim import makeCase
 
-    case = makeCase(int(seed))
+    case = makeCase(int(seed), acquisition=acquisition)
     return {
         "seed": np.int64(seed),
         "phenotype": np.int8(PHENOTYPES.index(case["phenotype"]) if case["phenotype"] in PHENOTYPES else -1),
@@ -54,11 +60,11 @@ def shardPath(folder: Path, prefix: str, first: int) -> Path:
 
 
 def _writeShard(job) -> str:
-    folder, prefix, seeds = job
+    folder, prefix, seeds, acquisition = job
     path = shardPath(folder, prefix, seeds[0])
     if path.exists():
         return str(path)
-    samples = [makeSample(seed) for seed in seeds]
+    samples = [makeSample(seed, acquisition) for seed in seeds]
     arrays = {key: np.stack([sample[key] for sample in samples]) for key in samples[0]}
     temporary = path.with_suffix(".partial.npz")
     np.savez_compressed(temporary, **arrays)
@@ -66,11 +72,15 @@ def _writeShard(job) -> str:
     return str(path)
 
 
-def buildShards(seeds: list[int], folder: str | Path, prefix: str, workers: int = 1, progress=None) -> list[Path]:
-    """Generate (or reuse) the shards of ``seeds`` in ``folder``; returns their paths."""
+def buildShards(seeds: list[int], folder: str | Path, prefix: str, workers: int = 1, progress=None,
+                acquisition: str = "standard") -> list[Path]:
+    """Generate (or reuse) the shards of ``seeds`` in ``folder``; returns their paths. One folder holds one
+    ``acquisition`` (:func:`~.echosim.makeCase`): ``folder/acquisition.txt`` says which, and another is refused."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    jobs = [(folder, prefix, list(seeds[start:start + SHARD_SIZE])) for start in range(0, len(seeds), SHARD_SIZE)]
+    checkAcquisition(folder, acquisition)
+    jobs = [(folder, prefix, list(seeds[start:start + SHARD_SIZE]), acquisition)
+            for start in range(0, len(seeds), SHARD_SIZE)]
     paths = []
     if workers <= 1:
         results = map(_writeShard, jobs)
@@ -84,6 +94,17 @@ def buildShards(seeds: list[int], folder: str | Path, prefix: str, workers: int 
     if workers > 1:
         pool.close()
     return paths
+
+
+def checkAcquisition(folder: Path, acquisition: str) -> None:
+    """Record the acquisition of a cache folder, or refuse shards of another one in it (a folder without the record
+    holds standard shards, as written before there was a choice)."""
+    record = Path(folder) / "acquisition.txt"
+    present = record.read_text().strip() if record.exists() else (
+        "standard" if availableShards(folder, TRAIN_PREFIX) or availableShards(folder, HELD_OUT_PREFIX) else None)
+    if present is not None and present != acquisition:
+        raise ValueError(f"{folder} holds {present!r} shards; use another --work for {acquisition!r}")
+    record.write_text(acquisition + "\n")
 
 
 def availableShards(folder: str | Path, prefix: str) -> list[Path]:
@@ -127,6 +148,8 @@ def main(argv=None):
     parser.add_argument("--cases", type=int, default=2000, help="patients")
     parser.add_argument("--held-out", action="store_true", help="use the held-out seed range")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--acquisition", default="standard", choices=("standard", "varied", "ood"),
+                        help="how the views are acquired and rendered (EchoReconDev.echosim.makeCase)")
     args = parser.parse_args(argv)
     offset, prefix = (HELD_OUT_SEED_OFFSET, HELD_OUT_PREFIX) if args.held_out else (0, TRAIN_PREFIX)
     started = time.time()
@@ -134,7 +157,7 @@ def main(argv=None):
     def progress(fraction, text):
         print(f"{text} ({time.time() - started:.0f} s)", flush=True)
 
-    buildShards(list(range(offset, offset + args.cases)), args.work, prefix, args.workers, progress)
+    buildShards(list(range(offset, offset + args.cases)), args.work, prefix, args.workers, progress, args.acquisition)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """Held-out evaluation of the bundled EchoRecon model, its Bland-Altman plot and its model card.
 
     python -m EchoReconDev.evaluate --work runs/echo --cases 200          # or: make evaluate-echo
+    python -m EchoReconDev.evaluate --work runs/echo --cases 200 --also varied=runs/echo-varied-heldout \
+        --also ood=runs/echo-ood-heldout                                   # the same model on other acquisitions
 
 Held-out patients are seeds from :data:`~EchoReconDev.dataset.HELD_OUT_SEED_OFFSET` (1,000,000), disjoint from the
 training seeds (0 .. cases - 1); missing held-out shards are generated first. For every patient the exported
@@ -19,8 +21,14 @@ compares with the generating meshes:
 - Dice of the 2D segmentation per label over all held-out images;
 - the template alone (zero displacement) as a naive baseline.
 
-Writes ``<work>/evaluation.json``, ``<work>/evaluation-cases.csv``, the Bland-Altman PNG and the model card
-beside the model (``EchoRecon.md``, ``EchoRecon-bland-altman.png``).
+Splits (:func:`~EchoReconDev.echosim.makeCase`'s acquisitions): ``--acquisition`` is the kind of the held-out
+shards in ``--work`` (standard: the simulator's one geometry and renderer; varied; ood); each ``--also NAME=FOLDER``
+evaluates the same model on the same seeds acquired as NAME, cached in FOLDER (generated there when missing), and
+the card compares the splits in one table.
+
+Writes ``evaluation.json``, ``evaluation-cases.csv`` and ``evaluation-<NAME>.json`` per ``--also`` split to
+``--results`` (default ``--work``: another folder evaluates an older model without overwriting these), the
+Bland-Altman PNG and the model card beside the model (``EchoRecon.md``, ``EchoRecon-bland-altman.png``).
 """
 
 from __future__ import annotations
@@ -38,7 +46,7 @@ from EchoReconLib.template import HeartTemplate, enclosedVolume
 from ReconCoreDev.training import sourceModelPath
 
 from . import dataset
-from .card import blandAltman, blandAltmanPlot, lossCurve, writeModelCard
+from .card import blandAltman, blandAltmanPlot, lossCurve, splitsTable, writeModelCard
 
 MODEL_PATH = sourceModelPath("EchoRecon")
 CARD_PATH = MODEL_PATH.with_suffix(".md")
@@ -46,6 +54,7 @@ PLOT_PATH = MODEL_PATH.with_name("EchoRecon-bland-altman.png")
 TARGETS = {"lv_volume_median_abs_error_percent": 5.0, "ef_mae_points": 4.0, "assd_mm": 2.0}
 #: The paper's held-out vertex MSE and its uniform-guess baseline (Gong et al., section 5.2).
 PAPER_MSE, PAPER_UNIFORM_MSE = 1.84e-2, 2.77e1
+ACQUISITIONS = ("standard", "varied", "ood")
 
 
 # -- geometry ---------------------------------------------------------------------------------------------------
@@ -88,9 +97,11 @@ def assdMm(predicted: np.ndarray, truth: np.ndarray, triangles: np.ndarray) -> f
 # -- evaluation -------------------------------------------------------------------------------------------------
 
 
-def heldOutData(work: Path, cases: int) -> dict:
+def heldOutData(work: Path, cases: int, acquisition: str = "standard") -> dict:
+    """The first ``cases`` held-out patients acquired as ``acquisition``, from the shards in ``work`` (generated
+    when missing; a folder of another acquisition is refused, :func:`~.dataset.checkAcquisition`)."""
     seeds = list(range(dataset.HELD_OUT_SEED_OFFSET, dataset.HELD_OUT_SEED_OFFSET + cases))
-    paths = dataset.buildShards(seeds, work, dataset.HELD_OUT_PREFIX)
+    paths = dataset.buildShards(seeds, work, dataset.HELD_OUT_PREFIX, acquisition=acquisition)
     data = dataset.loadShards(paths)
     return {key: value[:cases] for key, value in data.items()}
 
@@ -267,42 +278,121 @@ def readRows(path: Path) -> list[dict]:
     return rows
 
 
+def otherSplits(values: list, main: str) -> dict:
+    """``--also NAME=FOLDER`` arguments as {NAME: Path}; refuses unknown, repeated or main-split names."""
+    splits = {}
+    for value in values or []:
+        name, separator, folder = value.partition("=")
+        if not separator or not folder or name not in ACQUISITIONS or name == main or name in splits:
+            raise SystemExit(f"--also {value}: expected NAME=FOLDER, NAME one of {', '.join(ACQUISITIONS)}, each once "
+                             f"and not the main split's --acquisition ({main})")
+        splits[name] = Path(folder)
+    return splits
+
+
+def commandLine(args) -> str:
+    """The evaluation command (the flags that decide the figures), for the card."""
+    parts = ["python -m EchoReconDev.evaluate", f"--work {args.work}", f"--cases {args.cases}"]
+    if args.model != str(MODEL_PATH):
+        parts.append(f"--model {args.model}")
+    parts.append(f"--acquisition {args.acquisition}")
+    parts += [f"--also {value}" for value in args.also or []]
+    if args.results:
+        parts.append(f"--results {args.results}")
+    return " ".join(parts)
+
+
+def writeEvaluation(results: Path, metrics: dict, rows: list) -> None:
+    """``evaluation.json`` (summary) and ``evaluation-cases.csv`` (one row per patient) in ``results``."""
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "evaluation.json").write_text(json.dumps(metrics, indent=1) + "\n")
+    keys = list(rows[0])
+    lines = [",".join(keys)] + [",".join(str(row[key]) for key in keys) for row in rows]
+    (results / "evaluation-cases.csv").write_text("\n".join(lines) + "\n")
+
+
+def readEvaluation(results: Path, also: dict) -> tuple[dict, list, dict]:
+    """(metrics, rows, {split: metrics}) of the last evaluation in ``results``: the ``--also`` splits named, or
+    without names each split evaluated by the same command as ``evaluation.json`` (not an earlier run's)."""
+    metrics = json.loads((results / "evaluation.json").read_text())
+    rows = readRows(results / "evaluation-cases.csv")
+    names = also or [name for name in ACQUISITIONS if (results / f"evaluation-{name}.json").exists()]
+    splits = {name: json.loads((results / f"evaluation-{name}.json").read_text()) for name in names}
+    if not also:
+        splits = {name: value for name, value in splits.items() if value.get("command") == metrics.get("command")}
+    return metrics, rows, splits
+
+
+def evaluateOtherSplits(modelPath: Path, also: dict, args, template: HeartTemplate, results: Path) -> dict:
+    """The model on the held-out patients of each ``--also`` split ({name: metrics}), each written to
+    ``<results>/evaluation-<name>.json`` and printed on one line."""
+    splits = {}
+    for name, folder in also.items():
+        started = time.time()
+        data = heldOutData(folder, args.cases, name)
+        metrics, _ = evaluateModel(modelPath, data, template, args.threads)
+        metrics.update(evaluation_minutes=round((time.time() - started) / 60.0, 1), acquisition=name,
+                       folder=str(folder), model=str(modelPath), command=commandLine(args))
+        (results / f"evaluation-{name}.json").write_text(json.dumps(metrics, indent=1) + "\n")
+        print(f"{name} ({folder}): {metrics['patients']} patients, LV volume median abs error "
+              f"{metrics['lv_volume_median_abs_error_percent']} %, EF MAE {metrics['ef']['mae']} points (bias "
+              f"{metrics['ef']['bias']:+}), Simpson's EF MAE {metrics['ef_simpson']['mae']}, worst ASSD "
+              f"{metrics['assd_mm_max_structure_mean']} mm, Dice heart region {metrics['heart_region_dice']}, "
+              f"LV cavity {metrics['segmentation_dice']['LV cavity']}", flush=True)
+        splits[name] = metrics
+    return splits
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Evaluate the EchoRecon model on held-out patients")
-    parser.add_argument("--work", default="runs/echo")
+    parser.add_argument("--work", default="runs/echo", help="held-out shards (and the run's training.json)")
     parser.add_argument("--cases", type=int, default=200, help="held-out patients")
     parser.add_argument("--model", default=str(MODEL_PATH))
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--acquisition", default="standard", choices=ACQUISITIONS,
+                        help="how the held-out views in --work are acquired (EchoReconDev.echosim.makeCase)")
+    parser.add_argument("--also", action="append", metavar="NAME=FOLDER",
+                        help="also evaluate on the held-out patients acquired as NAME (standard, varied, ood), "
+                        "cached in FOLDER (generated when missing); repeatable")
+    parser.add_argument("--results", help="folder of evaluation.json, evaluation-cases.csv, evaluation-NAME.json "
+                        "(default: --work)")
     parser.add_argument("--card", default=str(CARD_PATH), help="model card to write ('' for none)")
     parser.add_argument("--plot", default=str(PLOT_PATH))
     parser.add_argument("--card-only", action="store_true",
-                        help="rewrite the plot and card from the last evaluation in --work (no inference)")
+                        help="rewrite the plot and card from the last evaluation in --results (no inference)")
     args = parser.parse_args(argv)
     work, modelPath = Path(args.work), Path(args.model)
+    results = Path(args.results) if args.results else work
+    also = otherSplits(args.also, args.acquisition)
     if not modelPath.is_file():
         raise SystemExit(f"no model at {modelPath} (train it first: make train-echo)")
     if args.card_only:
-        metrics = json.loads((work / "evaluation.json").read_text())
-        rows = readRows(work / "evaluation-cases.csv")
+        metrics, rows, splits = readEvaluation(results, also)
     else:
+        for name, folder in ((args.acquisition, work), *also.items()):  # a mixed-up folder: refused before the work
+            if folder.is_dir():
+                try:
+                    dataset.checkAcquisition(folder, name)
+                except ValueError as error:
+                    raise SystemExit(f"{error} (--acquisition / --also)")
         template = HeartTemplate.load()
         started = time.time()
-        data = heldOutData(work, args.cases)
+        data = heldOutData(work, args.cases, args.acquisition)
         metrics, rows = evaluateModel(modelPath, data, template, args.threads)
-        metrics["evaluation_minutes"] = round((time.time() - started) / 60.0, 1)
-        work.mkdir(parents=True, exist_ok=True)
-        (work / "evaluation.json").write_text(json.dumps(metrics, indent=1) + "\n")
-        keys = list(rows[0])
-        lines = [",".join(keys)] + [",".join(str(row[key]) for key in keys) for row in rows]
-        (work / "evaluation-cases.csv").write_text("\n".join(lines) + "\n")
+        metrics.update(evaluation_minutes=round((time.time() - started) / 60.0, 1), acquisition=args.acquisition,
+                       model=str(modelPath), command=commandLine(args))
+        writeEvaluation(results, metrics, rows)
         print(json.dumps({key: value for key, value in metrics.items() if key != "seeds"}, indent=1), flush=True)
+        splits = evaluateOtherSplits(modelPath, also, args, template, results)
+        if splits:
+            print(splitsTable({f"{args.acquisition} (main)": metrics, **splits}), flush=True)
     plot = blandAltmanPlot(rows, Path(args.plot))
     if args.card:
         trainingPath = work / "training.json"
         training = json.loads(trainingPath.read_text()) if trainingPath.exists() else {}
         training.setdefault("minutes_budget", training.get("minutes", 0))
         training["curve"] = lossCurve(training.get("log", []))
-        writeModelCard(metrics, training, modelPath, Path(args.card), plot)
+        writeModelCard(metrics, training, modelPath, Path(args.card), plot, splits)
 
 
 if __name__ == "__main__":

@@ -108,12 +108,12 @@ def quickValidation(model: EchoReconNet, data: dict, patients: int, device) -> d
             "val_ef_mae": round(float(np.mean(efErrors)), 2), "val_vertex_mse_mm2": round(float(np.mean(mse)), 2)}
 
 
-def ensureData(work: Path, cases: int, heldOutCases: int, workers: int) -> None:
+def ensureData(work: Path, cases: int, heldOutCases: int, workers: int, acquisition: str) -> None:
     for offset, count, prefix in ((0, cases, dataset.TRAIN_PREFIX),
                                   (dataset.HELD_OUT_SEED_OFFSET, heldOutCases, dataset.HELD_OUT_PREFIX)):
         if len(dataset.availableShards(work, prefix)) * dataset.SHARD_SIZE < count:
             started = time.time()
-            dataset.buildShards(list(range(offset, offset + count)), work, prefix, workers)
+            dataset.buildShards(list(range(offset, offset + count)), work, prefix, workers, acquisition=acquisition)
             print(f"generated {count} {prefix} patients in {time.time() - started:.0f} s", flush=True)
 
 
@@ -127,6 +127,10 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, default=1, help="processes generating missing data")
     parser.add_argument("--no-generate", action="store_true", help="train on the shards present (no generation)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--acquisition", default="standard", choices=("standard", "varied"),
+                        help="the data generated when missing (EchoReconDev.dataset)")
+    parser.add_argument("--init", type=Path, help="start from this TorchScript model's weights (fine-tuning) "
+                        "when there is no checkpoint to resume")
     args = parser.parse_args(argv)
 
     heldOut = None
@@ -143,7 +147,7 @@ def main(argv=None):
     torch.manual_seed(args.seed)  # same initial weights on every rank
     work = run.work
     if run.isMain and not args.no_generate:
-        ensureData(work, args.cases, args.held_out_cases, args.workers)
+        ensureData(work, args.cases, args.held_out_cases, args.workers, args.acquisition)
     run.barrier()
     shardPaths = run.waitFor(lambda: dataset.availableShards(work, dataset.TRAIN_PREFIX),
                              "waiting for the first training shard ...")  # --no-generate, a generator beside
@@ -154,11 +158,14 @@ def main(argv=None):
     model = buildNetwork().to(device)
     losses = Losses(model).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    run.resume({"model": model, "optimizer": optimizer}, samples=0)
+    if not run.resume({"model": model, "optimizer": optimizer}, samples=0) and args.init:
+        model.load_state_dict(torch.jit.load(str(args.init), map_location=device).state_dict())
+        run.state["init"] = str(args.init)
     # one entry per (re)start: the settings in force from that step on (a resumed run may change them)
     run.state.setdefault("history", []).append({
         "from_step": run.step, "from_minutes": round(run.state["seconds"] / 60, 1), "minutes_budget": args.minutes,
-        "segmentation_weight": WEIGHT_SEGMENTATION, "dice_over_batch": DICE_OVER_BATCH, "lr": args.lr})
+        "segmentation_weight": WEIGHT_SEGMENTATION, "dice_over_batch": DICE_OVER_BATCH, "lr": args.lr,
+        "init": run.state.get("init", "")})
     trainer = torch.nn.parallel.DistributedDataParallel(model) if run.distributed else model
     rng = np.random.default_rng([args.seed, run.rank, run.step])
     running: dict[str, list] = {}
