@@ -21,7 +21,8 @@ from EchoReconLib.viewplanes import sliceLabels, sliceStructures, viewPlanes
 from ReconCoreLib import metrics, runtime, storage
 from ReconCoreLib.progress import Progress
 from ReconCoreLib.readouts import unitOf
-from ReconCoreLib.xrayio import saveDicom
+
+from echohelpers import writeUltrasoundDicom
 
 SHRINK = 0.8
 NORMAL = samples.sampleFiles("EchoNormal")
@@ -116,38 +117,6 @@ def loadVolume(scene, path):
     return node
 
 
-def writeUltrasoundDicom(path, frames, spacingMm, apex):
-    """A multi-frame 8-bit US DICOM with one 2D ultrasound region (cm) whose reference pixel is the apex."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-
-    frames = np.asarray(frames, np.uint8)
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.3.1"  # Ultrasound Multi-frame Image Storage
-    meta.MediaStorageSOPInstanceUID = generate_uid(entropy_srcs=[str(path)])
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    dataset = Dataset()
-    dataset.file_meta = meta
-    dataset.SOPClassUID, dataset.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
-    dataset.Modality = "US"
-    dataset.SamplesPerPixel, dataset.PhotometricInterpretation = 1, "MONOCHROME2"
-    dataset.Rows, dataset.Columns = frames.shape[1:]
-    dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit, dataset.PixelRepresentation = 8, 8, 7, 0
-    dataset.NumberOfFrames = len(frames)
-    region = Dataset()
-    region.RegionSpatialFormat, region.RegionDataType, region.RegionFlags = 1, 1, 0
-    region.RegionLocationMinX0, region.RegionLocationMinY0 = 10, 5
-    region.RegionLocationMaxX1, region.RegionLocationMaxY1 = frames.shape[2] - 11, frames.shape[1] - 1
-    region.PhysicalUnitsXDirection = region.PhysicalUnitsYDirection = 3  # cm
-    region.PhysicalDeltaX = region.PhysicalDeltaY = spacingMm / 10.0
-    region.ReferencePixelX0, region.ReferencePixelY0 = int(apex[1] - 10), int(apex[0] - 5)
-    region.ReferencePixelPhysicalValueX = region.ReferencePixelPhysicalValueY = 0.0
-    dataset.SequenceOfUltrasoundRegions = [region]
-    dataset.PixelData = frames.tobytes()
-    saveDicom(dataset, path)
-    return path
-
-
 # -- reading and resampling ---------------------------------------------------------------------------------
 
 
@@ -224,9 +193,14 @@ def test_readouts_have_units_and_the_known_values(result):
                     "la_volume_ed_ml", "la_volume_es_ml", "ra_volume_ed_ml", "ra_volume_es_ml", "simpson_edv_ml",
                     "simpson_esv_ml", "simpson_ef_percent", "inference_s"}
     expectedKeys |= {f"view_dice_{view.lower()}" for view in VIEWS} | {f"view_dice_es_{view.lower()}" for view in VIEWS}
+    residuals = {f"view_residual{phase}_{view.lower()}_mm" for phase in ("", "_es") for view in VIEWS}
+    expectedKeys |= residuals | {"view_fit"}
     assert set(result.readouts.values) == expectedKeys
-    for key in expectedKeys:
+    for key in expectedKeys - {"view_fit"}:
         assert unitOf(key) == ("" if key.startswith("view_dice") else key.rsplit("_", 1)[1]), key
+    # the segmentations are the mesh's own cuts: each fitted plane meets them within about a pixel (1.1-1.4 mm; the
+    # residual's floor is the spacing of the cut's points along the border; SAXA 2.3 mm: small cuts, few points)
+    assert values["view_fit"] == "pose" and all(values[key] < (2.5 if "saxa" in key else 1.1) for key in residuals)
     assert values["lv_edv_ml"] == pytest.approx(ed["LV cavity"]) and 100 < values["lv_edv_ml"] < 140
     assert values["lv_esv_ml"] == pytest.approx(SHRINK ** 3 * ed["LV cavity"], rel=1e-6)
     assert values["lv_sv_ml"] == pytest.approx(values["lv_edv_ml"] - values["lv_esv_ml"])
@@ -250,8 +224,9 @@ def test_end_diastole_only_and_esv_above_edv_is_refused_or_kept(knownHeartPath, 
     alone = pipeline.reconstruct(sampleImages["ED"], None, "cpu", modelPath=str(knownHeartPath))
     assert alone.phases == ("ED",)
     assert set(alone.readouts.values) == {"lv_edv_ml", "lv_mass_g", "rv_edv_ml", "la_volume_ed_ml", "ra_volume_ed_ml",
-                                          "simpson_edv_ml", "inference_s",
-                                          *(f"view_dice_{view.lower()}" for view in VIEWS)}
+                                          "simpson_edv_ml", "inference_s", "view_fit",
+                                          *(f"view_dice_{view.lower()}" for view in VIEWS),
+                                          *(f"view_residual_{view.lower()}_mm" for view in VIEWS)}
     growing = saveKnownHeart(tmp_path / "growing.pt", shrink=1.1)
     with pytest.raises(ImplausibleResult, match=r"LV end-systolic volume, above the end-diastolic volume \(ED and ES "
                                                 r"swapped\?\) \(lv_esv_ml\) = \d+ mL is outside the plausible range"):

@@ -73,4 +73,8 @@ READOUTS.update({f"view_dice{prefix}_{view.lower()}": {"concept": VIEW_DICE, "un
 
 NOT_REPORTED = {
     "inference_s": "run time, not a finding",
+    "view_fit": "what the view fit moved (pose, or pose and shape): a method setting",
 }
+# each view's fit residual (mm), ED and ES: a quality measure of the input, not a finding
+NOT_REPORTED.update({f"view_residual{prefix}_{view.lower()}_mm": "quality of the view's fit, not a finding"
+                     for prefix in ("", "_es") for view in ("A4C", "A2C", "A3C", "SAXB", "SAXM", "SAXA")})

@@ -63,6 +63,10 @@ LV_AREA_RANGE_CM2 = {"apical": (20.0, 120.0), "short-axis": (10.0, 80.0)}
 #: (0.62-2.6 on 300 simulated phases), an A2C does not (0-0.28 in 95 %, 0.53 in 99 %). Below this in the A4C image
 #: while above it in the A2C image, in every phase, the two are refused as swapped; in some phases only, a warning.
 RV_RATIO_A4C_MIN = 0.45
+#: A view's fit residual (mm) above which a warning asks to check it, and above which the run stops (or the result
+#: is marked failed when kept): placeholders until measured on the held-out splits (see the model card).
+HIGH_VIEW_RESIDUAL_MM = 12.0
+MAX_VIEW_RESIDUAL_MM = 25.0
 #: Fewer LV cavity pixels than this in an apical view's segmentation: its RV ratio is not judged.
 MIN_LV_PIXELS = 100
 
@@ -167,6 +171,7 @@ def measure(result) -> None:
                           f"cavity ({meshVolume:.1f} mL) by more than {100 * SIMPSON_DISAGREEMENT:.0f} %: check the 2D "
                           "LV segmentation of A4C / A2C")
 
+    viewResiduals(result)
     for phase in result.phases:
         planes = viewPlanes(result.vertices[phase], template)
         for index, view in enumerate(VIEWS):
@@ -176,6 +181,31 @@ def measure(result) -> None:
                 readouts.warn(f"{PHASE_NAMES[phase]} {view}: the reconstructed heart overlaps the image's heart "
                               f"poorly (Dice {dice:.2f}); check the view label and the image")
     gateReadouts(readouts)
+
+
+def viewResiduals(result) -> None:
+    """Each view's fit residual (:mod:`~.viewfit`: mean distance, mm, between the heart's cut by the fitted plane and
+    the borders the network segments in that image) as ``view_residual_<view>_mm`` (ED) and
+    ``view_residual_es_<view>_mm``; a warning above :data:`HIGH_VIEW_RESIDUAL_MM`, a failed gate above
+    :data:`MAX_VIEW_RESIDUAL_MM` (the image is not the view its label says, or not a heart the network can read)."""
+    from ReconCoreLib.plausibility import gate
+
+    if result.viewFit is None:
+        return
+    readouts = result.readouts
+    for phase in result.phases:
+        for view, residual in result.viewFit.residualMm[phase].items():
+            if not np.isfinite(residual):
+                continue
+            readouts.set(f"view_residual_{view.lower()}_mm" if phase == "ED" else
+                         f"view_residual_es_{view.lower()}_mm", residual)
+            gate(readouts, f"{view} fit residual", residual, None, MAX_VIEW_RESIDUAL_MM, "mm",
+                 f"{PHASE_NAMES[phase]} {view}: distance between the heart's cut by the fitted view plane and the "
+                 "borders segmented in the image (is the image the view its label says?)")
+            if HIGH_VIEW_RESIDUAL_MM < residual <= MAX_VIEW_RESIDUAL_MM:
+                readouts.warn(f"{PHASE_NAMES[phase]} {view}: the reconstructed heart meets the borders segmented in "
+                              f"the image only within {residual:.1f} mm (held-out views: below "
+                              f"{HIGH_VIEW_RESIDUAL_MM:g} mm); check the view label and the image")
 
 
 def _outside(key: str, value: float) -> str:

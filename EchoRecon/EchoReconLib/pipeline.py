@@ -72,6 +72,7 @@ class Reconstruction:
     readouts: Readouts
     template: HeartTemplate
     heartToRas: np.ndarray = field(default_factory=lambda: np.eye(4))
+    viewFit: object = None  #: :class:`~.viewfit.ViewFit` (planes as imaged, per-view residuals); None when not fitted
 
     @property
     def phases(self) -> tuple:
@@ -83,11 +84,17 @@ class Reconstruction:
 
 def reconstruct(endDiastole: Mapping[str, EchoImage], endSystole: Optional[Mapping[str, EchoImage]] = None,
                 device: str = "auto", modelPath: Optional[str] = None,
-                progress: Optional[Progress] = None) -> Reconstruction:
+                progress: Optional[Progress] = None, fitShape: bool = False) -> Reconstruction:
     """Run the method on one or two phases ({view: :class:`EchoImage`}, every view of :data:`VIEWS`).
+
+    After the network, each view's plane pose is fitted to the network's 2D segmentation of that image
+    (:func:`~.viewfit.fitToViews`): the residuals are the per-view quality readouts. ``fitShape`` also deforms the
+    heart to those borders (off by default: it helps only where the 2D segmentation is accurate; see the model card).
 
     Raises ``ValueError`` on bad input (the message names the problem), ``InterruptedError`` on cancel.
     """
+    from .viewfit import fitToViews
+
     import torch
 
     from ReconCoreLib.models import requireModel, resolveDevice
@@ -129,13 +136,23 @@ def reconstruct(endDiastole: Mapping[str, EchoImage], endSystole: Optional[Mappi
                          f"{displacement.shape} and labels {labels.shape} for {template.numberOfVertices} vertices")
     if not np.all(np.isfinite(displacement)):
         raise ValueError("the network returned non-finite vertex positions")
+    vertices = {phase: template.vertices + displacement[index] for index, phase in enumerate(phases)}
+    segmentations = {phase: labels[index] for index, phase in enumerate(phases)}
+    inputsByPhase = {phase: inputs[index] for index, phase in enumerate(phases)}
+    progress(0.35, "fitting the heart to the views" if fitShape else "fitting the view planes")
+    try:
+        fit = fitToViews(vertices, segmentations, inputsByPhase, template, deform=fitShape)
+    except ValueError as error:  # nothing segmented to fit to: the LV area gate of measure() says why
+        fit = None
+        readouts.warn(f"the views were not fitted: {error}")
+    if fit is not None and fitShape:
+        vertices = fit.vertices
     progress(0.5, "measurements")
-    result = Reconstruction(
-        vertices={phase: template.vertices + displacement[index] for index, phase in enumerate(phases)},
-        segmentations={phase: labels[index] for index, phase in enumerate(phases)},
-        inputs={phase: inputs[index] for index, phase in enumerate(phases)},
-        readouts=readouts, template=template, heartToRas=heartToRas(template))
+    result = Reconstruction(vertices=vertices, segmentations=segmentations, inputs=inputsByPhase,
+                            readouts=readouts, template=template, heartToRas=heartToRas(template), viewFit=fit)
     measure(result)
+    if fit is not None:
+        readouts.set("view_fit", "pose and shape" if fitShape else "pose")
     readouts.set("inference_s", inferenceSeconds)
     return result
 
