@@ -29,6 +29,9 @@ class EchoCase:
     endSystole: Optional[dict] = None
     endDiastoleFrames: dict = field(default_factory=dict)
     endSystoleFrames: dict = field(default_factory=dict)
+    #: the files are cines whose end-diastolic and end-systolic frames are found by the run
+    #: (:mod:`~.cinephases`; the frames chosen are in the readouts)
+    autoFrames: bool = False
 
 
 def viewAssignments(values: Optional[list[str]], option: str) -> tuple[dict[str, Path], dict[str, int]]:
@@ -56,18 +59,28 @@ def viewAssignments(values: Optional[list[str]], option: str) -> tuple[dict[str,
 
 
 def addArguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ed", nargs="+", metavar="VIEW=FILE[@FRAME]", required=True,
+    parser.add_argument("--ed", nargs="+", metavar="VIEW=FILE[@FRAME]",
                         help=f"end-diastolic views, VIEW one of {', '.join(VIEWS)}")
     parser.add_argument("--es", nargs="+", metavar="VIEW=FILE[@FRAME]",
                         help="end-systolic views (gives ESV and EF); @FRAME picks the frame (0-based) of a cine")
+    parser.add_argument("--cine", nargs="+", metavar="VIEW=FILE",
+                        help="one cine per view instead of --ed/--es: end-diastole and end-systole are the frames "
+                        "where the segmented LV cavity is largest and smallest")
 
 
 def caseFromArguments(args: argparse.Namespace) -> EchoCase:
     """The case of ``recon2d3d echo``; ``ValueError`` naming a bad view assignment or a missing file."""
+    if getattr(args, "cine", None):
+        if args.ed or args.es:
+            raise ValueError("--cine: give one cine per view, or the frames with --ed/--es, not both")
+        cines, frames = viewAssignments(args.cine, "--cine")
+        if frames:
+            raise ValueError(f"--cine: the frames are found in the cine; drop @FRAME ({', '.join(frames)})")
+        return EchoCase(cines, cines, autoFrames=True)
     endDiastole, endDiastoleFrames = viewAssignments(args.ed, "--ed")
     endSystole, endSystoleFrames = viewAssignments(args.es, "--es")
     if not endDiastole:
-        raise ValueError("--ed: no end-diastolic views given")
+        raise ValueError("--ed: no end-diastolic views given (or give --cine)")
     return EchoCase(endDiastole, endSystole or None, endDiastoleFrames, endSystoleFrames)
 
 

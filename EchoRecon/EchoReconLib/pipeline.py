@@ -247,9 +247,24 @@ def runCase(case, directory: Path, device: str = "auto", progress: Optional[Prog
     from ReconCoreLib.storage import writeResultHeadless
 
     progress = Progress.of(progress)
-    ed = readPhase(case.endDiastole, case.endDiastoleFrames)
-    es = readPhase(case.endSystole, case.endSystoleFrames) if case.endSystole else None
+    phases = None
+    if case.autoFrames:  # one cine per view: its end-diastolic and end-systolic frames from the LV area curve
+        from ReconCoreLib.models import requireModel, resolveDevice
+
+        from .cinephases import findCinePhases, networkSegmenter
+
+        device = resolveDevice(device)
+        model = requireModel(MODULE).load(device)
+        phases = findCinePhases(case.endDiastole, networkSegmenter(model, device), progress)
+        ed, es = readPhase(case.endDiastole, phases.endDiastole), readPhase(case.endSystole, phases.endSystole)
+    else:
+        ed = readPhase(case.endDiastole, case.endDiastoleFrames)
+        es = readPhase(case.endSystole, case.endSystoleFrames) if case.endSystole else None
     result = reconstruct(ed, es, device, progress=progress)
+    if phases is not None:
+        from .cinephases import recordCinePhases
+
+        recordCinePhases(result.readouts, phases)
     progress(0.7, "surfaces and segmentation")
     writeResultHeadless(result, addToScene, writeOutputs, directory, progress)
     return result.readouts

@@ -126,11 +126,17 @@ def renderRectangle() -> tuple[int, int, int, int]:
     return left, si.BODY_TOP_PX, si.SIZE_PX[0] - si.MARGIN_PX - left, si.BODY_HEIGHT_PX
 
 
-def phaseViews(case) -> dict[str, tuple[dict, dict]]:
-    """{phase: ({view: file}, {view: frame})} of the case's phases."""
-    phases = {"ED": (case.endDiastole, case.endDiastoleFrames)}
+def phaseViews(case, readouts=None) -> dict[str, tuple[dict, dict]]:
+    """{phase: ({view: file}, {view: frame})} of the case's phases (the frames a run chose in cines, when it chose
+    them: ``readouts``)."""
+    from .cinephases import framesFromReadouts
+
+    chosen = case.autoFrames and readouts is not None
+    phases = {"ED": (case.endDiastole, framesFromReadouts(readouts.values, "ED") if chosen else
+                     case.endDiastoleFrames)}
     if case.endSystole:
-        phases["ES"] = (case.endSystole, case.endSystoleFrames)
+        phases["ES"] = (case.endSystole, framesFromReadouts(readouts.values, "ES") if chosen else
+                        case.endSystoleFrames)
     return phases
 
 
@@ -142,7 +148,7 @@ def viewPanels(case, directory: Path, readouts=None):
 
     template = HeartTemplate.load()
     panels, verticesOf, planesOf = {}, {}, {}
-    for phase, (files, frames) in phaseViews(case).items():
+    for phase, (files, frames) in phaseViews(case, readouts).items():
         vertices = phaseVertices(directory, template, phase, readouts)
         planes = viewPlanes(template.vertices if vertices is None else vertices, template)
         verticesOf[phase], planesOf[phase] = vertices, None if vertices is None else planes
@@ -161,7 +167,7 @@ def writeSummary(case, directory: Path, readouts) -> Path:
 
     directory = Path(directory)
     readouts = si.asReadouts(readouts)
-    phases = phaseViews(case)
+    phases = phaseViews(case, readouts)
     first = Path(next(iter(case.endDiastole.values()))).name
     inputs = (f"{len(case.endDiastole)} end-diastolic views" + (f", {len(case.endSystole)} end-systolic views"
                                                                  if case.endSystole else ", no end-systole")

@@ -1,0 +1,101 @@
+"""EchoRecon on cines: end-diastole and end-systole of each view from the LV cavity area curve (cinephases)."""
+
+import json
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from clihelpers import run
+from EchoReconLib import cinephases
+from EchoReconLib.conventions import VIEWS
+from EchoReconLib.echoio import EchoImage
+from EchoReconLib.inputs import trainingPixelMm
+from EchoReconLib.samples import SAMPLE_DIRECTORY
+
+
+def test_phases_are_the_largest_and_smallest_lv_area():
+    curves = {"A4C": [30.0, 33.0, 25.0, 19.0, 22.0, 29.0], "A2C": [20.0, 18.0, 28.0, 31.0]}
+    phases = cinephases.choosePhases(curves, {"A4C": "a4c.nrrd", "A2C": "a2c.nrrd"})
+    assert phases.endDiastole == {"A4C": 1, "A2C": 3} and phases.endSystole == {"A4C": 3, "A2C": 1}
+    assert phases.areaChange("A4C") == pytest.approx((33 - 19) / 33)
+
+
+@pytest.mark.parametrize("curve, message", [
+    ([30.0], "a4c.nrrd has one frame: a cine is needed"),
+    ([0.1, 0.2, 0.1], "no frame shows the LV cavity"),
+    ([30.0, 29.0, 30.5, 29.5], r"no identifiable cardiac cycle, the LV cavity area changes by 4.9 % over 4 frames"),
+])
+def test_no_cycle_is_refused_naming_the_view(curve, message):
+    prefix = "A4C: " if "one frame" in message else "A4C: a4c.nrrd: "
+    with pytest.raises(ValueError, match=f"^{prefix}{message}"):
+        cinephases.choosePhases({"A4C": curve}, {"A4C": "a4c.nrrd"})
+
+
+def test_area_curve_in_cm2_at_the_image_scale():
+    """Frames at another pixel spacing than the network's: the curve is in cm2 of the patient, the segmenter sees the
+    network's grid (a stand-in: dark pixels are LV cavity)."""
+    spacing = 0.7  # mm, about half the network's 1.417 mm for an apical view
+    radii = [30.0, 25.0, 20.0, 27.0]  # mm
+    rows, columns = np.mgrid[0:256, 0:256]
+    frames = []
+    for radius in radii:
+        pixels = np.full((256, 256), 0.8, np.float32)
+        pixels[np.hypot((rows - 120) * spacing, (columns - 127.5) * spacing) < radius] = 0.05
+        frames.append(EchoImage(pixels, (spacing, spacing)))
+
+    def darkIsCavity(inputs):
+        return ((inputs > 0) & (inputs < 0.3)).astype(np.uint8)
+
+    areas = cinephases.lvAreaCurves({"A4C": frames}, lambda inputs: {view: darkIsCavity(value)
+                                                                     for view, value in inputs.items()})["A4C"]
+    assert areas == pytest.approx([np.pi * radius ** 2 / 100 for radius in radii], rel=0.05)
+    assert trainingPixelMm("A4C") == pytest.approx(180 / 127)
+
+
+@pytest.mark.torch
+@pytest.mark.skipif(not (SAMPLE_DIRECTORY.parent / "Models" / "EchoRecon.pt").is_file(), reason="no bundled model")
+def test_cines_on_the_command_line(tmp_path, capsys):
+    """Six simulated cines (10 frames: end-diastole at frame 0, end-systole at frame 5, the heart relaxing again):
+    the run finds the frames from the LV area curve, reports them and reconstructs from them."""
+    from EchoReconDev import echosim, heartshapes
+    from EchoReconDev.ultrasound import EchoSettings, simulateEcho
+    from EchoReconLib.template import HeartTemplate
+    from EchoReconLib.viewplanes import sliceLabels
+
+    template = HeartTemplate.load()
+    heart = heartshapes.sampleHeart(21, phenotype="normal", template=template)
+    planes = echosim.jitteredViewPlanes(heart.verticesEd, template, np.random.default_rng(1))
+    arguments = []
+    for index, view in enumerate(VIEWS):
+        settings = EchoSettings.draw(np.random.default_rng([21, index]))
+        frames = []
+        for frame in range(10):
+            weight = 0.5 * (1 - np.cos(2 * np.pi * frame / 10))  # 0 at ED (frame 0), 1 at ES (frame 5)
+            vertices = heart.verticesEd + weight * (heart.verticesEs - heart.verticesEd)
+            labels = sliceLabels(vertices, template, planes[view])
+            frames.append(simulateEcho(labels, np.random.default_rng([21, index, frame]), planes[view].pixelMm,
+                                       settings))
+        image = sitk.GetImageFromArray((np.stack(frames) * 255).astype(np.uint8))
+        image.SetSpacing((planes[view].pixelMm, planes[view].pixelMm, 1.0))
+        path = tmp_path / f"{view}.nrrd"
+        sitk.WriteImage(image, str(path))
+        path.with_suffix(".json").write_text(json.dumps({"ViewLabel": view}))
+        arguments.append(f"{view}={path}")
+    status, out, err = run(capsys, ["echo", "--cine", *arguments, "--out", tmp_path / "out"])
+    assert status == 0, err
+    readouts = json.loads((tmp_path / "out" / "readouts.json").read_text())
+    for view in VIEWS:
+        assert readouts[f"ed_frame_{view.lower()}"] in (9, 0, 1), view
+        assert readouts[f"es_frame_{view.lower()}"] in (4, 5, 6), view
+        assert readouts[f"lv_area_change_{view.lower()}"] > 0.15, view
+    assert readouts["lv_ef_percent"] == pytest.approx(heart.efPercent, abs=12)
+    assert (tmp_path / "out" / "summary.png").is_file()
+
+
+def test_cine_and_frames_together_are_refused(tmp_path, capsys):
+    path = tmp_path / "a4c.nrrd"
+    sitk.WriteImage(sitk.GetImageFromArray(np.zeros((3, 16, 16), np.uint8)), str(path))
+    status, _, err = run(capsys, ["echo", "--cine", f"A4C={path}", "--ed", f"A4C={path}", "--out", tmp_path / "o"])
+    assert status != 0 and "--cine: give one cine per view, or the frames with --ed/--es, not both" in err
+    assert not (tmp_path / "o").exists()
