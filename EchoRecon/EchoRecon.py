@@ -159,6 +159,14 @@ class EchoReconWidget(ReconWidgetMixin, ScriptedLoadableModuleWidget, VTKObserva
     def setup(self) -> None:
         ReconWidgetMixin.setup(self)
         self.ui.assignViewsButton.connect("clicked(bool)", self.onAssignViewsButton)
+        self.ui.findFramesButton.connect("clicked(bool)", self.onFindFramesButton)
+
+    def onFindFramesButton(self) -> None:
+        """Set each cine's end-diastolic and end-systolic frame from its LV area curve (the end-diastolic image
+        becomes the end-systolic one too)."""
+        with slicer.util.tryWithErrorDisplay(_("Finding the frames failed."), waitCursor=True):
+            frames = self.logic.findCineFrames(self._parameterNode)
+            slicer.util.showStatusMessage(_("Frames found in {count} cines.").format(count=len(frames)), 3000)
 
     def onAssignViewsButton(self) -> None:
         """Fill the view selectors from the loaded images whose file (JSON sidecar) or name says view and phase."""
@@ -171,6 +179,7 @@ class EchoReconWidget(ReconWidgetMixin, ScriptedLoadableModuleWidget, VTKObserva
 
     def _updateWidgets(self) -> None:
         self.ui.assignViewsButton.enabled = not self._busy
+        self.ui.findFramesButton.enabled = not self._busy
         if self._parameterNode:
             self.ui.esGroupBox.enabled = self._parameterNode.useEndSystole
 
@@ -256,6 +265,25 @@ class EchoReconLogic(ReconLogicBase):
                     setattr(getattr(parameters, phase.lower()), view, node)
                     assigned += 1
         return assigned
+
+    def findCineFrames(self, parameters) -> dict:
+        """For each end-diastolic view that is a cine: the frames where the LV cavity the network segments is largest
+        (end-diastole) and smallest (end-systole) (``EchoReconLib.cinephases``); sets the frames, the same cine as the
+        end-systolic view, and ticks end-systole. Returns {view key: (ED frame, ES frame)}."""
+        from EchoReconLib.cinephases import findNodeCinePhases, networkSegmenter
+        from ReconCoreLib.models import requireModel, resolveDevice
+
+        device = resolveDevice(parameters.device)
+        model = requireModel("EchoRecon").load(device)
+        nodes = _phaseViews(parameters, "ed")
+        phases = findNodeCinePhases(nodes, networkSegmenter(model, device))
+        with slicer.util.NodeModify(parameters):
+            for view in phases.endDiastole:
+                setattr(parameters.ed, view + "Frame", phases.endDiastole[view])
+                setattr(parameters.es, view, nodes[view])
+                setattr(parameters.es, view + "Frame", phases.endSystole[view])
+            parameters.useEndSystole = True
+        return {view: (phases.endDiastole[view], phases.endSystole[view]) for view in phases.endDiastole}
 
     def modelNodes(self, segmentation) -> dict:
         """{structure: model node} made with an output segmentation (coloured by structure)."""

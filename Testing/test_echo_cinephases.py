@@ -32,23 +32,27 @@ def test_no_cycle_is_refused_naming_the_view(curve, message):
         cinephases.choosePhases({"A4C": curve}, {"A4C": "a4c.nrrd"})
 
 
+def diskFrames(radii, spacing, size=256):
+    """Frames [N, size, size]: a dark disk (the LV cavity) of each radius (mm) on bright tissue."""
+    rows, columns = np.mgrid[0:size, 0:size]
+    frames = np.full((len(radii), size, size), 0.8, np.float32)
+    for index, radius in enumerate(radii):
+        frames[index][np.hypot((rows - 120) * spacing, (columns - (size - 1) / 2) * spacing) < radius] = 0.05
+    return frames
+
+
+def darkIsCavity(inputs: dict) -> dict:
+    """Stand-in for the network's 2D branch: dark pixels inside the image are LV cavity."""
+    return {view: ((value > 0) & (value < 0.3)).astype(np.uint8) for view, value in inputs.items()}
+
+
 def test_area_curve_in_cm2_at_the_image_scale():
     """Frames at another pixel spacing than the network's: the curve is in cm2 of the patient, the segmenter sees the
     network's grid (a stand-in: dark pixels are LV cavity)."""
     spacing = 0.7  # mm, about half the network's 1.417 mm for an apical view
     radii = [30.0, 25.0, 20.0, 27.0]  # mm
-    rows, columns = np.mgrid[0:256, 0:256]
-    frames = []
-    for radius in radii:
-        pixels = np.full((256, 256), 0.8, np.float32)
-        pixels[np.hypot((rows - 120) * spacing, (columns - 127.5) * spacing) < radius] = 0.05
-        frames.append(EchoImage(pixels, (spacing, spacing)))
-
-    def darkIsCavity(inputs):
-        return ((inputs > 0) & (inputs < 0.3)).astype(np.uint8)
-
-    areas = cinephases.lvAreaCurves({"A4C": frames}, lambda inputs: {view: darkIsCavity(value)
-                                                                     for view, value in inputs.items()})["A4C"]
+    frames = [EchoImage(pixels, (spacing, spacing)) for pixels in diskFrames(radii, spacing)]
+    areas = cinephases.lvAreaCurves({"A4C": frames}, darkIsCavity)["A4C"]
     assert areas == pytest.approx([np.pi * radius ** 2 / 100 for radius in radii], rel=0.05)
     assert trainingPixelMm("A4C") == pytest.approx(180 / 127)
 
@@ -91,6 +95,19 @@ def test_cines_on_the_command_line(tmp_path, capsys):
         assert readouts[f"lv_area_change_{view.lower()}"] > 0.15, view
     assert readouts["lv_ef_percent"] == pytest.approx(heart.efPercent, abs=12)
     assert (tmp_path / "out" / "summary.png").is_file()
+
+
+def test_cines_as_slicer_volume_nodes(scene):
+    """In Slicer a cine is a volume of one slice per frame (or a sequence's proxy): only those views are searched."""
+    from ReconCoreLib import runtime
+
+    ijkToRas = np.diag([-0.7, -0.7, 1.0, 1.0])
+    cine = runtime.volumeNodeFromArray(scene, diskFrames([24.0, 28.0, 31.0, 26.0, 20.0, 22.0], 0.7), ijkToRas, "A4C")
+    still = runtime.volumeNodeFromArray(scene, diskFrames([30.0], 0.7), ijkToRas, "A2C")
+    phases = cinephases.findNodeCinePhases({"A4C": cine, "A2C": still, "A3C": None}, darkIsCavity)
+    assert phases.endDiastole == {"A4C": 2} and phases.endSystole == {"A4C": 4}
+    with pytest.raises(ValueError, match="none of the end-diastolic views is a cine"):
+        cinephases.findNodeCinePhases({"A2C": still}, darkIsCavity)
 
 
 def test_cine_and_frames_together_are_refused(tmp_path, capsys):

@@ -99,6 +99,22 @@ def networkSegmenter(model, device: str = "cpu", batchSize: int = 8) -> Callable
     return segmentViews
 
 
+def findNodeCinePhases(nodes: Mapping[str, object], segmentViews: Callable[[dict], dict]) -> CinePhases:
+    """The same for Slicer volume nodes ({view: node}; a cine is a node of several slices or the proxy of a
+    sequence, :func:`~ReconCoreLib.nodefiles.frameCount`): the views whose node is a cine; ``ValueError`` when
+    none is."""
+    from ReconCoreLib.nodefiles import frameCount
+
+    from .echoio import echoImageFromVolumeNode
+
+    cines = {view: node for view, node in nodes.items() if node is not None and frameCount(node) > 1}
+    if not cines:
+        raise ValueError("none of the end-diastolic views is a cine: choose the cines as the end-diastolic images")
+    frames = {view: [echoImageFromVolumeNode(node, frame) for frame in range(frameCount(node))]
+              for view, node in cines.items()}
+    return choosePhases(lvAreaCurves(frames, segmentViews), {view: node.GetName() for view, node in cines.items()})
+
+
 def findCinePhases(cines: Mapping[str, str | Path], segmentViews: Callable[[dict], dict],
                    progress=None) -> CinePhases:
     """Read every frame of each view's cine ({view: file}), build the LV area curves and choose end-diastole and
