@@ -56,6 +56,8 @@ def caseArguments(command, case, base=None):
                               ("--reference", case.reference)):
             tokens += [option, path(value)] if value else []
         tokens += (["--side", case.side] if case.side else []) + (["--refine"] if case.refine else [])
+    elif case.autoFrames:  # one cine per view: the run finds end-diastole and end-systole
+        tokens = ["--cine"] + [f"{view}={path(file)}" for view, file in case.endDiastole.items()]
     else:
         tokens = ["--ed"] + [f"{view}={path(file)}" for view, file in case.endDiastole.items()]
         tokens += ["--es"] + [f"{view}={path(file)}" for view, file in (case.endSystole or {}).items()]

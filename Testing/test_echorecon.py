@@ -440,7 +440,8 @@ def test_sample_data_is_generated_reproducibly(tmp_path):
     from ReconCoreLib.models import sha256
 
     assert sorted(path.name for path in samples.SAMPLE_DIRECTORY.iterdir()) == sorted(samples.SAMPLE_SHA256)
-    assert len(samples.SAMPLE_SHA256) == 2 * 2 * len(VIEWS) * 2  # patients x phases x views x (PNG, JSON)
+    # patients x phases x views x (PNG, JSON), and per cine case a DICOM cine per view and a JSON
+    assert len(samples.SAMPLE_SHA256) == 2 * 2 * len(VIEWS) * 2 + len(samples.SAMPLE_CINES) * (len(VIEWS) + 1)
     for fileName, digest in samples.SAMPLE_SHA256.items():
         assert sha256(samples.SAMPLE_DIRECTORY / fileName) == digest, fileName
     assert tuple(SAMPLE_SETTINGS) == samples.SAMPLE_PATIENTS
@@ -456,9 +457,10 @@ def test_sample_data_is_generated_reproducibly(tmp_path):
 @pytest.mark.torch
 @pytest.mark.skipif(not BUNDLED, reason="no bundled EchoRecon model")
 def test_bundled_model_on_the_sample_patients(tmp_path):
-    """The demo (both sample patients, ED and ES): a normal heart and a dilated one with a low EF are told apart."""
-    results = {patient: entry.ENTRY.runCase(case, tmp_path / patient, "cpu", None)
-               for patient, case in entry.ENTRY.sampleCases().items()}
+    """The demo's two patients (ED and ES; its cine case: test_echo_cinephases.py): a normal heart and a dilated one
+    with a low EF are told apart."""
+    results = {patient: entry.ENTRY.runCase(entry.ENTRY.sampleCases()[patient], tmp_path / patient, "cpu", None)
+               for patient in samples.SAMPLE_PATIENTS}
     assert set(results) == {"EchoNormal", "EchoDilated"}
     for patient, readouts in results.items():
         truth = json.loads(samples.sampleFiles(patient)["ED"]["A4C"].with_suffix(".json").read_text())["GroundTruth"]

@@ -54,6 +54,34 @@ def _jitter(plane: ViewPlane, pivot: np.ndarray, rng: np.random.Generator, tiltD
                      plane.halfAngleDeg, jitter, pivot)
 
 
+def caseHeart(seed: int, template: HeartTemplate, phenotype: str | None = None, size: int = IMAGE_SIZE,
+              jitter: bool = True, acquisition: str = "standard", **overrides) -> tuple:
+    """(shape, {view: :class:`ViewPlane`}): the heart of case ``seed``
+    (:func:`~EchoReconDev.heartshapes.sampleHeart`) and its six view planes with the probe jitter of
+    ``acquisition``, as :func:`makeCase` draws them; every phase and frame of a view shares its plane (the probe
+    stays put)."""
+    from .acquisition import OOD_OFFSET_MM, OOD_TILT_DEG
+    from .heartshapes import sampleHeart
+
+    shape = sampleHeart(seed, phenotype, template, **overrides)
+    jitterRange = (OOD_TILT_DEG, OOD_OFFSET_MM) if acquisition == "ood" else (TILT_DEG, OFFSET_MM)
+    planes = (jitteredViewPlanes(shape.verticesEd, template, np.random.default_rng([int(seed), 2]), size,
+                                 *jitterRange) if jitter else viewPlanes(shape.verticesEd, template, size))
+    return shape, planes
+
+
+def standardSettings(seed: int, viewIndex: int) -> EchoSettings:
+    """The renderer settings of view ``viewIndex`` of case ``seed`` in the standard acquisition: one draw per view,
+    shared by its phases (and by every frame of the sample cine)."""
+    return EchoSettings.draw(np.random.default_rng([int(seed), 3, viewIndex]))
+
+
+def standardNoise(seed: int, viewIndex: int, phaseIndex: int) -> np.random.Generator:
+    """The draws of the renderer (speckle, noise, dropouts) for one image of the standard acquisition: phase
+    ``phaseIndex`` (0 ED, 1 ES) of view ``viewIndex`` of case ``seed``."""
+    return np.random.default_rng([int(seed), 4, phaseIndex, viewIndex])
+
+
 # -- one training case ----------------------------------------------------------------------------------------
 
 
@@ -75,29 +103,24 @@ def makeCase(seed: int, size: int = IMAGE_SIZE, template: HeartTemplate | None =
     out-of-distribution split: :data:`~.acquisition.OUT_OF_DISTRIBUTION`, another renderer, larger probe jitter).
     Images and labels are always on the network's grid; ``planeJitter`` then holds the acquisition too.
     """
-    from .acquisition import (OOD_OFFSET_MM, OOD_TILT_DEG, OUT_OF_DISTRIBUTION, VARIED, acquireView,
-                              acquisitionPlane, drawSettings)
-    from .heartshapes import sampleHeart
+    from .acquisition import OUT_OF_DISTRIBUTION, VARIED, acquireView, acquisitionPlane, drawSettings
 
     if acquisition not in ("standard", "varied", "ood"):
         raise ValueError(f"unknown acquisition {acquisition!r}")
     template = template or HeartTemplate.load()
-    shape = sampleHeart(seed, phenotype, template, **overrides)
-    jitterRange = (OOD_TILT_DEG, OOD_OFFSET_MM) if acquisition == "ood" else (TILT_DEG, OFFSET_MM)
-    planes = (jitteredViewPlanes(shape.verticesEd, template, np.random.default_rng([int(seed), 2]), size,
-                                 *jitterRange) if jitter else viewPlanes(shape.verticesEd, template, size))
+    shape, planes = caseHeart(seed, template, phenotype, size, jitter, acquisition, **overrides)
     labels = np.zeros((len(PHASES), len(VIEWS), size, size), np.uint8)
     images = np.zeros((len(PHASES), len(VIEWS), size, size), np.float32)
     for viewIndex, view in enumerate(VIEWS):
-        settingsRng = np.random.default_rng([int(seed), 3, viewIndex])
         if acquisition == "standard":
-            settings = EchoSettings.draw(settingsRng)
+            settings = standardSettings(seed, viewIndex)
             for phaseIndex, vertices in enumerate((shape.verticesEd, shape.verticesEs)):
                 labels[phaseIndex, viewIndex] = sliceLabels(vertices, template, planes[view])
-                images[phaseIndex, viewIndex] = simulateEcho(
-                    labels[phaseIndex, viewIndex], np.random.default_rng([int(seed), 4, phaseIndex, viewIndex]),
-                    planes[view].pixelMm, settings)
+                images[phaseIndex, viewIndex] = simulateEcho(labels[phaseIndex, viewIndex],
+                                                             standardNoise(seed, viewIndex, phaseIndex),
+                                                             planes[view].pixelMm, settings)
             continue
+        settingsRng = np.random.default_rng([int(seed), 3, viewIndex])
         ranges = OUT_OF_DISTRIBUTION if acquisition == "ood" else VARIED
         settings = drawSettings(settingsRng)
         acquired = acquisitionPlane(planes[view], settingsRng, ranges)  # one probe position per cine

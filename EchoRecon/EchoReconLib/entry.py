@@ -17,7 +17,7 @@ from typing import Optional
 from ReconCoreLib.modules import ModuleEntry
 
 from .conventions import VIEWS
-from .samples import SAMPLE_PATIENTS, sampleFiles
+from .samples import SAMPLE_CINES, SAMPLE_PATIENTS, cineFiles, sampleFiles
 
 
 @dataclass(frozen=True)
@@ -94,8 +94,11 @@ def runCase(case: EchoCase, directory: Path, device: str = "auto", progress=None
 
 
 def sampleCases() -> dict[str, EchoCase]:
-    """The bundled sample patients, both phases."""
-    return {patient: EchoCase(sampleFiles(patient)["ED"], sampleFiles(patient)["ES"]) for patient in SAMPLE_PATIENTS}
+    """The bundled sample patients, both phases, then the sample cine cases (one DICOM cine per view, as
+    ``--cine``: the run finds their end-diastolic and end-systolic frames)."""
+    cases = {patient: EchoCase(sampleFiles(patient)["ED"], sampleFiles(patient)["ES"]) for patient in SAMPLE_PATIENTS}
+    cases.update({case: EchoCase(cineFiles(case), cineFiles(case), autoFrames=True) for case in SAMPLE_CINES})
+    return cases
 
 
 def inputImages(case: EchoCase) -> dict[str, Path]:

@@ -2,7 +2,10 @@
 
 Two synthetic patients, **EchoNormal** (EDV 120 mL, EF 60 %) and **EchoDilated** (dilated cardiomyopathy, EDV 250 mL,
 EF 25 %), as PNG views with JSON sidecars (view, phase, pixel spacing, true volumes) at end-diastole and
-end-systole. The development package writes them (``python -m EchoReconDev.samples``).
+end-systole; and **EchoNormalCine**, the EchoNormal patient as a scanner stores a study: one DICOM Ultrasound
+Multi-frame file per view, a cardiac cycle each (its end-diastolic and end-systolic frames are found by the run,
+:mod:`~.cinephases`; the true frames and volumes are in ``EchoNormalCine.json``). The development package writes
+them (``python -m EchoReconDev.samples``).
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from .conventions import PHASES, VIEWS
 
 SAMPLE_DIRECTORY = Path(__file__).resolve().parents[1] / "Resources" / "SampleData"
 SAMPLE_PATIENTS = ("EchoNormal", "EchoDilated")
+#: Sample cine case -> the sample patient its cines show.
+SAMPLE_CINES = {"EchoNormalCine": "EchoNormal"}
 #: SHA-256 of the bundled sample files (checked by the tests and by Slicer's SampleData module).
 SAMPLE_SHA256 = {
     "EchoDilated_ED_A2C.json": "aeed0a0ffbcaccf620457d5c7fdd2eaae92f5d2bd6c7d67ff7656e33ce1c6a9a",
@@ -39,6 +44,13 @@ SAMPLE_SHA256 = {
     "EchoDilated_ES_SAXB.png": "75e89871346b15d4ec745359026d37cf1f9d0ca5f02f803ddabcd7774fadd7ad",
     "EchoDilated_ES_SAXM.json": "215798274f15e04742119daa23c1054bdcc790d1d716f1eb45fcdcc8e5e70306",
     "EchoDilated_ES_SAXM.png": "d3bdf93d4fba0771db38d1c3e8ac0c98a414e6a861fba653106c848a300b16d0",
+    "EchoNormalCine.json": "5fd35f97525cf15242963d046484aaafb71a86a250651baabd8c0bc27032236e",
+    "EchoNormalCine_A2C.dcm": "2512e95aaf55347dda39da51ec9710f3945ef48a2cbb2709eaa75d5072ff3c4d",
+    "EchoNormalCine_A3C.dcm": "aff8a2f26584c34c0461c8feab3b08bfd1ad4aeec75b0b253a0de4297069ef33",
+    "EchoNormalCine_A4C.dcm": "d287573c128163d998740ba3fe8b0c9a16426c9f4775ce89f87a8693321246aa",
+    "EchoNormalCine_SAXA.dcm": "eb3e461afe33e44f2888421c6d43e71a7b6238be0bd9652503da6ddf701c2874",
+    "EchoNormalCine_SAXB.dcm": "2af4f67e7711a685ccd21863566946687db78473d2a82c6a9902762372cabe30",
+    "EchoNormalCine_SAXM.dcm": "b75b499762eb140af3ad4e5f277d438129050b33399395a3505f5c8fda363e72",
     "EchoNormal_ED_A2C.json": "53ebd037730c25e7d3b5a950b3bfa164ea1aa0186f8274bedb75e5e221aba520",
     "EchoNormal_ED_A2C.png": "c479d4ca80ef323b30bbbc1c75e9e4e1a81018534b5b7f38e4adfddc0d79cf8d",
     "EchoNormal_ED_A3C.json": "fec0104d10ab9e9603eda4cda0f2a398073e896050f923f1e6cafd111408e878",
@@ -71,9 +83,21 @@ def sampleFiles(patient: str, directory: Path = SAMPLE_DIRECTORY) -> dict[str, d
     return {phase: {view: directory / f"{patient}_{phase}_{view}.png" for view in VIEWS} for phase in PHASES}
 
 
+def cineFiles(case: str, directory: Path = SAMPLE_DIRECTORY) -> dict[str, Path]:
+    """{view: DICOM US cine} of one sample cine case (its ground truth: :func:`cineTruthFile`)."""
+    return {view: directory / f"{case}_{view}.dcm" for view in VIEWS}
+
+
+def cineTruthFile(case: str, directory: Path = SAMPLE_DIRECTORY) -> Path:
+    """The JSON of a sample cine case: ``PatientID``, ``NumberOfFrames``, ``GroundTruth`` (LV EDV, ESV, EF, LV mass,
+    the true end-diastolic and end-systolic frames ``edFrame``, ``esFrame``, zero-based)."""
+    return directory / f"{case}.json"
+
+
 def sampleDataSources() -> list[dict]:
     """Slicer SampleData sources (``registerCustomSampleDataSource`` arguments other than category, URIs and
-    thumbnail): the twelve images of each patient, their sidecars downloaded beside them first."""
+    thumbnail): the twelve images of each patient, their sidecars downloaded beside them first; the six cines of
+    each cine case, each loaded as a volume of its frames (the volume reader, not the DICOM importer)."""
     sources = []
     for patient in SAMPLE_PATIENTS:
         images = [path for views in sampleFiles(patient).values() for path in views.values()]
@@ -83,4 +107,10 @@ def sampleDataSources() -> list[dict]:
                         "checksums": [f"SHA256:{SAMPLE_SHA256[path.name]}" for path in files],
                         "loadFiles": [False] * len(images) + [True] * len(images),
                         "loadFileTypes": [None] * len(images) + ["VolumeFile"] * len(images)})
+    for case in SAMPLE_CINES:
+        cines = list(cineFiles(case).values())
+        sources.append({"sampleName": case, "fileNames": [path.name for path in cines],
+                        "nodeNames": [path.stem.replace("_", " ") for path in cines],
+                        "checksums": [f"SHA256:{SAMPLE_SHA256[path.name]}" for path in cines],
+                        "loadFileTypes": ["VolumeFile"] * len(cines)})
     return sources
