@@ -42,7 +42,7 @@ from .inputs import trainingPixelMm
 FITTED = {"LV cavity": (1,), "LV myocardium": (1, 2), "RV": (3,), "LA": (4,)}
 GRID_NODES = 6
 ITERATIONS = 150
-POSE_ITERATIONS = 60
+POSE_ITERATIONS = 30
 HUBER_MM = 3.0
 ROTATION_SIGMA_DEG = 8.0
 OUT_OF_PLANE_SIGMA_MM = 6.0
@@ -204,16 +204,20 @@ def fitToViews(vertices: Mapping[str, np.ndarray], segmentations: Mapping[str, n
 
     with torch.no_grad():
         initialResidual = problem.residuals(base, *posedPlanes())
-    groups = [{"params": [rotations], "lr": 0.01}, {"params": [shifts], "lr": 0.5}]
+    groups = [{"params": [rotations], "lr": 0.01}, {"params": [shifts], "lr": 1.0}]
     if deform:
         groups.append({"params": list(fields.values()), "lr": 0.5})
     optimizer = torch.optim.Adam(groups)
-    for _ in range(iterations or (ITERATIONS if deform else POSE_ITERATIONS)):
+    steps = iterations or (ITERATIONS if deform else POSE_ITERATIONS)
+    # large steps first (a probe may sit 10-20 mm from the standard view), small ones to settle
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 - 0.9 * step / steps)
+    for _ in range(steps):
         meshes = {phase: deformed(phase) for phase in phases} if deform else base
         loss = problem.loss(meshes, *posedPlanes()) + priors(meshes)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        schedule.step()
     with torch.no_grad():
         meshes = {phase: deformed(phase) for phase in phases}
         origin, axes = posedPlanes()
@@ -284,14 +288,15 @@ class _Problem:
             views = torch.as_tensor([viewIndex for _, viewIndex in members])
             pair = self.edges[name]
             points = meshes[phase][self.vertexIndices[name]]
-            relative = points[None] - origin[views][:, None]  # [n, V, 3]
-            normal = (relative * axes[views, 2][:, None]).sum(-1)  # [n, V]
-            da, db = normal[:, pair[:, 0]], normal[:, pair[:, 1]]
-            which, edge = torch.nonzero((da >= 0) != (db >= 0), as_tuple=True)
-            a, b = pair[edge, 0], pair[edge, 1]
-            t = (da[which, edge] / (da[which, edge] - db[which, edge])).unsqueeze(1)
-            crossing = relative[which, a] + t * (relative[which, b] - relative[which, a])  # relative to origin
+            with torch.no_grad():  # which edges cross which plane (the gradient flows through the crossings only)
+                normal = ((points[None] - origin[views][:, None]) * axes[views, 2][:, None]).sum(-1)  # [n, V]
+                which, edge = torch.nonzero((normal[:, pair[:, 0]] >= 0) != (normal[:, pair[:, 1]] >= 0),
+                                            as_tuple=True)
             view = views[which]
+            first = points[pair[edge, 0]] - origin[view]  # edge ends relative to the plane's origin
+            second = points[pair[edge, 1]] - origin[view]
+            da, db = (first * axes[view, 2]).sum(-1), (second * axes[view, 2]).sum(-1)
+            crossing = first + (da / (da - db)).unsqueeze(1) * (second - first)
             pixelMm = self.pixelMm[groups[which]].unsqueeze(1)
             column = (crossing * axes[view, 0]).sum(-1, keepdim=True) / pixelMm + (IMAGE_SIZE - 1) / 2.0
             row = (crossing * axes[view, 1]).sum(-1, keepdim=True) / pixelMm
@@ -320,7 +325,10 @@ class _Problem:
         position = torch.arange(len(group)) - start[group[order]]
         padded = torch.full((count, int(counts.max()) if len(group) else 1, 2), 1e4, dtype=pixels.dtype)
         padded = padded.index_put((group[order], position), pixels[order])
-        nearest = torch.cdist(self.border, padded).min(dim=2).values * self.pixelMm[:, None]
+        with torch.no_grad():  # the nearest crossing of each border point; the gradient flows through its distance
+            closest = torch.cdist(self.border, padded).argmin(dim=2)  # [G, B]
+        offset = self.border - padded[torch.arange(count)[:, None], closest]
+        nearest = torch.sqrt((offset ** 2).sum(-1) + 1e-12) * self.pixelMm[:, None]
         return group, distance, visible, nearest
 
     def loss(self, meshes, origin, axes):
