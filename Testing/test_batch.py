@@ -18,6 +18,7 @@ import pytest
 
 from AngioReconLib.samples import sampleFiles as angioFiles
 from clihelpers import readRows, run, writeManifest
+from EchoReconLib.samples import cineFiles
 from EchoReconLib.samples import sampleFiles as echoFiles
 from FemurRegistrationLib.samples import sampleFiles as femurFiles
 from ReconCoreLib import batch, batchfolders, commands, models, modules, postrun
@@ -282,6 +283,10 @@ def studyFolder(tmp_path):
     anonymous = [copyDicom(angioFiles("AngioLeft")[key], folder / "anon" / f"{key}.dcm", PatientID="Anon",
                            StudyInstanceUID="1.2.3.4", SeriesDescription="coronary run") for key in ("view1", "view2")]
     shutil.copy(echoFiles("EchoNormal")["ED"]["A4C"], folder / "a4c.png")  # not DICOM: noted, not used
+    (folder / "echo").mkdir()
+    cines = {view: shutil.copy(path, folder / "echo" / path.name)  # SeriesDescription names each view
+             for view, path in cineFiles("EchoNormalCine").items()}
+    expected["EchoNormal-echo"] = ("echo", ["--cine", *(f"{view}={path}" for view, path in cines.items())])
     return folder, expected, anonymous
 
 
@@ -343,7 +348,10 @@ def test_folder_mode_writes_the_cases_found_and_fails_the_ones_it_cannot_make(tm
 
 
 def test_a_folder_without_dicom_files_asks_for_a_manifest(tmp_path, capsys):
-    folder = echoFiles("EchoNormal")["ED"]["A4C"].parent
+    folder = tmp_path / "pictures"  # the echo samples' PNG views with their JSON sidecars
+    folder.mkdir()
+    for path in echoFiles("EchoNormal")["ED"].values():
+        shutil.copy(path, folder), shutil.copy(path.with_suffix(".json"), folder)
     status, _, err = run(capsys, ["batch", folder, "--out", tmp_path / "out"])
     assert status == commands.EXIT_BAD_INPUT and len(err.splitlines()) == 1
     assert "no DICOM XA/RF, DX/CR or US files found" in err and "CSV manifest" in err

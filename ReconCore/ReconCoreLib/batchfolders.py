@@ -144,8 +144,9 @@ def discoverCases(folder: str | Path, exclude: Optional[Path] = None) -> tuple[l
       30 deg) and lateral (ViewPosition LL/RL/LAT/LATERAL, else 60-120 deg), paired in acquisition order when the
       counts agree; else the group fails.
     - echo: US files of one study, one case, each view by the label A4C, A2C, A3C, SAXB, SAXM or SAXA in those
-      texts, ES when they say ES / systole, else ED. A cine (several frames) fails: its frames are chosen in a
-      manifest (``A4C=file.dcm@12``).
+      texts, ES when they say ES / systole, else ED; a study of cines (several frames each, one per view) is run
+      with ``--cine`` (the run finds end-diastole and end-systole); cines and single images together fail (their
+      frames are chosen in a manifest, ``A4C=file.dcm@12``).
     Other modalities (SEG, SR, CT, ...) are not used. ``exclude`` (the batch's output folder) is not searched.
 
     :raises ValueError: no DICOM file of those modalities (images with JSON sidecars need a manifest).
@@ -251,19 +252,25 @@ def _femurCases(group: list[_Image], study: str):
 
 def _echoCases(group: list[_Image], study: str):
     phases: dict[str, dict] = {"ED": {}, "ES": {}}
+    cines: dict[str, Path] = {}
     problems = []
     for image in group:
         view, phase = _echoLabels(image)
         if view is None:
             problems.append(f"{image.path}: no single view label (A4C, A2C, A3C, SAXB, SAXM, SAXA) in "
                             "SeriesDescription, ProtocolName or ImageComments")
-        elif view in phases[phase]:
-            problems.append(f"{image.path}: a second {phase} {view} view")
+        elif view in (cines if image.frames > 1 else phases[phase]):
+            problems.append(f"{image.path}: a second {view} {'cine' if image.frames > 1 else phase + ' view'}")
         elif image.frames > 1:
-            problems.append(f"{image.path}: a cine of {image.frames} frames; its {phase} frame is chosen in a "
-                            f"manifest ({view}=FILE@FRAME)")
+            cines[view] = image.path
         else:
             phases[phase][view] = image.path
+    if cines and (phases["ED"] or phases["ES"]):
+        problems.append(f"cines ({', '.join(cines)}) and single images together; the cines' frames are chosen in "
+                        "a manifest (VIEW=FILE@FRAME)")
+    if cines and not problems:
+        yield "--cine " + " ".join(shlex.quote(f"{view}={path}") for view, path in cines.items()), ""
+        return
     arguments = " ".join(f"--{phase.lower()} " + " ".join(shlex.quote(f"{view}={path}")
                                                           for view, path in views.items())
                          for phase, views in phases.items() if views)
