@@ -57,19 +57,31 @@ CASES ?= 200
 evaluate-femur: $(STAMP)
 	$(BIN)/python -m FemurRegistrationDev.evaluate --work runs/femur --cases $(CASES) --processes 2
 
-# Retrain the EchoRecon network (S2MNet): patients are generated into runs/echo (shards, reused when present) by a
-# background process while training runs; then export and the held-out evaluation with the model card.
+# Retrain the EchoRecon network (S2MNet) in two stages of MINUTES each: (1) on the simulator's standard views
+# (runs/echo, exported to runs/echo/EchoRecon-standard.pt), (2) fine-tuned from it on views acquired as scanners vary
+# them (runs/echo-varied, --acquisition varied, exported as the bundled model). Patients are generated (shards, reused
+# when present) by a background process while each stage trains; then the held-out evaluation of all three splits
+# (varied, standard, out-of-distribution) with the model card.
 ECHO_CASES ?= 2000
+ECHO_EVALUATE = $(BIN)/python -m EchoReconDev.evaluate --work runs/echo-varied --acquisition varied --cases $(CASES) \
+	--also standard=runs/echo --also ood=runs/echo-ood
 train-echo: $(STAMP)
-	mkdir -p runs/echo
+	mkdir -p runs/echo runs/echo-varied
 	$(BIN)/python -m EchoReconDev.dataset --work runs/echo --cases 50 --held-out
 	$(BIN)/python -m EchoReconDev.dataset --work runs/echo --cases $(ECHO_CASES) > runs/echo/generate.log 2>&1 &
-	$(BIN)/python -m EchoReconDev.train --work runs/echo --cases $(ECHO_CASES) --minutes $(MINUTES) --threads 1 --no-generate
-	$(BIN)/python -m EchoReconDev.evaluate --work runs/echo --cases $(CASES)
+	$(BIN)/python -m EchoReconDev.train --work runs/echo --cases $(ECHO_CASES) --minutes $(MINUTES) --threads 1 \
+		--no-generate --export runs/echo/EchoRecon-standard.pt
+	$(BIN)/python -m EchoReconDev.dataset --work runs/echo-varied --cases 50 --held-out --acquisition varied
+	$(BIN)/python -m EchoReconDev.dataset --work runs/echo-varied --cases $(ECHO_CASES) --acquisition varied \
+		> runs/echo-varied/generate.log 2>&1 &
+	$(BIN)/python -m EchoReconDev.train --work runs/echo-varied --cases $(ECHO_CASES) --minutes $(MINUTES) \
+		--threads 1 --no-generate --lr 5e-4 --init runs/echo/EchoRecon-standard.pt
+	$(ECHO_EVALUATE)
 
-# Held-out evaluation of the bundled EchoRecon model (CASES patients, ED and ES), Bland-Altman plot, model card.
+# Held-out evaluation of the bundled EchoRecon model (CASES patients, ED and ES; varied, standard and
+# out-of-distribution acquisitions), Bland-Altman plot, model card.
 evaluate-echo: $(STAMP)
-	$(BIN)/python -m EchoReconDev.evaluate --work runs/echo --cases $(CASES)
+	$(ECHO_EVALUATE)
 
 clean:
 	rm -rf out .pytest_cache

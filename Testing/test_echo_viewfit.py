@@ -95,3 +95,29 @@ def test_a_region_cut_by_the_sector_edge_has_no_border_there():
     assert {tuple(point) for point in border[:, ::-1].astype(int)} >= {(40, 50), (79, 50)}  # (row, column)
     assert signed[60, 60] < 0 < signed[20, 60] and targets["RV"] is None
     assert signed[60, 50] == pytest.approx(-20 * 180.0 / 127, rel=0.05)  # mm inside the region
+
+
+def test_a_view_far_from_its_borders_is_warned_about_or_stops_the_run():
+    from types import SimpleNamespace
+
+    from EchoReconLib import measure
+    from ReconCoreLib.plausibility import ImplausibleResult, keepingImplausible
+    from ReconCoreLib.readouts import Readouts
+
+    def residuals(a4c, a2c):
+        values = {view: 5.0 for view in VIEWS} | {"A4C": a4c, "A2C": a2c}
+        fit = viewfit.ViewFit({}, {}, {"ED": values}, {"ED": values})
+        return SimpleNamespace(viewFit=fit, phases=("ED",), readouts=Readouts("EchoRecon"))
+
+    result = residuals(20.0, float("nan"))  # A2C: nothing crossed its borders, not measured
+    measure.viewResiduals(result)
+    values = result.readouts.values
+    assert values["view_residual_a4c_mm"] == 20.0 and "view_residual_a2c_mm" not in values
+    assert [warning.split(":")[0] for warning in result.readouts.warnings] == ["end-diastolic A4C"]
+    result = residuals(5.0, 31.0)
+    with pytest.raises(ImplausibleResult, match=r"end-diastolic A2C: .*\(A2C fit residual\) = 31 mm is outside the "
+                                                r"plausible range <= 30 mm"):
+        measure.viewResiduals(result)
+    with keepingImplausible():
+        measure.viewResiduals(result)
+    assert len(result.readouts.failedChecks) == 1 and result.readouts.warnings == []

@@ -71,7 +71,7 @@ def writeModelCard(metrics: dict, training: dict, modelPath: Path, cardPath: Pat
         vertices=model.numberOfVertices, triangles=int(model.templateTriangles.shape[0]), m=m, t=t,
         weights=(train.WEIGHT_VERTEX, train.WEIGHT_VOLUME, train.WEIGHT_EF, train.WEIGHT_SEGMENTATION),
         lastTrain=t.get("training_patients", 0) - 1, growth=_cacheGrowth(t.get("log", [])),
-        history=_history(t), heldOutEnd=m["seeds"][1], heldOutStart=m["seeds"][0],
+        history=_history(t), fineTune=_fineTune(t), acquisition=m.get("acquisition", "standard"), heldOutEnd=m["seeds"][1], heldOutStart=m["seeds"][0],
         assdRows=assdRows, plot=plotPath.name, citation=SOURCE_CITATION, field=network.FIELD_SIZE,
         segmentationNote=_segmentationNote(m["segmentation_dice"]),
         met1=yes[met["lv_volume_median_abs_error_percent<=5"]], met2=yes[met["ef_mae_points<=4"]],
@@ -122,13 +122,16 @@ echogenicity, speckle from scatterers convolved with a point spread function, at
 compensation, near-field clutter, dropouts, log compression, scan conversion), not from a CycleGAN trained on real
 echocardiograms as in the paper** (there are none here). Training patients: seeds 0-{lastTrain} (both phases each){growth};
 intensity augmentation (gamma, gain, noise). Cache: `EchoReconDev.dataset` shards in `runs/echo`.
+{fineTune}
 
 ## Training
-Command: `make train-echo MINUTES={t[minutes_budget]:g}` (= a generator process `python -m EchoReconDev.dataset
---work runs/echo --cases 2000` beside `python -m EchoReconDev.train --work runs/echo --minutes {t[minutes_budget]:g}
---threads {t[threads]} --no-generate`, which picks up new shards as they appear, then this evaluation); resumes from
-`runs/echo/checkpoint.pt`; CUDA when present, `torchrun --nproc_per_node=N -m EchoReconDev.train ...` for several
-GPUs.
+Command: `make train-echo MINUTES={t[minutes_budget]:g}`: two stages of that many minutes, each a generator process
+(`python -m EchoReconDev.dataset --work <folder> --cases 2000 [--acquisition varied]`) beside `python -m
+EchoReconDev.train --work <folder> --minutes {t[minutes_budget]:g} --threads {t[threads]} --no-generate`, which picks up
+new shards as they appear: stage 1 in `runs/echo` (standard views, exported to `runs/echo/EchoRecon-standard.pt`),
+stage 2 in `runs/echo-varied` (`--lr 5e-4 --init runs/echo/EchoRecon-standard.pt`); then this evaluation. Each stage
+resumes from its folder's `checkpoint.pt`; CUDA when present, `torchrun --nproc_per_node=N -m EchoReconDev.train ...`
+for several GPUs. The figures below are stage 2's run.
 Loss: {weights[0]} x vertex MSE (mm^2) + {weights[1]} x |relative LV cavity volume error| (divergence-theorem volume of
 the predicted LV cavity, differentiable) + {weights[2]} x |EF error| (fraction; both phases of each patient in a batch)
 + {weights[3]} x (Dice + cross-entropy) of the 2D segmentation. Adam (lr {t[lr]}, cosine decay over the time budget to
@@ -139,7 +142,8 @@ phases) in {t[minutes]} min on `{t[device]}` ({t[threads]} thread(s) of a CPU sh
 
 ## Held-out evaluation
 {m[patients]} held-out synthetic patients (seeds {heldOutStart}-{heldOutEnd}, never seen in training), ED and ES,
-images as simulated (no augmentation). Targets of the issue in brackets.
+images as simulated (no augmentation), acquired as `{acquisition}` (the other acquisitions: next section). Targets
+of the issue in brackets.
 
 | quantity | this model | baseline |
 |---|---|---|
@@ -244,6 +248,29 @@ def _history(training: dict) -> str:
                      f"over {entry['minutes_budget']:g} min): segmentation weight {entry['segmentation_weight']:g}, "
                      f"Dice {'over the batch' if entry['dice_over_batch'] else 'per image'}")
     return "; the run was resumed with other settings: " + "; ".join(parts)
+
+
+def _fineTune(training: dict) -> str:
+    """The card's paragraph on the fine-tuning stage, when the run started from another model's weights."""
+    start = (training.get("history") or [{}])[0].get("init", "")
+    if not start:
+        return ""
+    from .acquisition import VARIED as v
+
+    bundled = start.endswith("Resources/Models/EchoRecon.pt")  # this run started from the model bundled before
+    stageOne = ("the model bundled before, SHA-256 ed309ccb..., trained 100 min on the data above; its run and "
+                "figures are in this card's version at commit 4953bb4" if bundled else "trained on the data above")
+    return (f"\n**Stage 2 (the run described under Training): fine-tuned from `{start}`** ({stageOne}) on patients "
+            "acquired as scanners vary them (`--acquisition varied`, `EchoReconDev.acquisition`), each view on its "
+            f"own: sector {2 * v.halfAngleDeg[0]:g}-{2 * v.halfAngleDeg[1]:g} deg, depth {v.apicalDepthMm[0]:g}-"
+            f"{v.apicalDepthMm[1]:g} mm (apical) and {v.shortAxisDepthMm[0]:g}-{v.shortAxisDepthMm[1]:g} mm (short "
+            f"axis), {v.rows[0]}-{v.rows[1]} px, the probe moved {v.lateralShiftMm[0]:g} to "
+            f"{v.lateralShiftMm[1]:+g} mm sideways and {v.depthShiftMm[0]:g} to {v.depthShiftMm[1]:+g} mm in depth, "
+            "renderer settings drawn wider (gain, dynamic range, display map, TGC, tissue contrast, clutter, "
+            "dropouts, speckle size x0.6-2), burned-in text, depth scale, focus marker and ECG trace in "
+            f"{100 * v.annotations:.0f} % of views; every image read through the runtime's `networkInput` (resampled "
+            "to the network's grid), its label image cleared where the sector shows nothing. Seeds 0-1999, cache "
+            "`runs/echo-varied`.\n")
 
 
 def _cacheGrowth(log: list) -> str:

@@ -64,9 +64,13 @@ LV_AREA_RANGE_CM2 = {"apical": (20.0, 120.0), "short-axis": (10.0, 80.0)}
 #: while above it in the A2C image, in every phase, the two are refused as swapped; in some phases only, a warning.
 RV_RATIO_A4C_MIN = 0.45
 #: A view's fit residual (mm) above which a warning asks to check it, and above which the run stops (or the result
-#: is marked failed when kept): placeholders until measured on the held-out splits (see the model card).
-HIGH_VIEW_RESIDUAL_MM = 12.0
-MAX_VIEW_RESIDUAL_MM = 25.0
+#: is marked failed when kept). Measured with the bundled model by ``python -m EchoReconDev.fitcheck`` (40 held-out
+#: patients, 480 views): varied acquisitions median 5.1, 99th percentile 15.1, largest 19.1 mm; the
+#: out-of-distribution split median 12.2, 95th percentile 20.4, largest 25.4 mm. The warning is at the held-out 99th
+#: percentile; the stop at twice it, beyond every held-out view of either split (a view that is not what its label
+#: says, or not a heart the network can read).
+HIGH_VIEW_RESIDUAL_MM = 15.0
+MAX_VIEW_RESIDUAL_MM = 30.0
 #: Fewer LV cavity pixels than this in an apical view's segmentation: its RV ratio is not judged.
 MIN_LV_PIXELS = 100
 
