@@ -188,6 +188,19 @@ def evaluateModel(modelPath: Path, data: dict, template: HeartTemplate, threads:
     return metrics, rows
 
 
+def refusedByGates(edv: np.ndarray, esv: np.ndarray, ef: np.ndarray) -> int:
+    """How many patients the runtime would refuse instead of reporting (:data:`EchoReconLib.measure.PLAUSIBLE_RANGES`
+    of EDV, ESV and EF, and the ESV below the EDV): impossible results that never reach a user as numbers."""
+    from EchoReconLib.measure import PLAUSIBLE_RANGES
+
+    def outside(key, values):
+        low, high = PLAUSIBLE_RANGES[key][:2]
+        return (values < low) | (values > high)
+
+    refused = outside("lv_edv_ml", edv) | outside("lv_esv_ml", esv) | outside("lv_ef_percent", ef) | (esv >= edv)
+    return int(np.sum(refused))
+
+
 def summarize(rows: list, template: HeartTemplate, data: dict, confusion: np.ndarray, mseByStructure: np.ndarray,
               squared: np.ndarray, squaredTemplate: np.ndarray) -> dict:
     def column(key):
@@ -212,6 +225,7 @@ def summarize(rows: list, template: HeartTemplate, data: dict, confusion: np.nda
         "simpson_edv_median_abs_error_percent": round(float(np.nanmedian(simpsonEdvError)), 2),
         "simpson_failures": int(np.sum(~np.isfinite(column("ef_simpson")))),
         "template_edv_median_abs_error_percent": round(float(np.median(templateError)), 2),
+        "refused_by_gates": refusedByGates(column("edv_ml"), column("esv_ml"), column("ef")),
         "edv_bias": blandAltman(column("edv_ml"), column("edv_true_ml")),
         "esv_bias": blandAltman(column("esv_ml"), column("esv_true_ml")),
     }
