@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch", reason="needs torch: the pass with Slicer's
 
 from EchoReconDev import dataset, network, train
 from EchoReconLib.conventions import STRUCTURES
-from EchoReconLib.template import HeartTemplate
+from EchoReconLib.template import HeartTemplate, enclosedVolumeTensor
 
 
 @pytest.fixture(scope="module")
@@ -94,21 +94,21 @@ def test_enclosed_volume_against_analytic_shapes_and_its_gradient(template):
     cube = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 0, 1], [1, 0, 1], [1, 1, 1], [0, 1, 1]], float)
     faces = np.array([[0, 2, 1], [0, 3, 2], [4, 5, 6], [4, 6, 7], [0, 1, 5], [0, 5, 4], [1, 2, 6], [1, 6, 5],
                       [2, 3, 7], [2, 7, 6], [3, 0, 4], [3, 4, 7]])
-    volume = network.enclosedVolume(torch.as_tensor(cube * 30.0 + 7.0)[None], torch.as_tensor(faces))
+    volume = enclosedVolumeTensor(torch.as_tensor(cube * 30.0 + 7.0)[None], torch.as_tensor(faces))
     assert abs(float(volume) - 27000.0) < 1e-6
     # an icosphere converges to 4/3 pi r^3 from below (inscribed polyhedron)
     vertices, faces = icosphere(4, 40.0)
-    volume = float(network.enclosedVolume(torch.as_tensor(vertices)[None], torch.as_tensor(faces)))
+    volume = float(enclosedVolumeTensor(torch.as_tensor(vertices)[None], torch.as_tensor(faces)))
     sphere = 4.0 / 3.0 * np.pi * 40.0 ** 3
     assert 0.99 * sphere < volume < sphere
     # d V(s x) / ds = 3 V at s = 1 (autograd through the volume, as in the training loss)
     scale = torch.ones((), dtype=torch.float64, requires_grad=True)
-    network.enclosedVolume(scale * torch.as_tensor(vertices)[None], torch.as_tensor(faces)).sum().backward()
+    enclosedVolumeTensor(scale * torch.as_tensor(vertices)[None], torch.as_tensor(faces)).sum().backward()
     assert abs(float(scale.grad) - 3.0 * volume) < 1e-6 * volume
     # the template's LV cavity: the same as the data generator's numpy volume
     lv = template.structureTriangles("LV cavity")
     expected = template.structureVolumesMl()["LV cavity"] * 1000.0
-    got = float(network.enclosedVolume(torch.as_tensor(template.vertices)[None], torch.as_tensor(lv)))
+    got = float(enclosedVolumeTensor(torch.as_tensor(template.vertices)[None], torch.as_tensor(lv)))
     assert abs(got - expected) < 1e-6 * expected
 
 
@@ -148,7 +148,7 @@ def test_dataset_sample_and_batch(template):
     assert sample["labels"].shape == (2, 6, 128, 128) and sample["labels"].max() <= 6
     assert sample["vertices"].shape == (2, template.numberOfVertices, 3)
     lv = template.structureTriangles("LV cavity")
-    volumes = [float(network.enclosedVolume(torch.as_tensor(sample["vertices"][phase])[None], torch.as_tensor(lv)))
+    volumes = [float(enclosedVolumeTensor(torch.as_tensor(sample["vertices"][phase])[None], torch.as_tensor(lv)))
                for phase in (0, 1)]
     assert np.allclose(np.array(volumes) / 1000.0, sample["volumesMl"], rtol=1e-3)
     data = {key: np.stack([value, value]) for key, value in sample.items()}
@@ -177,7 +177,7 @@ def test_bundled_model_predicts_the_sample_patient_volumes(template):
     assert displacement.shape == (2, template.numberOfVertices, 3) and logits.shape == (2, 6, 7, 128, 128)
     lv = template.structureTriangles("LV cavity")
     vertices = torch.as_tensor(template.vertices)[None] + displacement.double()
-    edv, esv = (network.enclosedVolume(vertices, torch.as_tensor(lv)) / 1000.0).tolist()
+    edv, esv = (enclosedVolumeTensor(vertices, torch.as_tensor(lv)) / 1000.0).tolist()
     assert abs(edv - case["edvMl"]) < 0.15 * case["edvMl"]
     assert abs(100 * (1 - esv / edv) - case["efPercent"]) < 10.0
     # the segmentation finds the LV cavity of the A4C view

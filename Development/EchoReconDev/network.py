@@ -176,12 +176,5 @@ def buildNetwork(template=None) -> EchoReconNet:
                         template.structureOfTriangle)
 
 
-def enclosedVolume(vertices: torch.Tensor, triangles: torch.Tensor) -> torch.Tensor:
-    """Volume (mm^3) enclosed by closed, outward-oriented triangle surfaces: vertices [B, V, 3], triangles [F, 3]
-    (long) -> [B]; the divergence theorem (sum of signed tetrahedra with the origin), differentiable."""
-    a, b, c = vertices[:, triangles[:, 0]], vertices[:, triangles[:, 1]], vertices[:, triangles[:, 2]]
-    return (a * torch.cross(b, c, dim=-1)).sum(dim=(1, 2)) / 6.0
-
-
 def countParameters(module: torch.nn.Module) -> int:
     return sum(parameter.numel() for parameter in module.parameters())

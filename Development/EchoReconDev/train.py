@@ -32,10 +32,11 @@ import numpy as np
 import torch
 
 from EchoReconLib.conventions import IMAGE_SIZE, STRUCTURES, VIEWS
+from EchoReconLib.template import enclosedVolumeTensor as enclosedVolume
 from ReconCoreDev.training import TrainingRun, addRunArguments, exportTorchScript, sourceModelPath
 
 from . import dataset
-from .network import NUM_CLASSES, EchoReconNet, buildNetwork, countParameters, enclosedVolume
+from .network import NUM_CLASSES, EchoReconNet, buildNetwork, countParameters
 
 WEIGHT_VERTEX, WEIGHT_VOLUME, WEIGHT_EF, WEIGHT_SEGMENTATION = 0.1, 10.0, 10.0, 2.0
 DICE_OVER_BATCH = True

@@ -54,6 +54,15 @@ def signedVolumes(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", a, np.cross(b, c)) / 6.0
 
 
+def enclosedVolumeTensor(vertices, triangles):
+    """:func:`enclosedVolume` of torch tensors, differentiable: vertices [..., V, 3], triangles [F, 3] (long) ->
+    volumes [...] (mm^3) (the view fit; training's loss)."""
+    import torch
+
+    a, b, c = (vertices[..., triangles[:, k], :] for k in range(3))
+    return (a * torch.cross(b, c, dim=-1)).sum(dim=(-2, -1)) / 6.0
+
+
 def enclosedVolume(vertices: np.ndarray, triangles: np.ndarray) -> float:
     """Volume (mm^3) enclosed by a closed, outward-oriented triangle surface."""
     return float(signedVolumes(vertices, triangles).sum())

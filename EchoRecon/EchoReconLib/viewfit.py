@@ -120,15 +120,6 @@ def _trilinearWeights(points: np.ndarray, low: np.ndarray, high: np.ndarray, nod
     return np.stack(indices, 1), np.stack(weights, 1)
 
 
-def _volume(points, triangles):
-    """Enclosed volume (mm^3, torch, differentiable) of a closed outward surface: :func:`~.template.enclosedVolume`
-    for tensors."""
-    import torch
-
-    a, b, c = points[triangles[:, 0]], points[triangles[:, 1]], points[triangles[:, 2]]
-    return (a * torch.cross(b, c, dim=-1)).sum() / 6.0
-
-
 def _huber(distance, delta: float):
     import torch
 
@@ -149,6 +140,7 @@ def fitToViews(vertices: Mapping[str, np.ndarray], segmentations: Mapping[str, n
     volume (one ``grid_sample`` call), the border-to-cut distances as one batched ``cdist`` over padded groups."""
     import torch
 
+    from .template import enclosedVolumeTensor
     from .viewplanes import ViewPlane, viewPlanes
 
     phases = list(vertices)
@@ -198,7 +190,8 @@ def fitToViews(vertices: Mapping[str, np.ndarray], segmentations: Mapping[str, n
             + ((along[:, 2] / OUT_OF_PLANE_SIGMA_MM) ** 2).mean() + ((along[:, :2] / IN_PLANE_SIGMA_MM) ** 2).mean()
         loss = loss + WEIGHT_POSE * pose
         if len(phases) == 2:
-            wall = [_volume(meshes[phase], myocardium) - _volume(meshes[phase], cavity) for phase in phases]
+            wall = [enclosedVolumeTensor(meshes[phase], myocardium) - enclosedVolumeTensor(meshes[phase], cavity)
+                    for phase in phases]
             loss = loss + WEIGHT_MYOCARDIUM * ((wall[1] - wall[0]) / wall[0]) ** 2
         return loss
 
@@ -355,25 +348,28 @@ class _Problem:
         nearest = torch.sqrt((offset ** 2).sum(-1) + 1e-12) * self.pixelMm[:, None]
         return group, distance, visible, nearest
 
-    def loss(self, meshes, origin, axes):
+    def _groupMeans(self, meshes, origin, axes, penalty):
+        """Per group: the mean ``penalty`` of its crossings' border distances (visible ones) and of its border points'
+        distances to the nearest crossing; and the crossings' group indices."""
         import torch
 
         group, distance, visible, nearest = self.distances(meshes, origin, axes)
         count = len(self.groups)
-        onCut = torch.zeros(count).index_add(0, group, visible * _huber(distance, HUBER_MM))
+        onCut = torch.zeros(count).index_add(0, group, visible * penalty(distance))
         onCut = onCut / torch.zeros(count).index_add(0, group, visible).clamp(min=1.0)
-        coverage = (_huber(nearest, HUBER_MM) * self.borderMask).sum(1) / self.borderMask.sum(1).clamp(min=1)
+        coverage = (penalty(nearest) * self.borderMask).sum(1) / self.borderMask.sum(1).clamp(min=1)
+        return onCut, coverage, group
+
+    def loss(self, meshes, origin, axes):
+        onCut, coverage, _ = self._groupMeans(meshes, origin, axes, lambda distance: _huber(distance, HUBER_MM))
         return (onCut + coverage).mean()
 
     def residuals(self, meshes, origin, axes) -> dict:
         """phase -> {view: mean of the two border distances (mm) over the view's structures; NaN when none}."""
         import torch
 
-        group, distance, visible, nearest = self.distances(meshes, origin, axes)
+        onCut, coverage, group = self._groupMeans(meshes, origin, axes, torch.abs)
         count = len(self.groups)
-        onCut = torch.zeros(count).index_add(0, group, visible * distance.abs())
-        onCut = onCut / torch.zeros(count).index_add(0, group, visible).clamp(min=1.0)
-        coverage = (nearest * self.borderMask).sum(1) / self.borderMask.sum(1).clamp(min=1)
         crossed = torch.bincount(group, minlength=count) > 0
         perGroup = torch.where(crossed, 0.5 * (onCut + coverage), torch.nan).tolist()  # no crossing: not measured
         result = {phase: {view: [] for view in VIEWS} for phase in self.phases}
