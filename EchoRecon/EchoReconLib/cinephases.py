@@ -105,13 +105,12 @@ def findNodeCinePhases(nodes: Mapping[str, object], segmentViews: Callable[[dict
     none is."""
     from ReconCoreLib.nodefiles import frameCount
 
-    from .echoio import echoImageFromVolumeNode
+    from .echoio import echoFramesFromVolumeNode
 
     cines = {view: node for view, node in nodes.items() if node is not None and frameCount(node) > 1}
     if not cines:
         raise ValueError("none of the end-diastolic views is a cine: choose the cines as the end-diastolic images")
-    frames = {view: [echoImageFromVolumeNode(node, frame) for frame in range(frameCount(node))]
-              for view, node in cines.items()}
+    frames = {view: echoFramesFromVolumeNode(node) for view, node in cines.items()}
     return choosePhases(lvAreaCurves(frames, segmentViews), {view: node.GetName() for view, node in cines.items()})
 
 
@@ -121,15 +120,14 @@ def findCinePhases(cines: Mapping[str, str | Path], segmentViews: Callable[[dict
     end-systole (module docstring)."""
     from ReconCoreLib.progress import Progress
 
-    from .echoio import readEchoImage
+    from .echoio import readEchoFrames
 
     progress = Progress.of(progress)
     frames = {}
     views = [view for view in VIEWS if view in cines]
     for index, view in enumerate(views):
         progress(0.2 * index / len(views), f"reading the {view} cine")
-        first = readEchoImage(cines[view], 0)
-        frames[view] = [first] + [readEchoImage(cines[view], frame) for frame in range(1, first.numberOfFrames)]
+        frames[view] = readEchoFrames(cines[view])
     progress(0.2, "end-diastole and end-systole from the LV area curves")
     return choosePhases(lvAreaCurves(frames, segmentViews), {view: str(cines[view]) for view in views})
 

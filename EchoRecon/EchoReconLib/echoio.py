@@ -63,11 +63,6 @@ class EchoImage:
         return float((bottom - apexRow) * self.pixelSpacingMm[0])
 
 
-def _selectFrame(frames: np.ndarray, frame: Optional[int], source: str) -> np.ndarray:
-    """One frame [rows, columns(, channels)] of frames [F, rows, columns(, channels)]."""
-    return frames[_frameIndex(len(frames), frame, source)]
-
-
 def _frameIndex(count: int, frame: Optional[int], source: str) -> int:
     """The index of the frame to read of ``count`` (``frame``; a cine needs one)."""
     if count == 1:
@@ -179,7 +174,23 @@ def readEchoImage(path: str | Path, frame: Optional[int] = None) -> EchoImage:
     return _readImageFile(path, frame)
 
 
-def _readImageFile(path: Path, frame: Optional[int]) -> EchoImage:
+def readEchoFrames(path: str | Path) -> list[EchoImage]:
+    """Every frame of an echo file (a cine, or a single image as one frame), the file read once: the cine whose
+    end-diastole and end-systole are searched (:mod:`~.cinephases`). Errors as :func:`readEchoImage`."""
+    from ReconCoreLib.xrayio import isDicom
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    if isDicom(path):
+        return _readDicom(path, None, every=True)
+    if not path.name.lower().endswith(IMAGE_SUFFIXES):
+        raise ValueError(f"{path}: not a DICOM file nor one of {', '.join(IMAGE_SUFFIXES)}")
+    return _readImageFile(path, None, every=True)
+
+
+def _readImageFile(path: Path, frame: Optional[int], every: bool = False):
+    """The image of ``frame`` (:func:`readEchoImage`), or with ``every`` the list of all frames."""
     import SimpleITK as sitk
 
     try:
@@ -193,12 +204,14 @@ def _readImageFile(path: Path, frame: Optional[int]) -> EchoImage:
     frames = array if itkImage.GetDimension() == 3 else array[None]
     if components > 1 and frames.ndim != 4 or components == 1 and frames.ndim != 3:
         raise ValueError(f"{path}: unexpected image layout {array.shape} with {components} components")
-    pixels = _greyLevels(_selectFrame(frames, frame, str(path)), array.dtype == np.uint8, str(path))
     spacing = None
     if not path.name.lower().endswith(NO_SPACING_SUFFIXES):
         spacing = (float(itkImage.GetSpacing()[1]), float(itkImage.GetSpacing()[0]))
-    image = EchoImage(pixels, spacing, str(path), frameIndex=frame or 0, numberOfFrames=len(frames))
-    return _applySidecar(image, readSidecar(path), str(path))
+    sidecar = readSidecar(path)
+    images = [_applySidecar(EchoImage(_greyLevels(frames[index], array.dtype == np.uint8, str(path)), spacing,
+                                      str(path), frameIndex=index, numberOfFrames=len(frames)), sidecar, str(path))
+              for index in (range(len(frames)) if every else [_frameIndex(len(frames), frame, str(path))])]
+    return images if every else images[0]
 
 
 def _ultrasoundRegion(dataset, shape: tuple, source: str) -> Optional[dict]:
@@ -239,7 +252,8 @@ def _ultrasoundRegion(dataset, shape: tuple, source: str) -> Optional[dict]:
     return None
 
 
-def _readDicom(path: Path, frame: Optional[int]) -> EchoImage:
+def _readDicom(path: Path, frame: Optional[int], every: bool = False):
+    """The image of ``frame`` of a US DICOM file, or with ``every`` the list of all its frames (the file read once)."""
     from ReconCoreLib.dicomvalues import ULTRASOUND_SOP_CLASSES, checkModality, checkSopClass, number, text
     from ReconCoreLib.cineframes import iterDicomFrames, readDicomDataset
 
@@ -254,30 +268,33 @@ def _readDicom(path: Path, frame: Optional[int]) -> EchoImage:
     count = number(dataset, "NumberOfFrames", source, required=False, integer=True, default=1)
     if count < 1:
         raise ValueError(f"{source}: NumberOfFrames is {count}; it must be at least 1")
-    selected = np.asarray(next(iterDicomFrames(dataset, path, [_frameIndex(count, frame, source)])), np.float32)
+    indices = list(range(count)) if every else [_frameIndex(count, frame, source)]
     slope = number(dataset, "RescaleSlope", source, required=False, default=1.0)
     intercept = number(dataset, "RescaleIntercept", source, required=False, default=0.0)
     if slope == 0:
         raise ValueError(f"{source}: RescaleSlope is 0; every pixel would have the same value")
-    selected = selected * slope + intercept
-    if text(dataset, "PhotometricInterpretation", source).upper() == "MONOCHROME1":
-        selected = selected.max() + selected.min() - selected
+    inverted = text(dataset, "PhotometricInterpretation", source).upper() == "MONOCHROME1"
     bitsStored = number(dataset, "BitsStored", source, required=False, integer=True, default=8)
     eightBit = bitsStored <= 8 and slope == 1 and intercept == 0
-    region = _ultrasoundRegion(dataset, selected.shape[:2], source)
-    if region is not None:  # only the imaging region: no annotations, ECG trace or colour bar
-        top, bottom, left, right = region["bounds"]
-        inside = np.zeros(selected.shape[:2], bool)
-        inside[top:bottom + 1, left:right + 1] = True
-        selected = np.where(inside if selected.ndim == 2 else inside[..., None], selected, 0)
-    image = EchoImage(_greyLevels(selected, eightBit, source), None, source, frameIndex=frame or 0,
-                      numberOfFrames=count)
-    if region is not None:
-        image.pixelSpacingMm, image.apexPixel = region["spacing"], region["apex"]
-        image.lastImagingRow = region["bounds"][1]
-    elif getattr(dataset, "PixelSpacing", None) is not None:
-        image.pixelSpacingMm = _spacing(dataset, source)
-    return image
+    rows = number(dataset, "Rows", source, integer=True)
+    columns = number(dataset, "Columns", source, integer=True)
+    region = _ultrasoundRegion(dataset, (rows, columns), source)
+    spacing = region["spacing"] if region is not None else (
+        _spacing(dataset, source) if getattr(dataset, "PixelSpacing", None) is not None else None)
+    images = []
+    for index, stored in zip(indices, iterDicomFrames(dataset, path, indices)):
+        selected = np.asarray(stored, np.float32) * slope + intercept
+        if inverted:
+            selected = selected.max() + selected.min() - selected
+        if region is not None:  # only the imaging region: no annotations, ECG trace or colour bar
+            top, bottom, left, right = region["bounds"]
+            inside = np.zeros(selected.shape[:2], bool)
+            inside[top:bottom + 1, left:right + 1] = True
+            selected = np.where(inside if selected.ndim == 2 else inside[..., None], selected, 0)
+        images.append(EchoImage(_greyLevels(selected, eightBit, source), spacing, source, frameIndex=index,
+                                numberOfFrames=count, apexPixel=region["apex"] if region is not None else None,
+                                lastImagingRow=region["bounds"][1] if region is not None else None))
+    return images if every else images[0]
 
 
 def echoImageFromVolumeNode(node, frame: Optional[int] = None) -> EchoImage:
@@ -289,21 +306,36 @@ def echoImageFromVolumeNode(node, frame: Optional[int] = None) -> EchoImage:
     gives the spacing and the sector apex); an image file's JSON sidecar is read; a PNG or another format without
     physical spacing and no sidecar has no spacing. Otherwise the node's spacing is used.
     """
-    from ReconCoreLib.nodefiles import frameCount, framesOfVolumeNode, sourceFileForVolume
+    from ReconCoreLib.nodefiles import frameCount
+
+    frame = frame if frameCount(node) > 1 else None  # the frame box of a single image is ignored
+    return _nodeFrames(node, frame, every=False)
+
+
+def echoFramesFromVolumeNode(node) -> list[EchoImage]:
+    """Every frame of a volume node (:func:`echoImageFromVolumeNode`), its file or its frames read once."""
+    return _nodeFrames(node, None, every=True)
+
+
+def _nodeFrames(node, frame: Optional[int], every: bool):
+    from ReconCoreLib.nodefiles import framesOfVolumeNode, sourceFileForVolume
     from ReconCoreLib.xrayio import isDicom
 
     name = node.GetName()
     fileName = sourceFileForVolume(node)
-    frame = frame if frameCount(node) > 1 else None  # the frame box of a single image is ignored
     if fileName and isDicom(fileName):
-        return _readDicom(Path(fileName), frame)  # the file itself: its frames are not copied out of the node
+        return _readDicom(Path(fileName), frame, every)  # the file itself: its frames are not copied out of the node
     frames = framesOfVolumeNode(node, grey=False)
-    pixels = _greyLevels(_selectFrame(frames, frame, name), frames.dtype == np.uint8, name)
     spacing = (float(node.GetSpacing()[1]), float(node.GetSpacing()[0]))
     if fileName and fileName.lower().endswith(NO_SPACING_SUFFIXES):
         spacing = None
-    image = EchoImage(pixels, spacing, name, frameIndex=frame or 0, numberOfFrames=len(frames))
-    return _applySidecar(image, readSidecar(fileName), name) if fileName else image
+    sidecar = readSidecar(fileName) if fileName else None
+    images = []
+    for index in range(len(frames)) if every else [_frameIndex(len(frames), frame, name)]:
+        image = EchoImage(_greyLevels(frames[index], frames.dtype == np.uint8, name), spacing, name,
+                          frameIndex=index, numberOfFrames=len(frames))
+        images.append(_applySidecar(image, sidecar, name) if fileName else image)
+    return images if every else images[0]
 
 
 def viewAndPhaseOfNode(node) -> tuple[str, str]:
