@@ -63,24 +63,16 @@ def test_cines_on_the_command_line(tmp_path, capsys):
     """Six simulated cines (10 frames: end-diastole at frame 0, end-systole at frame 5, the heart relaxing again):
     the run finds the frames from the LV area curve, reports them and reconstructs from them."""
     from EchoReconDev import echosim, heartshapes
-    from EchoReconDev.ultrasound import EchoSettings, simulateEcho
+    from EchoReconDev.samples import cineFrames
     from EchoReconLib.template import HeartTemplate
-    from EchoReconLib.viewplanes import sliceLabels
 
     template = HeartTemplate.load()
     heart = heartshapes.sampleHeart(21, phenotype="normal", template=template)
     planes = echosim.jitteredViewPlanes(heart.verticesEd, template, np.random.default_rng(1))
     arguments = []
     for index, view in enumerate(VIEWS):
-        settings = EchoSettings.draw(np.random.default_rng([21, index]))
-        frames = []
-        for frame in range(10):
-            weight = 0.5 * (1 - np.cos(2 * np.pi * frame / 10))  # 0 at ED (frame 0), 1 at ES (frame 5)
-            vertices = heart.verticesEd + weight * (heart.verticesEs - heart.verticesEd)
-            labels = sliceLabels(vertices, template, planes[view])
-            frames.append(simulateEcho(labels, np.random.default_rng([21, index, frame]), planes[view].pixelMm,
-                                       settings))
-        image = sitk.GetImageFromArray((np.stack(frames) * 255).astype(np.uint8))
+        frames = cineFrames(21, index, heart, template, planes[view])  # the sample cine's recipe, another heart
+        image = sitk.GetImageFromArray(frames)
         image.SetSpacing((planes[view].pixelMm, planes[view].pixelMm, 1.0))
         path = tmp_path / f"{view}.nrrd"
         sitk.WriteImage(image, str(path))
