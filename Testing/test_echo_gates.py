@@ -262,9 +262,9 @@ def test_a4c_and_a2c_swapped_are_refused_or_kept():
     measure.checkApicalViews(result)
     assert result.readouts.warnings == [] and result.readouts.failedChecks == []
     swapped = fakeResult(ED=segmentation(0.1, 1.5), ES=segmentation(0.02, 1.7))
-    expected = ("end-diastolic A4C and A2C look swapped: the image given as A2C shows the RV at 1.50 x the LV area as "
-                "an A4C does, an A2C shows none: right ventricle beside the LV in the image given as A4C (RV/LV area) "
-                "= 0.1 is outside the plausible range >= 0.45")
+    expected = ("end-diastolic A4C and A2C look swapped: the image given as A2C shows the right heart at 1.50 x the LV "
+                "area as an A4C does, an A2C shows none: right heart beside the LV in the image given as A4C (right "
+                "heart/LV area) = 0.1 is outside the plausible range >= 0.4")
     with pytest.raises(ImplausibleResult) as refusal:
         measure.checkApicalViews(swapped)
     assert str(refusal.value).startswith(expected)
@@ -277,10 +277,10 @@ def test_a_swap_in_one_phase_or_an_a4c_without_rv_warns():
     partly = fakeResult(ED=segmentation(0.1, 1.5), ES=segmentation(1.6, 0.05))
     measure.checkApicalViews(partly)
     assert partly.readouts.warnings == ["the end-diastolic A4C and A2C images look swapped (the A2C image shows the "
-                                        "right ventricle, the A4C image little of it); check the view labels"]
+                                        "right heart, the A4C image little of it); check the view labels"]
     noRv = fakeResult(ED=segmentation(0.2, 0.1))
     measure.checkApicalViews(noRv)
-    assert noRv.readouts.warnings == ["the A4C image shows little right ventricle (RV 0.20 x the LV area at "
+    assert noRv.readouts.warnings == ["the A4C image shows little right heart (RV and RA 0.20 x the LV area at "
                                       "end-diastole); is it an A4C view?"]
     tiny = fakeResult(ED=segmentation(0.1, 1.5, lvPixels=50))  # too little LV to judge
     measure.checkApicalViews(tiny)
