@@ -56,8 +56,9 @@ PLAUSIBLE_RANGES = {
 }
 #: Plausible mean area (cm2) of the LV (cavity and wall) as the network segments it in the apical views and in the
 #: short-axis views. An adult LV's long-axis section is 7-11 cm long and 4.5-8 cm wide (about 25-70 cm2), its
-#: short-axis section 4-8 cm across (12-50 cm2); on 300 simulated hearts (normal, reduced EF, hypertrophic, dilated)
-#: the network segments 39-69 and 23-46 cm2. A pixel spacing half the true one shows it a heart of 15-17 and 12-15 cm2.
+#: short-axis section 4-8 cm across (12-50 cm2); the bundled network segments 28-73 and 17-52 cm2 on 200 held-out
+#: simulated patients x 2 phases (standard and varied acquisitions; 38-69 and 24-43 out of distribution). The first
+#: model, with a pixel spacing half the true one, saw a heart of 15-17 and 12-15 cm2.
 LV_AREA_RANGE_CM2 = {"apical": (20.0, 120.0), "short-axis": (10.0, 80.0)}
 #: Right heart (RV and RA) / LV cavity area in the network's segmentation of a view: an A4C shows the right heart
 #: beside the LV, an A2C does not. Measured with the bundled model on 200 held-out patients x 2 phases per split:
