@@ -28,6 +28,8 @@ OUTPUTS = {
     "outputTable": ("vtkMRMLTableNode", "CoronaryReadouts"),
     "outputView1Overlay": ("vtkMRMLSegmentationNode", "CoronaryTreeOnView1"),
     "outputView2Overlay": ("vtkMRMLSegmentationNode", "CoronaryTreeOnView2"),
+    "outputCenterlines": ("vtkMRMLModelNode", "CoronaryCenterlines"),
+    "outputLesions": ("vtkMRMLTableNode", "CoronaryLesions"),
 }
 
 
@@ -92,9 +94,13 @@ class AngioReconParameterNode:
         the tree it is told, so Apply waits for the choice).
     device - auto (CUDA when usable), cpu or cuda.
     outputProbability - voxel probability of coronary lumen (0-1), RAS.
-    outputSegmentation, outputModel, outputTable - segmentation, surface model and readouts.
+    outputSegmentation, outputModel, outputTable - the lumen as a segmentation (0.5 mm voxels) and as a surface model
+        (a tube of the measured radius around each centerline), and the readouts.
     outputView1Overlay, outputView2Overlay - the reconstructed tree projected onto each angiogram (segmentation on
         the angiogram's pixel grid, on the frame used).
+    outputCenterlines - the 3D centerline of every branch (a model of lines, point data Radius in mm).
+    outputLesions - every lesion, worst first (branch, distance from the ostium, MLD, reference diameter, percent
+        diameter and area stenosis, length, position).
     """
 
     view1: vtkMRMLScalarVolumeNode
@@ -109,6 +115,8 @@ class AngioReconParameterNode:
     outputTable: vtkMRMLTableNode
     outputView1Overlay: vtkMRMLSegmentationNode
     outputView2Overlay: vtkMRMLSegmentationNode
+    outputCenterlines: vtkMRMLModelNode
+    outputLesions: vtkMRMLTableNode
 
 
 #
@@ -129,6 +137,21 @@ class AngioReconWidget(ReconWidgetMixin, ScriptedLoadableModuleWidget, VTKObserv
 
     def _applyToolTip(self) -> str:
         return _("Reconstruct the 3D coronary tree from the two views.")
+
+    def setup(self) -> None:
+        ReconWidgetMixin.setup(self)
+        self.ui.lesionsTableView.connect("selectionChanged()", self.onLesionSelected)
+
+    def _updateWidgets(self) -> None:
+        self.ui.lesionsTableView.setMRMLTableNode(self._parameterNode.outputLesions if self._parameterNode else None)
+
+    def onLesionSelected(self) -> None:
+        """Centre the slice views on the lesion of the clicked row (its minimal lumen diameter)."""
+        table = self._parameterNode.outputLesions if self._parameterNode else None
+        location = self.logic.lesionLocationRas(table, self.ui.lesionsTableView.currentIndex().row())
+        if location is not None:
+            sliceNode = slicer.vtkMRMLSliceNode
+            sliceNode.JumpAllSlices(slicer.mrmlScene, *location, sliceNode.CenteredJumpSlice)
 
     def onApplyButton(self) -> None:
         self._runApply(_("Coronary reconstruction failed."), _("Reconstruction cancelled."), self._process)
@@ -179,9 +202,17 @@ class AngioReconLogic(ReconLogicBase):
 
         return inputsProblem(parameters.view1, parameters.view2) or treeProblem(parameters.tree)
 
+    @staticmethod
+    def lesionLocationRas(table, row: int):
+        """(R, A, S) of the lesion in ``row`` of a lesions table (``outputLesions``), or None (no table, no such
+        row)."""
+        from AngioReconLib.qca import lesionLocationRas
+
+        return lesionLocationRas(table, row)
+
     def process(self, view1, view2, geometry1, geometry2, tree: str, device: str = "auto",
                 outputProbability=None, outputSegmentation=None, outputModel=None, outputTable=None,
-                outputView1Overlay=None, outputView2Overlay=None,
+                outputView1Overlay=None, outputView2Overlay=None, outputCenterlines=None, outputLesions=None,
                 progressCallback: Optional[Callable[[float, str], None]] = None,
                 abortFlag: Optional[Callable[[], bool]] = None) -> dict:
         """Reconstruct the coronary tree; return the output nodes keyed by output parameter name.
@@ -194,6 +225,8 @@ class AngioReconLogic(ReconLogicBase):
             created when None.
         :param outputView1Overlay, outputView2Overlay: segmentation nodes to fill with the tree re-projected
             through each view's geometry, on that angiogram's pixel grid (the frame used); new ones when None.
+        :param outputCenterlines, outputLesions: the centerline model and the lesions table to fill; new ones when
+            None.
         :param progressCallback: called with (fraction 0-1, message) to show progress.
         :param abortFlag: returns True when the user asked to stop (the one way to cancel).
         :raises ValueError: no bundled model, or invalid inputs.
@@ -212,7 +245,8 @@ class AngioReconLogic(ReconLogicBase):
 
         requested = {"outputProbability": outputProbability, "outputSegmentation": outputSegmentation,
                      "outputModel": outputModel, "outputTable": outputTable,
-                     "outputView1Overlay": outputView1Overlay, "outputView2Overlay": outputView2Overlay}
+                     "outputView1Overlay": outputView1Overlay, "outputView2Overlay": outputView2Overlay,
+                     "outputCenterlines": outputCenterlines, "outputLesions": outputLesions}
         return self.runPipeline(run, requested, progressCallback, abortFlag, view1=view1, view2=view2,
                                 geometry1=geometry1, geometry2=geometry2, tree=tree, device=device)
 
@@ -260,6 +294,8 @@ class AngioReconTest(ReconModuleTest):
         self.assertEqual(outputs["outputProbability"].GetImageData().GetDimensions(), (64, 64, 64))
         self.assertGreater(outputs["outputModel"].GetPolyData().GetNumberOfPoints(), 0)
         self.assertGreater(outputs["outputTable"].GetNumberOfRows(), 5)
+        self.assertGreater(outputs["outputCenterlines"].GetPolyData().GetNumberOfLines(), 0)
+        self.assertIsNotNone(outputs["outputLesions"])
         for index, node in enumerate(nodes, 1):  # the tree over each view, on the cine's frame used
             overlay, _, _ = runtime.labelmapFromSegmentation(outputs[f"outputView{index}Overlay"], node)
             self.assertEqual(overlay.shape, runtime.arrayFromVolumeNode(node).shape)

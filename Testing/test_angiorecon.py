@@ -13,7 +13,7 @@ import pytest
 
 from angiohelpers import onIsocenterCube
 from AngioReconDev import coronaryimages, coronarytree
-from AngioReconLib import vessels
+from AngioReconLib import qca, vessels
 from AngioReconLib.conventions import CUBE_SIDE_MM, GRID_SIZE, SEGMENT_COLOR
 from AngioReconLib.entry import sampleCases
 from AngioReconLib.samples import SAMPLE_DIRECTORY, sampleFiles
@@ -60,11 +60,11 @@ def hullModel(tmp_path, bundleModel):
     return bundleModel("AngioRecon", path)
 
 
-def straightVessel():
+def straightVessel(lengthMm: float = 70.0):
     """A 4 mm wide straight vessel, 70 mm long, oblique through the isocenter."""
     direction = np.array([0.6, -0.3, 0.74])
     direction /= np.linalg.norm(direction)
-    points = np.linspace(-35, 35, 281)[:, None] * direction
+    points = np.linspace(-lengthMm / 2, lengthMm / 2, int(4 * lengthMm) + 1)[:, None] * direction
     vessel = coronarytree.Vessel("LAD", points, np.full(len(points), 2.0), None)
     return coronarytree.CoronaryCase("left", 0, [vessel], [], {})
 
@@ -101,9 +101,9 @@ def test_two_renderers_agree_on_the_geometry():
 
 
 def test_reconstruction_lands_in_patient_space(hullModel, scene):
-    case = straightVessel()
-    images = [XrayImage(coronaryimages.renderVesselMap(case, g), g, f"view{index}")
-              for index, g in enumerate(views(256))]
+    case = straightVessel(110.0)  # seen >= 40 mm long in both views (70 mm: 29 mm in the first, under the map gate)
+    images = [XrayImage((coronaryimages.renderVesselMap(case, g) >= 0.5).astype(np.float32), g, f"view{index}")
+              for index, g in enumerate(views(256))]  # binary vessel maps, as a user gives them
     result = pipeline.reconstruct(images[0], images[1], "left", "cpu")
     nodes = pipeline.addToScene(result, scene)
     volume = nodes["outputProbability"]
@@ -179,14 +179,28 @@ def test_command_line_writes_every_output(hullModel, tmp_path, capsys):
                    "--frame1", "1", "--frame2", "1", "--device", "cpu", "--quiet"])
     assert status == 0, capsys.readouterr().err
     assert sorted(item.name for item in out.iterdir() if not item.name.startswith(".")) == sorted(
-        ["volume.nrrd", "segmentation.seg.nrrd", "model.vtk", "readouts.json", "scene.mrb", "summary.png"]
+        ["volume.nrrd", "segmentation.seg.nrrd", "model.vtk", "readouts.json", "scene.mrb", "summary.png",
+         "centerlines.vtk", "centerlines.mrk.json", "stenoses.tsv"]
         + (["seg.dcm", "sr.dcm"] if importlib.util.find_spec("highdicom") else []))  # DICOM inputs: SEG and SR
     readouts = json.loads((out / "readouts.json").read_text())
     assert readouts["module"] == "AngioRecon" and readouts["device"] == "cpu"
     assert len(readouts["model_sha256"]) == 64
     assert readouts["reprojection_dice_view1"] > 0.5  # masks given: the hull reprojects onto them
-    loaded = storage.loadNode(runtime.newHeadlessScene(), out / "volume.nrrd")
+    assert readouts["branch_count"] >= 3 and readouts["centerline_length_mm"] > 100  # the sample's tree: 246 mm
+    scene = runtime.newHeadlessScene()
+    loaded = storage.loadNode(scene, out / "volume.nrrd")
     assert np.allclose(loaded.GetSpacing(), [2.0, 2.0, 2.0])
+    lines = (out / "stenoses.tsv").read_text().splitlines()
+    assert lines[0].split("\t") == qca.LESION_COLUMNS and len(lines) == 1 + readouts["lesion_count"]
+    centerlines = storage.loadNode(scene, out / "centerlines.vtk").GetPolyData()
+    assert centerlines.GetNumberOfLines() == readouts["branch_count"]
+    radii = centerlines.GetPointData().GetArray("Radius")
+    assert 0.1 < radii.GetRange()[0] and radii.GetRange()[1] < 4.0  # lumen radii of a coronary tree (mm)
+    curves = json.loads((out / "centerlines.mrk.json").read_text())["markups"]
+    assert len(curves) == readouts["branch_count"] and curves[0]["coordinateSystem"] == "LPS"
+    segmentation = storage.loadNode(scene, out / "segmentation.seg.nrrd")
+    labelmap = segmentation.GetSegmentation().GetNthSegment(0).GetRepresentation("Binary labelmap")
+    assert np.allclose(labelmap.GetSpacing(), [0.5, 0.5, 0.5])
 
 
 def test_dicom_view_with_missing_geometry_is_named(tmp_path, hullModel, capsys):

@@ -22,12 +22,24 @@ TWO_VIEWS = ("121218", "DCM", "Volume estimated from two non-coplanar 2D regions
 # Private: Dice of the reconstruction projected onto an input view against that view's vessel map (no standard code).
 VIEW_DICE = ("VIEWDICE", "99RECON2D3D", "Dice similarity coefficient with the input view")
 
+# Codes from PS3.16 as pydicom's code dictionary (pydicom.sr.codedict) spells them.
+LUMEN_DIAMETER_STENOSIS = ("408715008", "SCT", "Lumen Diameter Stenosis")
+VESSEL_LUMEN_DIAMETER = ("397413000", "SCT", "Vessel lumen diameter")
+NUMBER_OF_LESIONS = ("246206008", "SCT", "Number of lesions (observable entity)")
+LENGTH = ("410668003", "SCT", "Length")
+
 READOUTS = {
     "vessel_volume_mm3": {"concept": VOLUME, "unit": "mm3", "decimals": 0, "segment": TREES, "method": TWO_VIEWS},
     "reprojection_dice_view1": {"concept": VIEW_DICE, "unit": "1", "decimals": 2, "segment": TREES,
                                 "image": "view1"},
     "reprojection_dice_view2": {"concept": VIEW_DICE, "unit": "1", "decimals": 2, "segment": TREES,
                                 "image": "view2"},
+    # the worst lesion: its percent diameter stenosis and minimal lumen diameter (stenoses.tsv has every lesion)
+    "max_diameter_stenosis_percent": {"concept": LUMEN_DIAMETER_STENOSIS, "unit": "%", "decimals": 0,
+                                      "segment": TREES},
+    "max_stenosis_mld_mm": {"concept": VESSEL_LUMEN_DIAMETER, "unit": "mm", "decimals": 1, "segment": TREES},
+    "lesion_count": {"concept": NUMBER_OF_LESIONS, "unit": "1", "decimals": 0, "segment": TREES},
+    "centerline_length_mm": {"concept": LENGTH, "unit": "mm", "decimals": 0, "segment": TREES},
 }
 
 NOT_REPORTED = {
@@ -43,4 +55,9 @@ NOT_REPORTED = {
     "inference_s": "run time, not a finding",
     "cube_offset_mm": "where the tree lies from the isocenter: positioning, not a finding",
     "tree_location_disagreement_mm": "how well the views agree on where the tree is (a quality figure of the run)",
+    "centerline_matched_fraction_view1": "how much of view 1's vessels the 3D centerlines explain (quality of the run)",
+    "centerline_matched_fraction_view2": "how much of view 2's vessels the 3D centerlines explain (quality of the run)",
+    "max_stenosis_branch": "categorical: the worst lesion's branch name (numbered, not an anatomical code)",
+    "lesions_50_percent_count": "a count of lesions at or above a threshold: no code for it; stenoses.tsv lists them",
+    "branch_count": "how many branches the reconstruction found, not a finding",
 }

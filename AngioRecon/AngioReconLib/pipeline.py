@@ -1,16 +1,22 @@
-"""AngioRecon pipeline: two angiograms + geometry -> 3D coronary occupancy in patient space, with checks.
+"""AngioRecon pipeline: two angiograms + geometry -> 3D coronary tree in patient space: occupancy, centerlines, lumen,
+lesions, with checks.
 
 Steps: vessel map per view (given mask, or SimpleITK's Hessian objectness on the raw angiogram at a fixed spacing in
 mm and a triangle threshold) checked for plausibility (:func:`~.vessels.checkVesselMap`), the tree located in both
 views (:func:`~.placement.locateTree`) and the network's cube centred on it, each map resampled onto the network's
 128x128 detector about the cube's centre (:func:`~.vessels.networkMap`), the generator (TorchScript, geometry as
-input, in the cube's frame; the cube moved once more to the result's own extent when that is off), then outputs in
-patient RAS: probability volume, segmentation "coronary tree" with closed surface, surface model, readouts table, and
-in Slicer (:func:`run`) the tree re-projected onto each input angiogram (:func:`treeSilhouette`, a segmentation on
-the angiogram's own pixel grid, :func:`~ReconCoreLib.nodefiles.frameIjkToRas`).
+input, in the cube's frame; the cube moved once more to the result's own extent when that is off). Then the lumen
+scale (:mod:`.matching`): 2D centerlines and edge widths per view at its own resolution, matched between the views
+under the epipolar constraint (the generator's occupancy resolving ambiguous matches) into 3D centerlines with a
+radius per point, and QCA on them (:mod:`.qca`: lesions against an interpolated reference diameter).
+Outputs in patient RAS: the generator's probability volume, the lumen as a segmentation at 0.5 mm and a tube surface
+model, the centerline model, the lesion table, the readouts table, and in Slicer (:func:`run`) the generator's tree
+re-projected onto each input angiogram (:func:`treeSilhouette`, a segmentation on the angiogram's own pixel grid,
+:func:`~ReconCoreLib.nodefiles.frameIjkToRas`).
 Readouts include the re-projection Dice of the result against each input vessel map and the same figures for the
-visual hull baseline (voxels whose projections fall inside both silhouettes, computed with the same projector); a
-result whose volume or re-projection Dice is implausible stops the run (:func:`checkResult`) unless implausible
+visual hull baseline (voxels whose projections fall inside both silhouettes, computed with the same projector), how
+much of each view the 3D centerlines explain, and the worst lesion; a result whose volume, re-projection Dice or
+matched share is implausible stops the run (:func:`checkResult`, :func:`checkCenterlines`) unless implausible
 results are kept.
 
 Console example (Slicer Python console or any Python with the environment)::
@@ -26,7 +32,7 @@ Console example (Slicer Python console or any Python with the environment)::
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -38,6 +44,8 @@ from ReconCoreLib.readouts import Readouts
 from ReconCoreLib.xraygeometry import LPS_TO_RAS, viewSeparationDeg
 from ReconCoreLib.xrayio import XrayImage, checkImage
 
+from .matching import treeCenterlines
+from .qca import LESION_COLUMNS, findLesions, lesionRows, treeReadouts
 from .conventions import CUBE_SIDE_MM, GRID_SIZE, SEGMENT_COLOR, TREES
 from .placement import PLACEMENT_STEP_MM, cubeIjkToLps, extentCentre, locateTree
 from .reprojection import reprojectionDices, visualHull
@@ -59,6 +67,17 @@ MIN_REPROJECTION_DICE = 0.3
 #: from its centre, at most this many times. Measured (AngioReconDev.positions, 48 trees moved within +-40 mm, 2 mm
 #: steps): mean Dice 0.542 with one pass, 0.535 without, 0.543 with two.
 RECENTRE_MIN_MM, RECENTRE_PASSES = 6.0, 1
+#: Share of each view's 2D centerline that the 3D centerlines must explain (matching.matchedFraction): below it the
+#: views do not show one tree, or their vessels could not be matched (run stopped); below the warning part of the
+#: tree is missing. Measured (AngioReconDev.qcacheck, 512 px, 200 held-out trees): true masks 0 of 200 below 0.15
+#: (40 below 0.4); rendered angiograms 13 below 0.15, every one with recall 0.01-0.15 of the true centerline (a
+#: result not worth a lesion table), 109 below 0.4; view 1 of one tree with view 2 of another (55 pairs, true masks)
+#: 20 below 0.15, 53 below 0.4: a weak mismatch check, it stops only the plainest. The bundled samples: 0.32-0.70
+#: (256 px), the left one at 1024 px 0.24.
+MIN_MATCHED_FRACTION = 0.15
+WARN_MATCHED_FRACTION = 0.4
+#: Voxel size of the lumen segmentation (mm): a 1.5 mm lumen is 3 voxels wide.
+SEGMENTATION_VOXEL_MM = 0.5
 #: Opacity of the fill of the tree's re-projection over an angiogram in the slice views (its outline is opaque).
 OVERLAY_FILL_OPACITY = 0.35
 
@@ -74,6 +93,8 @@ class Reconstruction:
     geometries: tuple  # the two CArmGeometry of the network's detectors (128x128, the cube's frame)
     readouts: Readouts
     tree: str
+    branches: list = field(default_factory=list)  # the centerline tree (centerlines.Branch, LPS mm)
+    lesions: list = field(default_factory=list)  # qca.Lesion, worst first
 
 
 def reconstruct(view1: XrayImage, view2: XrayImage, tree: str, device: str = "auto",
@@ -146,9 +167,20 @@ def reconstruct(view1: XrayImage, view2: XrayImage, tree: str, device: str = "au
     readouts.set("visual_hull_volume_mm3", float(hull.sum() * voxelVolume))
     readouts.set("inference_s", inferenceSeconds)
     checkResult(readouts, volume, dices, tree)
-    progress(0.8, "checks done")
+    progress(0.8, "centerlines")
+    branches, matched = treeCenterlines((view1, view2), working, [geometry is view.geometry for (_, geometry), view in
+                                                         zip(working, (view1, view2))],
+                               probability, cubeIjkToLps(centreLps=centre))
+    for index, fraction in enumerate(matched, 1):
+        readouts.set(f"centerline_matched_fraction_view{index}", fraction)
+    lesions = sorted((lesion for branch in branches for lesion in findLesions(branch, branches)),
+                     key=lambda lesion: -lesion.diameterStenosisPercent)
+    for key, value in treeReadouts(branches, lesions).items():
+        readouts.set(key, value)
+    checkCenterlines(readouts, matched, tree)
+    progress(0.9, "checks done")
     return Reconstruction(probability, LPS_TO_RAS @ cubeIjkToLps(centreLps=centre), centre, np.stack([map1, map2]),
-                          (geometry1, geometry2), readouts, tree)
+                          (geometry1, geometry2), readouts, tree, branches, lesions)
 
 
 def checkResult(readouts: Readouts, volumeMm3: float, dices, tree: str) -> None:
@@ -159,6 +191,21 @@ def checkResult(readouts: Readouts, volumeMm3: float, dices, tree: str) -> None:
     for index, dice in enumerate(dices, 1):
         gate(readouts, f"reprojection_dice_view{index}", dice, MIN_REPROJECTION_DICE, 1.0, "",
              f"re-projection Dice of the {tree} tree in view {index} (the result does not explain that view)")
+
+
+def checkCenterlines(readouts: Readouts, matched, tree: str) -> None:
+    """The views must show one tree: the 3D centerlines explain at least :data:`MIN_MATCHED_FRACTION` of each view's
+    2D centerline (two different trees or patients match little), and a warning below
+    :data:`WARN_MATCHED_FRACTION`."""
+    for index, fraction in enumerate(matched, 1):
+        gate(readouts, f"centerline_matched_fraction_view{index}", fraction, MIN_MATCHED_FRACTION, 1.0, "",
+             f"share of view {index}'s centerlines matched in 3D (do both runs show the same {tree} tree of the same "
+             "patient? else its vessels could not be matched)")
+    low = [index for index, fraction in enumerate(matched, 1) if MIN_MATCHED_FRACTION <= fraction
+           < WARN_MATCHED_FRACTION]
+    if low:
+        readouts.warn(f"only part of view {' and '.join(map(str, low))}'s vessels could be matched in 3D "
+                      f"(< {WARN_MATCHED_FRACTION:.0%}): vessels may be missing from the centerlines and lesion table")
 
 
 def treeSilhouette(result: Reconstruction, geometry, mesh=None) -> np.ndarray:
@@ -176,7 +223,8 @@ def treeSilhouette(result: Reconstruction, geometry, mesh=None) -> np.ndarray:
 
 
 def addToScene(result: Reconstruction, scene, outputProbability=None, outputSegmentation=None, outputModel=None,
-               outputTable=None, outputView1Overlay=None, outputView2Overlay=None, overlayViews=None) -> dict:
+               outputTable=None, outputView1Overlay=None, outputView2Overlay=None, outputCenterlines=None,
+               outputLesions=None, overlayViews=None) -> dict:
     """Put a reconstruction into ``scene`` (filling the given nodes or new ones); returns the nodes by name.
 
     ``overlayViews``: per input view, (``CArmGeometry`` at the image's own size, 4x4 IJK -> RAS of the image's slice)
@@ -186,20 +234,23 @@ def addToScene(result: Reconstruction, scene, outputProbability=None, outputSegm
     """
     from ReconCoreLib import runtime
 
+    from . import centerlineoutputs as outputs
+
     probability = runtime.volumeNodeFromArray(scene, result.probability, result.ijkToRas, "coronary probability",
                                               node=outputProbability)
-    label = (result.probability >= 0.5).astype(np.int16)
-    if not label.any():
-        raise ValueError("the reconstruction is empty (no voxel reaches probability 0.5); check the vessel maps")
+    if not result.branches:
+        raise ValueError("no coronary centerline could be matched between the two views; check the vessel maps")
+    labels, ijkToLps = outputs.fineLabelmap(result.branches, SEGMENTATION_VOXEL_MM)
     segmentation = runtime.segmentationNodeFromLabelmap(
-        scene, label, result.ijkToRas, {1: (f"{result.tree} coronary tree", SEGMENT_COLOR)}, "coronary tree",
-        node=outputSegmentation)
-    model = runtime.modelNodeFromSegment(scene, segmentation, f"{result.tree} coronary tree", "coronary tree model",
-                                         node=outputModel)
+        scene, (labels > 0).astype(np.int16), LPS_TO_RAS @ ijkToLps,
+        {1: (f"{result.tree} coronary tree", SEGMENT_COLOR)}, "coronary tree", node=outputSegmentation)
+    model = outputs.lumenModelNode(scene, result.branches, "coronary lumen model", node=outputModel)
     table = result.readouts.toTableNode(scene, "coronary readouts", node=outputTable)
+    centerlines = outputs.centerlineModelNode(scene, result.branches, node=outputCenterlines)
+    lesions = outputs.lesionTableNode(scene, lesionRows(result.lesions), node=outputLesions, columns=LESION_COLUMNS)
     nodes = {"outputProbability": probability, "outputSegmentation": segmentation, "outputModel": model,
-             "outputTable": table}
-    mesh = None
+             "outputTable": table, "outputCenterlines": centerlines, "outputLesions": lesions}
+    mesh = None  # the overlays show the generator's voxels, as summary.png does
     for index, (geometry, imageIjkToRas), node in zip((1, 2), overlayViews or (),
                                                         (outputView1Overlay, outputView2Overlay)):
         if mesh is None:  # one surface for both views
@@ -220,12 +271,18 @@ def addToScene(result: Reconstruction, scene, outputProbability=None, outputSegm
 
 
 def writeOutputs(result: Reconstruction, nodes: dict, scene, directory: Path) -> None:
-    """volume.nrrd, segmentation.seg.nrrd, model.vtk, readouts.json and scene.mrb into ``directory``."""
+    """volume.nrrd (the generator's occupancy), segmentation.seg.nrrd and model.vtk (the lumen), centerlines.vtk,
+    centerlines.mrk.json, stenoses.tsv, readouts.json and scene.mrb into ``directory``."""
     from ReconCoreLib import storage
+
+    from .centerlineoutputs import writeMarkupsJson, writeTsv
 
     storage.saveNode(nodes["outputProbability"], directory / "volume.nrrd")
     storage.saveNode(nodes["outputSegmentation"], directory / "segmentation.seg.nrrd")
     storage.saveNode(nodes["outputModel"], directory / "model.vtk")
+    storage.saveNode(nodes["outputCenterlines"], directory / "centerlines.vtk")
+    writeMarkupsJson(result.branches, directory / "centerlines.mrk.json")
+    writeTsv(lesionRows(result.lesions), directory / "stenoses.tsv", LESION_COLUMNS)
     result.readouts.writeJson(directory / "readouts.json")
     storage.saveScene(scene, directory / "scene.mrb")
 

@@ -65,7 +65,9 @@ MIN_RESIDUAL_SCALE_MM = 0.05
 #: Iterations of each stage of the robust fit at most (the weights settle within a few).
 REFERENCE_ITERATIONS = 10
 
-#: Columns of :func:`lesionRows`, in table order (units in the names; r/a/s: the MLD point in RAS mm).
+#: Columns of :func:`lesionRows`, in table order (units in the names; r/a/s: the MLD point in RAS mm). The distance
+#: runs from the ostium through the branch's parents; a branch without a parent (the pipeline does not link branches
+#: yet) counts from its own first, wider end.
 LESION_COLUMNS = ["branch", "distance_from_ostium_mm", "mld_mm", "reference_diameter_mm", "diameter_stenosis_percent",
                   "area_stenosis_percent", "lesion_length_mm", "r_mm", "a_mm", "s_mm"]
 
