@@ -51,8 +51,10 @@ class AngioRecon(ScriptedLoadableModule):
         self.parent.contributors = ["Recon2Dto3D developers"]
         self.parent.helpText = _("""
 Reconstructs the 3D coronary artery tree (left or right) from two X-ray angiograms taken at different C-arm
-angles: a voxel probability map, a segmentation, a surface model, a readouts table, and the tree re-projected onto
-each angiogram (shown over it in the slice views).
+angles: a voxel probability map, the 3D centerlines with the lumen radius, the lumen as a segmentation and a surface
+model, a lesion table (QCA: minimal lumen diameter, reference diameter, percent stenosis; click a row to centre the
+slice views on it), a readouts table, and the tree re-projected onto each angiogram (shown over it in the slice
+views).
 The C-arm geometry of each view (primary and secondary angles, source-to-detector and source-to-patient
 distances, detector pixel spacing) is read from DICOM or from a JSON sidecar when the image file has it,
 otherwise entered by hand.
@@ -139,16 +141,21 @@ class AngioReconWidget(ReconWidgetMixin, ScriptedLoadableModuleWidget, VTKObserv
         return _("Reconstruct the 3D coronary tree from the two views.")
 
     def setup(self) -> None:
+        self._lesionsTable = None
         ReconWidgetMixin.setup(self)
-        self.ui.lesionsTableView.connect("selectionChanged()", self.onLesionSelected)
+        self.ui.lesionsTableView.connect("clicked(QModelIndex)", self.onLesionClicked)
 
     def _updateWidgets(self) -> None:
-        self.ui.lesionsTableView.setMRMLTableNode(self._parameterNode.outputLesions if self._parameterNode else None)
-
-    def onLesionSelected(self) -> None:
-        """Centre the slice views on the lesion of the clicked row (its minimal lumen diameter)."""
         table = self._parameterNode.outputLesions if self._parameterNode else None
-        location = self.logic.lesionLocationRas(table, self.ui.lesionsTableView.currentIndex().row())
+        if table is not self._lesionsTable:  # setting it again would emit a selection change
+            self._lesionsTable = table
+            self.ui.lesionsTableView.setMRMLTableNode(table)
+
+    def onLesionClicked(self, index) -> None:
+        """Centre the slice views on the lesion of the clicked row (its minimal lumen diameter). The view may be
+        sorted: its row is mapped to the table's."""
+        row = self.ui.lesionsTableView.sortFilterProxyModel().mapToSource(index).row()
+        location = self.logic.lesionLocationRas(self._lesionsTable, row)
         if location is not None:
             sliceNode = slicer.vtkMRMLSliceNode
             sliceNode.JumpAllSlices(slicer.mrmlScene, *location, sliceNode.CenteredJumpSlice)

@@ -114,6 +114,40 @@ def test_two_vessels_come_back_in_3d_with_their_radii(offset):
     assert len(workingMap(views[0])[0]) == 512
 
 
+def test_dropped_matches_come_back_only_where_both_views_are_unexplained():
+    case = twoVessels()
+    views = []
+    for geometry in VIEWS:
+        paths = [geometry.projectLps(vessel.pointsLps) for vessel in case.vessels]
+        views.append(matching.ViewCenterlines(paths, [np.full(len(path), 8.0) for path in paths], geometry,
+                                              geometry.pixelSpacingMm[0] / geometry.magnification))
+    first, second = (vessel.pointsLps for vessel in case.vessels)
+    half = np.ones((len(first), 2))
+    source = VIEWS[0].sourcePositionLps  # the first vessel moved 15 mm along view 1's rays: a ghost of it
+    ghost = first + 15.0 * (first - source) / np.linalg.norm(first - source, axis=1, keepdims=True)
+    recovered = matching.recoveredPieces([(second, half), (ghost, half), (first, half)], [(first, half)], views)
+    points = np.concatenate([points for points, _ in recovered])
+    assert cKDTree(second).query(points)[0].max() < 1e-9  # only the second vessel's stretches
+    assert len(points) > 0.9 * len(second)
+
+
+def test_branches_are_linked_to_the_wider_branch_they_leave():
+    from AngioReconLib.centerlines import Branch, linkBranches, ostiumBranch, ostiumDistanceMm
+
+    t = np.linspace(0, 1, 101)[:, None]
+    trunk = Branch("branch 1", np.concatenate([0 * t, 0 * t, 50 * t], 1), 2.0 - t[:, 0], np.ones((101, 2)))
+    side = Branch("branch 2", np.concatenate([1 + 30 * t, 0 * t, 20 + 0 * t], 1), np.full(101, 1.0),
+                  np.ones((101, 2)))
+    apart = Branch("branch 3", np.concatenate([40 + 0 * t, 40 + 20 * t, 0 * t], 1), np.full(101, 1.2),
+                   np.ones((101, 2)))
+    branches = [trunk, side, apart]
+    linkBranches(branches)
+    assert (side.parent, side.parentIndex) == ("branch 1", 40) and trunk.parent is None and apart.parent is None
+    assert ostiumBranch(branches) is trunk  # the widest root
+    assert ostiumDistanceMm(branches, side) == pytest.approx(20.0)
+    assert np.isnan(ostiumDistanceMm(branches, apart))  # not connected to the ostium: unknown, not 0
+
+
 def test_the_occupancy_is_sampled_where_the_grid_was_put():
     from AngioReconLib.placement import cubeIjkToLps
 

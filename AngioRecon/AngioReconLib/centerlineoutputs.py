@@ -436,7 +436,8 @@ def lesionTableNode(scene, rows: Sequence[Mapping], name: str = "coronary lesion
     A column whose values are all numbers (a missing one is NaN) is a double column with the unit of its name's
     suffix (:data:`COLUMN_UNITS`); any other is a string column. ``columns`` gives the order (default: the first
     row's keys) and the header of an empty table. (``runtime.tableNodeFromRows`` makes text columns only: numbers
-    need double columns to sort and plot.)
+    need double columns to sort and plot.) The column names are the header and the table is locked (as Slicer's
+    Segment Statistics does), so a view's row n is the table's row n.
     """
     from vtkmodules.vtkCommonCore import vtkStringArray
 
@@ -458,6 +459,8 @@ def lesionTableNode(scene, rows: Sequence[Mapping], name: str = "coronary lesion
         unit = _columnUnit(column)[0]
         if unit:
             node.SetColumnUnitLabel(column, unit)
+    node.SetUseColumnTitleAsColumnHeader(True)
+    node.SetLocked(True)
     node.EndModify(wasModified)
     return node
 

@@ -29,7 +29,8 @@ NUMBER_OF_LESIONS = ("246206008", "SCT", "Number of lesions (observable entity)"
 LENGTH = ("410668003", "SCT", "Length")
 
 READOUTS = {
-    "vessel_volume_mm3": {"concept": VOLUME, "unit": "mm3", "decimals": 0, "segment": TREES, "method": TWO_VIEWS},
+    # the lumen of the 3D centerlines' tubes: what the SEG's segment holds
+    "lumen_volume_mm3": {"concept": VOLUME, "unit": "mm3", "decimals": 0, "segment": TREES, "method": TWO_VIEWS},
     "reprojection_dice_view1": {"concept": VIEW_DICE, "unit": "1", "decimals": 2, "segment": TREES,
                                 "image": "view1"},
     "reprojection_dice_view2": {"concept": VIEW_DICE, "unit": "1", "decimals": 2, "segment": TREES,
@@ -43,6 +44,7 @@ READOUTS = {
 }
 
 NOT_REPORTED = {
+    "vessel_volume_mm3": "the generator's 2 mm occupancy (volume.nrrd), not the lumen the SEG holds (lumen_volume_mm3)",
     "view_separation_deg": "acquisition geometry of the two views, not a finding",
     "frame_view1": "which frame of view 1's cine was used, not a finding",
     "frame_view2": "which frame of view 2's cine was used, not a finding",

@@ -44,12 +44,12 @@ from ReconCoreLib.readouts import Readouts
 from ReconCoreLib.xraygeometry import LPS_TO_RAS, viewSeparationDeg
 from ReconCoreLib.xrayio import XrayImage, checkImage
 
-from .matching import treeCenterlines
-from .qca import LESION_COLUMNS, findLesions, lesionRows, treeReadouts
 from .conventions import CUBE_SIDE_MM, GRID_SIZE, SEGMENT_COLOR, TREES
+from .matching import treeCenterlines
 from .placement import PLACEMENT_STEP_MM, cubeIjkToLps, extentCentre, locateTree
+from .qca import LESION_COLUMNS, findLesions, lesionRows, treeReadouts
 from .reprojection import reprojectionDices, visualHull
-from .vessels import VESSEL_FRAME_CHOOSER, networkMap, readAngiogram, workingMap
+from .vessels import VESSEL_FRAME_CHOOSER, isVesselMap, networkMap, readAngiogram, workingMap
 
 MODULE = "AngioRecon"
 MIN_SEPARATION_DEG = 10.0
@@ -95,6 +95,8 @@ class Reconstruction:
     tree: str
     branches: list = field(default_factory=list)  # the centerline tree (centerlines.Branch, LPS mm)
     lesions: list = field(default_factory=list)  # qca.Lesion, worst first
+    lumenLabels: Optional[np.ndarray] = None  # the lumen on a SEGMENTATION_VOXEL_MM grid [k, j, i] (branch ids)
+    lumenIjkToLps: Optional[np.ndarray] = None
 
 
 def reconstruct(view1: XrayImage, view2: XrayImage, tree: str, device: str = "auto",
@@ -168,9 +170,9 @@ def reconstruct(view1: XrayImage, view2: XrayImage, tree: str, device: str = "au
     readouts.set("inference_s", inferenceSeconds)
     checkResult(readouts, volume, dices, tree)
     progress(0.8, "centerlines")
-    branches, matched = treeCenterlines((view1, view2), working, [geometry is view.geometry for (_, geometry), view in
-                                                         zip(working, (view1, view2))],
-                               probability, cubeIjkToLps(centreLps=centre))
+    givenMaps = [mask is not None or isVesselMap(view.pixels) for mask, view in ((mask1, view1), (mask2, view2))]
+    branches, matched = treeCenterlines((view1, view2), working, givenMaps, probability,
+                                        cubeIjkToLps(centreLps=centre))
     for index, fraction in enumerate(matched, 1):
         readouts.set(f"centerline_matched_fraction_view{index}", fraction)
     lesions = sorted((lesion for branch in branches for lesion in findLesions(branch, branches)),
@@ -178,9 +180,14 @@ def reconstruct(view1: XrayImage, view2: XrayImage, tree: str, device: str = "au
     for key, value in treeReadouts(branches, lesions).items():
         readouts.set(key, value)
     checkCenterlines(readouts, matched, tree)
+    from .centerlineoutputs import fineLabelmap
+
+    labels, labelsIjkToLps = fineLabelmap(branches, SEGMENTATION_VOXEL_MM) if branches else (None, None)
+    if labels is not None:
+        readouts.set("lumen_volume_mm3", float((labels > 0).sum() * SEGMENTATION_VOXEL_MM ** 3))
     progress(0.9, "checks done")
     return Reconstruction(probability, LPS_TO_RAS @ cubeIjkToLps(centreLps=centre), centre, np.stack([map1, map2]),
-                          (geometry1, geometry2), readouts, tree, branches, lesions)
+                          (geometry1, geometry2), readouts, tree, branches, lesions, labels, labelsIjkToLps)
 
 
 def checkResult(readouts: Readouts, volumeMm3: float, dices, tree: str) -> None:
@@ -240,9 +247,8 @@ def addToScene(result: Reconstruction, scene, outputProbability=None, outputSegm
                                               node=outputProbability)
     if not result.branches:
         raise ValueError("no coronary centerline could be matched between the two views; check the vessel maps")
-    labels, ijkToLps = outputs.fineLabelmap(result.branches, SEGMENTATION_VOXEL_MM)
     segmentation = runtime.segmentationNodeFromLabelmap(
-        scene, (labels > 0).astype(np.int16), LPS_TO_RAS @ ijkToLps,
+        scene, (result.lumenLabels > 0).astype(np.int16), LPS_TO_RAS @ result.lumenIjkToLps,
         {1: (f"{result.tree} coronary tree", SEGMENT_COLOR)}, "coronary tree", node=outputSegmentation)
     model = outputs.lumenModelNode(scene, result.branches, "coronary lumen model", node=outputModel)
     table = result.readouts.toTableNode(scene, "coronary readouts", node=outputTable)

@@ -66,8 +66,8 @@ MIN_RESIDUAL_SCALE_MM = 0.05
 REFERENCE_ITERATIONS = 10
 
 #: Columns of :func:`lesionRows`, in table order (units in the names; r/a/s: the MLD point in RAS mm). The distance
-#: runs from the ostium through the branch's parents; a branch without a parent (the pipeline does not link branches
-#: yet) counts from its own first, wider end.
+#: runs from the ostium through the branch's parents; it is NaN (an empty cell in stenoses.tsv) where the branch's
+#: chain of parents does not reach the ostium's branch (:func:`~.centerlines.ostiumDistanceMm`).
 LESION_COLUMNS = ["branch", "distance_from_ostium_mm", "mld_mm", "reference_diameter_mm", "diameter_stenosis_percent",
                   "area_stenosis_percent", "lesion_length_mm", "r_mm", "a_mm", "s_mm"]
 
@@ -266,4 +266,4 @@ def lesionLocationRas(table, row: int):
     columns = [table.GetColumnIndex(name) for name in ("r_mm", "a_mm", "s_mm")]
     if min(columns) < 0:
         return None
-    return tuple(float(table.GetCellText(row, column)) for column in columns)
+    return tuple(table.GetTable().GetValue(row, column).ToDouble() for column in columns)

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .centerlines import arcLength
+
 #: Spurs of the skeleton (paths ending free) shorter than this (mm at the isocenter) are thinning artefacts of a
 #: vessel's rough border, not branches: a side branch shorter than 2 mm cannot be measured either.
 SPUR_LENGTH_MM = 2.0
@@ -137,10 +139,6 @@ def _skeletonPaths(bones: np.ndarray) -> tuple[list[list], np.ndarray]:
     return paths, count
 
 
-def _length(path: list) -> float:
-    return float(np.linalg.norm(np.diff(np.asarray(path, float), axis=0), axis=1).sum())
-
-
 def centerlinePaths(binary: np.ndarray, spacingMm: float) -> list[np.ndarray]:
     """The skeleton of ``binary`` (pixels ``spacingMm`` wide at the isocenter) as paths between nodes: a list of
     float [M, 2] (column, row) pixel positions, M >= 2, each path's ends at nodes (end points or junctions) or closing
@@ -150,13 +148,15 @@ def centerlinePaths(binary: np.ndarray, spacingMm: float) -> list[np.ndarray]:
     for _ in range(3):
         paths, count = _skeletonPaths(bones)
         spurs = [path for path in paths if (count[path[0]] <= 1 or count[path[-1]] <= 1)
-                 and _length(path) * spacingMm < SPUR_LENGTH_MM and len(paths) > 1]
+                 and arcLength(np.asarray(path, float))[-1] * spacingMm < SPUR_LENGTH_MM and len(paths) > 1]
         for path in spurs:
             for pixel in path:
                 if count[pixel] <= 2:  # the spur's own pixels, not the junction it leaves
                     bones[pixel] = False
         if not spurs:
             break
+    else:
+        paths, count = _skeletonPaths(bones)  # the paths after the last removal
     # two adjacent pixels of one junction (a branching's skeleton is often a small cluster of them) are no path
     inside = [len(path) == 2 and count[path[0]] >= 3 and count[path[1]] >= 3 for path in paths]
     return [np.asarray(path, dtype=float)[:, ::-1] for path, junction in zip(paths, inside)
