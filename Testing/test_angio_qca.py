@@ -231,6 +231,7 @@ def test_a_lesion_row_gives_where_the_views_centre(scene):
     branch, _ = taperedBranch(0, stenoses=[(30.0, 60.0, 10.0)])
     rows = qca.lesionRows(qca.findLesions(branch))
     table = lesionTableNode(scene, rows, columns=qca.LESION_COLUMNS)
+    assert table.GetUseColumnTitleAsColumnHeader() and table.GetLocked()  # a view's row n is the table's row n
     assert qca.lesionLocationRas(table, 0) == pytest.approx([rows[0]["r_mm"], rows[0]["a_mm"], rows[0]["s_mm"]],
                                                              abs=1e-3)
     assert qca.lesionLocationRas(table, 1) is None and qca.lesionLocationRas(None, 0) is None
