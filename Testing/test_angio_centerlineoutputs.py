@@ -92,6 +92,9 @@ def test_centerline_poly_data_holds_ras_points_radii_and_tree():
     assert list(arrayOf(cells, "BranchId")) == [1, 2]
     assert list(arrayOf(cells, "ParentId")) == [0, 1]
     assert list(arrayOf(cells, "ParentPointIndex")) == [-1, 20]
+    np.testing.assert_allclose(arrayOf(cells, "LengthMm"), [branch.lengthMm for branch in branches])
+    for mean, branch in zip(arrayOf(cells, "MeanDiameterMm"), branches):  # arc-weighted, between the extremes
+        assert branch.diametersMm.min() <= mean <= branch.diametersMm.max()
     second = polyData.GetCell(1)
     assert second.GetNumberOfPoints() == len(branches[1].pointsLps)
     assert second.GetPointId(0) == len(branches[0].pointsLps)  # proximal end first

@@ -99,15 +99,18 @@ def centerlinesPolyData(branches: Sequence[Branch]):
 
     Point data: ``Radius`` (mm, lumen radius), ``RadiusViews`` (mm, 2 components: half width in view 1, view 2).
     Cell data: ``BranchName`` (string), ``BranchId`` (1..n in branch order, as the labels of :func:`fineLabelmap`),
-    ``ParentId`` (0 for a root) and ``ParentPointIndex`` (the parent's point where the branch leaves, -1 for a root).
-    Branches without points are left out. Saved by Slicer (``storage.saveNode``), the points become LPS again.
+    ``ParentId`` (0 for a root) and ``ParentPointIndex`` (the parent's point where the branch leaves, -1 for a root),
+    and QCA's per-branch figures (:func:`~.qca.branchSummary`): ``LengthMm`` and ``MeanDiameterMm``. Branches without
+    points are left out. Saved by Slicer (``storage.saveNode``), the points become LPS again.
     """
     from vtkmodules.vtkCommonCore import vtkPoints, vtkStringArray
     from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkPolyData
 
     ids = {branch.name: index + 1 for index, branch in enumerate(branches)}
     pointsRas, radii, views, lines = [], [], [], vtkCellArray()
-    names, branchIds, parentIds, parentIndices = vtkStringArray(), [], [], []
+    from .qca import branchSummary
+
+    names, branchIds, parentIds, parentIndices, lengths, diameters = vtkStringArray(), [], [], [], [], []
     names.SetName("BranchName")
     start = 0
     for index, branch in enumerate(branches):
@@ -126,6 +129,9 @@ def centerlinesPolyData(branches: Sequence[Branch]):
         branchIds.append(index + 1)
         parentIds.append(ids.get(branch.parent, 0) if branch.parent is not None else 0)
         parentIndices.append(int(branch.parentIndex) if parentIds[-1] else -1)
+        summary = branchSummary(branch)
+        lengths.append(summary["length_mm"])
+        diameters.append(summary["mean_diameter_mm"])
     polyData = vtkPolyData()
     if not pointsRas:
         return polyData
@@ -139,6 +145,8 @@ def centerlinesPolyData(branches: Sequence[Branch]):
     cellData.AddArray(names)
     for name, values in (("BranchId", branchIds), ("ParentId", parentIds), ("ParentPointIndex", parentIndices)):
         cellData.AddArray(_vtkArray(values, name, "int"))
+    cellData.AddArray(_vtkArray(lengths, "LengthMm"))
+    cellData.AddArray(_vtkArray(diameters, "MeanDiameterMm"))
     return polyData
 
 
