@@ -56,8 +56,8 @@ OCCUPANCY_WEIGHT = 2.0
 WIDTH_SIGMA_MM = 0.5
 #: Both ways: view 1 matched into view 2 and view 2 into view 1; a point is kept where the other way found one
 #: within CONSISTENCY_MM. (Measured on the first 8 of the 20 tuning trees, true masks: recall 0.66 -> 0.57,
-#: distance to the truth 1.45 -> 0.48 mm, radius RMSE 0.21 -> 0.10 mm. Repeating the matching with the points the kept ones explain left
-#: out, 3 rounds, gave recall 0.58 and 0.68 mm: not kept.)
+#: distance to the truth 1.45 -> 0.48 mm, radius RMSE 0.21 -> 0.10 mm. Repeating the matching with the points the
+#: kept ones explain left out, 3 rounds, gave recall 0.58 and 0.68 mm: not kept.)
 CONSISTENCY_MM = 1.0
 #: Then what the check dropped is taken back in stretches of RECOVER_CHUNK_MM (:func:`recoveredPieces`), longest
 #: first, where at least RECOVER_NEW_SHARE of a stretch's points fall, in each view, on centerline points (within
@@ -341,12 +341,16 @@ def _insideGrid(pieces: list[tuple], ijkToLps: np.ndarray, shape) -> list[tuple]
     kept = []
     for points, half in pieces:
         ijk = points @ lpsToIjk[:3, :3].T + lpsToIjk[:3, 3]
-        inside = np.all((ijk >= -0.5) & (ijk <= np.asarray(shape[::-1]) - 0.5), axis=1)
-        rows = np.flatnonzero(inside)
-        for part in np.split(rows, np.flatnonzero(np.diff(rows) > 1) + 1):
-            if len(part) >= 3 and arcLength(points[part])[-1] >= MIN_PIECE_MM:
-                kept.append((points[part], half[part]))
+        kept += _runs(points, half, np.all((ijk >= -0.5) & (ijk <= np.asarray(shape[::-1]) - 0.5), axis=1))
     return kept
+
+
+def _runs(points: np.ndarray, half: np.ndarray, keep: np.ndarray) -> list[tuple]:
+    """The runs of consecutive points of a piece where ``keep`` holds, as pieces (those of 3 points and
+    :data:`MIN_PIECE_MM` or more)."""
+    rows = np.flatnonzero(keep)
+    return [(points[part], half[part]) for part in np.split(rows, np.flatnonzero(np.diff(rows) > 1) + 1)
+            if len(part) >= 3 and arcLength(points[part])[-1] >= MIN_PIECE_MM]
 
 
 def _chunks(points: np.ndarray, half: np.ndarray) -> list[tuple]:
@@ -410,14 +414,8 @@ def consistentPieces(forward: list[tuple], backward: list[tuple]) -> list[tuple]
     if not forward or not backward:
         return []
     other = cKDTree(np.concatenate([points for points, _ in backward]))
-    kept = []
-    for points, half in forward:
-        agree = other.query(points)[0] <= CONSISTENCY_MM
-        rows = np.flatnonzero(agree)
-        for part in np.split(rows, np.flatnonzero(np.diff(rows) > 1) + 1):
-            if len(part) >= 3 and arcLength(points[part])[-1] >= MIN_PIECE_MM:
-                kept.append((points[part], half[part]))
-    return kept
+    return [run for points, half in forward
+            for run in _runs(points, half, other.query(points)[0] <= CONSISTENCY_MM)]
 
 
 def matchedFraction(branches: list[Branch], view: ViewCenterlines) -> float:

@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 from AngioReconLib import pipeline
+from AngioReconLib.centerlines import arcLength
 from ReconCoreLib.plausibility import keepingImplausible
 from ReconCoreLib.xrayio import XrayImage
 
@@ -73,7 +74,7 @@ def lesionScores(case, lesions) -> dict:
     truths = []
     for stenosis in case.stenoses:
         vessel = case.vessel(stenosis["vessel"])
-        arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(vessel.pointsLps, axis=0), axis=1))])
+        arc = arcLength(vessel.pointsLps)
         truths.append((vessel.pointsLps[int(np.argmin(np.abs(arc - stenosis["arcMm"])))], stenosis["percent"]))
     pairs, used = [], set()
     for point, percent in truths:
