@@ -360,7 +360,7 @@ def test_splits_table():
     lines = table.splitlines()
     assert lines[0] == "| quantity | standard (above) | ood |" and lines[1] == "|---|---|---|"
     assert len(lines) == 12 and all(line.count("|") == 4 for line in lines)
-    assert "| patients whose EDV, ESV or EF the runtime's gates refuse | - | 8 |" in lines  # "-": not counted
+    assert "| patients whose volumes or EF the runtime's gates refuse | - | 8 |" in lines  # "-": not counted
     assert "| patients | 200 | 200 |" in lines
     assert "| LV volume (EDV and ESV) median absolute error | 4.3 % | 8.5 % |" in lines
     assert "| EDV / ESV mean absolute error (mL) | 7.0 / 5.6 | 14.1 / 11.1 |" in lines
@@ -388,9 +388,10 @@ def test_refused_by_gates_counts_what_the_runtime_would_not_report():
     pytest.importorskip("torch", reason="needs torch: the pass with Slicer's packages runs without it")
     from EchoReconDev.evaluate import refusedByGates
 
-    edv = np.array([120.0, 600.0, 100.0, 90.0, 150.0])
-    esv = np.array([50.0, 300.0, 110.0, 88.0, 60.0])  # 2nd: EDV 600 mL, 3rd: ESV above EDV, 4th: EF 2 %
-    assert refusedByGates(edv, esv, 100 * (1 - esv / edv)) == 3
+    edv = np.array([120.0, 600.0, 100.0, 90.0, 150.0, 400.0, np.nan])
+    esv = np.array([50.0, 300.0, 110.0, 88.0, 60.0, 120.0, 50.0])
+    # 2nd: EDV 600 mL, 3rd: ESV above EDV, 4th: EF 2 %, 6th: stroke volume 280 mL, 7th: no EDV
+    assert refusedByGates(edv, esv, 100 * (1 - esv / edv)) == 5
 
 
 def test_evaluate_arguments(tmp_path):

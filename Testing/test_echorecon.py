@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from EchoReconDev.usdicom import writeUltrasoundDicom
 from EchoReconLib import echoio, entry, inputs, outputs, pipeline, samples
 from EchoReconLib.conventions import FIELD_DEPTH_MM, STRUCTURES, VIEWS
 from EchoReconLib.simpson import biplaneSimpsonVolume
@@ -22,7 +23,6 @@ from ReconCoreLib import metrics, runtime, storage
 from ReconCoreLib.progress import Progress
 from ReconCoreLib.readouts import unitOf
 
-from echohelpers import writeUltrasoundDicom
 
 SHRINK = 0.8
 NORMAL = samples.sampleFiles("EchoNormal")
@@ -151,7 +151,8 @@ def test_dicom_cine_frame_spacing_and_apex_from_the_ultrasound_region(tmp_path):
     padded[1, 5:, 10:-10] = fine
     padded[:, 0:3, :] = 255  # text band outside the region: masked out
     padded[0, 5:, 10:-10] = fine[::-1]  # another frame
-    path = writeUltrasoundDicom(tmp_path / "a4c.dcm", padded, spacingMm=180.0 / 127 / 3, apex=(5, 10 + 191))
+    path = writeUltrasoundDicom(tmp_path / "a4c.dcm", padded, spacingMm=180.0 / 127 / 3, apex=(5, 10 + 191),
+                                region=(10, 5, 20 + 384 - 11, 5 + 384 - 1))  # the region leaves the bands out
     with pytest.raises(ValueError, match="a cine of 3 frames"):
         echoio.readEchoImage(path)
     with pytest.raises(ValueError, match="frame 3 does not exist"):

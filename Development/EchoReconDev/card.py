@@ -202,7 +202,7 @@ def splitsTable(columns: dict) -> str:
         ("surface ASSD, worst structure's mean (mm)", lambda m: f"{m['assd_mm_max_structure_mean']:.2f}"),
         ("2D heart-region Dice", lambda m: f"{m['heart_region_dice']:.3f}"),
         ("2D LV-cavity Dice", lambda m: f"{m['segmentation_dice']['LV cavity']:.3f}"),
-        ("patients whose EDV, ESV or EF the runtime's gates refuse", lambda m: f"{m.get('refused_by_gates', '-')}"),
+        ("patients whose volumes or EF the runtime's gates refuse", lambda m: f"{m.get('refused_by_gates', '-')}"),
     )
     lines = ["| quantity | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     lines += [f"| {name} | " + " | ".join(cell(m) for m in columns.values()) + " |" for name, cell in rows]

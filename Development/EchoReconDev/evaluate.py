@@ -189,16 +189,26 @@ def evaluateModel(modelPath: Path, data: dict, template: HeartTemplate, threads:
 
 
 def refusedByGates(edv: np.ndarray, esv: np.ndarray, ef: np.ndarray) -> int:
-    """How many patients the runtime would refuse instead of reporting (:data:`EchoReconLib.measure.PLAUSIBLE_RANGES`
-    of EDV, ESV and EF, and the ESV below the EDV): impossible results that never reach a user as numbers."""
-    from EchoReconLib.measure import PLAUSIBLE_RANGES
+    """How many patients the runtime would refuse instead of reporting: its own gates (:func:`EchoReconLib.measure.
+    gateReadouts` on EDV, ESV, stroke volume and EF), whose failures are counted with implausible results kept; a
+    value that is not a number stops a run too."""
+    from EchoReconLib.measure import gateReadouts
+    from ReconCoreLib.plausibility import keepingImplausible
+    from ReconCoreLib.readouts import Readouts
 
-    def outside(key, values):
-        low, high = PLAUSIBLE_RANGES[key][:2]
-        return (values < low) | (values > high)
-
-    refused = outside("lv_edv_ml", edv) | outside("lv_esv_ml", esv) | outside("lv_ef_percent", ef) | (esv >= edv)
-    return int(np.sum(refused))
+    refused = 0
+    with keepingImplausible():
+        for values in zip(edv, esv, ef):
+            if not np.all(np.isfinite(values)):
+                refused += 1
+                continue
+            readouts = Readouts("EchoRecon")
+            for key, value in zip(("lv_edv_ml", "lv_esv_ml", "lv_ef_percent"), values):
+                readouts.values[key] = float(value)
+            readouts.values["lv_sv_ml"] = float(values[0] - values[1])
+            gateReadouts(readouts)
+            refused += bool(readouts.failedChecks)
+    return refused
 
 
 def summarize(rows: list, template: HeartTemplate, data: dict, confusion: np.ndarray, mseByStructure: np.ndarray,

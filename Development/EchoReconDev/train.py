@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from EchoReconLib.conventions import IMAGE_SIZE, STRUCTURES, VIEWS
-from EchoReconLib.template import enclosedVolumeTensor as enclosedVolume
+from EchoReconLib.template import enclosedVolumeTensor
 from ReconCoreDev.training import TrainingRun, addRunArguments, exportTorchScript, sourceModelPath
 
 from . import dataset
@@ -60,8 +60,8 @@ class Losses(torch.nn.Module):
         predicted = self.templateVertices + displacement
         truth = batch["vertices"]
         vertexMse = ((predicted - truth) ** 2).sum(dim=-1).mean()
-        volume = enclosedVolume(predicted, self.lvTriangles) / 1000.0
-        trueVolume = enclosedVolume(truth, self.lvTriangles) / 1000.0
+        volume = enclosedVolumeTensor(predicted, self.lvTriangles) / 1000.0
+        trueVolume = enclosedVolumeTensor(truth, self.lvTriangles) / 1000.0
         volumeError = ((volume - trueVolume) / trueVolume).abs().mean()
         ef = 1.0 - volume[1::2] / volume[0::2].clamp(min=1.0)
         trueEf = 1.0 - trueVolume[1::2] / trueVolume[0::2]
@@ -99,7 +99,7 @@ def quickValidation(model: EchoReconNet, data: dict, patients: int, device) -> d
         batch = toTensors(pairBatch(data, indices), device)
         displacement, _ = model(batch["images"])
         predicted = model.templateVertices + displacement
-        volume = (enclosedVolume(predicted, triangles) / 1000.0).cpu().numpy()
+        volume = (enclosedVolumeTensor(predicted, triangles) / 1000.0).cpu().numpy()
         truth = batch["volumesMl"].cpu().numpy()
         volumeErrors += list(np.abs(volume - truth) / truth)
         efErrors += list(np.abs((1 - volume[1::2] / volume[0::2]) - (1 - truth[1::2] / truth[0::2])) * 100)

@@ -1,5 +1,6 @@
-"""Ultrasound DICOM cines as scanners write them: the EchoNormalCine sample (:mod:`.samples`) and the tests' DICOM
-inputs are written here, so that one writer says what a file holds.
+"""Ultrasound DICOM cines as scanners write them: the EchoNormalCine sample (:mod:`.samples`) and the tests' cines
+are written here. (The gate and fault tests' single-frame US files with missing or odd attributes still come from
+``Testing/test_echo_gates.writeEchoDicom``.)
 
 A file is an Ultrasound Multi-frame Image (8-bit MONOCHROME2, explicit VR little endian) with one 2D ultrasound
 region in cm (``SequenceOfUltrasoundRegions``: the pixel spacing and the sector apex as the region's reference
