@@ -19,7 +19,7 @@ re-implements those rules so that they can be checked here, without a network, b
   in this checkout (problems tagged ``[screenshot-file]`` are missing or invalid screenshot files);
 - build_dependencies equal EXTENSION_DEPENDS;
 - a license file is at the repository root;
-- the repository is under the index's size limit (estimate: tracked files plus git objects).
+- the repository is under the index's size limit (estimate: tracked files plus the packed history).
 
 Not checked here (they need the network): the GitHub topic ``3d-slicer-extension`` on the repository, the
 Content-Type the image URLs are served with, and the clone at scm_revision.
@@ -348,8 +348,11 @@ def licenseProblems(root: Path) -> list[str]:
 
 
 def repositorySizeProblems(root: Path, limitMB: float = REPOSITORY_SIZE_LIMIT_MB) -> list[str]:
-    """Estimated size of a clone (tracked files + git objects, an upper bound) against the index's limit.
+    """Estimated size of a fresh clone (tracked files + the pack a clone receives) against the index's limit.
 
+    The objects are measured as git packs them for a clone (every object reachable from a ref, delta-compressed),
+    not as this checkout happens to store them: loose objects, a copied .git or extra packs would count some objects
+    twice or undeltified, so the same history could pass in one checkout and fail in another.
     Nothing is checked outside a git work tree or without git.
     """
     if not (root / ".git").exists():
@@ -357,18 +360,16 @@ def repositorySizeProblems(root: Path, limitMB: float = REPOSITORY_SIZE_LIMIT_MB
     try:
         def git(*arguments):
             return subprocess.run(["git", "-C", str(root), *arguments], capture_output=True, check=True,
-                                  timeout=60).stdout
+                                  stdin=subprocess.DEVNULL, timeout=300).stdout
         tracked = git("ls-files", "-z").split(b"\0")
-        counts = dict(line.split(": ", 1) for line in git("count-objects", "-v").decode().splitlines()
-                      if ": " in line)
+        packed = len(git("pack-objects", "--revs", "--all", "--stdout", "-q"))
     except (OSError, subprocess.SubprocessError):
         return []
     files = (root / name.decode("utf-8", "surrogateescape") for name in tracked if name)
-    size = sum(path.stat().st_size for path in files if path.is_file())
-    size += (int(counts.get("size", 0)) + int(counts.get("size-pack", 0))) * 1024
+    size = sum(path.stat().st_size for path in files if path.is_file()) + packed
     if size > limitMB * 1024 * 1024:
-        return [f"[size] a clone would be about {size / 2**20:.1f} MB (tracked files and git objects), over the "
-                f"index's limit of {limitMB:g} MB"]
+        return [f"[size] a clone would be about {size / 2**20:.1f} MB (tracked files and the packed history), over "
+                f"the index's limit of {limitMB:g} MB"]
     return []
 
 
