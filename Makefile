@@ -57,16 +57,20 @@ CASES ?= 200
 evaluate-femur: $(STAMP)
 	$(BIN)/python -m FemurRegistrationDev.evaluate --work runs/femur --cases $(CASES) --processes 2
 
-# Retrain the EchoRecon network (S2MNet) in two stages of MINUTES each: (1) on the simulator's standard views
-# (runs/echo, exported to runs/echo/EchoRecon-standard.pt), (2) fine-tuned from it on views acquired as scanners vary
-# them (runs/echo-varied, --acquisition varied, exported as the bundled model). Patients are generated (shards, reused
-# when present) by a background process while each stage trains; then the held-out evaluation of all three splits
-# (varied, standard, out-of-distribution) with the model card.
+# Retrain the EchoRecon network (S2MNet) in three stages: (1) MINUTES on the simulator's standard views (runs/echo,
+# exported to runs/echo/EchoRecon-standard.pt), (2) MINUTES fine-tuned from it on views acquired as scanners vary them
+# (runs/echo-varied, --acquisition varied, exported to runs/echo-varied/EchoRecon-varied.pt), (3) ECHO_VIEWS_MINUTES
+# fine-tuned from that on the same patients with view dropout (runs/echo-views: A4C and A2C always, the other views
+# dropped at random; exported as the bundled model). Patients are generated (shards, reused when present) by a
+# background process while stages 1 and 2 train; then the interval calibration of every view set, the held-out
+# evaluation of all three splits (varied, standard, out-of-distribution) and of every view set, and the model card.
 ECHO_CASES ?= 2000
-ECHO_EVALUATE = $(BIN)/python -m EchoReconDev.evaluate --work runs/echo-varied --acquisition varied --cases $(CASES) \
-	--also standard=runs/echo --also ood=runs/echo-ood
+ECHO_VIEWS_MINUTES ?= $(MINUTES)
+ECHO_EVALUATE = $(BIN)/python -m EchoReconDev.viewsets --calibrate --evaluate && \
+	$(BIN)/python -m EchoReconDev.evaluate --work runs/echo-varied --acquisition varied --cases $(CASES) \
+	--also standard=runs/echo --also ood=runs/echo-ood --training runs/echo-views/training.json
 train-echo: $(STAMP)
-	mkdir -p runs/echo runs/echo-varied
+	mkdir -p runs/echo runs/echo-varied runs/echo-views
 	$(BIN)/python -m EchoReconDev.dataset --work runs/echo --cases 50 --held-out
 	$(BIN)/python -m EchoReconDev.dataset --work runs/echo --cases $(ECHO_CASES) > runs/echo/generate.log 2>&1 &
 	$(BIN)/python -m EchoReconDev.train --work runs/echo --cases $(ECHO_CASES) --minutes $(MINUTES) --threads 1 \
@@ -75,11 +79,15 @@ train-echo: $(STAMP)
 	$(BIN)/python -m EchoReconDev.dataset --work runs/echo-varied --cases $(ECHO_CASES) --acquisition varied \
 		> runs/echo-varied/generate.log 2>&1 &
 	$(BIN)/python -m EchoReconDev.train --work runs/echo-varied --cases $(ECHO_CASES) --minutes $(MINUTES) \
-		--threads 1 --no-generate --lr 5e-4 --init runs/echo/EchoRecon-standard.pt
+		--threads 1 --no-generate --lr 5e-4 --init runs/echo/EchoRecon-standard.pt \
+		--export runs/echo-varied/EchoRecon-varied.pt
+	$(BIN)/python -m EchoReconDev.train --work runs/echo-views --data runs/echo-varied --cases $(ECHO_CASES) \
+		--minutes $(ECHO_VIEWS_MINUTES) --threads 1 --no-generate --lr 2.5e-4 --seed 1 --view-dropout 0.5 \
+		--init runs/echo-varied/EchoRecon-varied.pt
 	$(ECHO_EVALUATE)
 
 # Held-out evaluation of the bundled EchoRecon model (CASES patients, ED and ES; varied, standard and
-# out-of-distribution acquisitions), Bland-Altman plot, model card.
+# out-of-distribution acquisitions; every view set, after calibrating its interval), Bland-Altman plot, model card.
 evaluate-echo: $(STAMP)
 	$(ECHO_EVALUATE)
 

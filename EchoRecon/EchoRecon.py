@@ -1,4 +1,4 @@
-"""EchoRecon: 3D heart (chambers, LV volumes, ejection fraction) from six 2D echocardiography views."""
+"""EchoRecon: 3D heart (chambers, LV volumes, ejection fraction) from two to six 2D echocardiography views."""
 
 from typing import Annotated, Callable, Optional
 
@@ -46,10 +46,11 @@ class EchoRecon(ScriptedLoadableModule):
         self.parent.dependencies = ["ReconCore"]
         self.parent.contributors = ["Recon2Dto3D developers"]
         self.parent.helpText = _("""
-Reconstructs a 3D heart (one segment per chamber) from six standard 2D echocardiography views: apical
-4-chamber, 2-chamber and 3-chamber, and basal, mid-cavity and apical short axis. With the end-diastolic frames
-it gives the end-diastolic heart and LV end-diastolic volume; adding the six end-systolic frames gives the
-end-systolic heart, LV end-systolic volume and the ejection fraction (readouts table).
+Reconstructs a 3D heart (one segment per chamber) from standard 2D echocardiography views: apical 4-chamber and
+2-chamber (required), and any of apical 3-chamber and basal, mid-cavity and apical short axis. With the
+end-diastolic frames it gives the end-diastolic heart and LV end-diastolic volume; adding the end-systolic frames
+of the same views gives the end-systolic heart, LV end-systolic volume and the ejection fraction (readouts
+table), each with its 90 % interval for the views used: fewer views, wider intervals.
 Outputs: one model per structure (LV cavity, LV myocardium, RV, LA, RA, aortic root), a segmentation made from
 those closed surfaces, and readouts (LV EDV, ESV, stroke volume, EF, LV mass, biplane Simpson's volumes and EF
 from the network's 2D segmentation, and for each view the Dice between the reconstructed heart cut by the
@@ -175,7 +176,7 @@ class EchoReconWidget(ReconWidgetMixin, ScriptedLoadableModuleWidget, VTKObserva
             slicer.util.showStatusMessage(_("{count} views assigned.").format(count=assigned), 3000)
 
     def _applyToolTip(self) -> str:
-        return _("Reconstruct the 3D heart from the six views.")
+        return _("Reconstruct the 3D heart from the views selected (A4C and A2C at least).")
 
     def _updateWidgets(self) -> None:
         self.ui.assignViewsButton.enabled = not self._busy
@@ -241,14 +242,11 @@ class EchoReconLogic(ReconLogicBase):
 
     @staticmethod
     def _checkViews(views, phaseName: str) -> None:
-        if not isinstance(views, dict) or set(views) != set(VIEW_KEYS):
-            raise ValueError(_("The {phase} views must be given as a dict with keys {keys}.").format(
+        """A dict keyed by view keys; which views must be given, and that each is its own image, is
+        ``EchoReconLib.nodeinputs.inputsProblem``'s to say."""
+        if not isinstance(views, dict) or not set(views) <= set(VIEW_KEYS):
+            raise ValueError(_("The {phase} views must be given as a dict with keys among {keys}.").format(
                 phase=phaseName, keys=", ".join(VIEW_KEYS)))
-        missing = [key for key in VIEW_KEYS if views[key] is None]
-        if missing:
-            raise ValueError(_("Missing {phase} views: {views}.").format(phase=phaseName, views=", ".join(missing)))
-        if len({node.GetID() for node in views.values()}) != len(VIEW_KEYS):
-            raise ValueError(_("Each {phase} view must be a different image.").format(phase=phaseName))
 
     def assignViews(self, parameters) -> int:
         """Set the view parameters from the scene's volumes that say which view and phase they are (the JSON
@@ -298,7 +296,9 @@ class EchoReconLogic(ReconLogicBase):
                 abortFlag: Optional[Callable[[], bool]] = None) -> dict:
         """Reconstruct the heart; return the output nodes keyed by output parameter name.
 
-        :param endDiastole: {view key: ``vtkMRMLScalarVolumeNode``} for every key of ``VIEW_KEYS``.
+        :param endDiastole: {view key: ``vtkMRMLScalarVolumeNode``}: A4C and A2C, and any other keys of
+            ``VIEW_KEYS`` the study has (a view absent or None is not used; fewer views widen the interval of the
+            volumes and EF).
         :param endSystole: the same at end-systole, or None (then no end-systolic heart, ESV or EF).
         :param endDiastoleFrames, endSystoleFrames: {view key: frame} for images that are cines (one slice per
             frame); a cine without its frame is refused.

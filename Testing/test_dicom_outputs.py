@@ -417,6 +417,7 @@ def test_codes_are_standard_codes_or_declared_private_ones(moduleName):
     codes, standard = codesOf(moduleName), standardCodes()
     triples = [codes.PROCEDURE] + [spec[key] for spec in codes.SEGMENTS.values() for key in ("category", "type")]
     triples += [spec[key] for spec in codes.READOUTS.values() for key in ("concept", "site", "method") if key in spec]
+    triples += list(getattr(codes, "OTHER_METHODS", ()))
     for value, scheme, meaning in triples:
         if scheme.startswith("99"):
             assert scheme == dicomoutputs.PRIVATE_SCHEME, (value, scheme)

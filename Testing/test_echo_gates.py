@@ -254,7 +254,7 @@ def segmentation(rvA4C=1.0, rvA2C=0.0, lvPixels=1200):
 
 
 def fakeResult(**phases):
-    return SimpleNamespace(phases=tuple(phases), segmentations=phases, readouts=Readouts("EchoRecon"))
+    return SimpleNamespace(phases=tuple(phases), segmentations=phases, readouts=Readouts("EchoRecon"), views=VIEWS)
 
 
 def test_a4c_and_a2c_swapped_are_refused_or_kept():

@@ -189,15 +189,17 @@ def test_readouts_have_units_and_the_known_values(result):
     ed, es = (template.structureVolumesMl(vertices[phase]) for phase in ("ED", "ES"))
     values = result.readouts.toDict()
     assert values["module"] == "EchoRecon" and values["device"] == "cpu" and len(values["model_sha256"]) == 64
-    assert values["warnings"] == []
+    # the stand-in model has no interval calibration (EchoReconLib.viewsets): the one warning says so
+    assert len(values["warnings"]) == 1 and values["warnings"][0].startswith("no interval for the LV volumes and EF")
     expectedKeys = {"lv_edv_ml", "lv_esv_ml", "lv_sv_ml", "lv_ef_percent", "lv_mass_g", "rv_edv_ml", "rv_esv_ml",
                     "la_volume_ed_ml", "la_volume_es_ml", "ra_volume_ed_ml", "ra_volume_es_ml", "simpson_edv_ml",
-                    "simpson_esv_ml", "simpson_ef_percent", "inference_s"}
+                    "simpson_esv_ml", "simpson_ef_percent", "inference_s", "views_used", "view_count"}
     expectedKeys |= {f"view_dice_{view.lower()}" for view in VIEWS} | {f"view_dice_es_{view.lower()}" for view in VIEWS}
     residuals = {f"view_residual{phase}_{view.lower()}_mm" for phase in ("", "_es") for view in VIEWS}
     expectedKeys |= residuals | {"view_fit"}
     assert set(result.readouts.values) == expectedKeys
-    for key in expectedKeys - {"view_fit"}:
+    assert values["views_used"] == " ".join(VIEWS) and values["view_count"] == 6
+    for key in expectedKeys - {"view_fit", "views_used", "view_count"}:
         assert unitOf(key) == ("" if key.startswith("view_dice") else key.rsplit("_", 1)[1]), key
     # the segmentations are the mesh's own cuts: each fitted plane meets them within about a pixel (1.1-1.4 mm; the
     # residual's floor is the spacing of the cut's points along the border; SAXA 2.3 mm: small cuts, few points)
@@ -225,7 +227,7 @@ def test_end_diastole_only_and_esv_above_edv_is_refused_or_kept(knownHeartPath, 
     alone = pipeline.reconstruct(sampleImages["ED"], None, "cpu", modelPath=str(knownHeartPath))
     assert alone.phases == ("ED",)
     assert set(alone.readouts.values) == {"lv_edv_ml", "lv_mass_g", "rv_edv_ml", "la_volume_ed_ml", "ra_volume_ed_ml",
-                                          "simpson_edv_ml", "inference_s", "view_fit",
+                                          "simpson_edv_ml", "inference_s", "view_fit", "views_used", "view_count",
                                           *(f"view_dice_{view.lower()}" for view in VIEWS),
                                           *(f"view_residual_{view.lower()}_mm" for view in VIEWS)}
     growing = saveKnownHeart(tmp_path / "growing.pt", shrink=1.1)
@@ -355,7 +357,8 @@ def test_command_line_writes_every_output(knownHeart, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("problem, fragment", [
-    ("missing view", "missing end-systolic view(s): A3C, SAXA"),
+    ("missing view", "end-diastole and end-systole need the same views: A3C, SAXA given for end-diastole only"),
+    ("missing required view", "missing end-systolic view(s): A2C; EchoRecon needs at least A4C and A2C"),
     ("view given twice", "view A4C given twice"),
     ("same image twice", "the end-diastolic A2C and A3C views are the same image"),
     ("wrong label", "given as the end-diastolic SAXB view but its file labels it SAXM"),
@@ -372,7 +375,7 @@ def test_command_line_writes_every_output(knownHeart, tmp_path, capsys):
 def test_bad_input_is_a_one_line_error_and_writes_nothing(problem, fragment, knownHeart, tmp_path, capsys):
     from ReconCoreLib.cli import main
 
-    ed, es = {"missing view": ({}, dict.fromkeys(("A3C", "SAXA"))),
+    ed, es = {"missing view": ({}, dict.fromkeys(("A3C", "SAXA"))), "missing required view": ({}, {"A2C": None}),
               "wrong label": ({"SAXB": str(NORMAL["ED"]["SAXM"])}, {}),
               "wrong phase": ({}, {"A4C": str(NORMAL["ED"]["A4C"])})}.get(problem, ({}, {}))
     if problem == "same image twice":  # an unlabelled copy of the A2C image given as A3C

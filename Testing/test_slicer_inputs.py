@@ -263,7 +263,12 @@ def test_input_checks_name_the_problem(scene):
     assert femurInputsProblem(cine, other) == "cine has 3 frames: a radiograph is one image."
     assert femurInputsProblem(image, other) is None
     missing = echoInputsProblem({"ED": {"A4C": image}, "ES": {}}, {})
-    assert missing.startswith("Select the end-diastolic frame of these views: A2C, A3C, SAXB, SAXM, SAXA.")
+    assert missing == "Select the end-diastolic frame of these views: A2C (the other views are optional)."
+    second = runtime.volumeNodeFromArray(scene, np.ones((1, 8, 8), np.float32), np.eye(4), "A2C")
+    assert echoInputsProblem({"ED": {"A4C": image, "A2C": second}}, {}) is None  # A4C and A2C alone are enough
+    differ = echoInputsProblem({"ED": {"A4C": image, "A2C": second, "SAXM": other},
+                                "ES": {"A4C": image, "A2C": second}}, {})
+    assert differ.startswith("Select the same views for both phases: SAXM is given for one phase only")
 
 
 # -- a failed or cancelled run leaves nothing behind ---------------------------------------------------------------

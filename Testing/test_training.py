@@ -149,3 +149,10 @@ def test_echo_retraining_command(tmp_path):
     displacement, logits = loadsAndRuns(export, torch.rand(1, 6, 128, 128))
     assert displacement.shape == (1, HeartTemplate.load().numberOfVertices, 3) and logits.shape == (1, 6, 7, 128, 128)
     assert np.isfinite(displacement.numpy()).all()
+    # stage 3: another run's shards (--data), its own checkpoint and training.json, view dropout, from the export
+    views = tmp_path / "views"
+    train.main(["--work", str(views), "--data", str(work), "--no-generate", "--minutes", "0.02", "--patients", "1",
+                "--device", "cpu", "--view-dropout", "1", "--init", str(export), "--export", str(tmp_path / "v.pt")])
+    stage = json.loads((views / "training.json").read_text())
+    assert stage["history"][0]["view_dropout"] == 1 and stage["history"][0]["init"] == str(export)
+    assert json.loads((work / "training.json").read_text()) == summary and (views / "checkpoint.pt").is_file()

@@ -52,9 +52,10 @@ def blandAltmanPlot(rows: list, path: Path) -> Path:
 
 
 def writeModelCard(metrics: dict, training: dict, modelPath: Path, cardPath: Path, plotPath: Path,
-                   splits: dict | None = None) -> Path:
+                   splits: dict | None = None, viewSets: dict | None = None) -> Path:
     """The model card of ``modelPath`` from the held-out ``metrics`` and the run's ``training.json``; ``splits``
-    ({acquisition: metrics}, ``evaluate --also``) adds the section comparing the held-out splits."""
+    ({acquisition: metrics}, ``evaluate --also``) adds the section comparing the held-out splits, ``viewSets``
+    (``viewsets-evaluation.json`` of :mod:`~.viewsets`) the section on fewer views."""
     from . import network, train
     from .templatebuilder import SOURCE_CITATION
 
@@ -76,7 +77,9 @@ def writeModelCard(metrics: dict, training: dict, modelPath: Path, cardPath: Pat
         segmentationNote=_segmentationNote(m["segmentation_dice"]),
         met1=yes[met["lv_volume_median_abs_error_percent<=5"]], met2=yes[met["ef_mae_points<=4"]],
         met3=yes[met["ef_mae_below_simpson"]], met4=yes[met["assd_mm<=2_every_structure"]],
-        cpu=platform.processor() or platform.machine(), splitsSection=splitsSection(m, splits))
+        cpu=platform.processor() or platform.machine(), splitsSection=splitsSection(m, splits),
+        stage=3 if _viewDropout(t) else 2, inputNote=_inputNote(t),
+        viewSetsSection=viewSetsSection(viewSets, modelPath))
     return writeCardFile(cardPath, card)
 
 
@@ -89,7 +92,7 @@ Trained by `python -m EchoReconDev.train` (`make train-echo`); this card, the fi
 ## What it does
 Input: the six standard views of one cardiac phase, `images` [B, 6, 128, 128] float in [0, 1], in the order A4C, A2C,
 A3C, SAXB, SAXM, SAXA (sector apex at the top middle; apical views 180 mm deep, short-axis views 140 mm, as the
-simulator of `EchoReconDev.echosim` makes them). Outputs: (1) the displacement [B, {vertices}, 3] (mm) of every
+simulator of `EchoReconDev.echosim` makes them){inputNote}. Outputs: (1) the displacement [B, {vertices}, 3] (mm) of every
 vertex of the labelled template heart (heart frame of `EchoReconLib.template`: origin mitral annulus centre, +z
 along the LV long axis to the apex, +x toward the RV); template + displacement is the patient's heart with the
 template's numbering and triangles (6 closed surfaces: LV cavity, LV myocardium (epicardium), RV, LA, RA, aortic root;
@@ -125,13 +128,15 @@ intensity augmentation (gamma, gain, noise). Cache: `EchoReconDev.dataset` shard
 {fineTune}
 
 ## Training
-Command: `make train-echo MINUTES={t[minutes_budget]:g}`: two stages of that many minutes, each a generator process
-(`python -m EchoReconDev.dataset --work <folder> --cases 2000 [--acquisition varied]`) beside `python -m
-EchoReconDev.train --work <folder> --minutes {t[minutes_budget]:g} --threads {t[threads]} --no-generate`, which picks up
-new shards as they appear: stage 1 in `runs/echo` (standard views, exported to `runs/echo/EchoRecon-standard.pt`),
-stage 2 in `runs/echo-varied` (`--lr 5e-4 --init runs/echo/EchoRecon-standard.pt`); then this evaluation. Each stage
-resumes from its folder's `checkpoint.pt`; CUDA when present, `torchrun --nproc_per_node=N -m EchoReconDev.train ...`
-for several GPUs. The figures below are stage 2's run.
+Command: `make train-echo MINUTES=100 ECHO_VIEWS_MINUTES={t[minutes_budget]:g}`: stages 1 and 2 of MINUTES each, a
+generator process (`python -m EchoReconDev.dataset --work <folder> --cases 2000 [--acquisition varied]`) beside
+`python -m EchoReconDev.train --work <folder> --minutes 100 --threads 1 --no-generate`, which picks up new shards as
+they appear: stage 1 in `runs/echo` (standard views, exported to `runs/echo/EchoRecon-standard.pt`), stage 2 in
+`runs/echo-varied` (`--lr 5e-4 --init runs/echo/EchoRecon-standard.pt`, exported to
+`runs/echo-varied/EchoRecon-varied.pt`); stage 3 in `runs/echo-views` on stage 2's patients (`--data runs/echo-varied
+--view-dropout 0.5 --lr 2.5e-4 --seed 1 --init runs/echo-varied/EchoRecon-varied.pt`, ECHO_VIEWS_MINUTES); then the
+interval calibration and this evaluation. Each stage resumes from its folder's `checkpoint.pt`; CUDA when present,
+`torchrun --nproc_per_node=N -m EchoReconDev.train ...` for several GPUs. The figures below are stage {stage}'s run.
 Loss: {weights[0]} x vertex MSE (mm^2) + {weights[1]} x |relative LV cavity volume error| (divergence-theorem volume of
 the predicted LV cavity, differentiable) + {weights[2]} x |EF error| (fraction; both phases of each patient in a batch)
 + {weights[3]} x (Dice + cross-entropy) of the 2D segmentation. Adam (lr {t[lr]}, cosine decay over the time budget to
@@ -172,11 +177,11 @@ Per structure (ED and ES pooled):
 
 Bland-Altman plot of EF (this model and biplane Simpson's against the true EF): `{plot}`.
 Inference: {m[inference_seconds_per_phase_cpu]:.2f} s per phase (six views) on {m[threads]} CPU thread(s) ({cpu}).
-{splitsSection}
+{splitsSection}{viewSetsSection}
 ## Limits
 Trained and evaluated on synthetic hearts and simulated echo images only: **not validated on real
 echocardiograms**, whose appearance (and the CycleGAN-translated images of the paper) differ from this simulator.
-The views must be the six standard views in the given order and orientation, with about the simulator's depths;
+The views must be standard views (A4C and A2C at least) in the standard orientation, with about the simulator's depths;
 the heart is reconstructed in its own heart frame (mitral annulus centre, long axis), not in scanner coordinates.
 Shapes outside the generator's population (congenital disease, aneurysms, prosthetic valves) are not represented.
 {segmentationNote}CPU training was limited to {t[minutes]} minutes on a shared CPU; longer training (e.g. on a GPU) is one command with a
@@ -251,17 +256,40 @@ def _history(training: dict) -> str:
     return "; the run was resumed with other settings: " + "; ".join(parts)
 
 
+def _viewDropout(training: dict) -> float:
+    return float((training.get("history") or [{}])[0].get("view_dropout", 0.0))
+
+
+def _inputNote(training: dict) -> str:
+    if not _viewDropout(training):
+        return ""
+    return ("; A4C and A2C always, each other view when the study has it: a view not given is a black image (zeros), "
+            "as the network was trained with it (view dropout, stage 3 below)")
+
+
 def _fineTune(training: dict) -> str:
-    """The card's paragraph on the fine-tuning stage, when the run started from another model's weights."""
+    """The card's paragraphs on the fine-tuning stages, when the run started from another model's weights."""
     start = (training.get("history") or [{}])[0].get("init", "")
     if not start:
         return ""
+    if _viewDropout(training):  # stage 3: its paragraph after stage 2's (which started from the model bundled then)
+        return _stageTwo("EchoRecon/Resources/Models/EchoRecon.pt", "") + (
+            f"\n**Stage 3 (the run described under Training): fine-tuned from stage 2's model** (`{start}`, the "
+            "model bundled before, SHA-256 657a826c..., 100 min; its figures are in this card's version at commit "
+            "2860d24) on the same patients with view dropout (`--view-dropout "
+            f"{_viewDropout(training):g}`): that share of the patients in each batch keeps A4C and A2C and each other "
+            "view with probability 0.5, in both phases; a dropped view is a black image with a background label "
+            "image, as the runtime gives the network a view not given.\n")
+    return _stageTwo(start, " (the run described under Training)")
+
+
+def _stageTwo(start: str, described: str) -> str:
     from .acquisition import VARIED as v
 
     bundled = start.endswith("Resources/Models/EchoRecon.pt")  # this run started from the model bundled before
     stageOne = ("the model bundled before, SHA-256 ed309ccb..., trained 100 min on the data above; its run and "
                 "figures are in this card's version at commit 4953bb4" if bundled else "trained on the data above")
-    return (f"\n**Stage 2 (the run described under Training): fine-tuned from `{start}`** ({stageOne}) on patients "
+    return (f"\n**Stage 2{described}: fine-tuned from `{start}`** ({stageOne}) on patients "
             "acquired as scanners vary them (`--acquisition varied`, `EchoReconDev.acquisition`), each view on its "
             f"own: sector {2 * v.halfAngleDeg[0]:g}-{2 * v.halfAngleDeg[1]:g} deg, depth {v.apicalDepthMm[0]:g}-"
             f"{v.apicalDepthMm[1]:g} mm (apical) and {v.shortAxisDepthMm[0]:g}-{v.shortAxisDepthMm[1]:g} mm (short "
@@ -272,6 +300,43 @@ def _fineTune(training: dict) -> str:
             f"{100 * v.annotations:.0f} % of views; every image read through the runtime's `networkInput` (resampled "
             "to the network's grid), its label image cleared where the sector shows nothing. Seeds 0-1999, cache "
             "`runs/echo-varied`.\n")
+
+
+def viewSetsSection(viewSets: dict | None, modelPath: Path) -> str:
+    """The card's "Fewer views" section: every view set on the held-out splits (:mod:`~.viewsets`), when evaluated
+    for this model file."""
+    from ReconCoreLib.models import sha256
+
+    if not viewSets or viewSets.get("modelSha256") != sha256(modelPath):
+        return ""
+    splits = viewSets["splits"]
+    names = list(splits["varied"])
+    rows = []
+    for name in sorted(names, key=lambda key: (len(key.split()), names.index(key))):
+        v, o = splits["varied"][name], splits["ood"][name]
+        rows.append(f"| {name} | {v['ef_mae_points']:.2f} | {v['lv_volume_median_abs_error_percent']:.1f} % | "
+                    f"+-{v['ef_half_width_points']:.1f} / +-{v['edv_half_width_percent']:.0f} % | "
+                    f"{v['coverage_ef']:.2f} / {v['coverage_edv']:.2f} / {v['coverage_esv']:.2f} | "
+                    f"{o['ef_mae_points']:.2f} | {o['lv_volume_median_abs_error_percent']:.1f} % | "
+                    f"{o['coverage_ef']:.2f} / {o['coverage_edv']:.2f} / {o['coverage_esv']:.2f} |")
+    first = splits["varied"][names[0]]
+    return f"""
+## Fewer views
+Every set of views a run may have (A4C and A2C with any of the other four), the views not in the set given to the
+network as black images, on the held-out patients of the varied and the out-of-distribution splits
+({first['patients']} each, ED and ES). The interval is the runtime's (`EchoReconLib.viewsets`): a conformal 90 %
+half-width per view set, calibrated on 200 other patients of the training generator (varied acquisitions, seeds
+2000000-2000199) by `python -m EchoReconDev.viewsets --calibrate`; coverage is the share of held-out patients whose
+true EF / EDV / ESV lies inside it. Printed by `python -m EchoReconDev.viewsets --evaluate`. Target of the issue for
+A4C + A2C alone: EF MAE <= 5 points.
+
+| views | varied: EF MAE (points) | LV volume median error | interval half-width EF / EDV | coverage EF / EDV / ESV | ood: EF MAE | LV volume median error | coverage EF / EDV / ESV |
+|---|---|---|---|---|---|---|---|
+{chr(10).join(rows)}
+
+The interval is calibrated on the training generator's patients: out of distribution it holds the truth less often
+(the last column), as the errors there are larger.
+"""
 
 
 def _cacheGrowth(log: list) -> str:

@@ -28,7 +28,9 @@ the card compares the splits in one table.
 
 Writes ``evaluation.json``, ``evaluation-cases.csv`` and ``evaluation-<NAME>.json`` per ``--also`` split to
 ``--results`` (default ``--work``: another folder evaluates an older model without overwriting these), the
-Bland-Altman PNG and the model card beside the model (``EchoRecon.md``, ``EchoRecon-bland-altman.png``).
+Bland-Altman PNG and the model card beside the model (``EchoRecon.md``, ``EchoRecon-bland-altman.png``). The card's
+table of view sets comes from ``viewsets-evaluation.json`` in ``--results`` (``python -m EchoReconDev.viewsets
+--evaluate``) when it is there and is for the same model file.
 """
 
 from __future__ import annotations
@@ -380,6 +382,8 @@ def main(argv=None):
                         "cached in FOLDER (generated when missing); repeatable")
     parser.add_argument("--results", help="folder of evaluation.json, evaluation-cases.csv, evaluation-NAME.json "
                         "(default: --work)")
+    parser.add_argument("--training", type=Path, help="the training.json of the run that made the model (default: "
+                        "--work's); the card describes that run")
     parser.add_argument("--card", default=str(CARD_PATH), help="model card to write ('' for none)")
     parser.add_argument("--plot", default=str(PLOT_PATH))
     parser.add_argument("--card-only", action="store_true",
@@ -412,11 +416,13 @@ def main(argv=None):
             print(splitsTable({f"{args.acquisition} (main)": metrics, **splits}), flush=True)
     plot = blandAltmanPlot(rows, Path(args.plot))
     if args.card:
-        trainingPath = work / "training.json"
+        trainingPath = args.training or work / "training.json"
         training = json.loads(trainingPath.read_text()) if trainingPath.exists() else {}
+        viewSetsPath = results / "viewsets-evaluation.json"  # python -m EchoReconDev.viewsets --evaluate
+        viewSets = json.loads(viewSetsPath.read_text()) if viewSetsPath.exists() else None
         training.setdefault("minutes_budget", training.get("minutes", 0))
         training["curve"] = lossCurve(training.get("log", []))
-        writeModelCard(metrics, training, modelPath, Path(args.card), plot, splits)
+        writeModelCard(metrics, training, modelPath, Path(args.card), plot, splits, viewSets)
 
 
 if __name__ == "__main__":

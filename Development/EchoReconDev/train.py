@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from EchoReconLib.conventions import IMAGE_SIZE, STRUCTURES, VIEWS
+from EchoReconLib.conventions import IMAGE_SIZE, REQUIRED_VIEWS, STRUCTURES, VIEWS
 from EchoReconLib.template import enclosedVolumeTensor
 from ReconCoreDev.training import TrainingRun, addRunArguments, exportTorchScript, sourceModelPath
 
@@ -78,6 +78,22 @@ class Losses(torch.nn.Module):
 
 def toTensors(arrays: dict, device) -> dict:
     return {key: torch.as_tensor(value, device=device) for key, value in arrays.items()}
+
+
+def dropViews(batch: dict, rng: np.random.Generator, probability: float) -> dict:
+    """View dropout (in place, numpy batch ordered [p0 ED, p0 ES, ...]): with ``probability`` a patient keeps only
+    the :data:`REQUIRED_VIEWS` and each other view with probability 0.5, for both phases (a study lacks a view in
+    both). A dropped view is what the runtime gives the network for a view it was not given: a black image, and
+    its label image is background."""
+    optional = [index for index, view in enumerate(VIEWS) if view not in REQUIRED_VIEWS]
+    for patient in range(len(batch["images"]) // 2):
+        if rng.random() >= probability:
+            continue
+        dropped = [index for index in optional if rng.random() < 0.5]
+        rows = slice(2 * patient, 2 * patient + 2)
+        batch["images"][rows, dropped] = 0.0
+        batch["labels"][rows, dropped] = 0
+    return batch
 
 
 def pairBatch(data: dict, patients: np.ndarray, rng=None) -> dict:
@@ -130,6 +146,10 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--acquisition", default="standard", choices=("standard", "varied"),
                         help="the data generated when missing (EchoReconDev.dataset)")
+    parser.add_argument("--data", type=Path, help="the shard cache (default: --work); another stage's shards "
+                        "reused with this run's own checkpoint in --work")
+    parser.add_argument("--view-dropout", type=float, default=0.0,
+                        help="share of patients that keep only A4C, A2C and each other view with probability 0.5")
     parser.add_argument("--init", type=Path, help="start from this TorchScript model's weights (fine-tuning) "
                         "when there is no checkpoint to resume")
     args = parser.parse_args(argv)
@@ -138,15 +158,15 @@ def main(argv=None):
 
     def validate():  # at each checkpoint (main rank): a quick look at held-out patients for the log
         nonlocal heldOut
-        if heldOut is None and dataset.availableShards(run.work, dataset.HELD_OUT_PREFIX):
-            heldOut = dataset.loadShards(dataset.availableShards(run.work, dataset.HELD_OUT_PREFIX)[:1])
+        if heldOut is None and dataset.availableShards(work, dataset.HELD_OUT_PREFIX):
+            heldOut = dataset.loadShards(dataset.availableShards(work, dataset.HELD_OUT_PREFIX)[:1])
         if heldOut is not None:
             run.log(quickValidation(model, heldOut, 16, run.device))
 
     run = TrainingRun(args.work, args.minutes, args.device, args.threads, CHECKPOINT_SECONDS, onCheckpoint=validate)
     device = run.device
     torch.manual_seed(args.seed)  # same initial weights on every rank
-    work = run.work
+    work = args.data or run.work
     if run.isMain and not args.no_generate:
         ensureData(work, args.cases, args.held_out_cases, args.workers, args.acquisition)
     run.barrier()
@@ -166,7 +186,7 @@ def main(argv=None):
     run.state.setdefault("history", []).append({
         "from_step": run.step, "from_minutes": round(run.state["seconds"] / 60, 1), "minutes_budget": args.minutes,
         "segmentation_weight": WEIGHT_SEGMENTATION, "dice_over_batch": DICE_OVER_BATCH, "lr": args.lr,
-        "init": run.state.get("init", "")})
+        "init": run.state.get("init", ""), "view_dropout": args.view_dropout, "data": str(work)})
     trainer = torch.nn.parallel.DistributedDataParallel(model) if run.distributed else model
     rng = np.random.default_rng([args.seed, run.rank, run.step])
     running: dict[str, list] = {}
@@ -180,7 +200,7 @@ def main(argv=None):
                 train = {key: np.concatenate([train[key], extra[key]]) for key in train}
                 shardPaths = newer
         patients = rng.integers(0, len(train["seed"]), args.patients)
-        batch = toTensors(pairBatch(train, patients, rng), device)
+        batch = toTensors(dropViews(pairBatch(train, patients, rng), rng, args.view_dropout), device)
         rate = run.cosineRate(optimizer, args.lr, fraction)
         displacement, logits = trainer(batch["images"])
         total, terms = losses(displacement, logits, batch)
@@ -206,7 +226,7 @@ def main(argv=None):
                "patients_per_batch": args.patients, "training_patients": int(len(train["seed"])), "lr": args.lr,
                "seed": args.seed, "torch": torch.__version__, "history": state.get("history", []),
                "epochs": round(state["samples"] / (2 * len(train["seed"])), 2), "world_size": worldSize}
-    (work / "training.json").write_text(json.dumps(summary | {"log": state["log"]}, indent=1) + "\n")
+    (run.work / "training.json").write_text(json.dumps(summary | {"log": state["log"]}, indent=1) + "\n")
     export(model.cpu(), Path(args.export))
 
 

@@ -4,6 +4,9 @@
 #: short axis at the basal, mid-ventricular and apical levels. Inputs and outputs keep this order.
 VIEWS = ("A4C", "A2C", "A3C", "SAXB", "SAXM", "SAXA")
 APICAL_VIEWS = ("A4C", "A2C", "A3C")
+#: The views every study must have (the network was trained with the others dropped, never these): a run on a
+#: subset of VIEWS gives the others to the network as black images.
+REQUIRED_VIEWS = ("A4C", "A2C")
 #: Cardiac phases: end-diastole, end-systole.
 PHASES = ("ED", "ES")
 PHASE_NAMES = {"ED": "end-diastolic", "ES": "end-systolic"}

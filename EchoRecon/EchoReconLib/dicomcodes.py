@@ -29,6 +29,9 @@ SEGMENTS = {
 
 VOLUME = ("118565006", "SCT", "Volume")  # CID 7469, 7472
 SIX_VIEWS = ("121217", "DCM", "Volume estimated from three or more non-coplanar 2D regions")  # CID 7472
+TWO_VIEWS = ("121218", "DCM", "Volume estimated from two non-coplanar 2D regions")  # CID 7472
+#: Methods :func:`readoutMethod` gives in place of a readout's ``method`` (the standard-codes test checks them too).
+OTHER_METHODS = (TWO_VIEWS,)
 LV_EDV = ("18026-5", "LN", "Left Ventricular End Diastolic Volume")  # CID 12200, 12202
 LV_ESV = ("18148-7", "LN", "Left Ventricular End Systolic Volume")  # CID 12200, 12202
 STROKE_VOLUME = ("90096001", "SCT", "Stroke Volume")  # CID 12200, 12207
@@ -74,7 +77,13 @@ READOUTS.update({f"view_dice{prefix}_{view.lower()}": {"concept": VIEW_DICE, "un
 NOT_REPORTED = {
     "inference_s": "run time, not a finding",
     "view_fit": "what the view fit moved (pose, or pose and shape): a method setting",
+    "views_used": "the input views: the SR references the input images and codes the method by their number",
+    "view_count": "the number of input views: the SR codes the volumes' method by it",
 }
+# the 90 % interval of the LV volumes and EF for the views used (EchoReconLib.viewsets)
+NOT_REPORTED.update({f"lv_{key}_{end}_{unit}": "the calibrated interval of a readout the SR reports, not a finding"
+                     for key, unit in (("edv", "ml"), ("esv", "ml"), ("ef", "percent")) for end in ("low", "high")})
+
 # each view's fit residual (mm), ED and ES: a quality measure of the input, not a finding
 NOT_REPORTED.update({f"view_residual{prefix}_{view.lower()}_mm": "quality of the view's fit, not a finding"
                      for prefix in ("", "_es") for view in ("A4C", "A2C", "A3C", "SAXB", "SAXM", "SAXA")})
@@ -82,3 +91,11 @@ NOT_REPORTED.update({f"view_residual{prefix}_{view.lower()}_mm": "quality of the
 NOT_REPORTED.update({f"{key}_{view.lower()}": "how the cine was read, not a finding"
                      for key in ("ed_frame", "es_frame", "lv_area_change")
                      for view in ("A4C", "A2C", "A3C", "SAXB", "SAXM", "SAXA")})
+
+
+def readoutMethod(key: str, readouts):
+    """The method of readout ``key`` in this run (``None``: its ``method`` in READOUTS): volumes from A4C and A2C
+    alone are estimated from two non-coplanar regions, not three or more."""
+    if READOUTS[key].get("method") == SIX_VIEWS and readouts.values.get("view_count") == 2:
+        return TWO_VIEWS
+    return None

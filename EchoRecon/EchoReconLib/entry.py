@@ -60,7 +60,8 @@ def viewAssignments(values: Optional[list[str]], option: str) -> tuple[dict[str,
 
 def addArguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ed", nargs="+", metavar="VIEW=FILE[@FRAME]",
-                        help=f"end-diastolic views, VIEW one of {', '.join(VIEWS)}")
+                        help=f"end-diastolic views, VIEW one of {', '.join(VIEWS)}: A4C and A2C, and any of the "
+                        "others the study has (fewer views widen the interval of the volumes and EF)")
     parser.add_argument("--es", nargs="+", metavar="VIEW=FILE[@FRAME]",
                         help="end-systolic views (gives ESV and EF); @FRAME picks the frame (0-based) of a cine")
     parser.add_argument("--cine", nargs="+", metavar="VIEW=FILE",
@@ -109,6 +110,7 @@ def inputImages(case: EchoCase) -> dict[str, Path]:
 
 
 ENTRY = ModuleEntry(moduleName="EchoRecon", command="echo",
-                    help="heart chambers, volumes and EF from six echo views", addArguments=addArguments,
+                    help="heart chambers, volumes and EF from A4C, A2C and up to four more echo views",
+                    addArguments=addArguments,
                     caseFromArguments=caseFromArguments, runCase=runCase, sampleCases=sampleCases,
                     inputImages=inputImages)

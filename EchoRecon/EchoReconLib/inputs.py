@@ -1,8 +1,9 @@
 """Checks of the views given for each phase, and each image resampled to the network's input.
 
-A phase is ``{view: image}`` with every view of :data:`~.conventions.VIEWS` (A4C, A2C, A3C, SAXB, SAXM, SAXA): the
-network was trained on all six, never with a view missing, so a missing view is refused. A file's own view and
-phase labels must match what it is given for; ED and ES of one view must be two frames of one cine.
+A phase is ``{view: image}`` with views of :data:`~.conventions.VIEWS` (A4C, A2C, A3C, SAXB, SAXM, SAXA): A4C and A2C
+(:data:`~.conventions.REQUIRED_VIEWS`) always, the others when the study has them (the network was trained with them
+dropped, never A4C or A2C); both phases have the same views. A file's own view and phase labels must match what it
+is given for; ED and ES of one view must be two frames of one cine.
 
 Physical size (:func:`checkPhysicalSize`, before the network runs; these always stop the run: a spacing in the wrong
 unit would make every volume wrong by its cube). Each view's field depth, sector apex to the bottom of the imaging
@@ -27,7 +28,7 @@ from typing import Mapping
 
 import numpy as np
 
-from .conventions import FIELD_DEPTH_MM, IMAGE_SIZE, PHASE_NAMES, VIEWS
+from .conventions import FIELD_DEPTH_MM, IMAGE_SIZE, PHASE_NAMES, REQUIRED_VIEWS, VIEWS
 from .echoio import EchoImage
 
 #: Relative pixel spacing difference above which ED and ES of one view are not frames of one cine.
@@ -46,18 +47,25 @@ MAX_SPACING_ANISOTROPY = 1.2
 MAX_DEPTH_RATIO = 2.0
 
 
+def givenViews(images: Mapping[str, EchoImage]) -> tuple:
+    """The views of a phase that have an image, in :data:`VIEWS` order."""
+    return tuple(view for view in VIEWS if images.get(view) is not None)
+
+
 def checkPhase(images: Mapping[str, EchoImage], phase: str) -> None:
-    """All six views, each a different image, each labelled (when the file says) as the view and phase it is given
-    for. Raises ``ValueError`` naming the problem."""
+    """A4C and A2C and any of the other views, each a different image, each labelled (when the file says) as the
+    view and phase it is given for. Raises ``ValueError`` naming the problem."""
     phaseName = PHASE_NAMES[phase]
     unknown = sorted(set(images) - set(VIEWS))
     if unknown:
         raise ValueError(f"unknown {phaseName} view(s) {', '.join(unknown)} (views: {', '.join(VIEWS)})")
-    missing = [view for view in VIEWS if images.get(view) is None]
+    missing = [view for view in REQUIRED_VIEWS if images.get(view) is None]
     if missing:
-        raise ValueError(f"missing {phaseName} view(s): {', '.join(missing)}; EchoRecon needs all six views "
-                         f"({', '.join(VIEWS)}): its network was not trained with missing views")
-    for view in VIEWS:
+        raise ValueError(f"missing {phaseName} view(s): {', '.join(missing)}; EchoRecon needs at least "
+                         f"{' and '.join(REQUIRED_VIEWS)} (and takes any of the other views: "
+                         f"{', '.join(view for view in VIEWS if view not in REQUIRED_VIEWS)})")
+    views = givenViews(images)
+    for view in views:
         image = images[view]
         if image.viewLabel and image.viewLabel != view:
             raise ValueError(f"{image.name}: given as the {phaseName} {view} view but its file labels it "
@@ -65,8 +73,8 @@ def checkPhase(images: Mapping[str, EchoImage], phase: str) -> None:
         if image.phaseLabel and image.phaseLabel != phase:
             raise ValueError(f"{image.name}: given as the {phaseName} {view} view but its file labels it "
                              f"{image.phaseLabel}")
-    for index, first in enumerate(VIEWS):
-        for second in VIEWS[index + 1:]:
+    for index, first in enumerate(views):
+        for second in views[index + 1:]:
             if _sameImage(images[first], images[second]):
                 raise ValueError(f"the {phaseName} {first} and {second} views are the same image "
                                  f"({images[second].name}); a view given twice?")
@@ -77,8 +85,17 @@ def _sameImage(first: EchoImage, second: EchoImage) -> bool:
 
 
 def checkPhasePair(endDiastole: Mapping[str, EchoImage], endSystole: Mapping[str, EchoImage]) -> None:
-    """ED and ES of each view must be two different frames of one cine: same size and pixel spacing."""
-    for view in VIEWS:
+    """Both phases have the same views; ED and ES of each view must be two different frames of one cine: same size
+    and pixel spacing."""
+    edViews, esViews = givenViews(endDiastole), givenViews(endSystole)
+    if edViews != esViews:
+        onlyEd = [view for view in edViews if view not in esViews]
+        onlyEs = [view for view in esViews if view not in edViews]
+        raise ValueError("end-diastole and end-systole need the same views: "
+                         + "; ".join(text for text in (f"{', '.join(onlyEd)} given for end-diastole only" if onlyEd
+                                                       else "", f"{', '.join(onlyEs)} for end-systole only"
+                                                       if onlyEs else "") if text))
+    for view in edViews:
         ed, es = endDiastole[view], endSystole[view]
         if ed.pixels.shape != es.pixels.shape or (ed.pixelSpacingMm is None) != (es.pixelSpacingMm is None) or (
                 ed.pixelSpacingMm is not None and not np.allclose(ed.pixelSpacingMm, es.pixelSpacingMm,

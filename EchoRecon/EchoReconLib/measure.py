@@ -122,13 +122,16 @@ def checkApicalViews(result) -> None:
 
 def checkLvArea(result) -> None:
     """The LV (cavity and wall) as the network segments it has an adult LV's area (:data:`LV_AREA_RANGE_CM2`) in the
-    apical and the short-axis views of each phase."""
+    apical and the short-axis views given, in each phase."""
     from ReconCoreLib.plausibility import gate
 
     for phase in result.phases:
         labels = result.segmentations[phase]
-        shortAxis = tuple(view for view in VIEWS if view not in APICAL_VIEWS)
-        for group, views in (("apical", APICAL_VIEWS), ("short-axis", shortAxis)):
+        apical = tuple(view for view in APICAL_VIEWS if view in result.views)
+        shortAxis = tuple(view for view in result.views if view not in APICAL_VIEWS)
+        for group, views in (("apical", apical), ("short-axis", shortAxis)):
+            if not views:
+                continue
             areas = [np.count_nonzero(np.isin(labels[VIEWS.index(view)], (1, 2))) * trainingPixelMm(view) ** 2 / 100.0
                      for view in views]
             low, high = LV_AREA_RANGE_CM2[group]
@@ -182,7 +185,8 @@ def measure(result) -> None:
     viewResiduals(result)
     for phase in result.phases:
         planes = viewPlanes(result.vertices[phase], template)
-        for index, view in enumerate(VIEWS):
+        for view in result.views:
+            index = VIEWS.index(view)
             dice = planeCutDice(result.vertices[phase], template, planes[view], result.segmentations[phase][index] > 0)
             readouts.set(f"view_dice_{view.lower()}" if phase == "ED" else f"view_dice_es_{view.lower()}", dice)
             if dice < LOW_VIEW_DICE:

@@ -6,7 +6,7 @@ from typing import Optional
 
 from ReconCoreLib.nodefiles import frameCount, imageProblem
 
-from .conventions import VIEWS
+from .conventions import REQUIRED_VIEWS, VIEWS
 
 PHASE_NAMES = {"ED": "end-diastolic", "ES": "end-systolic"}
 
@@ -19,16 +19,22 @@ def inputsProblem(phases: dict, frames: dict) -> Optional[str]:
         the DICOM module) may serve both phases, each with its own frame.
     :param frames: {phase: {view: frame index}} for the cines.
     """
+    given = {}
     for phase, views in phases.items():
         name = PHASE_NAMES[phase]
-        missing = [view for view in VIEWS if views.get(view) is None]
+        missing = [view for view in REQUIRED_VIEWS if views.get(view) is None]
         if missing:
-            reason = f"Select the {name} frame of these views: {', '.join(missing)}."
+            reason = f"Select the {name} frame of these views: {', '.join(missing)} (the other views are optional)."
             if phase == "ES":
                 reason += " Or untick 'Use end-systole' to reconstruct end-diastole only."
             return reason
+        given[phase] = [view for view in VIEWS if views.get(view) is not None]
+        if phase != "ED" and "ED" in given and given[phase] != given["ED"]:
+            differ = [view for view in VIEWS if (view in given[phase]) != (view in given["ED"])]
+            return (f"Select the same views for both phases: {', '.join(differ)} is given for one phase only "
+                    "(a view missing in one phase cannot be used in the other).")
         seen = {}
-        for view in VIEWS:
+        for view in given[phase]:
             node = views[view]
             problem = imageProblem(node)
             if problem:

@@ -1,4 +1,5 @@
-"""EchoRecon pipeline: six 2D echo views per cardiac phase -> labelled 3D heart, LV volumes and EF, with checks.
+"""EchoRecon pipeline: 2D echo views per cardiac phase (A4C, A2C and any of A3C, SAXB, SAXM, SAXA) -> labelled
+3D heart, LV volumes and EF, with checks.
 
 Steps: read each view (:mod:`echoio`: DICOM US, a chosen frame of a cine; or ``.nrrd``/``.png``/... with an optional
 JSON sidecar), check the set of views and their physical size (field depth, square pixels: a spacing in the wrong
@@ -41,12 +42,13 @@ import numpy as np
 from ReconCoreLib.progress import Progress
 from ReconCoreLib.readouts import Readouts
 
-from .conventions import PHASE_NAMES, PHASES, STRUCTURES, VIEWS
+from .conventions import IMAGE_SIZE, PHASE_NAMES, PHASES, STRUCTURES, VIEWS
 from .echoio import EchoImage, echoImageFromVolumeNode, readEchoImage
-from .inputs import checkPhase, checkPhasePair, checkPhysicalSize, networkInput
+from .inputs import checkPhase, checkPhasePair, checkPhysicalSize, givenViews, networkInput
 from .measure import measure
 from .outputs import addToScene, writeOutputs
 from .template import HeartTemplate
+from .viewsets import recordViewSet
 
 MODULE = "EchoRecon"
 #: Opacity of the fill of each structure's cut over an echo image in the slice views (its outline is opaque).
@@ -73,6 +75,7 @@ class Reconstruction:
     template: HeartTemplate
     heartToRas: np.ndarray = field(default_factory=lambda: np.eye(4))
     viewFit: object = None  #: :class:`~.viewfit.ViewFit` (planes as imaged, per-view residuals); None when not fitted
+    views: tuple = VIEWS  #: the views given (the others were black images to the network), in VIEWS order
 
     @property
     def phases(self) -> tuple:
@@ -85,7 +88,10 @@ class Reconstruction:
 def reconstruct(endDiastole: Mapping[str, EchoImage], endSystole: Optional[Mapping[str, EchoImage]] = None,
                 device: str = "auto", modelPath: Optional[str] = None,
                 progress: Optional[Progress] = None, fitShape: bool = False) -> Reconstruction:
-    """Run the method on one or two phases ({view: :class:`EchoImage`}, every view of :data:`VIEWS`).
+    """Run the method on one or two phases ({view: :class:`EchoImage`}: A4C, A2C and any other views of
+    :data:`VIEWS`, the same in both phases; a view not given is a black image to the network, as in training).
+    With fewer than six views the readouts say which were used and give the LV volumes and EF with their interval
+    (:mod:`~.viewsets`).
 
     After the network, each view's plane pose is fitted to the network's 2D segmentation of that image
     (:func:`~.viewfit.fitToViews`): the residuals are the per-view quality readouts. ``fitShape`` also deforms the
@@ -113,13 +119,16 @@ def reconstruct(endDiastole: Mapping[str, EchoImage], endSystole: Optional[Mappi
     modelFile = requireModel(MODULE, modelPath)
     template = HeartTemplate.load()
     readouts = Readouts(MODULE, modelSha256=modelFile.sha256, device=device)
-    unknownSpacing = sorted({view for images in phases.values() for view in VIEWS
+    views = givenViews(endDiastole)
+    unknownSpacing = sorted({view for images in phases.values() for view in views
                              if images[view].pixelSpacingMm is None}, key=VIEWS.index)
     if unknownSpacing:
         readouts.warn(f"no pixel spacing for {', '.join(unknownSpacing)}: the image height was taken as the "
                       "training field depth (180 mm apical, 140 mm short axis); volumes scale with the cube of it")
 
-    inputs = np.stack([np.stack([networkInput(images[view], view) for view in VIEWS]) for images in phases.values()])
+    blank = np.zeros((IMAGE_SIZE, IMAGE_SIZE), np.float32)
+    inputs = np.stack([np.stack([networkInput(images[view], view) if view in views else blank for view in VIEWS])
+                       for images in phases.values()])
     progress(0.2, "network")
     model = modelFile.load(device)
     started = time.perf_counter()
@@ -149,8 +158,10 @@ def reconstruct(endDiastole: Mapping[str, EchoImage], endSystole: Optional[Mappi
         vertices = fit.vertices
     progress(0.5, "measurements")
     result = Reconstruction(vertices=vertices, segmentations=segmentations, inputs=inputsByPhase,
-                            readouts=readouts, template=template, heartToRas=heartToRas(template), viewFit=fit)
+                            readouts=readouts, template=template, heartToRas=heartToRas(template), viewFit=fit,
+                            views=views)
     measure(result)
+    recordViewSet(result, modelFile.sha256)
     if fit is not None:
         readouts.set("view_fit", "pose and shape" if fitShape else "pose")
     readouts.set("inference_s", inferenceSeconds)

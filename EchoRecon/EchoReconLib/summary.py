@@ -159,6 +159,17 @@ def viewPanels(case, directory: Path, readouts=None):
     return panels, verticesOf, planesOf
 
 
+def withInterval(readouts, stem: str, unit: str, label: str):
+    """"label value unit (low-high)" with the 90 % interval of :mod:`~.viewsets` when the run gives one."""
+    from ReconCoreLib.readouts import displayValue
+
+    text = si.readoutText(readouts, f"{stem}_{unit}", label)
+    low, high = (f"{stem}_{end}_{unit}" for end in ("low", "high"))
+    if text is None or low not in readouts.values:
+        return text
+    return f"{text} ({displayValue(low, readouts.values[low])}-{displayValue(high, readouts.values[high])})"
+
+
 def writeSummary(case, directory: Path, readouts) -> Path:
     """Write ``directory/summary.png`` of a finished EchoRecon case (:class:`~.entry.EchoCase`) from its outputs in
     ``directory`` and its ``readouts``; returns the path."""
@@ -172,12 +183,14 @@ def writeSummary(case, directory: Path, readouts) -> Path:
     inputs = (f"{len(case.endDiastole)} end-diastolic views" + (f", {len(case.endSystole)} end-systolic views"
                                                                  if case.endSystole else ", no end-systole")
               + f" (first: {first})")
-    figure = si.SummaryFigure("EchoRecon: heart chambers from six 2D echo views", inputs, readouts)
+    figure = si.SummaryFigure("EchoRecon: heart chambers from 2D echo views", inputs, readouts)
     panels, verticesOf, planesOf = viewPanels(case, directory, readouts)
     for (phase, view), rectangle in viewRectangles().items():
         if (phase, view) in panels:
             dice = si.readoutText(readouts, f"view_dice{'' if phase == 'ED' else '_es'}_{view.lower()}", "Dice")
             figure.panel(rectangle, panels[(phase, view)][0], f"{view} {phase}{'  ' + dice if dice else ''}")
+        elif phase == "ED" or case.endSystole:
+            figure.text((rectangle[0], rectangle[1] + rectangle[3] // 2), f"{view}: not given", 13, si.GREY_TEXT)
         elif phase == "ES" and view == VIEWS[0]:
             figure.text((rectangle[0], rectangle[1]), "No end-systolic views: no ESV or EF.", 13, si.GREY_TEXT)
     legendY = si.BODY_TOP_PX + 2 * (VIEW_PANEL_PX + si.PANEL_TITLE_PX + 8) + 2
@@ -205,8 +218,8 @@ def writeSummary(case, directory: Path, readouts) -> Path:
         view, label, sides = si.ANTERIOR_VIEW, "3D heart at end-diastole, anterior view", ("R", "L")
     figure.panel(renderRectangle(), si.renderMeshes(meshes, (width, height), *view), label, sides)
     figure.footer(si.joinPresent([
-        si.readoutText(readouts, "lv_edv_ml", "LV EDV"), si.readoutText(readouts, "lv_esv_ml", "ESV"),
-        si.readoutText(readouts, "lv_sv_ml", "SV"), si.readoutText(readouts, "lv_ef_percent", "EF"),
+        withInterval(readouts, "lv_edv", "ml", "LV EDV"), withInterval(readouts, "lv_esv", "ml", "ESV"),
+        si.readoutText(readouts, "lv_sv_ml", "SV"), withInterval(readouts, "lv_ef", "percent", "EF"),
         si.readoutText(readouts, "lv_mass_g", "LV mass"),
     ]))
     figure.footer(si.joinPresent([
@@ -215,6 +228,9 @@ def writeSummary(case, directory: Path, readouts) -> Path:
         si.readoutText(readouts, "rv_edv_ml", "RV EDV"), si.readoutText(readouts, "rv_esv_ml", "RV ESV"),
         si.readoutText(readouts, "la_volume_ed_ml", "LA"), si.readoutText(readouts, "ra_volume_ed_ml", "RA"),
     ]))
-    figure.footer(si.joinPresent([si.readoutText(readouts, "inference_s", "inference", "s"),
+    values = readouts.values
+    figure.footer(si.joinPresent([f"views {values['views_used']}" if "views_used" in values else None,
+                                  "(brackets: 90 % interval for these views)" if "lv_edv_low_ml" in values else None,
+                                  si.readoutText(readouts, "inference_s", "inference", "s"),
                                   f"device {readouts.device}" if readouts.device else None]), si.GREY_TEXT)
     return figure.save(directory / "summary.png")

@@ -264,6 +264,8 @@ class _Problem:
             for viewIndex, view in enumerate(VIEWS):
                 visible = ndimage.binary_fill_holes(np.asarray(inputs[phase][viewIndex]) > 0)
                 visible = ndimage.binary_opening(visible, iterations=2)
+                if not visible.any():  # a view not given (a black image): nothing to fit, no residual
+                    continue
                 regions = _regionTargets(np.asarray(segmentations[phase][viewIndex]), visible, view)
                 for name, target in regions.items():
                     if target is not None:

@@ -58,7 +58,8 @@ Identification Sequence).
 - ``READOUTS``: readout key -> ``concept`` (the measurement's name), ``unit`` (UCUM), ``decimals`` (its clinical
   precision: the SR holds the value rounded to it), ``segment`` (the SEG segment labels the measurement
   belongs to, the first one present; none: a group of its finding site), ``site`` (finding site), ``method`` (CID
-  7472 for volumes), ``image`` (the role, or roles, in ``ENTRY.inputImages`` of the input images the figure is about).
+  7472 for volumes; an optional ``readoutMethod(key, readouts)`` gives another one for a run), ``image`` (the role,
+  or roles, in ``ENTRY.inputImages`` of the input images the figure is about).
 - ``NOT_REPORTED``: readouts kept out of the SR, with the reason.
 """
 
@@ -325,6 +326,14 @@ def _roles(spec: dict) -> tuple:
     return (image,) if isinstance(image, str) else tuple(image)
 
 
+def _method(codes, key: str, readouts):
+    """The method of readout ``key``: the module's ``readoutMethod(key, readouts)`` where it has one and gives a code
+    for this run (EchoRecon: volumes from two views), else the readout's ``method``, else none."""
+    chosen = codes.readoutMethod(key, readouts) if hasattr(codes, "readoutMethod") else None
+    method = chosen or codes.READOUTS[key].get("method")
+    return code(method) if method else None
+
+
 def _groupItems(keys, codes, readouts, headers, laterality):
     """(measurements, qualitative evaluations) of the readouts ``keys``: numbers, or, when the run failed a
     plausibility check, "Measurement failure" in their place (module docstring)."""
@@ -341,7 +350,7 @@ def _groupItems(keys, codes, readouts, headers, laterality):
                   for role in _roles(spec)]
         measurements.append(hd.sr.Measurement(
             name=code(spec["concept"]), value=float(round(float(readouts.values[key]), spec["decimals"])),
-            unit=unitCode(spec["unit"]), method=code(spec["method"]) if "method" in spec else None,
+            unit=unitCode(spec["unit"]), method=_method(codes, key, readouts),
             finding_sites=[hd.sr.FindingSite(code(site), laterality)] if site else None,
             referenced_images=images or None))
     return measurements, None
