@@ -433,3 +433,21 @@ def test_codes_are_standard_codes_or_declared_private_ones(moduleName):
         assert set(spec.get("segment", ())) <= labels, key
         assert spec.get("segment") or spec.get("site"), key  # a group to go to
         assert set(dicomoutputs._roles(spec)) <= roles, key
+
+
+@pytest.mark.torch
+def test_echo_volumes_from_two_views_are_coded_as_such(tmp_path):
+    from EchoReconLib import dicomcodes
+    from EchoReconLib.entry import ENTRY, EchoCase
+
+    full = echoDicomCase(tmp_path / "inputs")
+    case = EchoCase(*({view: path for view, path in phase.items() if view in ("A4C", "A2C")}
+                      for phase in (full.endDiastole, full.endSystole)))
+    readouts = ENTRY.runCase(case, tmp_path / "out", "cpu", None)
+    assert readouts.values["view_count"] == 2
+    _, srPath = dicomoutputs.writeDicomOutputs(ENTRY, case, tmp_path / "out", readouts)
+    methods = {(measurement.name.value, measurement.method.value if measurement.method else None)
+               for _, _, group in srGroups(srPath) for measurement in group.get_measurements()}
+    volumes = {method for name, method in methods if name in (dicomcodes.LV_EDV[0], dicomcodes.LV_ESV[0])}
+    assert volumes == {dicomcodes.TWO_VIEWS[0]}
+    assert (dicomcodes.LV_EF[0], None) in methods
