@@ -52,45 +52,13 @@ def readAll(files):
 def writeEchoDicom(path, pixels, spacingMm, modality="US", region=True, **attributes):
     """A single-frame 8-bit DICOM of ``pixels`` (apex at the top middle): with ``region`` one 2D ultrasound region in
     cm with the apex as reference pixel, else ``PixelSpacing``; ``attributes`` set (or, None, delete) any keyword
-    of the dataset or, prefixed ``Region``/``Physical``/``Reference``, of the region."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-
-    from ReconCoreLib.xrayio import saveDicom
+    of the dataset or, prefixed ``Region``/``Physical``/``Reference``, of the region
+    (:func:`EchoReconDev.usdicom.writeUltrasoundDicom`)."""
+    from EchoReconDev.usdicom import writeUltrasoundDicom
 
     pixels = np.asarray(pixels, np.uint8)
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.6.1"  # Ultrasound Image Storage
-    meta.MediaStorageSOPInstanceUID = generate_uid(entropy_srcs=[str(path)])
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    dataset = Dataset()
-    dataset.file_meta = meta
-    dataset.SOPClassUID, dataset.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
-    dataset.Modality = modality
-    dataset.SamplesPerPixel, dataset.PhotometricInterpretation = 1, "MONOCHROME2"
-    dataset.Rows, dataset.Columns = pixels.shape
-    dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit, dataset.PixelRepresentation = 8, 8, 7, 0
-    ultrasound = Dataset()
-    if region:
-        ultrasound.RegionSpatialFormat, ultrasound.RegionDataType, ultrasound.RegionFlags = 1, 1, 0
-        ultrasound.RegionLocationMinX0, ultrasound.RegionLocationMinY0 = 0, 0
-        ultrasound.RegionLocationMaxX1, ultrasound.RegionLocationMaxY1 = pixels.shape[1] - 1, pixels.shape[0] - 1
-        ultrasound.PhysicalUnitsXDirection = ultrasound.PhysicalUnitsYDirection = 3  # cm
-        ultrasound.PhysicalDeltaX = ultrasound.PhysicalDeltaY = spacingMm / 10.0
-        ultrasound.ReferencePixelX0, ultrasound.ReferencePixelY0 = (pixels.shape[1] - 1) // 2, 0
-        ultrasound.ReferencePixelPhysicalValueX = ultrasound.ReferencePixelPhysicalValueY = 0.0
-        dataset.SequenceOfUltrasoundRegions = [ultrasound]
-    else:
-        dataset.PixelSpacing = [spacingMm, spacingMm]
-    for keyword, value in attributes.items():
-        target = ultrasound if keyword.startswith(("Region", "Physical", "Reference")) else dataset
-        if value is None:
-            delattr(target, keyword)
-        else:
-            setattr(target, keyword, value)
-    dataset.PixelData = pixels.tobytes()
-    saveDicom(dataset, path)
-    return path
+    return writeUltrasoundDicom(path, pixels, spacingMm, (0, (pixels.shape[1] - 1) // 2), singleFrame=True,
+                                pixelSpacing=not region, **{"Modality": modality, **attributes})
 
 
 def samplePixels(phase="ED", view="A4C"):

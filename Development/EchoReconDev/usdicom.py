@@ -1,6 +1,5 @@
-"""Ultrasound DICOM cines as scanners write them: the EchoNormalCine sample (:mod:`.samples`) and the tests' cines
-are written here. (The gate and fault tests' single-frame US files with missing or odd attributes still come from
-``Testing/test_echo_gates.writeEchoDicom``.)
+"""Ultrasound DICOM files as scanners write them: the EchoNormalCine sample (:mod:`.samples`), the tests' cines and
+(``singleFrame``) the tests' single-frame US files with missing or odd attributes are written here.
 
 A file is an Ultrasound Multi-frame Image (8-bit MONOCHROME2, explicit VR little endian) with one 2D ultrasound
 region in cm (``SequenceOfUltrasoundRegions``: the pixel spacing and the sector apex as the region's reference
@@ -20,6 +19,10 @@ import numpy as np
 
 #: Ultrasound Multi-frame Image Storage (DICOM PS3.4 B.5).
 ULTRASOUND_MULTIFRAME_STORAGE = "1.2.840.10008.5.1.4.1.1.3.1"
+#: Ultrasound Image Storage (single frame).
+ULTRASOUND_STORAGE = "1.2.840.10008.5.1.4.1.1.6.1"
+#: Keywords of the ultrasound region (the others are the dataset's).
+REGION_KEYWORDS = ("Region", "Physical", "Reference")
 #: File meta information naming this writer (ImplementationVersionName: at most 16 characters).
 IMPLEMENTATION_VERSION_NAME = "RECON2DTO3D_DEV"
 #: The fixed content date of the synthetic files (a date of today would change the bytes every day).
@@ -28,7 +31,8 @@ CONTENT_DATE = "20260101"
 
 def writeUltrasoundDicom(path: str | Path, frames, spacingMm: float, apex: tuple,
                          region: Optional[tuple] = None, uidSeed: Optional[str] = None,
-                         studySeed: Optional[str] = None, frameTimeMs: float = 33.3, **attributes) -> Path:
+                         studySeed: Optional[str] = None, frameTimeMs: float = 33.3, singleFrame: bool = False,
+                         pixelSpacing: bool = False, **attributes) -> Path:
     """Write ``frames`` (uint8 [frames, rows, columns], or one [rows, columns] image) as a multi-frame US DICOM file.
 
     ``spacingMm``: square pixel spacing. ``apex`` (row, column): the sector apex in pixels of the frame, whole or
@@ -37,7 +41,9 @@ def writeUltrasoundDicom(path: str | Path, frames, spacingMm: float, apex: tuple
     finds the apex exactly. ``region`` (x0, y0, x1, y1): the imaging region's corners (inclusive; default the whole
     frame): what lies outside it (annotations, a colour bar) is not read. ``uidSeed``: SOP instance and series UIDs
     from this text (default: the path); ``studySeed``: the study UID's (default ``uidSeed``), one for the views of
-    one study. ``attributes``: further dataset keywords (PatientID, SeriesDescription, ...).
+    one study. ``singleFrame``: an Ultrasound Image (one frame, no frame time). ``pixelSpacing``: ``PixelSpacing``
+    instead of the region. ``attributes``: further keywords (PatientID, SeriesDescription, ...; those starting with
+    Region, Physical or Reference set the region's), None deleting one.
     """
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.tag import Tag
@@ -55,7 +61,7 @@ def writeUltrasoundDicom(path: str | Path, frames, spacingMm: float, apex: tuple
 
     meta = FileMetaDataset()
     meta.FileMetaInformationVersion = b"\x00\x01"
-    meta.MediaStorageSOPClassUID = ULTRASOUND_MULTIFRAME_STORAGE
+    meta.MediaStorageSOPClassUID = ULTRASOUND_STORAGE if singleFrame else ULTRASOUND_MULTIFRAME_STORAGE
     meta.MediaStorageSOPInstanceUID = uid(uidSeed, "sop")
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     meta.ImplementationClassUID = uid("Recon2Dto3D", "EchoReconDev.usdicom")
@@ -71,12 +77,24 @@ def writeUltrasoundDicom(path: str | Path, frames, spacingMm: float, apex: tuple
     dataset.SamplesPerPixel, dataset.PhotometricInterpretation = 1, "MONOCHROME2"
     dataset.Rows, dataset.Columns = rows, columns
     dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit, dataset.PixelRepresentation = 8, 8, 7, 0
-    dataset.NumberOfFrames = count
-    dataset.FrameIncrementPointer = Tag("FrameTime")
-    dataset.FrameTime = f"{frameTimeMs:g}"
-    dataset.SequenceOfUltrasoundRegions = [_region(region or (0, 0, columns - 1, rows - 1), spacingMm, apex)]
+    if singleFrame:
+        if count != 1:
+            raise ValueError(f"singleFrame: {count} frames given")
+    else:
+        dataset.NumberOfFrames = count
+        dataset.FrameIncrementPointer = Tag("FrameTime")
+        dataset.FrameTime = f"{frameTimeMs:g}"
+    ultrasound = _region(region or (0, 0, columns - 1, rows - 1), spacingMm, apex)
+    if pixelSpacing:
+        dataset.PixelSpacing = [spacingMm, spacingMm]
+    else:
+        dataset.SequenceOfUltrasoundRegions = [ultrasound]
     for keyword, value in attributes.items():
-        setattr(dataset, keyword, value)
+        target = ultrasound if keyword.startswith(REGION_KEYWORDS) else dataset
+        if value is None:
+            delattr(target, keyword)
+        else:
+            setattr(target, keyword, value)
     dataset.PixelData = frames.tobytes()
     return saveDicom(dataset, path)
 
