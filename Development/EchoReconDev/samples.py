@@ -56,6 +56,13 @@ CINE_FRAMES, CINE_ED_FRAME, CINE_ES_FRAME = 10, 0, 5
 CINE_FRAME_TIME_MS = 100.0
 
 
+def groundTruth(values, phenotype: str) -> dict:
+    """A sample's true LV EDV, ESV, EF and LV mass (from ``values``: a simulated case or a heart's measurements),
+    rounded as the sidecars hold them, and its phenotype."""
+    return {"edvMl": round(values["edvMl"], 2), "esvMl": round(values["esvMl"], 2),
+            "efPercent": round(values["efPercent"], 2), "lvMassG": round(values["lvMassG"], 1), "phenotype": phenotype}
+
+
 def writeSamples(directory: str | Path, labels: bool = False) -> list[Path]:
     """Write both sample patients and the sample cine case into ``directory``; returns the files written."""
     directory = Path(directory)
@@ -67,9 +74,7 @@ def writeSamples(directory: str | Path, labels: bool = False) -> list[Path]:
         case = makeCase(settings.pop("seed"), phenotype=settings.pop("phenotype"), **settings)
         for phaseIndex, phase in enumerate(PHASES):
             volumes = case["volumesEdMl"] if phase == "ED" else case["volumesEsMl"]
-            truth = {"edvMl": round(case["edvMl"], 2), "esvMl": round(case["esvMl"], 2),
-                     "efPercent": round(case["efPercent"], 2), "lvMassG": round(case["lvMassG"], 1),
-                     "phenotype": case["phenotype"],
+            truth = {**groundTruth(case, case["phenotype"]),
                      "volumesMl": {name: round(value, 2) for name, value in volumes.items()}}
             for viewIndex, view in enumerate(VIEWS):
                 png = files[phase][view]
@@ -136,9 +141,7 @@ def writeCineSample(directory: str | Path, case: str, patient: str) -> list[Path
             SeriesDescription=view, SeriesNumber=viewIndex + 1, InstanceNumber=1,
             HeartRate=round(60000 / (CINE_FRAMES * CINE_FRAME_TIME_MS))))
     measurements = shape.measurements
-    truth = {"edvMl": round(measurements["edvMl"], 2), "esvMl": round(measurements["esvMl"], 2),
-             "efPercent": round(measurements["efPercent"], 2), "lvMassG": round(measurements["lvMassG"], 1),
-             "phenotype": shape.phenotype, "edFrame": CINE_ED_FRAME, "esFrame": CINE_ES_FRAME}
+    truth = {**groundTruth(measurements, shape.phenotype), "edFrame": CINE_ED_FRAME, "esFrame": CINE_ES_FRAME}
     path = cineTruthFile(case, directory)
     path.write_text(json.dumps({"PatientID": patient, "NumberOfFrames": CINE_FRAMES,
                                 "FrameTimeMs": CINE_FRAME_TIME_MS, "GroundTruth": truth}, indent=2) + "\n",
