@@ -162,31 +162,26 @@ def readEchoImage(path: str | Path, frame: Optional[int] = None) -> EchoImage:
 
     :raises ValueError: unreadable file, not 2D, too small, NaNs, constant, bad sidecar, frame missing or absent.
     """
-    from ReconCoreLib.xrayio import isDicom
-
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: no such file")
-    if isDicom(path):
-        return _readDicom(path, frame)
-    if not path.name.lower().endswith(IMAGE_SUFFIXES):
-        raise ValueError(f"{path}: not a DICOM file nor one of {', '.join(IMAGE_SUFFIXES)}")
-    return _readImageFile(path, frame)
+    return _readFile(Path(path), frame, every=False)
 
 
 def readEchoFrames(path: str | Path) -> list[EchoImage]:
     """Every frame of an echo file (a cine, or a single image as one frame), the file read once: the cine whose
     end-diastole and end-systole are searched (:mod:`~.cinephases`). Errors as :func:`readEchoImage`."""
+    return _readFile(Path(path), None, every=True)
+
+
+def _readFile(path: Path, frame: Optional[int], every: bool):
+    """A DICOM or image file's frame, or with ``every`` all its frames (:func:`readEchoImage`)."""
     from ReconCoreLib.xrayio import isDicom
 
-    path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
     if isDicom(path):
-        return _readDicom(path, None, every=True)
+        return _readDicom(path, frame, every)
     if not path.name.lower().endswith(IMAGE_SUFFIXES):
         raise ValueError(f"{path}: not a DICOM file nor one of {', '.join(IMAGE_SUFFIXES)}")
-    return _readImageFile(path, None, every=True)
+    return _readImageFile(path, frame, every)
 
 
 def _readImageFile(path: Path, frame: Optional[int], every: bool = False):
