@@ -154,17 +154,20 @@ ANGIO_VIEWS = (CArmGeometry(-30.0, -25.0, 1000.0, 750.0, (1.0, 1.0), 96, 96),
 
 @pytest.fixture
 def angioCase(tmp_path):
-    import SimpleITK as sitk
+    from vtkmodules.vtkFiltersSources import vtkSphereSource
+    from vtkmodules.vtkIOLegacy import vtkPolyDataWriter
 
     from AngioReconLib.entry import AngioCase
 
-    k, j, i = np.mgrid[0:21, 0:21, 0:21]
-    # voxel (10, 10, 10) at the ball's centre; LPS grid, 2 mm voxels
-    probability = (np.sqrt((i - 10) ** 2 + (j - 10) ** 2 + (k - 10) ** 2) * 2.0 <= 6.0).astype(np.float32)
-    image = sitk.GetImageFromArray(probability)
-    image.SetSpacing((2.0, 2.0, 2.0))
-    image.SetOrigin(tuple(BALL_RAS * [-1.0, -1.0, 1.0] - 20.0))
-    sitk.WriteImage(image, str(tmp_path / "volume.nrrd"))
+    sphere = vtkSphereSource()  # the lumen model: a 6 mm ball, written in LPS as Slicer writes models
+    sphere.SetCenter(*(BALL_RAS * [-1.0, -1.0, 1.0]))
+    sphere.SetRadius(6.0)
+    sphere.SetThetaResolution(32)
+    sphere.SetPhiResolution(16)
+    writer = vtkPolyDataWriter()
+    writer.SetInputConnection(sphere.GetOutputPort())
+    writer.SetFileName(str(tmp_path / "model.vtk"))
+    writer.Write()
     views = [writeView(tmp_path / f"view{index}.png", geometry, index) for index, geometry in enumerate(ANGIO_VIEWS, 1)]
     return AngioCase(views[0], views[1], "left"), tmp_path
 
@@ -173,8 +176,10 @@ def test_angio_ball_is_drawn_at_its_projection_in_both_views(angioCase):
     from AngioReconLib.summary import writeSummary
 
     case, directory = angioCase
-    path = writeSummary(case, directory, readouts("AngioRecon", vessel_volume_mm3=904.0, tree="left",
-                                                  reprojection_dice_view1=0.81234, reprojection_dice_view2=0.7))
+    path = writeSummary(case, directory, readouts("AngioRecon", lumen_volume_mm3=904.0, tree="left",
+                                                  reprojection_dice_view1=0.81234, reprojection_dice_view2=0.7,
+                                                  lesion_count=1, max_diameter_stenosis_percent=61.6,
+                                                  max_stenosis_branch="branch 3", max_stenosis_mld_mm=1.14))
     assert path == directory / "summary.png"
     rgb = readPng(path)
     rectangles, render = si.xrayLayout(2)
@@ -378,3 +383,14 @@ def test_echo_sample_contours_lie_in_the_sector(tmp_path_factory):
         cavity = labels == STRUCTURES.index("LV cavity") + 1  # the other chambers may reach past the sector's edges
         assert cavity.sum() > 100 and sector[cavity].mean() > 0.98, (phase, view)
         assert (labels > 0).sum() > 2 * cavity.sum(), (phase, view)  # and the other structures are drawn
+
+
+def test_angio_footer_names_the_worst_lesion_or_none():
+    from AngioReconLib.summary import worstLesion
+
+    assert worstLesion(readouts("AngioRecon", lesion_count=2, lesions_50_percent_count=1,
+                                max_diameter_stenosis_percent=61.6, max_stenosis_branch="branch 3",
+                                max_stenosis_mld_mm=1.14)) == \
+        "Worst stenosis 62 % (branch 3, MLD 1.1 mm); 2 lesions >= 20 %, 1 >= 50 %"
+    assert worstLesion(readouts("AngioRecon", lesion_count=0)) == "No stenosis >= 20 %"
+    assert worstLesion(readouts("AngioRecon")) is None  # no QCA in these readouts

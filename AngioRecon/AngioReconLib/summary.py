@@ -1,11 +1,9 @@
 """AngioRecon's summary picture (``summary.png``, :data:`~ReconCoreLib.summaryimage.SIZE_PX`): both angiograms with the
-reconstructed tree projected through each view's C-arm geometry, the tree in 3D from the front, the key readouts.
+reconstructed lumen projected through each view's C-arm geometry, the lumen in 3D from the front, the QCA readouts.
 
-The tree is drawn as the segmentation's voxels (``volume.nrrd``, occupancy probability >= 0.5, 2 mm blocks), not as
-``model.vtk`` nor as a smooth isosurface: the vessels are 1-2 voxels wide, and both the model's smoothing and an
-isosurface break them into pieces (see README), while the blocks show what was reconstructed and what the
-re-projection Dice measures. Each view's frame is the one the run used (the case's ``frame1``/``frame2``, else the
-strongest contrast).
+The tree is drawn as the lumen the segmentation holds (``model.vtk``: a tube of the measured radius around every 3D
+centerline), not as the generator's 2 mm occupancy (``volume.nrrd``), which is 2-4x the vessels' width. Each view's
+frame is the one the run used (the case's ``frame1``/``frame2``, else the strongest contrast).
 
 Console example::
 
@@ -26,8 +24,6 @@ from ReconCoreLib import summaryimage as si
 from .conventions import SEGMENT_COLOR
 from .vessels import readAngiogram
 
-#: The probability at which a voxel belongs to the tree (as in the segmentation).
-TREE_LEVEL = 0.5
 
 
 def angleName(primary: float, secondary: float) -> str:
@@ -67,10 +63,8 @@ def treeColor(directory: Path) -> tuple:
 
 
 def treeMesh(directory: Path) -> si.Mesh:
-    """The reconstructed tree's surface (RAS, mm): the faces of the voxels of ``volume.nrrd`` at :data:`TREE_LEVEL`
-    or more (the segmentation's)."""
-    probability, ijkToRas = si.readVolumeRas(Path(directory) / "volume.nrrd")
-    return si.voxelSurface(probability >= TREE_LEVEL, ijkToRas)
+    """The reconstructed lumen's surface (RAS, mm): ``model.vtk``."""
+    return si.readModelRas(Path(directory) / "model.vtk")
 
 
 def viewPanels(case, directory: Path, mesh: si.Mesh = None, readouts=None) -> list[tuple]:
@@ -97,6 +91,21 @@ def pair(readouts, stem: str, label: str, suffix: str = "") -> Optional[str]:
     return f"{label} {' / '.join(displayValue(key, readouts.values[key]) for key in keys)}{suffix}"
 
 
+def worstLesion(readouts) -> Optional[str]:
+    """"Worst stenosis 62 % (branch 3, MLD 1.1 mm); 2 lesions >= 20 %, 1 >= 50 %", "No stenosis >= 20 %" when QCA
+    found none, None without QCA."""
+    from ReconCoreLib.readouts import displayValue
+
+    values = readouts.values
+    if "max_diameter_stenosis_percent" in values:
+        worst = displayValue("max_diameter_stenosis_percent", values["max_diameter_stenosis_percent"])
+        mld = displayValue("max_stenosis_mld_mm", values.get("max_stenosis_mld_mm", float("nan")))
+        return (f"Worst stenosis {worst} % ({values.get('max_stenosis_branch', '?')}, MLD {mld} mm); "
+                f"{values.get('lesion_count', '?')} lesions >= 20 %, {values.get('lesions_50_percent_count', '?')}"
+                " >= 50 %")
+    return "No stenosis >= 20 %" if "lesion_count" in values else None
+
+
 def writeSummary(case, directory: Path, readouts) -> Path:
     """Write ``directory/summary.png`` of a finished AngioRecon case (:class:`~.entry.AngioCase`) from its outputs
     in ``directory`` and its ``readouts``; returns the path."""
@@ -117,16 +126,18 @@ def writeSummary(case, directory: Path, readouts) -> Path:
     x, y, width, height = renderRectangle
     color = treeColor(directory)
     rendering = si.renderMeshes([(mesh, color, 1.0)], (width, height), *si.ANTERIOR_VIEW, depthCue=0.6)
-    figure.panel(renderRectangle, rendering, "3D tree (segmentation voxels), anterior view", ("R", "L"))
+    figure.panel(renderRectangle, rendering, "3D lumen, anterior view", ("R", "L"))
     figure.footer(si.joinPresent([
-        si.readoutText(readouts, "vessel_volume_mm3", "Vessel volume"),
-        pair(readouts, "reprojection_dice_view", "Re-projection Dice", " (views 1 / 2)"),
-        pair(readouts, "visual_hull_reprojection_dice_view", "visual hull"),
-        si.readoutText(readouts, "view_separation_deg", "views", "deg apart"),
+        worstLesion(readouts), si.readoutText(readouts, "branch_count", "branches", ""),
+        si.readoutText(readouts, "centerline_length_mm", "centerlines"),
+        si.readoutText(readouts, "lumen_volume_mm3", "lumen"),
     ]))
-    figure.footer(si.joinPresent([si.readoutText(readouts, "visual_hull_volume_mm3", "Visual hull volume"),
-                                  si.readoutText(readouts, "inference_s", "inference", "s"),
-                                  f"device {readouts.device}" if readouts.device else None]), si.GREY_TEXT)
-    figure.legend([(f"{tree} coronary tree (probability >= {TREE_LEVEL}), projected through each view's C-arm "
+    figure.footer(si.joinPresent([
+        pair(readouts, "centerline_matched_fraction_view", "Centerline matched", " (views 1 / 2)"),
+        pair(readouts, "reprojection_dice_view", "re-projection Dice"),
+        si.readoutText(readouts, "view_separation_deg", "views", "deg apart"),
+        si.readoutText(readouts, "inference_s", "inference", "s"),
+        f"device {readouts.device}" if readouts.device else None]), si.GREY_TEXT)
+    figure.legend([(f"{tree} coronary lumen (tube of the measured radius), projected through each view's C-arm "
                     "geometry", color)])
     return figure.save(directory / "summary.png")
