@@ -134,7 +134,7 @@ def writeSummary(case, directory: Path, readouts) -> Path:
     ]))
     figure.footer(si.joinPresent([
         pair(readouts, "centerline_matched_fraction_view", "Centerline matched", " (views 1 / 2)"),
-        pair(readouts, "reprojection_dice_view", "re-projection Dice"),
+        pair(readouts, "reprojection_dice_view", "generator re-projection Dice"),
         si.readoutText(readouts, "view_separation_deg", "views", "deg apart"),
         si.readoutText(readouts, "inference_s", "inference", "s"),
         f"device {readouts.device}" if readouts.device else None]), si.GREY_TEXT)
