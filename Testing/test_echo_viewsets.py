@@ -78,6 +78,10 @@ def test_the_interval_comes_from_the_calibration_of_the_views_used(twoViewResult
             for views in viewsets.optionalViewSets()}
     sets["A4C A2C"] = {"ef_points": 12.0, "edv_relative": 0.2, "esv_relative": 0.3}
     path = tmp_path / "intervals.json"
+    path.write_text(json.dumps({"modelSha256": sha, "coverage": 0.9, "sets": {"A4C A2C A3C": sets["A4C A2C"]}}))
+    viewsets.recordViewSet(twoViewResult, sha, path)
+    assert twoViewResult.readouts.warnings[-1] == ("no interval for the LV volumes and EF: intervals.json has no "
+                                                   "calibration for the views A4C A2C")
     path.write_text(json.dumps({"modelSha256": sha, "coverage": 0.9, "sets": sets}))
     viewsets.recordViewSet(twoViewResult, sha, path)
     values = twoViewResult.readouts.values

@@ -21,7 +21,6 @@ interval. A calibration made for another model file gives no interval and a warn
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from pathlib import Path
 
 from .conventions import REQUIRED_VIEWS, VIEWS
@@ -46,18 +45,13 @@ def optionalViewSets() -> list[tuple]:
             for mask in range(2 ** len(optional))]
 
 
-@lru_cache(maxsize=4)
-def _calibration(path: str, modified: float) -> dict:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
-
-
 def loadCalibration(path: Path = CALIBRATION_PATH) -> dict | None:
     """The calibration resource ({"modelSha256", "coverage", "patients", "seeds", "sets": {name: {"ef_points",
     "edv_relative", "esv_relative"}}}), or None when there is none."""
     path = Path(path)
     if not path.is_file():
         return None
-    return _calibration(str(path), path.stat().st_mtime)
+    return json.loads(path.read_text(encoding="utf-8"))  # a few kB, read per run
 
 
 def recordViewSet(result, modelSha256: str, calibrationPath: Path = CALIBRATION_PATH) -> None:
@@ -69,11 +63,14 @@ def recordViewSet(result, modelSha256: str, calibrationPath: Path = CALIBRATION_
     readouts.set("views_used", name)
     readouts.set("view_count", len(result.views))
     calibration = loadCalibration(calibrationPath)
-    if calibration is None or calibration.get("modelSha256") != modelSha256:
-        readouts.warn("no interval for the LV volumes and EF: " + (
-            f"{Path(calibrationPath).name} is missing" if calibration is None else
-            f"{Path(calibrationPath).name} was calibrated for another model file "
-            f"({str(calibration.get('modelSha256'))[:12]}..., this one {modelSha256[:12]}...)"))
+    problem = (f"{Path(calibrationPath).name} is missing" if calibration is None else
+               f"{Path(calibrationPath).name} was calibrated for another model file "
+               f"({str(calibration.get('modelSha256'))[:12]}..., this one {modelSha256[:12]}...)"
+               if calibration.get("modelSha256") != modelSha256 else
+               f"{Path(calibrationPath).name} has no calibration for the views {name}"
+               if name not in calibration.get("sets", {}) else "")
+    if problem:
+        readouts.warn(f"no interval for the LV volumes and EF: {problem}")
         return
     widths = calibration["sets"][name]
     for key, width in (("lv_edv", widths["edv_relative"]), ("lv_esv", widths["esv_relative"])):
