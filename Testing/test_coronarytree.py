@@ -267,6 +267,30 @@ def test_angiogram_vessels_are_darker_than_background(tree):
             assert image[vesselMap > 0.5].mean() < image[vesselMap < 0.01].mean() - 0.05
 
 
+def test_the_out_of_distribution_renderer_shows_fainter_vessels():
+    current = case(1, "left")
+    geometry = images.sampleViewPair("left", np.random.default_rng(2), 256, 256)[0]
+    vesselMap = images.renderVesselMap(current, geometry)
+
+    def contrast(style, seed):
+        image = images.renderAngiogram(current, geometry, np.random.default_rng(seed), style)
+        return image[vesselMap < 0.01].mean() - image[vesselMap > 0.5].mean()
+
+    training = np.mean([contrast(images.TRAINING_STYLE, seed) for seed in range(6)])
+    ood = np.mean([contrast(images.OOD_STYLE, seed) for seed in range(6)])
+    assert training > 1.5 * ood and ood > 0.02  # fainter, yet still there (the windowed background varies too)
+    assert all(low >= high for low, high in zip((images.OOD_STYLE["mu"][1], images.OOD_STYLE["photons"][1]),
+                                                (images.TRAINING_STYLE["mu"][0], images.TRAINING_STYLE["photons"][0])))
+
+
+def test_augmentation_ranges_can_be_widened():
+    from AngioReconDev import coronarytree
+
+    base = coronarytree.generateCase(4, "left")
+    record = coronarytree.augment(base, np.random.default_rng(0), (20.0, 25.0), (12.0, 15.0)).augmentation[-1]
+    assert 20.0 <= record["rotationDeg"] <= 25.0 and 0.12 <= abs(record["scale"] - 1.0) <= 0.15
+
+
 def test_perturbed_vessel_map_stays_close_and_in_range():
     current = case(2, "left")
     rng = np.random.default_rng(11)

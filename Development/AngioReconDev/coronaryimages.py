@@ -214,7 +214,14 @@ def _heartChord(case: CoronaryCase, geometry: CArmGeometry) -> np.ndarray:
     return (np.sqrt(discriminant) / a).reshape(geometry.rows, geometry.columns)
 
 
-def renderAngiogram(case: CoronaryCase, geometry: CArmGeometry, rng: np.random.Generator) -> np.ndarray:
+#: The renderer's ranges (contrast mu per mm, detector blur in pixels, photons per background pixel) of the training
+#: data, and those of the out-of-distribution check (fainter contrast, blurrier, noisier: ``qcacheck --ood``).
+TRAINING_STYLE = {"mu": (0.08, 0.25), "blurPx": (0.3, 0.8), "photons": (200.0, 2000.0)}
+OOD_STYLE = {"mu": (0.06, 0.08), "blurPx": (0.8, 1.0), "photons": (120.0, 200.0)}
+
+
+def renderAngiogram(case: CoronaryCase, geometry: CArmGeometry, rng: np.random.Generator,
+                    style: dict = TRAINING_STYLE) -> np.ndarray:
     """X-ray-angiogram-like image of the tree (MONOCHROME2: contrast-filled vessels dark).
 
     Transmission ``exp(-tau)`` with ``tau`` = background (smooth random field, spine band, optional
@@ -224,7 +231,8 @@ def renderAngiogram(case: CoronaryCase, geometry: CArmGeometry, rng: np.random.G
     object scale (d: the pixel's distance to the projected centre de-magnified), /sin of the angle between
     vessel and ray (capped at 3x), max over a vessel's samples, summed over vessels; with p = 0.6 a guiding
     catheter at the ostium. Then detector blur (0.3-0.8 px), Poisson quantum noise (200-2000 photons per
-    background pixel), log and a percentile window to [0, 1].
+    background pixel), log and a percentile window to [0, 1]. ``style`` draws mu, blur and photons from other ranges
+    (:data:`OOD_STYLE`).
 
     :returns: float32 (rows, columns) in [0, 1].
     """
@@ -234,7 +242,7 @@ def renderAngiogram(case: CoronaryCase, geometry: CArmGeometry, rng: np.random.G
         vessels.append(_catheter(case, rng))
     points, radii, labels, tangents = _stack(vessels)
     chord = _splat(geometry, points, radii, labels, max(len(vessels), 1), "chord", tangents).sum(axis=0)
-    mu = rng.uniform(0.08, 0.25)
+    mu = rng.uniform(*style["mu"])
 
     scaleRow, scaleColumn = np.meshgrid(np.linspace(-1, 1, rows), np.linspace(-1, 1, columns), indexing="ij")
     tau = np.full((rows, columns), rng.uniform(1.0, 2.0))
@@ -257,8 +265,8 @@ def renderAngiogram(case: CoronaryCase, geometry: CArmGeometry, rng: np.random.G
     shadowSigma = rng.uniform(1.5, 4.0) * rows / 128  # the beating heart's edge is blurred
     tau += rng.uniform(0.001, 0.004) * ndimage.gaussian_filter(_heartChord(case, geometry), shadowSigma)
     tau += mu * chord
-    tau = ndimage.gaussian_filter(tau, rng.uniform(0.3, 0.8))
-    photons = rng.uniform(200.0, 2000.0)
+    tau = ndimage.gaussian_filter(tau, rng.uniform(*style["blurPx"]))
+    photons = rng.uniform(*style["photons"])
     counts = rng.poisson(photons * np.exp(-(tau - np.median(tau))))
     logImage = np.log(np.maximum(counts, 0.5))
     low, high = np.percentile(logImage, [0.5, 99.5])

@@ -420,16 +420,18 @@ def generateCase(seed: int, tree: str) -> CoronaryCase:
 
 # ------------------------------------------------------------------------------------------------------
 # Augmentation (paper, section IV.A)
-def augment(case: CoronaryCase, rng: np.random.Generator) -> CoronaryCase:
+def augment(case: CoronaryCase, rng: np.random.Generator, rotationDeg: tuple = AUGMENT_ROTATION_DEG,
+            scalePercent: tuple = AUGMENT_SCALE_PERCENT) -> CoronaryCase:
     """Random rotation (5-15 deg about a uniformly random axis through the isocenter) and scaling by 3-10 %
-    up or down, applied to points (LPS mm, about the origin), radii, the heart model and stenosis lengths.
+    up or down (other ``rotationDeg``, ``scalePercent`` ranges: the out-of-distribution check's), applied to points
+    (LPS mm, about the origin), radii, the heart model and stenosis lengths.
 
     :returns: a new case (the input is not modified); ``augmentation`` gains the parameters used.
     """
     axis = _normalize(rng.standard_normal(3))
-    angle = rng.uniform(*AUGMENT_ROTATION_DEG)
+    angle = rng.uniform(*rotationDeg)
     sign = 1.0 if rng.random() < 0.5 else -1.0
-    scale = 1.0 + sign * rng.uniform(*AUGMENT_SCALE_PERCENT) / 100.0
+    scale = 1.0 + sign * rng.uniform(*scalePercent) / 100.0
     rotation = _rotationAbout(axis, math.radians(angle))
     vessels = [Vessel(v.name, scale * v.pointsLps @ rotation.T, scale * v.radiiMm, v.parent) for v in case.vessels]
     heart = dict(case.heart)

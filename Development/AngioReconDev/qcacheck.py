@@ -1,6 +1,6 @@
 """AngioRecon's centerlines and QCA against the truth of held-out synthetic trees.
 
-    python -m AngioReconDev.qcacheck --cases 20 [--raw] [--pixels 512]
+    python -m AngioReconDev.qcacheck --cases 20 [--raw] [--pixels 512] [--ood]
 
 Each held-out tree (seeds from :data:`~.dataset.HELD_OUT_SEED_OFFSET`, two thirds left, augmented as in training) is
 seen from a pair of standard views (:func:`.coronaryimages.sampleViewPair`) at ``--pixels`` pixels over the training
@@ -10,7 +10,10 @@ the true centerlines: mean distance both ways, recall within 1 mm of the true ce
 radius RMSE where a reconstructed point lies within 1 mm of the truth; per true stenosis, the reported lesion whose
 minimal lumen diameter lies within :data:`LESION_MATCH_MM` of it (its percent diameter stenosis error), lesions >= 50 %
 found, and reported lesions >= 50 % with no true stenosis near (false positives). ``--mismatched`` pairs view 1 of each
-tree with view 2 of another held-out tree (which the matched-fraction gate must stop).
+tree with view 2 of another held-out tree (which the matched-fraction gate must stop). ``--ood`` is the
+out-of-distribution check: the trees rotated and scaled beyond the training augmentation and, with ``--raw``, rendered
+fainter, blurrier and noisier than any training angiogram (:data:`OOD_ROTATION_DEG`, :data:`OOD_SCALE_PERCENT`,
+:data:`~.coronaryimages.OOD_STYLE`).
 """
 
 from __future__ import annotations
@@ -36,14 +39,23 @@ RECALL_DISTANCE_MM = 1.0
 LESION_MATCH_MM = 5.0
 
 
-def heldOutCase(seed: int, pixels: int, raw: bool) -> dict:
+#: The out-of-distribution check's trees (``--ood``): rotated and scaled beyond the training augmentation (5-15 deg,
+#: 3-10 %), rendered with :data:`~.coronaryimages.OOD_STYLE` (fainter contrast, blurrier, noisier than training).
+OOD_ROTATION_DEG = (15.0, 25.0)
+OOD_SCALE_PERCENT = (10.0, 15.0)
+
+
+def heldOutCase(seed: int, pixels: int, raw: bool, ood: bool = False) -> dict:
     rng = np.random.default_rng([seed, 23])
     tree = "left" if seed % 3 else "right"
-    case = coronarytree.augment(coronarytree.generateCase(seed, tree), rng)
+    ranges = {"rotationDeg": OOD_ROTATION_DEG, "scalePercent": OOD_SCALE_PERCENT} if ood else {}
+    case = coronarytree.augment(coronarytree.generateCase(seed, tree), rng, **ranges)
+    style = coronaryimages.OOD_STYLE if ood else coronaryimages.TRAINING_STYLE
     views, masks = [], []
     for geometry in coronaryimages.sampleViewPair(tree, rng, pixels, pixels):
         mask = coronaryimages.renderVesselMap(case, geometry)
-        image = coronaryimages.renderAngiogram(case, geometry, rng) if raw else (mask >= 0.5).astype(np.float32)
+        image = (coronaryimages.renderAngiogram(case, geometry, rng, style) if raw
+                 else (mask >= 0.5).astype(np.float32))
         views.append(XrayImage(image, geometry, f"tree {seed}"))
         masks.append(mask)
     return {"tree": tree, "case": case, "views": views, "masks": masks}
@@ -97,14 +109,16 @@ def main(argv=None) -> None:
     parser.add_argument("--pixels", type=int, default=512)
     parser.add_argument("--raw", action="store_true", help="rendered angiograms instead of the true masks")
     parser.add_argument("--mismatched", action="store_true", help="view 2 from another tree (gate check)")
+    parser.add_argument("--ood", action="store_true", help="the out-of-distribution trees and renderer "
+                        "(OOD_ROTATION_DEG, OOD_SCALE_PERCENT, coronaryimages.OOD_STYLE)")
     arguments = parser.parse_args(argv)
     rows, pairs, falsePositives, stopped = [], [], [], 0
     for index in range(arguments.first, arguments.first + arguments.cases):
         seed = HELD_OUT_SEED_OFFSET + index
-        held = heldOutCase(seed, arguments.pixels, arguments.raw)
+        held = heldOutCase(seed, arguments.pixels, arguments.raw, arguments.ood)
         views = held["views"]
         if arguments.mismatched:
-            views = [views[0], heldOutCase(seed + 500, arguments.pixels, arguments.raw)["views"][1]]
+            views = [views[0], heldOutCase(seed + 500, arguments.pixels, arguments.raw, arguments.ood)["views"][1]]
         started = time.perf_counter()
         try:
             with keepingImplausible():
@@ -125,9 +139,13 @@ def main(argv=None) -> None:
         print(f"{seed} {held['tree']:5s} " + "  ".join(f"{key} {value:.3f}" for key, value in scores.items())
               + f"  lesions {[(round(t), round(f) if np.isfinite(f) else None) for t, f in lesions['pairs']]}",
               flush=True)
+    if not rows:
+        print(f"all {stopped} trees stopped")
+        return
     keys = rows[0].keys()
     print(f"{len(rows)} trees ({stopped} stopped), {'raw angiograms' if arguments.raw else 'true masks'}, "
-          f"{arguments.pixels} px{', mismatched views' if arguments.mismatched else ''}")
+          f"{arguments.pixels} px{', mismatched views' if arguments.mismatched else ''}"
+          f"{', out-of-distribution trees and renderer' if arguments.ood else ''}")
     for key in keys:
         values = np.array([row[key] for row in rows], float)
         print(f"  {key}: mean {np.nanmean(values):.3f} median {np.nanmedian(values):.3f} "
