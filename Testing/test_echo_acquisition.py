@@ -406,9 +406,11 @@ def test_evaluate_arguments(tmp_path):
         with pytest.raises(SystemExit):
             evaluate.otherSplits(bad, "standard")
     args = SimpleNamespace(work="runs/echo", cases=4, model=str(evaluate.MODEL_PATH), acquisition="standard",
-                           also=["ood=runs/o"], results="runs/old")
+                           also=["ood=runs/o"], results="runs/old", training=None)
     assert evaluate.commandLine(args) == ("python -m EchoReconDev.evaluate --work runs/echo --cases 4 "
                                           "--acquisition standard --also ood=runs/o --results runs/old")
+    assert evaluate.commandLine(SimpleNamespace(**{**vars(args), "training": "runs/v/training.json"})).endswith(
+        "--results runs/old --training runs/v/training.json")
     # --card-only: the splits of the same evaluation, not an earlier run's
     command = evaluate.commandLine(args)
     (tmp_path / "evaluation.json").write_text(json.dumps({"command": command, "patients": 4}))

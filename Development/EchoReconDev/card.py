@@ -314,10 +314,12 @@ def viewSetsSection(viewSets: dict | None, modelPath: Path) -> str:
     rows = []
     for name in sorted(names, key=lambda key: (len(key.split()), names.index(key))):
         v, o = splits["varied"][name], splits["ood"][name]
-        rows.append(f"| {name} | {v['ef_mae_points']:.2f} | {v['lv_volume_median_abs_error_percent']:.1f} % | "
+        rows.append(f"| {name} | {v['ef_mae_points']:.2f} ({v['ef_median_abs_points']:.1f}) | "
+                    f"{v['lv_volume_median_abs_error_percent']:.1f} % | {v['refused_by_gates']} | "
                     f"+-{v['ef_half_width_points']:.1f} / +-{v['edv_half_width_percent']:.0f} % | "
                     f"{v['coverage_ef']:.2f} / {v['coverage_edv']:.2f} / {v['coverage_esv']:.2f} | "
-                    f"{o['ef_mae_points']:.2f} | {o['lv_volume_median_abs_error_percent']:.1f} % | "
+                    f"{o['ef_mae_points']:.2f} ({o['ef_median_abs_points']:.1f}) | "
+                    f"{o['lv_volume_median_abs_error_percent']:.1f} % | {o['refused_by_gates']} | "
                     f"{o['coverage_ef']:.2f} / {o['coverage_edv']:.2f} / {o['coverage_esv']:.2f} |")
     first = splits["varied"][names[0]]
     return f"""
@@ -327,11 +329,12 @@ network as black images, on the held-out patients of the varied and the out-of-d
 ({first['patients']} each, ED and ES). The interval is the runtime's (`EchoReconLib.viewsets`): a conformal 90 %
 half-width per view set, calibrated on 200 other patients of the training generator (varied acquisitions, seeds
 2000000-2000199) by `python -m EchoReconDev.viewsets --calibrate`; coverage is the share of held-out patients whose
-true EF / EDV / ESV lies inside it. Printed by `python -m EchoReconDev.viewsets --evaluate`. Target of the issue for
-A4C + A2C alone: EF MAE <= 5 points.
+true EF / EDV / ESV lies inside it; "refused": patients whose volumes or EF the runtime's gates would stop (the
+errors are over every patient, refused or not). Printed by `python -m EchoReconDev.viewsets --evaluate`. Target of
+the issue for A4C + A2C alone: EF MAE <= 5 points.
 
-| views | varied: EF MAE (points) | LV volume median error | interval half-width EF / EDV | coverage EF / EDV / ESV | ood: EF MAE | LV volume median error | coverage EF / EDV / ESV |
-|---|---|---|---|---|---|---|---|
+| views | varied: EF MAE (median), points | LV volume median error | refused | interval half-width EF / EDV | coverage EF / EDV / ESV | ood: EF MAE (median) | LV volume median error | refused | coverage EF / EDV / ESV |
+|---|---|---|---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
 The interval is calibrated on the training generator's patients: out of distribution it holds the truth less often

@@ -325,6 +325,8 @@ def commandLine(args) -> str:
     parts += [f"--also {value}" for value in args.also or []]
     if args.results:
         parts.append(f"--results {args.results}")
+    if args.training:
+        parts.append(f"--training {args.training}")
     return " ".join(parts)
 
 

@@ -13,8 +13,9 @@ relative to the truth.
 (never used by training, seeds 0-1999, nor by the held-out evaluation, seeds from 1,000,000); per set, the interval
 half-width is the conformal quantile of the absolute errors (:func:`conformalQuantile`).
 ``--evaluate``: the held-out splits (``varied`` in runs/echo-varied, ``ood`` in runs/echo-ood, 200 patients each):
-per set, EF mean absolute error, LV volume median absolute error, and how often the calibrated interval holds the
-truth (coverage: about 0.9 on patients like the calibration ones).
+per set, EF mean and median absolute error, LV volume median absolute error, the patients the runtime's gates would
+refuse (:func:`~.evaluate.refusedByGates`; the errors are over every patient), and how often the calibrated interval
+holds the truth (coverage: about 0.9 on patients like the calibration ones).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from EchoReconLib.viewsets import CALIBRATION_PATH, COVERAGE, optionalViewSets, 
 from ReconCoreDev.training import sourceModelPath
 
 from . import dataset
+from .evaluate import refusedByGates
 
 CALIBRATION_SEED_OFFSET = 2_000_000
 CALIBRATION_CASES = 200
@@ -103,11 +105,14 @@ def evaluate(modelPath: Path, splits: dict, cases: int, threads: int, calibratio
         data = {key: value[:cases] for key, value in data.items()}
         for views in optionalViewSets():
             name = viewSetName(views)
-            errors = errorsOf(viewSetErrors(model, data, template, views))
+            result = viewSetErrors(model, data, template, views)
+            errors = errorsOf(result)
             widths = calibration["sets"][name]
             volumeErrors = np.abs(np.concatenate([errors["edv_relative"], errors["esv_relative"]]))
             row = {"patients": len(data["seed"]), "views": len(views),
                    "ef_mae_points": float(np.mean(np.abs(errors["ef_points"]))),
+                   "ef_median_abs_points": float(np.median(np.abs(errors["ef_points"]))),
+                   "refused_by_gates": refusedByGates(result["edv"], result["esv"], result["ef"]),
                    "lv_volume_median_abs_error_percent": float(100 * np.median(volumeErrors)),
                    "ef_half_width_points": widths["ef_points"],
                    "edv_half_width_percent": 100 * widths["edv_relative"]}
