@@ -101,7 +101,9 @@ def test_atomic_writes_leave_nothing_on_failure(tmp_path):
 
 
 def loadsAndRuns(path, *inputs):
-    model = torch.jit.load(str(path), map_location="cpu")
+    from ReconCoreLib.models import floatWeights
+
+    model = floatWeights(torch.jit.load(str(path), map_location="cpu"))  # as ModelFile.load does
     with torch.no_grad():
         return model(*inputs)
 
@@ -156,3 +158,27 @@ def test_echo_retraining_command(tmp_path):
     stage = json.loads((views / "training.json").read_text())
     assert stage["history"][0]["view_dropout"] == 1 and stage["history"][0]["init"] == str(export)
     assert json.loads((work / "training.json").read_text()) == summary and (views / "checkpoint.pt").is_file()
+
+
+def test_half_weights_halve_the_file_and_load_as_float32(tmp_path):
+    from ReconCoreLib.models import ModelFile
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 256), torch.nn.Tanh(), torch.nn.Linear(256, 3)).eval()
+    model.register_buffer("templateMm", torch.tensor([123.456789, -0.001234]))  # buffers keep their precision
+    inputs = (torch.rand(4, 64),)
+    full = exportTorchScript(torch.jit.trace(model, inputs), tmp_path / "full.pt", model, inputs)
+    half = exportTorchScript(torch.jit.trace(model, inputs), tmp_path / "half.pt", model, inputs, tolerance=1e-2,
+                             halfWeights=True)
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    assert {p.dtype for p in torch.jit.load(str(half)).parameters()} == {torch.float16}
+    loaded = ModelFile(half).load("cpu")  # the runtime's loader computes in float32
+    with torch.no_grad():
+        output = loaded(*inputs)
+        expected = model(*inputs)
+    assert output.dtype == torch.float32 and torch.allclose(output, expected, atol=1e-2)
+    assert torch.equal(torch.jit.load(str(half)).templateMm, model.templateMm)
+    assert {p.dtype for p in model.parameters()} == {torch.float32}  # the eager model is left as it was
+    with pytest.raises(RuntimeError, match="differs"):  # the check runs on the halved file, at its tolerance
+        exportTorchScript(torch.jit.trace(model, inputs), tmp_path / "strict.pt", model, inputs, tolerance=1e-7,
+                          halfWeights=True)

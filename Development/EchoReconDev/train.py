@@ -244,7 +244,10 @@ def export(model: EchoReconNet, path: Path) -> Path:
                 "input": "images [B, 6, 128, 128] float in [0, 1], views in the order above",
                 "outputs": ["displacement [B, V, 3] mm, template heart frame", "segmentation logits [B, 6, 7, 128, 128]"],
                 "numberOfVertices": model.numberOfVertices}
-    return exportTorchScript(traced, path, model, (other,), {"metadata.json": json.dumps(metadata)})
+    # half-precision weights: 6.6 MB instead of 12.6 MB in the repository's history; on the bundled model's weights
+    # the displacements moved by at most 0.02 mm and the logits by 0.013 (float32 computation either way)
+    return exportTorchScript(traced, path, model, (other,), {"metadata.json": json.dumps(metadata)},
+                             tolerance=0.05, halfWeights=True)
 
 
 if __name__ == "__main__":

@@ -201,19 +201,31 @@ class TrainingRun:
 
 
 def exportTorchScript(compiled, path: str | Path, eager, checkInputs: tuple, extraFiles: dict | None = None,
-                      tolerance: float = 1e-4) -> Path:
-    """Save a scripted or traced module as TorchScript at ``path``, then load the file back and check that it
-    gives the eager module's outputs on ``checkInputs`` (best on inputs other than a trace's example).
+                      tolerance: float = 1e-4, halfWeights: bool = False) -> Path:
+    """Save a scripted or traced module as TorchScript at ``path``, then load the file back as the runtime does
+    (:class:`~ReconCoreLib.models.ModelFile`'s cast of half weights included) and check that it gives the eager
+    module's outputs on ``checkInputs`` (best on inputs other than a trace's example) within ``tolerance``.
+    ``halfWeights`` stores the parameters in half precision (half the file, which the repository's history keeps for
+    every retrained model; the runtime computes in float32); buffers (templates, grids) keep their precision.
 
     :raises RuntimeError: the saved model differs from the eager one (nothing is left at ``path``).
     """
     import torch
 
+    from ReconCoreLib.models import floatWeights
+
     path = Path(path)
 
     def save(temporary: Path) -> None:
         torch.jit.save(compiled, str(temporary), _extra_files=extraFiles or {})
-        loaded = torch.jit.load(str(temporary), map_location="cpu")
+        if halfWeights:  # a copy is halved: the traced module may share its parameters with the eager one
+            copy = torch.jit.load(str(temporary), map_location="cpu")
+            with torch.no_grad():
+                for parameter in copy.parameters():
+                    if parameter.dtype == torch.float32:
+                        parameter.data = parameter.data.half()
+            torch.jit.save(copy, str(temporary), _extra_files=extraFiles or {})
+        loaded = floatWeights(torch.jit.load(str(temporary), map_location="cpu"))
         with torch.no_grad():
             expected, found = eager(*checkInputs), loaded(*checkInputs)
         expected = expected if isinstance(expected, (tuple, list)) else (expected,)

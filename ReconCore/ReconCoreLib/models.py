@@ -120,6 +120,7 @@ class ModelFile:
                     f"{self.path.name}: torch {torch.__version__} cannot load this model ({reason}); the bundled "
                     f"models are exported with torch {MODEL_TORCH_VERSION} and need torch{TORCH_REQUIREMENT}") \
                     from error
+            floatWeights(model)
             model.eval()
             if device == "cpu":
                 # The weights folded into the graph and conv + batch norm fused, once per process: the femur
@@ -132,6 +133,20 @@ class ModelFile:
 
             fitTorchThreads()
         return _LOADED[key]
+
+
+def floatWeights(model):
+    """Cast weights a model file stores in half precision back to float32, in place, and return the model: the
+    computation stays float32. Exports may halve the weights (``ReconCoreDev.training.exportTorchScript``,
+    ``halfWeights``) because the repository's history keeps every retrained model file for good; float32 files pass
+    unchanged."""
+    import torch
+
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.dtype == torch.float16:
+                parameter.data = parameter.data.float()
+    return model
 
 
 def requireModel(moduleName: str, modelPath: str | Path | None = None) -> ModelFile:
