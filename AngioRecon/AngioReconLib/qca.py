@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ReconCoreLib.xraygeometry import lpsToRas
+
 from .centerlines import Branch, ostiumDistanceMm
 
 #: A lesion narrows the lumen by at least this percent diameter stenosis (the usual QCA reporting threshold: CAAS
@@ -233,12 +235,12 @@ def lesionRows(lesions: list[Lesion]) -> list[dict]:
     the MLD point in RAS mm."""
     rows = []
     for lesion in sorted(lesions, key=lambda lesion: -lesion.diameterStenosisPercent):
-        left, posterior, superior = (float(value) for value in lesion.pointLps)
+        right, anterior, superior = (float(value) for value in lpsToRas(lesion.pointLps))
         rows.append({"branch": lesion.branch, "distance_from_ostium_mm": lesion.distanceFromOstiumMm,
                      "mld_mm": lesion.mldMm, "reference_diameter_mm": lesion.referenceDiameterMm,
                      "diameter_stenosis_percent": lesion.diameterStenosisPercent,
                      "area_stenosis_percent": lesion.areaStenosisPercent, "lesion_length_mm": lesion.lengthMm,
-                     "r_mm": -left, "a_mm": -posterior, "s_mm": superior})
+                     "r_mm": right, "a_mm": anterior, "s_mm": superior})
     return rows
 
 

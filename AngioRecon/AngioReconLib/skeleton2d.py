@@ -166,7 +166,7 @@ def centerlinePaths(binary: np.ndarray, spacingMm: float) -> list[np.ndarray]:
 def pathNormals(points: np.ndarray, spacingMm: float) -> np.ndarray:
     """[M, 2] unit normals (column, row) of a path: its direction (the chord over :data:`TANGENT_SPAN_MM`) turned by
     90 degrees."""
-    arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))]) * spacingMm
+    arc = arcLength(points) * spacingMm
     half = TANGENT_SPAN_MM / 2
     after = np.searchsorted(arc, arc + half).clip(0, len(points) - 1)
     before = (np.searchsorted(arc, arc - half, side="right") - 1).clip(0, len(points) - 1)

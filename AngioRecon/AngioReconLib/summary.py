@@ -93,17 +93,19 @@ def pair(readouts, stem: str, label: str, suffix: str = "") -> Optional[str]:
 
 def worstLesion(readouts) -> Optional[str]:
     """"Worst stenosis 62 % (branch 3, MLD 1.1 mm); 2 lesions >= 20 %, 1 >= 50 %", "No stenosis >= 20 %" when QCA
-    found none, None without QCA."""
+    found none, None without QCA (the thresholds are QCA's)."""
     from ReconCoreLib.readouts import displayValue
+
+    from .qca import MIN_DIAMETER_STENOSIS_PERCENT as LESION, SIGNIFICANT_STENOSIS_PERCENT as SIGNIFICANT
 
     values = readouts.values
     if "max_diameter_stenosis_percent" in values:
         worst = displayValue("max_diameter_stenosis_percent", values["max_diameter_stenosis_percent"])
         mld = displayValue("max_stenosis_mld_mm", values.get("max_stenosis_mld_mm", float("nan")))
         return (f"Worst stenosis {worst} % ({values.get('max_stenosis_branch', '?')}, MLD {mld} mm); "
-                f"{values.get('lesion_count', '?')} lesions >= 20 %, {values.get('lesions_50_percent_count', '?')}"
-                " >= 50 %")
-    return "No stenosis >= 20 %" if "lesion_count" in values else None
+                f"{values.get('lesion_count', '?')} lesions >= {LESION:g} %, "
+                f"{values.get('lesions_50_percent_count', '?')} >= {SIGNIFICANT:g} %")
+    return f"No stenosis >= {LESION:g} %" if "lesion_count" in values else None
 
 
 def writeSummary(case, directory: Path, readouts) -> Path:

@@ -34,7 +34,7 @@ from EchoReconLib.viewsets import CALIBRATION_PATH, COVERAGE, optionalViewSets, 
 from ReconCoreDev.training import sourceModelPath
 
 from . import dataset
-from .evaluate import refusedByGates
+from .evaluate import heldOutData, refusedByGates
 
 CALIBRATION_SEED_OFFSET = 2_000_000
 CALIBRATION_CASES = 200
@@ -100,9 +100,7 @@ def evaluate(modelPath: Path, splits: dict, cases: int, threads: int, calibratio
     model, template = ModelFile(modelPath).load("cpu"), HeartTemplate.load()
     results = {}
     for split, folder in splits.items():
-        seeds = list(range(dataset.HELD_OUT_SEED_OFFSET, dataset.HELD_OUT_SEED_OFFSET + cases))
-        data = dataset.loadShards(dataset.buildShards(seeds, folder, dataset.HELD_OUT_PREFIX, acquisition=split))
-        data = {key: value[:cases] for key, value in data.items()}
+        data = heldOutData(folder, cases, split)
         for views in optionalViewSets():
             name = viewSetName(views)
             result = viewSetErrors(model, data, template, views)
