@@ -57,6 +57,8 @@ CANONICAL_HEAD_CENTRE_LPS = (24.0, 0.0, 50.0)
 #: Proximal shaft axis: cross-sections this far below the lesser trochanter tip (mm, along the axis).
 SHAFT_RANGE_BELOW_LESSER_TROCHANTER_MM = (20.0, 60.0)
 SHAFT_SECTION_COUNT = 5
+#: Section-centroid line fits of the shaft axis (the last two differ by less than 1e-5 mm on shape-model femurs).
+SHAFT_AXIS_ITERATIONS = 6
 
 #: Vertex groups stored in the resource (``group_<name>`` arrays of vertex indices).
 GROUP_NAMES = ("head", "neck", "shaft", "greater_trochanter", "lesser_trochanter", "medial_posterior_condyle",
@@ -202,11 +204,13 @@ def loadShapeModelFile(path: str) -> FemurShapeModel:
 def _shaftAxis(vertices: np.ndarray, model: FemurShapeModel, headCentre: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(point, unit direction towards the head, section centroids) of the proximal shaft axis."""
-    point, direction = _fitLine(vertices[model.groups["shaft"]])
+    # The shaft group is a short section of the shaft: on a stocky femur its own principal axis can run across the
+    # shaft. The whole femur's principal axis (its length) gives the first direction; the section centroids refine it.
+    point, direction = vertices[model.groups["shaft"]].mean(0), _fitLine(vertices)[1]
     lesser = vertices[model.groups["lesser_trochanter"]].mean(0)
     below = np.linspace(*SHAFT_RANGE_BELOW_LESSER_TROCHANTER_MM, SHAFT_SECTION_COUNT)
     centroids = None
-    for _ in range(3):
+    for _ in range(SHAFT_AXIS_ITERATIONS):
         if (headCentre - point) @ direction < 0.0:
             direction = -direction
         levels = (lesser - point) @ direction - below
