@@ -58,10 +58,10 @@ Registers a femur CT atlas to a pair of calibrated radiographs (anterior-posteri
 atlas CT, the warped femur segmentation and surface model, the atlas-to-patient transform (similarity and dense
 deformation; its 'to parent' direction maps the atlas onto the patient), the registered landmarks, the projected
 femur outline on both radiographs and a readouts table (image agreement, minimum Jacobian, femoral head
-diameter, neck-shaft angle, femoral offset, anteversion). Femur masks on the radiographs restrict the input to
+diameter, neck-shaft angle, femoral offset). Femur masks on the radiographs restrict the input to
 the femur ("Propose femur masks" drafts them for editing); an optional reference segmentation gives Dice and
-surface distance readouts. Left femurs are registered as mirrored right femurs. Anteversion uses condyle points
-below the radiographs' field of view, which follow the registration only approximately.
+surface distance readouts. Left femurs are registered as mirrored right femurs. Anteversion is not reported: it
+needs the posterior condyles, which lie below the registered box, so it would follow the atlas (a warning says so).
 The projection geometry of each radiograph is read from DICOM or from a JSON sidecar when the image file has
 it, otherwise entered by hand.
 <br><br>

@@ -16,8 +16,7 @@ OUTPUT_FILES = ["volume.nrrd", "segmentation.seg.nrrd", "model.vtk", "transform.
 DICOM_OUTPUT_FILES = ["seg.dcm", "sr.dcm"] if importlib.util.find_spec("highdicom") else []
 READOUT_KEYS = {"side", "side_source", "view_separation_deg", "placement_disagreement_ap_mm",
                 "placement_disagreement_lat_mm", "box_offset_mm", "inference_s", "ncc_ap", "ncc_lat", "min_jacobian",
-                "femur_volume_mm3", "head_diameter_mm", "neck_shaft_angle_deg", "femoral_offset_mm",
-                "anteversion_deg"}
+                "femur_volume_mm3", "head_diameter_mm", "neck_shaft_angle_deg", "femoral_offset_mm"}
 #: The known registration of the stand-in: similarity parameters (network units) and a constant displacement (mm).
 SIMILARITY = [[0.3, -0.2, 0.5, 0.3, -0.2, 0.4, 0.05]]
 SHIFT_MM = (1.5, -1.0, 2.0)

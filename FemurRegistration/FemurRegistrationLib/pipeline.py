@@ -48,7 +48,7 @@ from ReconCoreLib.xrayio import XrayImage, checkImage
 from . import inference, mirroring
 from .atlasfile import atlasPathFor, loadAtlas
 from .checks import femurDrrs, gateResult, maskedNcc, projectedOutline, referenceMetrics
-from .conventions import ATLAS_SPACING_MM, VIEW_NAMES
+from .conventions import ATLAS_SPACING_MM, BOX_SIZE_MM, VIEW_NAMES
 from .grid import boxGrid
 from .hipmeasures import FemurShapeModel, hipMeasurements
 from .outputs import addToScene, maskFromNode, readReference, referenceFromNode, writeOutputs
@@ -78,6 +78,11 @@ RECENTRE_TOLERANCE_MM, RECENTRE_PASSES = 2.0, 3
 #: isocenter), the box on the isocenter, the network's training frame, is one more candidate.
 ISOCENTER_REACH_MM = 10.0
 HIP_READOUTS = ("head_diameter_mm", "neck_shaft_angle_deg", "femoral_offset_mm", "anteversion_deg")
+#: Anteversion is measured from the posterior condylar axis: reported only when both posterior condyles lie in the
+#: registered box (a box holding the proximal femur leaves them to the atlas: a number that follows the atlas).
+CONDYLE_KEYS = ("medial_posterior_condyle_lps", "lateral_posterior_condyle_lps")
+ANTEVERSION_NOT_REPORTED = ("anteversion not reported: the posterior condyles lie outside the registered box (the "
+                            "network sees the proximal femur), so it would follow the atlas, not the patient")
 
 
 @dataclass
@@ -101,6 +106,12 @@ class FemurResult:
     networkViews: tuple  # the two NetworkView
     measurements: dict  # hip measurements (working frame, LPS)
     readouts: Readouts
+
+
+def insideBox(pointLps, boxCentreLps) -> bool:
+    """True when a point (working frame, LPS mm) lies in the crop box centred at ``boxCentreLps``."""
+    offset = np.abs(np.asarray(pointLps, dtype=float) - np.asarray(boxCentreLps, dtype=float))
+    return bool(np.all(offset <= 0.5 * np.asarray(BOX_SIZE_MM)))
 
 
 def registerFemur(apView: XrayImage, latView: XrayImage, apMask=None, latMask=None, side: Optional[str] = None,
@@ -177,6 +188,9 @@ def registerFemur(apView: XrayImage, latView: XrayImage, apMask=None, latMask=No
         readouts.warn(f"hip measurements failed on the registered surface ({error})")
     measurements = {key: np.asarray(value) + boxCentre if key.endswith("_lps") else value
                     for key, value in measurements.items()}  # points in the working frame
+    if measurements and not all(insideBox(measurements[key], boxCentre) for key in CONDYLE_KEYS):
+        measurements.pop("anteversion_deg")
+        readouts.warn(ANTEVERSION_NOT_REPORTED)
     for key in HIP_READOUTS:
         if key in measurements:
             readouts.set(key, float(measurements[key]))

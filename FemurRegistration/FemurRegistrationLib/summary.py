@@ -72,7 +72,7 @@ def writeSummary(case, directory: Path, readouts) -> Path:
         si.readoutText(readouts, "head_diameter_mm", "Head diameter"),
         si.readoutText(readouts, "neck_shaft_angle_deg", "neck-shaft angle"),
         si.readoutText(readouts, "femoral_offset_mm", "offset"),
-        si.readoutText(readouts, "anteversion_deg", "anteversion"),
+        si.readoutText(readouts, "anteversion_deg", "anteversion") or "anteversion not reported (condyles not seen)",
         si.readoutText(readouts, "femur_volume_mm3", "femur volume in the box"),
     ]))
     figure.footer(si.joinPresent([
