@@ -360,3 +360,37 @@ def test_refinement_recovers_a_displaced_registration(knownCase, knownRegistrati
 
 
 # -- command line, sample data ------------------------------------------------------------------------------
+
+
+def test_jacobian_of_a_linear_map_and_unfolding_a_fold():
+    """det of ``T(p + Ap)`` is det(I + A) det(T); a fold (a bump whose slope is below -1) is unfolded to the floor with
+    a small change, and the recomputed inverse inverts the unfolded map; a map that does not fold is left alone."""
+    from FemurRegistrationLib.conventions import FIELD_SPACING_MM
+    from FemurRegistrationLib.grid import boxGrid
+    from ReconCoreLib.projector import gridPointsLps
+
+    ijkToLps, shape = boxGrid(FIELD_SPACING_MM)
+    points = gridPointsLps(ijkToLps, shape, dtype=torch.float64).numpy()  # [k, j, i, 3]
+    linear = np.array([[0.1, 0.05, 0.0], [-0.02, -0.1, 0.03], [0.0, 0.04, 0.2]])
+    scale = np.diag([1.1, 1.1, 1.1, 1.0])
+    field = np.moveaxis(points @ linear.T, -1, 0).astype(np.float32)
+    straight = inference.Registration(scale, field, -field)
+    assert inference.minimumJacobian(straight) == pytest.approx(np.linalg.det(np.eye(3) + linear) * 1.1 ** 3, rel=1e-5)
+    assert inference.unfold(straight) == (straight, 0.0)
+
+    # u_x = 17 exp(-x^2 / (2 * 8^2)): slope down to -17 / (8 sqrt(e)) = -1.29 at x = 8 mm, so 1 + du/dx < 0 there.
+    bump = np.zeros((3,) + shape, np.float32)
+    bump[0] = 17.0 * np.exp(-points[..., 0] ** 2 / (2 * 8.0 ** 2))
+    folded = inference.Registration(np.eye(4), bump, -bump)
+    assert inference.minimumJacobian(folded) < -0.1
+    unfolded, change = inference.unfold(folded)
+    assert inference.minimumJacobian(unfolded) >= inference.UNFOLD_FLOOR - 1e-3
+    moved = np.linalg.norm(unfolded.displacement - bump, axis=0)
+    assert change == pytest.approx(moved.max(), rel=1e-4) and 1.0 < change < 10.0
+    assert moved[np.abs(points[..., 0]) > 40.0].max() < 0.5  # the change stays near the fold
+    # The recomputed inverse inverts the new map at its grid points r: p = r + u_inv(r) goes back to p + u(p) = r.
+    _, displacement, inverse, lpsToGrid = unfolded.tensors()
+    grid = torch.as_tensor(points, dtype=torch.float32)[None]
+    back = grid + transforms.sampleField(inverse, lpsToGrid, grid)
+    residual = np.linalg.norm((back + transforms.sampleField(displacement, lpsToGrid, back) - grid)[0].numpy(), axis=-1)
+    assert residual.mean() < 0.01 and residual.max() < 0.1, (residual.mean(), residual.max())

@@ -7,8 +7,9 @@ For each held-out phantom (seeds from 1,000,000: shapes and noise never seen in 
 (orthogonal radiographs, but the lateral angle given to the model is 5 deg off) - it registers the atlas,
 warps the 1 mm atlas label and compares it with the phantom's 1 mm label (Dice, Jaccard, ASSD, HD95; MONAI),
 compares the hip measurements of the warped atlas surface with those of the true surface, and records the
-minimum Jacobian determinant (folding when <= 0). The same numbers after the affine module alone show what
-the local module adds.
+minimum Jacobian determinant (folding when <= 0). As in the run, a folded map is unfolded
+(:func:`FemurRegistrationLib.inference.unfold`) before it is scored; ``network_min_jacobian`` is the network's own.
+The same numbers after the affine module alone show what the local module adds.
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ def evaluateCase(model, atlas, shapeModel, case: dict, setting: str, angleErrorD
     given = dataset.viewGeometries(setting if setting == "orthogonal" else "orthogonal", None, angleErrorDeg) \
         if angleErrorDeg else truth
     registration = inference.register(model, images, masks, transforms.viewParameters(given))
+    networkMinimum = inference.minimumJacobian(registration)
+    registration, _ = inference.unfold(registration)
     reference = case["label"] > 0
     row = _scores(registration, atlas, shapeModel, case, reference)
     affineOnly = inference.Registration(registration.affine, np.zeros_like(registration.displacement),
@@ -77,12 +80,14 @@ def evaluateCase(model, atlas, shapeModel, case: dict, setting: str, angleErrorD
     row["identity_dice"] = overlapMetrics(atlas["label"] > 0, reference)["dice"]  # the atlas as is
     row["affine_dice"] = overlapMetrics(inference.warpAtlas(atlas, affineOnly, labelOnly=True)[1] > 0,
                                         reference)["dice"]
-    row["min_jacobian"] = inference.minimumJacobian(registration)
+    row["min_jacobian"], row["network_min_jacobian"] = inference.minimumJacobian(registration), networkMinimum
     if refine:
         views = [NetworkView(images[index], masks[index].astype(np.float32), given[index], masks[index], False)
                  for index in range(2)]
         started = time.perf_counter()
         refined = refineRegistration(registration, atlas, views)
+        row["refined_unrepaired_min_jacobian"] = inference.minimumJacobian(refined)
+        refined, _ = inference.unfold(refined)
         row["refine_s"] = time.perf_counter() - started
         row.update({f"refined_{key}": value for key, value in
                     _scores(refined, atlas, shapeModel, case, reference).items()})
@@ -142,13 +147,14 @@ def evaluateModel(modelPath: Path, cases: int, work: Path | None = None, progres
     for name, table in rows.items():
         keys = table[0].keys()
         summary[name] = {key: float(np.mean([row[key] for row in table])) for key in keys}
-        summary[name]["min_jacobian"] = float(np.min([row["min_jacobian"] for row in table]))
         summary[name]["dice_std"] = float(np.std([row["dice"] for row in table]))
-        summary[name]["folded_cases"] = int(sum(row["min_jacobian"] <= 0 for row in table))
+        jacobians = ("min_jacobian", "network_min_jacobian") + (
+            ("refined_min_jacobian", "refined_unrepaired_min_jacobian") if refine else ())
+        for key in jacobians:  # the smallest, and the cases that fold (<= 0)
+            summary[name][key] = float(np.min([row[key] for row in table]))
+            summary[name][key.replace("min_jacobian", "folded_cases")] = int(sum(row[key] <= 0 for row in table))
         if refine:
             summary[name]["refined_dice_std"] = float(np.std([row["refined_dice"] for row in table]))
-            summary[name]["refined_min_jacobian"] = float(np.min([row["refined_min_jacobian"] for row in table]))
-            summary[name]["refined_folded_cases"] = int(sum(row["refined_min_jacobian"] <= 0 for row in table))
     return summary
 
 
@@ -159,12 +165,14 @@ def printSummary(summary: dict) -> None:
         print(f"{name:>18}: Dice {values['dice']:.3f} +- {values['dice_std']:.3f} (affine only "
               f"{values['affine_dice']:.3f}, unregistered atlas {values['identity_dice']:.3f}), Jaccard {values['jaccard']:.3f}, ASSD {values['assd_mm']:.2f} mm, "
               f"HD95 {values['hd95_mm']:.2f} mm, min Jacobian {values['min_jacobian']:.3f} "
-              f"({values['folded_cases']} folded)")
+              f"({values['folded_cases']} folded; the network's own {values['network_min_jacobian']:.3f}, "
+              f"{values['network_folded_cases']} folded)")
         print(" " * 20 + ", ".join(f"{key} error {values[key + '_error']:.2f}" for key in HIP_KEYS))
         if "refined_dice" in values:
             print(" " * 20 + f"refined ({values['refine_s']:.1f} s): Dice {values['refined_dice']:.3f}, ASSD "
                   f"{values['refined_assd_mm']:.2f} mm, HD95 {values['refined_hd95_mm']:.2f} mm, min Jacobian "
-                  f"{values['refined_min_jacobian']:.3f} ({values['refined_folded_cases']} folded), " +
+                  f"{values['refined_min_jacobian']:.3f} ({values['refined_folded_cases']} folded; before "
+                  f"unfolding {values['refined_unrepaired_folded_cases']}), " +
                   ", ".join(f"{key} error {values['refined_' + key + '_error']:.2f}" for key in HIP_KEYS))
 
 

@@ -95,17 +95,92 @@ def warpPoints(pointsLps: np.ndarray, registration: Registration) -> np.ndarray:
     return moved[0].double().numpy()
 
 
-def minimumJacobian(registration: Registration) -> float:
-    """Smallest Jacobian determinant of the patient -> atlas map ``T(p + u(p))`` on the field grid."""
+#: A folded map (minimum Jacobian determinant <= 0) is unfolded until every determinant is at least this.
+UNFOLD_FLOOR = 0.1
+#: Adam steps and rate (mm) of the unfolding; weight of the folding penalty against the squared change (mm^2).
+UNFOLD_STEPS, UNFOLD_RATE_MM, UNFOLD_WEIGHT = 300, 0.2, 100.0
+#: Damped fixed-point iterations of the unfolded map's inverse (each point moves half way: converges at slopes < 3).
+UNFOLD_INVERSE_ITERATIONS = 300
+
+
+def jacobianDeterminants(displacement: torch.Tensor, affineDeterminant: float = 1.0) -> torch.Tensor:
+    """Smallest Jacobian determinant [B, D, H, W] of ``T(p + u(p))`` at each node of the field grid, from a displacement
+    [B, 3 (x, y, z), D, H, W] interpolated trilinearly (as the run warps with it).
+
+    At a node the trilinear map has one Jacobian per adjacent cell: each takes the one-sided difference towards that
+    cell along each axis (8 combinations; at the border the one side there is). Central differences average two
+    cells and miss a fold in one of them.
+    """
     fieldIjkToLps, _ = boxGrid(FIELD_SPACING_MM)
-    spacing = np.linalg.norm(fieldIjkToLps[:3, :3], axis=0)
-    field = registration.displacement  # [3 (x, y, z), k, j, i]
-    gradient = np.empty(field.shape[1:] + (3, 3))
-    for component in range(3):
-        for axis, arrayAxis in enumerate((2, 1, 0)):  # d/dx along i (array axis 2), d/dy along j, d/dz along k
-            gradient[..., component, axis] = np.gradient(field[component], spacing[axis], axis=arrayAxis)
-    jacobian = np.linalg.det(gradient + np.eye(3)) * np.linalg.det(registration.affine[:3, :3])
-    return float(jacobian.min())
+    spacing = np.linalg.norm(fieldIjkToLps[:3, :3], axis=0)  # x, y, z
+    sides = []  # per axis x, y, z (array dims 4, 3, 2): (backward, forward) differences [B, 3, D, H, W]
+    for axis, dim in enumerate((4, 3, 2)):
+        step = displacement.diff(dim=dim) / float(spacing[axis])
+        first, last = step.narrow(dim, 0, 1), step.narrow(dim, step.shape[dim] - 1, 1)
+        sides.append((torch.cat([first, step], dim), torch.cat([step, last], dim)))
+    smallest = None
+    for choice in range(8):
+        # j[c][a] = d u_c / d x_a + (c == a)
+        columns = [sides[axis][(choice >> axis) & 1] for axis in range(3)]
+        j = [[columns[axis][:, component] + (component == axis) for axis in range(3)] for component in range(3)]
+        # the 3 x 3 determinant written out: torch.linalg.det on as many small matrices is some 10 x slower
+        determinant = (j[0][0] * (j[1][1] * j[2][2] - j[1][2] * j[2][1])
+                       - j[0][1] * (j[1][0] * j[2][2] - j[1][2] * j[2][0])
+                       + j[0][2] * (j[1][0] * j[2][1] - j[1][1] * j[2][0]))
+        smallest = determinant if smallest is None else torch.minimum(smallest, determinant)
+    return smallest * affineDeterminant
+
+
+def minimumJacobian(registration: Registration) -> float:
+    """Smallest Jacobian determinant of the patient -> atlas map ``T(p + u(p))`` (:func:`jacobianDeterminants`)."""
+    field = torch.as_tensor(np.asarray(registration.displacement, np.float64))[None]
+    return float(jacobianDeterminants(field, float(np.linalg.det(registration.affine[:3, :3]))).min())
+
+
+def inverseDisplacement(displacement: torch.Tensor, start: torch.Tensor, iterations: int = 30,
+                        damping: float = 1.0) -> torch.Tensor:
+    """The inverse displacement [B, 3, D, H, W] of ``p -> p + u(p)`` on the field grid by fixed-point iteration
+    (``p + u(p) = r  <=>  p = r - u(p)``) from ``start`` (a nearby inverse). The plain iteration converges where the
+    map's slopes stay within (0, 2); ``damping`` < 1 moves each point that fraction of the way per iteration, which
+    converges on any slope below 2 / damping (slower)."""
+    fieldIjkToLps, fieldShape = boxGrid(FIELD_SPACING_MM)
+    fieldLpsToGrid = torch.as_tensor(lpsToGridMatrix(fieldIjkToLps, fieldShape), dtype=displacement.dtype,
+                                     device=displacement.device)[None]
+    gridPoints = gridPointsLps(fieldIjkToLps, fieldShape).to(displacement)[None]
+    moved = gridPoints + transforms.sampleField(start, fieldLpsToGrid, gridPoints)
+    for _ in range(iterations):
+        moved = moved + damping * (gridPoints - transforms.sampleField(displacement, fieldLpsToGrid, moved) - moved)
+    return (moved - gridPoints).permute(0, 4, 1, 2, 3)
+
+
+def unfold(registration: Registration) -> tuple[Registration, float]:
+    """(registration, largest displacement change in mm): a folded map (minimum Jacobian determinant <= 0) moved as
+    little as it can be until every determinant is at least :data:`UNFOLD_FLOOR`; any other map unchanged (0 mm).
+
+    Adam on a correction of the displacement: the squared change plus :data:`UNFOLD_WEIGHT` x the sum of
+    ``relu(floor + 0.05 - det)`` (a margin above the floor); the inverse is recomputed. No registration package
+    offers this for a displacement on a grid, hence the few lines here.
+    """
+    if minimumJacobian(registration) > 0.0:
+        return registration, 0.0
+    affineDeterminant = float(np.linalg.det(registration.affine[:3, :3]))
+    field = torch.as_tensor(np.asarray(registration.displacement, np.float32))[None]
+    correction = torch.zeros_like(field, requires_grad=True)
+    optimizer = torch.optim.Adam([correction], lr=UNFOLD_RATE_MM)
+    for _ in range(UNFOLD_STEPS):
+        optimizer.zero_grad()
+        determinants = jacobianDeterminants(field + correction, affineDeterminant)
+        if float(determinants.detach().min()) >= UNFOLD_FLOOR:
+            break
+        loss = (correction ** 2).mean() + UNFOLD_WEIGHT * torch.relu(UNFOLD_FLOOR + 0.05 - determinants).sum()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        displacement = field + correction
+        inverse = inverseDisplacement(displacement, torch.as_tensor(  # slopes near the fold: damped, more iterations
+            np.asarray(registration.inverseDisplacement, np.float32))[None], UNFOLD_INVERSE_ITERATIONS, 0.5)
+    change = float(correction.detach().norm(dim=1).max())
+    return Registration(registration.affine, displacement[0].numpy(), inverse[0].numpy(), registration.mirrored), change
 
 
 def atlasToPatientField(registration: Registration, side: str, boxCentreLps) -> tuple[np.ndarray, np.ndarray]:

@@ -163,6 +163,11 @@ def registerFemur(apView: XrayImage, latView: XrayImage, apMask=None, latMask=No
                                                      progress=progress.part(0.3, 0.6))
         readouts.set("refine_s", time.perf_counter() - started)
         readouts.set("refine_steps", refinement.REFINE_STEPS)
+    foldedMinimum = inference.minimumJacobian(registration)
+    registration, unfoldedMm = inference.unfold(registration)
+    if unfoldedMm:
+        readouts.warn(f"the deformation folded (minimum Jacobian determinant {foldedMinimum:.3f}); it was unfolded, "
+                      f"moving the displacement by at most {unfoldedMm:.1f} mm")
 
     progress(0.62, "warping the atlas")
     hu, label = inference.warpAtlas(atlas, registration, device)

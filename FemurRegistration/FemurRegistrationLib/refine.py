@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from . import inference, transforms
-from .conventions import FIELD_SPACING_MM, IMAGE_SIZE, NETWORK_SPACING_MM, RAY_RADIUS_MM
+from .conventions import IMAGE_SIZE, NETWORK_SPACING_MM, RAY_RADIUS_MM
 from .grid import boxGrid
 from .hipmeasures import FemurShapeModel, hipMeasurements
 from .radiographs import NetworkView
@@ -47,7 +47,7 @@ def refineRegistration(registration: "inference.Registration", atlas: dict, view
     import torch
     import torch.nn.functional as F
 
-    from ReconCoreLib.projector import ConeBeamProjector, ViewGeometry, gridPointsLps, lpsToGridMatrix
+    from ReconCoreLib.projector import ConeBeamProjector, ViewGeometry, lpsToGridMatrix
 
     steps = REFINE_STEPS if steps is None else int(steps)
     factor = REFINE_DETECTOR_FACTOR
@@ -114,12 +114,7 @@ def refineRegistration(registration: "inference.Registration", atlas: dict, view
     with torch.no_grad():
         newAffine = affine @ transforms.similarityMatrix(similarity, head)
         newDisplacement = displacement + correction()
-        fieldIjkToLps, _ = boxGrid(FIELD_SPACING_MM)
-        gridPoints = gridPointsLps(fieldIjkToLps, fieldShape).to(device)[None]
-        moved = gridPoints + transforms.sampleField(inverse, fieldLpsToGrid, gridPoints)
-        for _ in range(30):  # p + u'(p) = r  <=>  p = r - u'(p)
-            moved = gridPoints - transforms.sampleField(newDisplacement, fieldLpsToGrid, moved)
-        newInverse = (moved - gridPoints).permute(0, 4, 1, 2, 3)
+        newInverse = inference.inverseDisplacement(newDisplacement, inverse)
     return inference.Registration(newAffine[0].cpu().double().numpy(), newDisplacement[0].cpu().numpy(),
                                   newInverse[0].cpu().numpy(), registration.mirrored)
 
