@@ -306,13 +306,13 @@ def run(scene, view1, view2, geometry1, geometry2, tree: str, device="auto", mod
     views = []
     for node, geometry in ((view1, geometry1), (view2, geometry2)):
         frames = framesOfVolumeNode(node)
-        rWaves = rWaveFramesOfFile(sourceFileForVolume(node), len(frames))
+        rWaves, origin = rWaveFramesOfFile(sourceFileForVolume(node), len(frames))
         candidates = rWaves or list(range(len(frames)))
         best = candidates[chooseFrame(frames[candidates], geometry, VESSEL_FRAME_CHOOSER,
                                       source=node.GetName()).index]
         views.append(XrayImage(checkImage(frames[best], node.GetName()), geometry, node.GetName(), frameIndex=best,
                                numberOfFrames=len(frames),
-                               frameChoice=frameChoice(rWaves, len(frames)) if len(frames) > 1 else ""))
+                               frameChoice=frameChoice(rWaves, len(frames), origin) if len(frames) > 1 else ""))
     result = reconstruct(views[0], views[1], tree, device, modelPath=modelPath, progress=progress)
     overlayViews = [(view.geometry.withImageSize(*view.pixels.shape), frameIjkToRas(node, view.frameIndex))
                     for view, node in zip(views, (view1, view2))]

@@ -7,7 +7,8 @@
 - Choosing: :func:`chooseFrame` goes through the frames once and picks one by a score: a plain
   ``score(frame, geometry)`` of every frame, or a :class:`FrameChooser`, a quick score of every frame block-averaged to
   a coarse spacing in mm at the isocenter, then a full score of the few best. A file that marks its R waves
-  (:func:`rWaveFrames`) offers only those frames: end-diastole, the same cardiac phase in every run.
+  (:func:`rWaveFrames`: R Wave Pointer, else the R waves of an ECG in its Waveform Sequence, read by
+  :mod:`.ecgwaveform`) offers only those frames: end-diastole, the same cardiac phase in every run.
 """
 
 from __future__ import annotations
@@ -249,12 +250,28 @@ def _decodeError(dataset, path, error: Exception) -> ValueError:
     return ValueError(f"{path}: cannot decode DICOM pixel data ({syntaxName}: {oneLine(error, 200)}){hint}")
 
 
-def rWaveFrames(dataset, source, frames: int) -> list[int]:
-    """Zero-based frames of a cine at the ECG's R waves (end-diastole), from DICOM R Wave Pointer (0028,6040: one-based
-    frame numbers, in the Cardiac Synchronization and XA/XRF multi-frame modules): in order, each once; [] without it.
+#: Where a cine's R waves were read, as :func:`frameChoice` says it.
+R_WAVE_POINTER, ECG_WAVEFORM = "DICOM RWavePointer", "DICOM ECG waveform"
+
+
+def rWaveFrames(dataset, source, frames: int) -> tuple[list[int], str]:
+    """(zero-based frames of a cine at the ECG's R waves (end-diastole), where they were read): from DICOM R Wave
+    Pointer (0028,6040: one-based frame numbers, in the Cardiac Synchronization and XA/XRF multi-frame modules;
+    :data:`R_WAVE_POINTER`), else from the ECG in the file's Waveform Sequence (:func:`.ecgwaveform.ecgFrames`;
+    :data:`ECG_WAVEFORM`): in order, each once; ([], "") without either.
 
     :raises ValueError: a pointer that is not a frame of the file (the message names the value).
     """
+    from .ecgwaveform import ecgFrames
+
+    pointed = _rWavePointerFrames(dataset, source, frames)
+    if pointed:
+        return pointed, R_WAVE_POINTER
+    waveform = ecgFrames(dataset, frames, str(source))
+    return waveform, ECG_WAVEFORM if waveform else ""
+
+
+def _rWavePointerFrames(dataset, source, frames: int) -> list[int]:
     element = dataset.get((0x0028, 0x6040))
     value = None if element is None else element.value
     if value is None or value == "":
@@ -268,26 +285,28 @@ def rWaveFrames(dataset, source, frames: int) -> list[int]:
     return sorted(set(found))
 
 
-def rWaveFramesOfFile(path, frames: int) -> list[int]:
+def rWaveFramesOfFile(path, frames: int) -> tuple[list[int], str]:
     """:func:`rWaveFrames` of the DICOM file a cine was loaded from (header only), when it has ``frames`` frames;
-    [] for another file, a file with another frame count or an unreadable one (its frames are then all candidates)."""
+    ([], "") for another file, a file with another frame count or an unreadable one (its frames are then all
+    candidates)."""
     if not path:
-        return []
+        return [], ""
     try:
         dataset = readDicomFile(Path(path), stopBeforePixels=True)
     except ValueError:
-        return []
+        return [], ""
     from .dicomvalues import number
 
     if number(dataset, "NumberOfFrames", str(path), required=False, integer=True, default=1) != frames:
-        return []
+        return [], ""
     return rWaveFrames(dataset, str(path), frames)
 
 
-def frameChoice(rWaves: Sequence[int], frames: int) -> str:
-    """How a cine's frame was chosen, for the readouts: among its R-wave frames (:func:`rWaveFrames`), or all."""
+def frameChoice(rWaves: Sequence[int], frames: int, origin: str = R_WAVE_POINTER) -> str:
+    """How a cine's frame was chosen, for the readouts: among its R-wave frames (:func:`rWaveFrames`; ``origin``:
+    where they were read, :data:`R_WAVE_POINTER` or :data:`ECG_WAVEFORM`), or all."""
     if rWaves:
-        return f"strongest of the {len(rWaves)} R-wave frames (end-diastole, DICOM RWavePointer)"
+        return f"strongest of the {len(rWaves)} R-wave frames (end-diastole, {origin})"
     return f"strongest of all {frames} frames (no ECG R waves in the file)"
 
 

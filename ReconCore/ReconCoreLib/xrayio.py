@@ -253,12 +253,12 @@ def _readDicom(path: Path, frame: int | None, frameScore, modalities: Sequence[s
         raise ValueError(f"{path}: frame {frame} requested but the file has a single frame")
     choice = "given" if frames > 1 else ""
     if frames > 1 and frame is None:
-        rWaves = rWaveFrames(dataset, str(path), frames)
+        rWaves, origin = rWaveFrames(dataset, str(path), frames)
         candidates = rWaves or list(range(frames))
         chosen = chooseFrame(iterDicomFrames(dataset, path, candidates), geometry, frameScore, shown,
                              len(candidates), str(path))
         frame, raw = candidates[chosen.index], chosen.frame
-        choice = frameChoice(rWaves, frames)
+        choice = frameChoice(rWaves, frames, origin)
         log.debug("%s: frame %d of %d chosen (decoding %.2f s, scoring %.2f s)", path, frame, frames,
                   chosen.decodeSeconds, chosen.scoreSeconds,
                   extra={"timing": {"decode": chosen.decodeSeconds, "choice": chosen.scoreSeconds}})
