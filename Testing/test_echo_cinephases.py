@@ -21,6 +21,21 @@ def test_phases_are_the_largest_and_smallest_lv_area():
     assert phases.areaChange("A4C") == pytest.approx((33 - 19) / 33)
 
 
+def test_end_diastole_is_the_r_wave_frame_of_largest_area_when_the_file_has_an_ecg():
+    """With R waves (from the DICOM file: R Wave Pointer or ECG waveform), end-diastole is the R-wave frame of largest
+    LV area, not the curve's largest; end-systole stays the smallest; the readouts say how each was chosen."""
+    from ReconCoreLib.readouts import Readouts
+
+    curves = {"A4C": [30.0, 33.0, 25.0, 19.0, 22.0, 31.0], "A2C": [20.0, 18.0, 28.0, 31.0]}
+    phases = cinephases.choosePhases(curves, {"A4C": "a4c.dcm", "A2C": "a2c.nrrd"},
+                                     {"A4C": ([0, 5, 9], "DICOM ECG waveform"), "A2C": ([], "")})
+    assert phases.endDiastole == {"A4C": 5, "A2C": 3} and phases.endSystole == {"A4C": 3, "A2C": 1}
+    readouts = Readouts("EchoRecon")
+    cinephases.recordCinePhases(readouts, phases)
+    assert readouts.values["ed_choice_a4c"] == "R wave (DICOM ECG waveform), largest LV area of 2"
+    assert readouts.values["ed_choice_a2c"] == cinephases.LARGEST_AREA == "largest LV cavity area"
+
+
 @pytest.mark.parametrize("curve, message", [
     ([30.0], "a4c.nrrd has one frame: a cine is needed"),
     ([0.1, 0.2, 0.1], "no frame shows the LV cavity"),

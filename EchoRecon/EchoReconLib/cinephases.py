@@ -2,13 +2,11 @@
 
 Given one cine per view (``recon2d3d echo --cine VIEW=FILE ...``), every frame is resampled to the network's input
 (:func:`~.inputs.networkInput`) and segmented by the network's 2D branch (each view alone: the branch sees one image
-at a time). The LV cavity area per frame (cm2) is the view's area curve; end-diastole is its largest frame,
-end-systole its smallest (the LV is largest at end-diastole and smallest at end-systole: ASE/EACVI, Lang et al.
+at a time). The LV cavity area per frame (cm2) is the view's area curve; end-diastole is its largest frame, or,
+when the DICOM file marks the ECG's R waves (R Wave Pointer, or an ECG lead in its Waveform Sequence:
+:func:`ReconCoreLib.cineframes.rWaveFrames`), the R-wave frame of largest area; end-systole is its smallest frame (the LV is largest at end-diastole and smallest at end-systole: ASE/EACVI, Lang et al.
 2015). A curve that changes by less than :data:`MIN_AREA_CHANGE` of its largest value has no identifiable cycle
 (a still image saved as a cine, or a view without the LV), and the run stops naming the view.
-
-Not done here: the ECG of the DICOM (WaveformSequence) is not read, so the frames are the area curve's even when a
-trace is present.
 """
 
 from __future__ import annotations
@@ -37,6 +35,7 @@ class CinePhases:
     endDiastole: dict  #: view -> frame
     endSystole: dict  #: view -> frame
     areasCm2: dict = field(default_factory=dict)  #: view -> LV cavity area per frame (cm2)
+    endDiastoleChoice: dict = field(default_factory=dict)  #: view -> how end-diastole was chosen (readout text)
 
     def areaChange(self, view: str) -> float:
         areas = self.areasCm2[view]
@@ -54,10 +53,16 @@ def lvAreaCurves(cines: Mapping[str, list], segmentViews: Callable[[dict], dict]
             for view in cines}
 
 
-def choosePhases(curves: Mapping[str, np.ndarray], names: Mapping[str, str]) -> CinePhases:
-    """End-diastole (largest area) and end-systole (smallest) of each view's curve; ``ValueError`` naming the view
-    (and its file, ``names``) when the curve shows no LV or no cycle."""
-    endDiastole, endSystole = {}, {}
+#: How end-diastole was chosen without an ECG (readout ``ed_choice_<view>``).
+LARGEST_AREA = "largest LV cavity area"
+
+
+def choosePhases(curves: Mapping[str, np.ndarray], names: Mapping[str, str],
+                 rWaves: Mapping[str, tuple] | None = None) -> CinePhases:
+    """End-diastole (largest area; with ``rWaves`` {view: (R-wave frames, where they were read)} for a view, the
+    R-wave frame of largest area) and end-systole (smallest) of each view's curve; ``ValueError`` naming the view (and
+    its file, ``names``) when the curve shows no LV or no cycle."""
+    endDiastole, endSystole, choices = {}, {}, {}
     for view, areas in curves.items():
         areas = np.asarray(areas, float)
         smallest = MIN_LV_PIXELS * trainingPixelMm(view) ** 2 / 100.0
@@ -72,8 +77,13 @@ def choosePhases(curves: Mapping[str, np.ndarray], names: Mapping[str, str]) -> 
             raise ValueError(f"{view}: {names[view]}: no identifiable cardiac cycle, the LV cavity area changes by "
                              f"{100 * change:.1f} % over {len(areas)} frames (at least {100 * MIN_AREA_CHANGE:g} %); "
                              "give the frames with --ed/--es VIEW=FILE@FRAME")
-        endDiastole[view], endSystole[view] = int(np.argmax(areas)), int(np.argmin(areas))
-    return CinePhases(endDiastole, endSystole, {view: np.asarray(areas, float) for view, areas in curves.items()})
+        waves, origin = (rWaves or {}).get(view) or ([], "")
+        waves = [frame for frame in waves if frame < len(areas)]
+        endDiastole[view] = max(waves, key=lambda frame: areas[frame]) if waves else int(np.argmax(areas))
+        choices[view] = f"R wave ({origin}), largest LV area of {len(waves)}" if waves else LARGEST_AREA
+        endSystole[view] = int(np.argmin(areas))
+    return CinePhases(endDiastole, endSystole, {view: np.asarray(areas, float) for view, areas in curves.items()},
+                      choices)
 
 
 def networkSegmenter(model, device: str = "cpu", batchSize: int = 8) -> Callable[[dict], dict]:
@@ -107,11 +117,16 @@ def findNodeCinePhases(nodes: Mapping[str, object], segmentViews: Callable[[dict
 
     from .echoio import echoFramesFromVolumeNode
 
+    from ReconCoreLib.cineframes import rWaveFramesOfFile
+    from ReconCoreLib.nodefiles import sourceFileForVolume
+
     cines = {view: node for view, node in nodes.items() if node is not None and frameCount(node) > 1}
     if not cines:
         raise ValueError("none of the end-diastolic views is a cine: choose the cines as the end-diastolic images")
     frames = {view: echoFramesFromVolumeNode(node) for view, node in cines.items()}
-    return choosePhases(lvAreaCurves(frames, segmentViews), {view: node.GetName() for view, node in cines.items()})
+    rWaves = {view: rWaveFramesOfFile(sourceFileForVolume(node), len(frames[view])) for view, node in cines.items()}
+    return choosePhases(lvAreaCurves(frames, segmentViews), {view: node.GetName() for view, node in cines.items()},
+                        rWaves)
 
 
 def findCinePhases(cines: Mapping[str, str | Path], segmentViews: Callable[[dict], dict],
@@ -128,15 +143,19 @@ def findCinePhases(cines: Mapping[str, str | Path], segmentViews: Callable[[dict
     for index, view in enumerate(views):
         progress(0.2 * index / len(views), f"reading the {view} cine")
         frames[view] = readEchoFrames(cines[view])
+    from ReconCoreLib.cineframes import rWaveFramesOfFile
+
+    rWaves = {view: rWaveFramesOfFile(cines[view], len(frames[view])) for view in views}
     progress(0.2, "end-diastole and end-systole from the LV area curves")
-    return choosePhases(lvAreaCurves(frames, segmentViews), {view: str(cines[view]) for view in views})
+    return choosePhases(lvAreaCurves(frames, segmentViews), {view: str(cines[view]) for view in views}, rWaves)
 
 
 def recordCinePhases(readouts, phases: CinePhases) -> None:
-    """The frames chosen as readouts: ``ed_frame_<view>``, ``es_frame_<view>`` (zero-based) and the LV cavity's
-    fractional area change ``lv_area_change_<view>`` over the cine."""
+    """The frames chosen as readouts: ``ed_frame_<view>``, ``es_frame_<view>`` (zero-based), how end-diastole was
+    chosen ``ed_choice_<view>`` and the LV cavity's fractional area change ``lv_area_change_<view>`` over the cine."""
     for view in phases.endDiastole:
         readouts.set(f"ed_frame_{view.lower()}", phases.endDiastole[view])
+        readouts.set(f"ed_choice_{view.lower()}", phases.endDiastoleChoice.get(view, LARGEST_AREA))
         readouts.set(f"es_frame_{view.lower()}", phases.endSystole[view])
         readouts.set(f"lv_area_change_{view.lower()}", phases.areaChange(view))
 

@@ -89,7 +89,7 @@ NOT_REPORTED.update({f"view_residual{prefix}_{view.lower()}_mm": "quality of the
                      for prefix in ("", "_es") for view in ("A4C", "A2C", "A3C", "SAXB", "SAXM", "SAXA")})
 # the frames a run chose in each view's cine, and the LV area change they come from: how the input was read
 NOT_REPORTED.update({f"{key}_{view.lower()}": "how the cine was read, not a finding"
-                     for key in ("ed_frame", "es_frame", "lv_area_change")
+                     for key in ("ed_frame", "ed_choice", "es_frame", "lv_area_change")
                      for view in ("A4C", "A2C", "A3C", "SAXB", "SAXM", "SAXA")})
 
 
