@@ -202,3 +202,37 @@ def test_training_sample_marks_vertices_inside_the_box(case):
     expected = np.all((case.verticesLps >= low) & (case.verticesLps <= high), axis=1)
     np.testing.assert_array_equal(inside, expected)
     assert 0.2 < inside.mean() < 0.9  # the crop box holds the proximal femur only
+
+
+def test_out_of_distribution_settings_lie_outside_training(model):
+    """Every setting of the out-of-distribution split is outside the range training draws from, and its cases are
+    made with them (shape stretched, pose, tissue), deterministic by seed."""
+    import inspect
+
+    from FemurRegistrationDev import dataset, outofdistribution as ood
+
+    training = phantom.TissueParameters.RANGES
+    for name, (low, high) in ood.TISSUE_RANGES.items():
+        assert high < training[name][0] or low > training[name][1], name
+    assert ood.POSE_ANGLE_BAND_DEG[0] > phantom.POSE_ROTATION_RANGE_DEG
+    defaults = inspect.signature(dataset.simulateRadiographs).parameters
+    assert ood.RADIOGRAPH_STYLE["photons"][1] < defaults["photons"].default[0]
+    assert ood.RADIOGRAPH_STYLE["blurPixels"][0] > defaults["blurPixels"].default[1]
+    (gammaLow, gammaHigh), = defaults["gamma"].default
+    assert all(high < gammaLow or low > gammaHigh for low, high in ood.RADIOGRAPH_STYLE["gamma"])
+    assert ood.SID_RANGE_MM[0] > dataset.SOURCE_TO_DETECTOR_MM
+    assert all(lengthHigh < 1.0 or lengthLow > 1.0 for (lengthLow, lengthHigh), _ in ood.STRETCH_BANDS)
+
+    case = phantom.makeCase(7, spacingMm=2.0, model=model, outOfDistribution=ood.PARTS)
+    again = phantom.makeCase(7, spacingMm=2.0, model=model, outOfDistribution=ood.PARTS)
+    np.testing.assert_array_equal(case.hu, again.hu)
+    parameters, tissue = case.parameters, case.parameters["tissue"]
+    assert any(low <= parameters["length_scale"] <= high for (low, high), _ in ood.STRETCH_BANDS)
+    angles = [abs(parameters[key]) for key in ("flexion_deg", "abduction_deg", "internal_rotation_deg")]
+    assert all(ood.POSE_ANGLE_BAND_DEG[0] <= angle <= ood.POSE_ANGLE_BAND_DEG[1] for angle in angles)
+    assert all(low <= tissue[name] <= high for name, (low, high) in ood.TISSUE_RANGES.items())
+    # The femur is longer or shorter than the shape model's: its head-to-shaft-section length is scaled.
+    plain = phantom.makeCase(7, pose=False, spacingMm=2.0, model=model)
+    stretched = phantom.makeCase(7, pose=False, spacingMm=2.0, model=model, outOfDistribution=ood.PARTS)
+    extent = [np.ptp(item.verticesLps[:, 2]) for item in (plain, stretched)]
+    assert extent[1] / extent[0] == pytest.approx(stretched.parameters["length_scale"], rel=0.02)

@@ -55,11 +55,14 @@ def viewGeometries(setting: str, rng: np.random.Generator | None = None, angleEr
 
 
 def simulateRadiographs(hu: np.ndarray, label: np.ndarray, ijkToLps: np.ndarray, geometries,
-                        rng: np.random.Generator, others=()) -> tuple[np.ndarray, np.ndarray]:
+                        rng: np.random.Generator, others=(), photons=(2000.0, 20000.0), gamma=((0.8, 1.25),),
+                        blurPixels=(0.0, 1.0)) -> tuple[np.ndarray, np.ndarray]:
     """(radiographs [N, rows, cols] float32, femur masks [N, rows, cols] uint8) of a phantom.
 
-    Radiograph = log-attenuation ``-ln(counts / N0)`` with Poisson counts (N0 2,000-20,000 per pixel),
-    then gamma 0.8-1.25 and a Gaussian blur of 0-1 pixel: bone is bright, as on a displayed radiograph.
+    Radiograph = log-attenuation ``-ln(counts / N0)`` with Poisson counts (N0 uniform in ``photons`` per pixel),
+    then a gamma (uniform in one of the ``gamma`` bands) and a Gaussian blur (``blurPixels``): bone is bright, as on
+    a displayed radiograph. The defaults are training's (N0 2,000-20,000, gamma 0.8-1.25, blur 0-1 pixel; the
+    out-of-distribution split's are :data:`.outofdistribution.RADIOGRAPH_STYLE`).
     The mask holds the pixels whose ray crosses at least 0.5 mm of femur (both from one projection).
     ``others``: (hu, ijkToLps) of more phantoms in the field (the other hip), in the radiographs, not in the masks.
     """
@@ -73,10 +76,11 @@ def simulateRadiographs(hu: np.ndarray, label: np.ndarray, ijkToLps: np.ndarray,
     masks = (projected[:, 1] > 0.5).astype(np.uint8)
     images = []
     for integral in lineIntegral:
-        photons = rng.uniform(2000.0, 20000.0)
-        counts = np.maximum(rng.poisson(photons * np.exp(-integral)), 1)
-        image = np.clip(-np.log(counts / photons), 0.0, None) ** rng.uniform(0.8, 1.25)
-        images.append(gaussian_filter(image, rng.uniform(0.0, 1.0)).astype(np.float32))
+        incident = rng.uniform(*photons)
+        counts = np.maximum(rng.poisson(incident * np.exp(-integral)), 1)
+        band = gamma[int(rng.integers(len(gamma)))] if len(gamma) > 1 else gamma[0]  # one band: training's draws
+        image = np.clip(-np.log(counts / incident), 0.0, None) ** rng.uniform(*band)
+        images.append(gaussian_filter(image, rng.uniform(*blurPixels)).astype(np.float32))
     return np.asarray(images), masks
 
 

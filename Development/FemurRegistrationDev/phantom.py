@@ -144,10 +144,12 @@ class TissueParameters:
     }
 
     @classmethod
-    def sample(cls, rng: np.random.Generator) -> TissueParameters:
-        """Uniform draws in :attr:`RANGES` (in field order), then the pelvis jitter (+-6 mm)."""
-        values = {name: float(rng.uniform(*cls.RANGES[name])) for name in
-                  (item.name for item in fields(cls)) if name in cls.RANGES}
+    def sample(cls, rng: np.random.Generator, ranges: dict | None = None) -> TissueParameters:
+        """Uniform draws in :attr:`RANGES`, or in ``ranges`` where it names a field (in field order), then the
+        pelvis jitter (+-6 mm)."""
+        ranges = {**cls.RANGES, **(ranges or {})}
+        values = {name: float(rng.uniform(*ranges[name])) for name in
+                  (item.name for item in fields(cls)) if name in ranges}
         return cls(**values, pelvisJitterMm=tuple(float(v) for v in rng.uniform(-6.0, 6.0, 9)))
 
     def asDict(self) -> dict:
@@ -416,18 +418,27 @@ def _finishCase(model: FemurShapeModel, vertices: np.ndarray, rng: np.random.Gen
 
 
 def makeCase(seed: int, pose: bool = True, spacingMm: float = GRID_SPACING_MM,
-             model: FemurShapeModel | None = None) -> FemurCase:
+             model: FemurShapeModel | None = None, outOfDistribution=()) -> FemurCase:
     """A random phantom, deterministic by ``seed`` (``np.random.default_rng([seed, CASE_SEED_KEY])``).
 
     Shape (:meth:`FemurShapeModel.sample`), then pose (if ``pose``), tissue values, texture and noise, in this
-    order from one generator.
+    order from one generator. ``outOfDistribution``: the parts of :data:`.outofdistribution.PARTS` ("shape": the
+    femur stretched, "pose", "tissue") drawn outside training's ranges (the measurements are the stretched femur's).
     """
+    from . import outofdistribution
+
     model = model or FemurShapeModel.load()
     rng = np.random.default_rng([int(seed), CASE_SEED_KEY])
     shape = sampleFemur(model, rng)
     parameters = dict(shape.parameters)
-    headCentre = hipMeasurements(shape.verticesLps, model)["head_centre_lps"]
-    if pose:
+    vertices = shape.verticesLps
+    headCentre = hipMeasurements(vertices, model)["head_centre_lps"]
+    if "shape" in outOfDistribution:
+        vertices, scales = outofdistribution.stretch(vertices, headCentre, rng)
+        parameters.update(scales)
+    if pose and "pose" in outOfDistribution:
+        angles, translation = outofdistribution.poseAngles(rng), np.zeros(3)
+    elif pose:
         angles = rng.uniform(-POSE_ROTATION_RANGE_DEG, POSE_ROTATION_RANGE_DEG, 3)
         translation = rng.uniform(-POSE_TRANSLATION_RANGE_MM, POSE_TRANSLATION_RANGE_MM, 3)
     else:
@@ -436,8 +447,8 @@ def makeCase(seed: int, pose: bool = True, spacingMm: float = GRID_SPACING_MM,
     parameters.update({"flexion_deg": float(angles[0]), "abduction_deg": float(angles[1]),
                        "internal_rotation_deg": float(angles[2]), "translation_mm": translation.copy(),
                        "pose_matrix": matrix, "seed": int(seed)})
-    vertices = transformPoints(matrix, shape.verticesLps)
-    return _finishCase(model, vertices, rng, TissueParameters.sample(rng), spacingMm, parameters)
+    tissue = TissueParameters.sample(rng, outofdistribution.TISSUE_RANGES if "tissue" in outOfDistribution else None)
+    return _finishCase(model, transformPoints(matrix, vertices), rng, tissue, spacingMm, parameters)
 
 
 def makeAtlas(spacingMm: float = GRID_SPACING_MM, model: FemurShapeModel | None = None) -> FemurCase:

@@ -4,6 +4,8 @@
     python -m FemurRegistrationDev.positions --cases 20 --isocenter-box     # the crop box fixed on the isocenter
     python -m FemurRegistrationDev.positions --cases 20 --unmoved [--isocenter-box]  # femurs where training has them
     python -m FemurRegistrationDev.positions --cases 24 --sid 1800 --sod 1700 --pixels 1280 --pixel-mm 0.3  # standing
+    python -m FemurRegistrationDev.positions --cases 200 --ood     # the out-of-distribution split (.outofdistribution)
+    python -m FemurRegistrationDev.positions --cases 48 --ood-only pose   # one of its settings alone
 
 Each held-out phantom (seeds from :data:`POSITION_SEED_OFFSET`, never trained on) is moved so its femoral head lies at
 a uniform place within +-:data:`IN_PLANE_MM` of the isocenter along x (left-right) and z (head-foot) and
@@ -14,6 +16,9 @@ place it; half the cases are left femurs (the phantom mirrored). Both views are 
 the femur's side), SID 1000, SOD 925. Where the femur runs off the detector, it is cut as on a radiograph. Every case
 goes through :func:`FemurRegistrationLib.pipeline.registerFemur` with the true femur masks and with proposed ones, and
 is scored against the phantom's label (Dice, ASSD). Prints one row per case and the medians and means.
+``--ood``: the out-of-distribution split instead (seeds from :data:`OOD_SEED_OFFSET`; shape, pose, tissue, radiograph
+style and SID/SOD outside training's ranges, :mod:`.outofdistribution`), positions as above; ``--ood-only PART``: only
+that part of it (:data:`.outofdistribution.PARTS`), the rest as training has it.
 """
 
 from __future__ import annotations
@@ -28,18 +33,20 @@ from FemurRegistrationLib.mirroring import mirrorIjkToLps
 from ReconCoreLib.xraygeometry import LPS_TO_RAS, CArmGeometry
 from ReconCoreLib.xrayio import XrayImage
 
-from . import phantom
+from . import outofdistribution, phantom
 from .dataset import simulateRadiographs
 
 POSITION_SEED_OFFSET = 3_000_000
+OOD_SEED_OFFSET = 3_700_000
 IN_PLANE_MM, DEPTH_MM = 80.0, 40.0
 DETECTOR_PIXELS, DETECTOR_PIXEL_MM = 640, 0.6
 
 
-def placedPhantom(seed: int, side: str, head=None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def placedPhantom(seed: int, side: str, head=None,
+                  outOfDistribution=()) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(hu, label, ijkToLps, head centre LPS) of the phantom of ``seed`` as a ``side`` femur (a left one is the phantom
     mirrored), its femoral head moved to ``head`` (None: where the training phantoms have it, near (+-24, 0, +50))."""
-    case = phantom.makeCase(seed)
+    case = phantom.makeCase(seed, outOfDistribution=outOfDistribution)
     hu, label = np.asarray(case.hu), np.asarray(case.label)
     ijkToLps = np.asarray(case.ijkToLps, dtype=float).copy()
     centre = np.asarray(case.measurements["head_centre_lps"], dtype=float)
@@ -61,15 +68,19 @@ def viewPair(side: str, sourceToDetectorMm: float = 1000.0, sourceToPatientMm: f
             for primary in (0.0, 90.0 if side == "left" else -90.0)]
 
 
-def movedCase(seed: int, moved: bool = True, **acquisition) -> dict:
+def movedCase(seed: int, moved: bool = True, outOfDistribution=(), **acquisition) -> dict:
     """The phantom of ``seed`` (mirrored for odd seeds: a left femur) with its head moved to a random place (else left
-    where the training phantoms have it, near (+-24, 0, +50) mm); its radiographs (AP, lateral) and femur masks."""
+    where the training phantoms have it, near (+-24, 0, +50) mm); its radiographs (AP, lateral) and femur masks.
+    ``outOfDistribution``: the parts of :data:`.outofdistribution.PARTS` drawn as that split draws them."""
     rng = np.random.default_rng([seed, 11])
     side = "left" if seed % 2 else "right"
     target = rng.uniform([-IN_PLANE_MM, -DEPTH_MM, -IN_PLANE_MM], [IN_PLANE_MM, DEPTH_MM, IN_PLANE_MM])
-    hu, label, ijkToLps, head = placedPhantom(seed, side, target if moved else None)
+    hu, label, ijkToLps, head = placedPhantom(seed, side, target if moved else None, outOfDistribution)
+    style = outofdistribution.RADIOGRAPH_STYLE if "radiograph" in outOfDistribution else {}
+    if "geometry" in outOfDistribution:
+        acquisition = {**acquisition, **outofdistribution.acquisition(rng)}
     geometries = viewPair(side, **acquisition)
-    images, masks = simulateRadiographs(hu, label, ijkToLps, geometries, rng)
+    images, masks = simulateRadiographs(hu, label, ijkToLps, geometries, rng, **style)
     return {"side": side, "head": head, "label": label, "ijkToRas": LPS_TO_RAS @ ijkToLps,
             "views": [XrayImage(image, geometry, f"case {seed} {name}")
                       for image, geometry, name in zip(images, geometries, ("AP", "lateral"))], "masks": list(masks)}
@@ -104,6 +115,9 @@ def main(argv=None) -> None:
     parser.add_argument("--isocenter-box", action="store_true", help="the crop box on the isocenter (no placement)")
     parser.add_argument("--refine", action="store_true", help="with the test-time refinement (--refine)")
     parser.add_argument("--unmoved", action="store_true", help="the femurs where the training phantoms have them")
+    parser.add_argument("--ood", action="store_true",
+                        help="the out-of-distribution split (FemurRegistrationDev.outofdistribution; its own SID/SOD)")
+    parser.add_argument("--ood-only", choices=outofdistribution.PARTS, help="one part of that split alone")
     parser.add_argument("--sid", type=float, default=1000.0, help="source to detector (mm; training: 1000)")
     parser.add_argument("--sod", type=float, default=925.0, help="source to isocenter (mm; training: 925)")
     parser.add_argument("--pixels", type=int, default=DETECTOR_PIXELS, help="detector pixels per side")
@@ -117,11 +131,12 @@ def main(argv=None) -> None:
     pipeline.RECENTRE_TOLERANCE_MM = arguments.recentre_tolerance_mm
     if arguments.isocenter_box:
         _isocenterBox()
+    parts = outofdistribution.PARTS if arguments.ood else (arguments.ood_only,) if arguments.ood_only else ()
     rows = {"given": [], "proposed": []}
     started = time.time()
     for index in range(arguments.cases):
-        seed = POSITION_SEED_OFFSET + index
-        case = movedCase(seed, not arguments.unmoved, sourceToDetectorMm=arguments.sid,
+        seed = (OOD_SEED_OFFSET if parts else POSITION_SEED_OFFSET) + index
+        case = movedCase(seed, not arguments.unmoved, parts, sourceToDetectorMm=arguments.sid,
                          sourceToPatientMm=arguments.sod, pixels=arguments.pixels, pixelMm=arguments.pixel_mm)
         line = [f"{seed} {case['side']:5s} head {np.round(case['head']).astype(int)}"]
         for name in rows:
@@ -130,11 +145,14 @@ def main(argv=None) -> None:
             line.append(f"{name} Dice {row['dice']:.3f}" + (" gated" if row.get("gated") else "")
                         + (f" ({row['error']})" if "error" in row else ""))
         print("  ".join(line), flush=True)
-    print(f"{arguments.cases} cases, {time.time() - started:.0f} s, femurs "
+    split = f" (out of distribution: {', '.join(parts)})" if parts else ""
+    print(f"{arguments.cases} cases{split}, "
+          f"{time.time() - started:.0f} s, femurs "
           f"{'where training has them' if arguments.unmoved else 'moved'}, crop box "
           f"{'on the isocenter' if arguments.isocenter_box else 'placed on the femur'}, re-centred at most "
           f"{pipeline.RECENTRE_PASSES} times (beyond {pipeline.RECENTRE_TOLERANCE_MM:g} mm)"
-          f"{', with --refine' if arguments.refine else ''}; SID {arguments.sid:g} / SOD {arguments.sod:g} mm, "
+          f"{', with --refine' if arguments.refine else ''}; SID "
+          f"{'1150-1800' if 'geometry' in parts else f'{arguments.sid:g} / SOD {arguments.sod:g}'} mm, "
           f"{arguments.pixels} px of {arguments.pixel_mm:g} mm")
     for name, values in rows.items():
         dice = np.array([row["dice"] for row in values])
