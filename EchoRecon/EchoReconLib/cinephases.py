@@ -4,9 +4,10 @@ Given one cine per view (``recon2d3d echo --cine VIEW=FILE ...``), every frame i
 (:func:`~.inputs.networkInput`) and segmented by the network's 2D branch (each view alone: the branch sees one image
 at a time). The LV cavity area per frame (cm2) is the view's area curve; end-diastole is its largest frame, or,
 when the DICOM file marks the ECG's R waves (R Wave Pointer, or an ECG lead in its Waveform Sequence:
-:func:`ReconCoreLib.cineframes.rWaveFrames`), the R-wave frame of largest area; end-systole is its smallest frame (the LV is largest at end-diastole and smallest at end-systole: ASE/EACVI, Lang et al.
-2015). A curve that changes by less than :data:`MIN_AREA_CHANGE` of its largest value has no identifiable cycle
-(a still image saved as a cine, or a view without the LV), and the run stops naming the view.
+:func:`ReconCoreLib.cineframes.rWaveFrames`), the R-wave frame of largest area; end-systole is its smallest frame
+(the LV is largest at end-diastole and smallest at end-systole: ASE/EACVI, Lang et al. 2015). A curve that changes
+by less than :data:`MIN_AREA_CHANGE` of its largest value has no identifiable cycle (a still image saved as a cine,
+or a view without the LV), and the run stops naming the view.
 """
 
 from __future__ import annotations
@@ -78,7 +79,6 @@ def choosePhases(curves: Mapping[str, np.ndarray], names: Mapping[str, str],
                              f"{100 * change:.1f} % over {len(areas)} frames (at least {100 * MIN_AREA_CHANGE:g} %); "
                              "give the frames with --ed/--es VIEW=FILE@FRAME")
         waves, origin = (rWaves or {}).get(view) or ([], "")
-        waves = [frame for frame in waves if frame < len(areas)]
         endDiastole[view] = max(waves, key=lambda frame: areas[frame]) if waves else int(np.argmax(areas))
         choices[view] = f"R wave ({origin}), largest LV area of {len(waves)}" if waves else LARGEST_AREA
         endSystole[view] = int(np.argmin(areas))
@@ -113,12 +113,10 @@ def findNodeCinePhases(nodes: Mapping[str, object], segmentViews: Callable[[dict
     """The same for Slicer volume nodes ({view: node}; a cine is a node of several slices or the proxy of a
     sequence, :func:`~ReconCoreLib.nodefiles.frameCount`): the views whose node is a cine; ``ValueError`` when
     none is."""
-    from ReconCoreLib.nodefiles import frameCount
+    from ReconCoreLib.cineframes import rWaveFramesOfFile
+    from ReconCoreLib.nodefiles import frameCount, sourceFileForVolume
 
     from .echoio import echoFramesFromVolumeNode
-
-    from ReconCoreLib.cineframes import rWaveFramesOfFile
-    from ReconCoreLib.nodefiles import sourceFileForVolume
 
     cines = {view: node for view, node in nodes.items() if node is not None and frameCount(node) > 1}
     if not cines:

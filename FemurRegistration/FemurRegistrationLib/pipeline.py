@@ -178,7 +178,7 @@ def registerFemur(apView: XrayImage, latView: XrayImage, apMask=None, latMask=No
     boxIjkToLps[:3, 3] += boxCentre  # the box frame (network, DRRs) -> the working frame
     for name, view, drr in zip(("ncc_ap", "ncc_lat"), views, femurDrrs(hu, label, [v.geometry for v in views])):
         readouts.set(name, maskedNcc(view.image, drr, view.mask))
-    minimumJacobian = inference.minimumJacobian(registration)
+    minimumJacobian = inference.minimumJacobian(registration) if unfoldedMm else foldedMinimum
     readouts.set("min_jacobian", minimumJacobian)
     if minimumJacobian <= 0:
         readouts.warn(f"the deformation folds (minimum Jacobian determinant {minimumJacobian:.3f} <= 0)")
