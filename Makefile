@@ -14,7 +14,7 @@ SLICER_VENV ?= .venv-slicer
 SLICER_PACKAGES := Testing/slicer-5.10-packages.txt
 SLICER_STAMP := $(SLICER_VENV)/.recon2d3d-installed
 
-.PHONY: setup demo test train-angio train-femur evaluate-femur train-echo evaluate-echo clean
+.PHONY: setup demo test train-angio train-femur train-femur-mask evaluate-femur train-echo evaluate-echo clean
 
 setup: $(STAMP)
 
@@ -51,6 +51,13 @@ train-femur: $(STAMP)
 	mkdir -p runs/femur
 	$(BIN)/python -m FemurRegistrationDev.dataset --work runs/femur --count 400 > runs/femur-cases.log 2>&1 &
 	$(BIN)/python -m FemurRegistrationDev.train --work runs/femur --minutes $(MINUTES) --threads 1
+
+# Retrain the femur mask network (FemurMask.pt): 500 training radiograph pairs into runs/femur-masks, 35 minutes of
+# training, then its evaluation beside the brightness proposal (the model card's tables).
+train-femur-mask: $(STAMP)
+	$(BIN)/python -m FemurRegistrationDev.maskdata --work runs/femur-masks --cases 500
+	$(BIN)/python -m FemurRegistrationDev.masktrain --work runs/femur-masks --minutes 35 --threads 2
+	$(BIN)/python -m FemurRegistrationDev.maskevaluate --cases 100 --parts
 
 # Held-out evaluation of the bundled FemurRegistration model (CASES phantoms x 3 view settings).
 CASES ?= 200

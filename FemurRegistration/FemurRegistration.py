@@ -219,13 +219,13 @@ class FemurRegistrationLogic(ReconLogicBase):
     def proposeMask(self, radiograph):
         """A femur mask proposal on ``radiograph`` (volume node): a new segmentation node to check and edit.
 
-        Thresholds (three-class Otsu), keeps the largest bright region and fills its holes; the pelvis next to
-        the femoral head may need erasing in Segment Editor.
+        A 2D segmentation network (:func:`FemurRegistrationLib.femurmask.proposeFemurMask`) on the radiograph at its
+        pixel spacing; its largest femur region, holes filled.
         """
         if radiograph is None or radiograph.GetImageData() is None:
             raise ValueError(_("Select a radiograph first."))
         from FemurRegistrationLib.outputs import FEMUR_COLOR
-        from FemurRegistrationLib.proposal import proposeFemurMask
+        from FemurRegistrationLib.femurmask import proposeFemurMask
         from ReconCoreLib import runtime
         from ReconCoreLib.nodefiles import framesOfVolumeNode
         from ReconCoreLib.xrayio import checkImage

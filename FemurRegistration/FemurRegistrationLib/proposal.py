@@ -1,5 +1,6 @@
-"""Femur mask proposals on a radiograph with bright bone (:func:`proposeFemurMask`), for the user to check and edit,
-and the map of every bright bone region (:func:`proposeBoneMap`), which shows whether both hips are in view.
+"""The map of every bright bone region on a radiograph (:func:`proposeBoneMap`), which shows whether both hips are in
+view, and its largest region (:func:`proposeFemurMask`: the femur mask proposal before the network of
+:mod:`.femurmask` replaced it; kept as the baseline ``FemurRegistrationDev.maskevaluate`` compares with).
 
 Why written here: Otsu's threshold and the morphology are SimpleITK's; the two-step split (body from air, then bone
 inside the body) is specific to radiographs that may or may not show the air around the patient.

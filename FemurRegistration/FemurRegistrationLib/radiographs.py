@@ -11,7 +11,8 @@
    scene) works on that copy, so a 3000-pixel radiograph costs about what a 512-pixel one does. Coarser radiographs
    (the samples' 0.37 mm) are used as they are.
    Femur masks: given (one per view, same size as its radiograph), else a proposal
-   (:func:`~.proposal.proposeFemurMask`: Otsu splits, largest bright component, holes filled) the user can correct.
+   (:func:`~.femurmask.proposeFemurMask`: a 2D segmentation network, largest component, holes filled) the user can
+   correct.
 3. Input plausibility (:func:`~.checks.checkMasks`): each mask is measured in mm at the isocenter (detector mm
    divided by the magnification SID / SOD) and must look like an adult femur on its own radiograph (shaft and proximal
    widths, bone brighter than around it, outline on bone edges); the two views must see the same bone length and the
@@ -48,7 +49,7 @@ from ReconCoreLib.xrayio import XrayImage, checkImage, isDicom, sidecarPath
 from .checks import checkMasks, trainingRangeWarnings
 from .conventions import DETECTOR_PIXEL_MM, FEMUR_MODALITIES, IMAGE_SIZE, SIDES, VIEW_NAMES
 from .mirroring import mirrorGeometry, toPatient
-from .proposal import proposeFemurMask
+from .femurmask import proposeFemurMask
 
 MIN_SEPARATION_DEG = 30.0
 WARN_SEPARATION_DEG = 60.0
