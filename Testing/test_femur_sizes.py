@@ -97,8 +97,9 @@ def test_each_radiograph_file_is_read_once_while_unchanged(tmp_path, monkeypatch
     assert radiographs.readRadiograph(path).inputShape == (1000, 1000) and len(reads) == 2
 
 
+@pytest.mark.torch
 def test_network_inputs_and_proposals_of_a_large_sample(largeSample):
-    """Against the 512 px sample's, measured: images within 0.24 % of their range, masks within 3 pixels of 1,300 and
+    """The proposals come from the mask network (torch). Against the 512 px sample's, measured: images within 0.24 % of their range, masks within 3 pixels of 1,300 and
     1,800, proposals within 8 of 1,400 and 2,300 (tolerances 2-3x)."""
     files = sampleFiles("FemurOrthogonal")
     for key, name in (("ap", "AP"), ("lat", "lateral")):
