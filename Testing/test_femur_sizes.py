@@ -100,7 +100,8 @@ def test_each_radiograph_file_is_read_once_while_unchanged(tmp_path, monkeypatch
 @pytest.mark.torch
 def test_network_inputs_and_proposals_of_a_large_sample(largeSample):
     """Against the 512 px sample's, measured: images within 0.24 % of their range, masks within 3 pixels of 1,300 and
-    1,800, proposals within 8 of 1,400 and 2,300 (tolerances 2-3x). The proposals are the mask network's (torch)."""
+    1,800, proposals within 8 of 1,400 and 2,300 (tolerances 2-3x; measured with the brightness proposals, which the
+    mask network's, now used, pass too: torch)."""
     files = sampleFiles("FemurOrthogonal")
     for key, name in (("ap", "AP"), ("lat", "lateral")):
         small = readXrayImage(files[key])
