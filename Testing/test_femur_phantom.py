@@ -205,7 +205,6 @@ def test_training_sample_marks_vertices_inside_the_box(case):
 
 
 @pytest.mark.torch  # the training dataset module imports torch
-
 def test_out_of_distribution_settings_lie_outside_training(model):
     """Every setting of the out-of-distribution split is outside the range training draws from, and its cases are
     made with them (shape stretched, pose, tissue), deterministic by seed."""

@@ -363,7 +363,6 @@ def test_refinement_recovers_a_displaced_registration(knownCase, knownRegistrati
 
 
 @pytest.mark.torch
-
 def test_jacobian_of_a_linear_map_and_unfolding_a_fold():
     """det of ``T(p + Ap)`` is det(I + A) det(T); a fold (a bump whose slope is below -1) is unfolded to the floor with
     a small change, and the recomputed inverse inverts the unfolded map; a map that does not fold is left alone."""

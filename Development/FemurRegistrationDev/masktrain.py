@@ -14,19 +14,18 @@ weights (:func:`ReconCoreDev.training.exportTorchScript`), checked on a radiogra
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from FemurRegistrationLib.femurmask import MODEL_NAME, normalise
-from ReconCoreDev.training import TrainingRun, addRunArguments, exportTorchScript
+from ReconCoreDev.training import TrainingRun, addRunArguments, exportTorchScript, sourceModelPath
 
 from .maskdata import loadShards
 
 CROP, BATCH, RATE = 160, 8, 2e-3
 CONTRAST, OFFSET, FIELD, NOISE = (0.7, 1.3), 0.2, 0.25, 0.05
-MODEL_PATH = Path(__file__).resolve().parents[2] / "FemurRegistration" / "Resources" / "Models" / MODEL_NAME
+MODEL_PATH = sourceModelPath("FemurRegistration").with_name(MODEL_NAME)
 
 
 def buildNetwork() -> torch.nn.Module:

@@ -25,7 +25,14 @@ SIZE_MULTIPLE = 16
 MODEL_NAME = "FemurMask.pt"
 
 def modelPath() -> Path:
-    return Path(__file__).resolve().parent.parent / "Resources" / "Models" / MODEL_NAME
+    """The bundled ``FemurMask.pt`` (source tree or installed extension, as the module's other models)."""
+    from ReconCoreLib.models import modelSearchDirectories
+
+    candidates = [directory / MODEL_NAME for directory in modelSearchDirectories("FemurRegistration")]
+    found = [path for path in candidates if path.is_file()]
+    if not found:
+        raise ValueError(f"the femur mask network is not bundled (expected {candidates[0]}); draw the masks")
+    return found[0]
 
 
 def gridShape(shape: Sequence[int], pixelSpacingMm: Optional[Sequence[float]]) -> tuple[int, int]:
