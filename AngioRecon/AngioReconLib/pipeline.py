@@ -2,13 +2,14 @@
 lesions, with checks.
 
 Steps: vessel map per view (given mask, or SimpleITK's Hessian objectness on the raw angiogram at a fixed spacing in
-mm and a triangle threshold) checked for plausibility (:func:`~.vessels.checkVesselMap`), the tree located in both
-views (:func:`~.placement.locateTree`) and the network's cube centred on it, each map resampled onto the network's
-128x128 detector about the cube's centre (:func:`~.vessels.networkMap`), the generator (TorchScript, geometry as
-input, in the cube's frame; the cube moved once more to the result's own extent when that is off). Then the lumen
-scale (:mod:`.matching`): 2D centerlines and edge widths per view at its own resolution, matched between the views
-under the epipolar constraint (the generator's occupancy resolving ambiguous matches) into 3D centerlines with a
-radius per point, and QCA on them (:mod:`.qca`: lesions against an interpolated reference diameter).
+mm and a hysteresis threshold, :func:`~.vessels.vesselMapFromAngiogram`) checked for plausibility
+(:func:`~.vessels.checkVesselMap`), the tree located in both views (:func:`~.placement.locateTree`) and the
+network's cube centred on it, each map resampled onto the network's 128x128 detector about the cube's centre
+(:func:`~.vessels.networkMap`), the generator (TorchScript, geometry as input, in the cube's frame; the cube moved
+once more to the result's own extent when that is off). Then the lumen scale (:mod:`.matching`): 2D centerlines and
+edge widths per view at its own resolution, matched between the views under the epipolar constraint (the generator's
+occupancy resolving ambiguous matches) into 3D centerlines with a radius per point, and QCA on them (:mod:`.qca`:
+lesions against an interpolated reference diameter).
 Outputs in patient RAS: the generator's probability volume, the lumen as a segmentation at 0.5 mm and a tube surface
 model, the centerline model, the lesion table, the readouts table, and in Slicer (:func:`run`) the generator's tree
 re-projected onto each input angiogram (:func:`treeSilhouette`, a segmentation on the angiogram's own pixel grid,
