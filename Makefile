@@ -69,11 +69,15 @@ evaluate-femur: $(STAMP)
 # (runs/echo-varied, --acquisition varied, exported to runs/echo-varied/EchoRecon-varied.pt), (3) ECHO_VIEWS_MINUTES
 # fine-tuned from that on the same patients with view dropout (runs/echo-views: A4C and A2C always, the other views
 # dropped at random; exported as the bundled model). Patients are generated (shards, reused when present) by a
-# background process while stages 1 and 2 train; then the interval calibration of every view set, the held-out
-# evaluation of all three splits (varied, standard, out-of-distribution) and of every view set, and the model card.
+# background process while stages 1 and 2 train; then the interval calibration of every view set, the view
+# classifier's fit, the held-out evaluation of all three splits (varied, standard, out-of-distribution), of every view
+# set and of the view classifier, and the model card.
 ECHO_CASES ?= 2000
 ECHO_VIEWS_MINUTES ?= $(MINUTES)
 ECHO_EVALUATE = $(BIN)/python -m EchoReconDev.viewsets --calibrate --evaluate && \
+	$(BIN)/python -m EchoReconDev.viewclassifier --fit --work runs/echo-viewcls --cases 200 && \
+	$(BIN)/python -m EchoReconDev.viewclassifier --evaluate --work runs/echo-varied --also ood=runs/echo-ood \
+	--cases $(CASES) && \
 	$(BIN)/python -m EchoReconDev.evaluate --work runs/echo-varied --acquisition varied --cases $(CASES) \
 	--also standard=runs/echo --also ood=runs/echo-ood --training runs/echo-views/training.json
 train-echo: $(STAMP)

@@ -189,8 +189,10 @@ def test_readouts_have_units_and_the_known_values(result):
     ed, es = (template.structureVolumesMl(vertices[phase]) for phase in ("ED", "ES"))
     values = result.readouts.toDict()
     assert values["module"] == "EchoRecon" and values["device"] == "cpu" and len(values["model_sha256"]) == 64
-    # the stand-in model has no interval calibration (EchoReconLib.viewsets): the one warning says so
-    assert len(values["warnings"]) == 1 and values["warnings"][0].startswith("no interval for the LV volumes and EF")
+    # the stand-in model has no view classifier (EchoReconLib.viewcheck) nor interval calibration
+    # (EchoReconLib.viewsets): the two warnings say so
+    assert len(values["warnings"]) == 2 and values["warnings"][0].startswith("the view labels were not checked")
+    assert values["warnings"][1].startswith("no interval for the LV volumes and EF")
     expectedKeys = {"lv_edv_ml", "lv_esv_ml", "lv_sv_ml", "lv_ef_percent", "lv_mass_g", "rv_edv_ml", "rv_esv_ml",
                     "la_volume_ed_ml", "la_volume_es_ml", "ra_volume_ed_ml", "ra_volume_es_ml", "simpson_edv_ml",
                     "simpson_esv_ml", "simpson_ef_percent", "inference_s", "views_used", "view_count"}

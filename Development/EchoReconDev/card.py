@@ -79,7 +79,7 @@ def writeModelCard(metrics: dict, training: dict, modelPath: Path, cardPath: Pat
         met3=yes[met["ef_mae_below_simpson"]], met4=yes[met["assd_mm<=2_every_structure"]],
         cpu=platform.processor() or platform.machine(), splitsSection=splitsSection(m, splits),
         stage=3 if _viewDropout(t) else 2, inputNote=_inputNote(t),
-        viewSetsSection=viewSetsSection(viewSets, modelPath))
+        viewSetsSection=viewSetsSection(viewSets, modelPath), viewCheckSection=viewCheckSection(modelPath))
     return writeCardFile(cardPath, card)
 
 
@@ -177,7 +177,7 @@ Per structure (ED and ES pooled):
 
 Bland-Altman plot of EF (this model and biplane Simpson's against the true EF): `{plot}`.
 Inference: {m[inference_seconds_per_phase_cpu]:.2f} s per phase (six views) on {m[threads]} CPU thread(s) ({cpu}).
-{splitsSection}{viewSetsSection}
+{splitsSection}{viewSetsSection}{viewCheckSection}
 ## Limits
 Trained and evaluated on synthetic hearts and simulated echo images only: **not validated on real
 echocardiograms**, whose appearance (and the CycleGAN-translated images of the paper) differ from this simulator.
@@ -339,6 +339,38 @@ the issue for A4C + A2C alone: EF MAE <= 5 points.
 
 The interval is calibrated on the training generator's patients: out of distribution it holds the truth less often
 (the last column), as the errors there are larger.
+"""
+
+
+def viewCheckSection(modelPath: Path) -> str:
+    """The card's "View labels" section: the view classifier's evaluation (``EchoReconDev.viewclassifier
+    --evaluate``, stored in its resource), when it was fitted and evaluated for this model file."""
+    from EchoReconLib import viewcheck
+    from ReconCoreLib.models import sha256
+
+    classifier = viewcheck.loadClassifier()
+    if not classifier or classifier.get("modelSha256") != sha256(modelPath) or "evaluation" not in classifier:
+        return ""
+    rows = "\n".join(f"| {name} | {e['images']} | {e['accuracy']:.3f} | {100 * e['false_warnings']:.1f} % | "
+                      f"{100 * e['mislabels_flagged']:.0f} % ({100 * e['mislabels_flagged_apical_short_axis']:.0f} %) |"
+                      for name, e in classifier["evaluation"].items())
+    return f"""
+## View labels
+Each image's view label is checked against a view classifier on the network's own 2D segmentation of it
+(`EchoReconLib.viewcheck`: scale-free shares and positions of the segmented structures; a linear discriminant
+fitted on {classifier['patients']} patients of the training generator, varied acquisitions, seeds
+{classifier['seeds'][0]}-{classifier['seeds'][1]}, by `{classifier['command']}`).
+It warns, and never stops a run, when the label's posterior is tiny and the image clearly looks like another view
+or like the short-axis views together. On the held-out patients, both phases together (`python -m
+EchoReconDev.viewclassifier --evaluate`; "mislabelled": each image under each of the five other labels, in brackets
+an apical image under a short-axis label or the reverse):
+
+| split | views | accuracy of the most probable view | correctly labelled views warned | mislabelled views warned |
+|---|---|---|---|---|
+{rows}
+
+Out of distribution the network's 2D segmentation is poor, so the classifier reads many apical images as short-axis
+ones: its warnings there say as much about the segmentation as about the label.
 """
 
 

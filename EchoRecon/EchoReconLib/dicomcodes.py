@@ -79,6 +79,7 @@ NOT_REPORTED = {
     "view_fit": "what the view fit moved (pose, or pose and shape): a method setting",
     "views_used": "the input views: the SR references the input images and codes the method by their number",
     "view_count": "the number of input views: the SR codes the volumes' method by it",
+    "view_label_disagreements": "views whose image the view classifier reads as another view: a check of the input",
 }
 # the 90 % interval of the LV volumes and EF for the views used (EchoReconLib.viewsets)
 NOT_REPORTED.update({f"lv_{key}_{end}_{unit}": "the calibrated interval of a readout the SR reports, not a finding"

@@ -48,6 +48,7 @@ from .inputs import checkPhase, checkPhasePair, checkPhysicalSize, givenViews, n
 from .measure import measure
 from .outputs import addToScene, writeOutputs
 from .template import HeartTemplate
+from .viewcheck import checkViewLabels
 from .viewsets import recordViewSet
 
 MODULE = "EchoRecon"
@@ -161,6 +162,7 @@ def reconstruct(endDiastole: Mapping[str, EchoImage], endSystole: Optional[Mappi
                             readouts=readouts, template=template, heartToRas=heartToRas(template), viewFit=fit,
                             views=views)
     measure(result)
+    checkViewLabels(result, modelFile.sha256)
     recordViewSet(result, modelFile.sha256)
     if fit is not None:
         readouts.set("view_fit", "pose and shape" if fitShape else "pose")
