@@ -35,20 +35,23 @@ def label(name):
 
 
 def fourChamber():
+    """As the standard display shows an A4C: apex at the top, the LV on the right of the image, the RV on its left,
+    the atria below."""
     labels = np.zeros((128, 128), np.uint8)
-    ellipse(labels, (45, 50), (30, 14), label("LV myocardium"))
-    ellipse(labels, (45, 50), (26, 10), label("LV cavity"))
-    ellipse(labels, (45, 80), (25, 10), label("RV"))
-    ellipse(labels, (92, 50), (14, 12), label("LA"))
-    ellipse(labels, (92, 80), (14, 11), label("RA"))
+    ellipse(labels, (45, 78), (30, 14), label("LV myocardium"))
+    ellipse(labels, (45, 78), (26, 10), label("LV cavity"))
+    ellipse(labels, (45, 48), (25, 10), label("RV"))
+    ellipse(labels, (92, 78), (14, 12), label("LA"))
+    ellipse(labels, (92, 48), (14, 11), label("RA"))
     return labels
 
 
 def shortAxis():
+    """A short-axis section: a round LV, the crescent of the RV above and to its left."""
     labels = np.zeros((128, 128), np.uint8)
-    ellipse(labels, (64, 55), (22, 22), label("LV myocardium"))
-    ellipse(labels, (64, 55), (15, 15), label("LV cavity"))
-    ellipse(labels, (60, 90), (18, 9), label("RV"))
+    ellipse(labels, (70, 72), (22, 22), label("LV myocardium"))
+    ellipse(labels, (70, 72), (15, 15), label("LV cavity"))
+    ellipse(labels, (56, 38), (18, 9), label("RV"))
     return labels
 
 
@@ -61,7 +64,8 @@ def test_features_of_a_four_chamber_and_a_short_axis_layout():
     assert short[names.index("LV cavity elongation (log)")] == pytest.approx(0.0, abs=0.05)
     assert four[names.index("atria depth beyond the LV")] > 0.3  # the atria lie deeper than the LV (rows)
     assert short[names.index("atria depth beyond the LV")] == 0.0  # none found
-    assert four[names.index("RV side of the LV")] > 0.1 and short[names.index("RV side of the LV")] > 0.1
+    assert four[names.index("RV side of the LV")] < -0.1 and short[names.index("RV side of the LV")] < -0.1
+    assert short[names.index("RV depth")] < -0.1  # the RV nearer the probe than the LV
     assert viewcheck.viewFeatures(np.zeros((128, 128), np.uint8)) is None
 
 

@@ -42,7 +42,9 @@ def viewScores(view, mask, case) -> dict:
         vessel = case.vessel(stenosis["vessel"])
         centre = vessel.pointsLps[int(np.argmin(np.abs(arcLength(vessel.pointsLps) - stenosis["arcMm"])))]
         homogeneous = projection @ np.append(centre, 1.0)
-        column, row = (homogeneous[:2] / homogeneous[2] + 0.5) * found.shape[1] / view.geometry.columns - 0.5
+        column, row = homogeneous[:2] / homogeneous[2]  # pixels of the view, then of the map (its own scale per axis)
+        column = (column + 0.5) * found.shape[1] / view.geometry.columns - 0.5
+        row = (row + 0.5) * found.shape[0] / view.geometry.rows - 0.5
         inside = 0 <= round(row) < found.shape[0] and 0 <= round(column) < found.shape[1]
         inMap.append(bool(inside and found[int(round(row)), int(round(column))]))
     scores["stenoses_in_map"] = inMap

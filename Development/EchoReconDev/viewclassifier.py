@@ -130,8 +130,8 @@ def main(argv=None):
     if args.evaluate:
         classifier = viewcheck.loadClassifier(Path(args.out))
         acquisition = Path(args.work, "acquisition.txt")  # the shards' acquisition (EchoReconDev.dataset)
-        main = acquisition.read_text().strip() if acquisition.is_file() else "held out"
-        splits = {main: args.work} | dict(item.split("=", 1) for item in args.also)
+        mainSplit = acquisition.read_text().strip() if acquisition.is_file() else "held out"
+        splits = {mainSplit: args.work} | dict(item.split("=", 1) for item in args.also)
         print("| split | views (patients x 6, both phases) | accuracy | correctly labelled views flagged | "
               "mislabelled views flagged (apical <-> short axis) |\n|---|---|---|---|---|")
         results = {name: evaluate(folder, args.cases, classifier) for name, folder in splits.items()}

@@ -11,8 +11,8 @@ turns them into each view's posterior probability, the phases of a run together.
 
 :func:`checkViewLabels` warns (it never stops a run: a classifier trained on simulated hearts is not the last word)
 when the posterior of a view's own label falls below :data:`MIN_LABEL_POSTERIOR` while the image clearly looks like
-another view or group of views (:func:`lookAlike`); its readout ``view_label_disagreements`` counts those views. A classifier fitted for
-another model file is not used (a warning says so). Why written here: a linear discriminant is a few lines of numpy
+another view or group of views (:func:`lookAlike`); its readout ``view_label_disagreements`` counts those views. A
+classifier fitted for another model file is not used (a warning says so). Why written here: a linear discriminant is a few lines of numpy
 and scikit-learn is not in Slicer's Python.
 """
 
@@ -35,7 +35,9 @@ CLASSIFIER_PATH = Path(__file__).resolve().parents[1] / "Resources" / "Models" /
 #: labelled views flagged / images given under another view's label flagged (under an apical label for a
 #: short-axis image or the reverse): varied acquisitions 0.5 % / 79 % (98 %); the out-of-distribution split 6.0 %
 #: / 41 % (57 %), where the network's 2D segmentation is poor and the classifier's accuracy falls from 0.87 to 0.36
-#: (it reads many apical images as short-axis ones). Other settings (own < 1e-6, best view > 0.9999 alone): 0.6 % /
+#: (it reads many apical images as short-axis ones). The phases' log-likelihoods are summed, as if ED and ES were
+#: independent looks: the figures are for runs with both phases; a run with one phase has half the evidence and is
+#: warned less often, rightly or not. Other settings (own < 1e-6, best view > 0.9999 alone): 0.6 % /
 #: 57 % and 0.4 % / 11 %; (own < 0.01, best view > 0.9): 3.4 % / 82 % and 26 % / 46 %.
 MIN_LABEL_POSTERIOR = 1e-8
 MAX_REST_POSTERIOR = 1e-4
