@@ -29,7 +29,7 @@ def test_maps_of_rendered_angiograms_follow_the_true_vessels(ood, minimumDice):
         vesselMap, spacing = vessels.vesselMapFromAngiogram(view.pixels, view.geometry)
         found, truth = vesselMap > 0.5, resizeImage(mask, *vesselMap.shape) >= 0.5
         dice = 2 * (found & truth).sum() / (found.sum() + truth.sum())
-        assert dice > minimumDice  # measured 0.923 / 0.909 as in training, 0.732 / 0.745 out of distribution
+        assert dice > minimumDice  # measured 0.924 / 0.909 as in training, 0.732 / 0.745 out of distribution
         measures = vessels.checkVesselMap(vesselMap, spacing, "view")  # raises ImplausibleResult otherwise
         assert measures["largest_share"] > 0.3
 
