@@ -14,7 +14,7 @@ through the profile's ends), the profiles averaged along the path (:data:`PROFIL
 searched within a reach of the peak that the caller gives (the vessel map's edges there). The edges' midpoint is the
 refined centre and their distance the width (pixels). On a raw angiogram the width is short: the steepest slope of a
 blurred cylinder's profile lies inside its edge (1.2 px narrow for a 12 px vessel under 1 px of blur,
-Testing/test_angio_centerlines.py; on the held-out rendered angiograms the radius comes out 0.13 mm small,
+Testing/test_angio_centerlines.py; on the held-out rendered angiograms the radius comes out 0.12 mm small,
 AngioReconDev.qcacheck --raw). No blur model corrects it yet.
 """
 
