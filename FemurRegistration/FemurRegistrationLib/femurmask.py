@@ -24,6 +24,7 @@ FALLBACK_PIXELS = 192
 SIZE_MULTIPLE = 16
 MODEL_NAME = "FemurMask.pt"
 
+
 def modelPath() -> Path:
     """The bundled ``FemurMask.pt`` (source tree or installed extension, as the module's other models)."""
     from ReconCoreLib.models import modelSearchDirectories
