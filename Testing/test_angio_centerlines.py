@@ -158,3 +158,30 @@ def test_the_occupancy_is_sampled_where_the_grid_was_put():
     sample = matching.occupancySampler(probability, ijkToLps)
     values = sample(np.array([point, point + [1.0, 0, 0], point + [0, 0, 2.0], [500.0, 0, 0]]))
     assert values == pytest.approx([1.0, 0.5, 0.0, 0.0])
+
+
+def test_a_foreshortened_stretch_is_matched_but_not_by_the_gates_strict_matching():
+    steps = 12
+    points = np.zeros((steps, 1, 3))
+    points[:, 0, 2] = 1.4 * np.arange(steps)  # one candidate per point, 1.4 mm apart in 3D: a vessel running
+    cost = np.zeros((steps, 1))  # at 69 deg out of the view's plane, where the path's own step is 0.5 mm
+    assert (matching._viterbi(cost, points) == 0).all()
+    strict = matching._viterbi(cost, points, matching.GATE_FREE_JUMP_MM, matching.GATE_UNMATCHED_COST)
+    assert (strict == -1).sum() >= steps // 2  # every other point at most: leaving the unmatched state is free
+    points[6:, 0, 0] = 5.0  # a jump of 5 mm is another vessel's point: the match leaves it
+    chosen = matching._viterbi(cost, points)
+    assert (chosen[:5] == 0).all() and (chosen[7:] == 0).all() and -1 in chosen[5:7]  # two runs, not one
+
+
+def test_widenings_shorter_than_the_window_are_clipped_and_narrowings_kept():
+    arc = np.arange(0.0, 30.0, 0.25)
+    taper = 1.5 - 0.02 * arc
+    widened = taper + 0.6 * (np.abs(arc - 10.0) < 1.0)  # a branching's wedge, 2 mm long
+    narrowed = widened - 0.7 * (np.abs(arc - 20.0) < 2.5)  # a 5 mm lesion
+    clipped = matching._bumpsClipped(arc, narrowed)
+    inside = (arc > 4.0) & (arc < 26.0)  # away from the ends, where the window is one-sided
+    away = inside & (np.abs(arc - 20.0) >= 2.5 + matching.BUMP_WINDOW_MM)  # the lesion's shoulders: a little lower
+    assert np.abs(clipped - taper)[away].max() < 0.04  # the wedge gone: the taper's median over the window
+    lesion = np.abs(arc - 20.0) < 2.5
+    assert np.array_equal(clipped[lesion], narrowed[lesion])  # the lesion is measured as it was
+    assert np.array_equal(matching._bumpsClipped(arc, taper)[inside], taper[inside])
