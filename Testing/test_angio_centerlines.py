@@ -181,7 +181,9 @@ def test_widenings_shorter_than_the_window_are_clipped_and_narrowings_kept():
     clipped = matching._bumpsClipped(arc, narrowed)
     inside = (arc > 4.0) & (arc < 26.0)  # away from the ends, where the window is one-sided
     away = inside & (np.abs(arc - 20.0) >= 2.5 + matching.BUMP_WINDOW_MM)  # the lesion's shoulders: a little lower
-    assert np.abs(clipped - taper)[away].max() < 0.04  # the wedge gone: the taper's median over the window
+    assert np.abs(clipped - taper)[away].max() < 0.06  # the 0.6 mm wedge gone: the median over the window, + 2 SD
     lesion = np.abs(arc - 20.0) < 2.5
     assert np.array_equal(clipped[lesion], narrowed[lesion])  # the lesion is measured as it was
     assert np.array_equal(matching._bumpsClipped(arc, taper)[inside], taper[inside])
+    noisy = 1.0 + np.random.default_rng(3).normal(0.0, 0.05, len(arc))  # measurement noise is left as it is
+    assert abs(matching._bumpsClipped(arc, noisy).mean() - noisy.mean()) < 0.005  # clipped at the median: -0.02
