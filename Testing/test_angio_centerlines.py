@@ -166,7 +166,7 @@ def test_a_foreshortened_stretch_is_matched_but_not_by_the_gates_strict_matching
     points[:, 0, 2] = 1.4 * np.arange(steps)  # one candidate per point, 1.4 mm apart in 3D: a vessel running
     cost = np.zeros((steps, 1))  # at 69 deg out of the view's plane, where the path's own step is 0.5 mm
     assert (matching._viterbi(cost, points) == 0).all()
-    strict = matching._viterbi(cost, points, matching.GATE_FREE_JUMP_MM, matching.GATE_UNMATCHED_COST)
+    strict = matching._viterbi(cost, points, matching.GATE_FREE_JUMP_MM)
     assert (strict == -1).sum() >= steps // 2  # every other point at most: leaving the unmatched state is free
     points[6:, 0, 0] = 5.0  # a jump of 5 mm is another vessel's point: the match leaves it
     chosen = matching._viterbi(cost, points)

@@ -20,8 +20,8 @@ kept explains (:func:`recoveredPieces`).
 
 Branches (:func:`assembleBranches`): the matched pieces are joined where one's end meets another's end in 3D and
 their directions continue, oriented wider end first (blood flows from the ostium to ever thinner vessels), numbered
-by length and linked into a tree (:func:`~.centerlines.linkBranches`); a radius is no larger than the running median
-about it (:func:`_bumpsClipped`: the widening where a profile spans a branching's wedge).
+by length and linked into a tree (:func:`~.centerlines.linkBranches`); a radius standing out above the running median
+about it is clipped (:func:`_bumpsClipped`: the widening where a profile spans a branching's wedge).
 
 Why written here: the epipolar matching of two centerline graphs with a 3D-continuity Viterbi is the method of
 3D QCA (e.g. CAAS, QAngio XA 3D); no library in Slicer's Python does it.
@@ -61,11 +61,10 @@ UNMATCHED_COST = 3.0
 #: out-of-distribution angiograms outside the evaluation (seeds 1,000,200-1,000,219) false lesions >= 50 % per tree
 #: 0.10 before, 0.50 with 1.5 mm and 5, 0.15 with 1.5 mm and 3 (recall 0.415, 0.498, 0.465), so 3 is kept.
 #: The free step lets more of a wrong pair of views match too (the matched-share gate stopped 23 of 55 such pairs of
-#: rendered angiograms instead of 30; 16 with a cost of 5), so the gate's share comes from a second matching with the
-#: strict settings, GATE_FREE_JUMP_MM and GATE_UNMATCHED_COST (:func:`treeCenterlines`).
+#: rendered angiograms instead of 30; 16 with a cost of 5), so the gate's share comes from a second matching whose free
+#: step is GATE_FREE_JUMP_MM, the path's own (:func:`treeCenterlines`).
 FREE_JUMP_MM = 1.5
 GATE_FREE_JUMP_MM = 0.5
-GATE_UNMATCHED_COST = 3.0
 OCCUPANCY_WEIGHT = 2.0
 #: The same vessel is as wide in both views (a circular lumen; an elliptical one differs by its ovality): a
 #: candidate costs its width difference in units of WIDTH_SIGMA_MM, squared. This separates a true match from a
@@ -189,12 +188,12 @@ def _depthScale(geometry, points: np.ndarray) -> np.ndarray:
     return ((points - geometry.sourcePositionLps) @ geometry.detectorDirectionLps) / geometry.sourceToDetectorMm
 
 
-def matchPaths(view1: ViewCenterlines, view2: ViewCenterlines, occupancy=None, freeJumpMm: float = FREE_JUMP_MM,
-               unmatchedCost: float = UNMATCHED_COST) -> list[tuple]:
+def matchPaths(view1: ViewCenterlines, view2: ViewCenterlines, occupancy=None,
+               freeJumpMm: float = FREE_JUMP_MM) -> list[tuple]:
     """Match every path of ``view1`` into ``view2``; returns pieces (points LPS [K, 3], half widths mm [K, 2]).
 
     ``occupancy``: optional callable (points LPS [N, 3] -> probability [N]) of the generator's result;
-    ``freeJumpMm``, ``unmatchedCost``: the Viterbi's free 3D step and the cost of an unmatched point."""
+    ``freeJumpMm``: the 3D step the Viterbi lets a match take for free."""
     pool = np.concatenate(view2.paths) if view2.paths else np.zeros((0, 2))
     poolWidths = np.concatenate(view2.widths) if view2.widths else np.zeros(0)
     if len(pool) == 0:
@@ -227,7 +226,7 @@ def matchPaths(view1: ViewCenterlines, view2: ViewCenterlines, occupancy=None, f
         if occupancy is not None:
             cost = cost + OCCUPANCY_WEIGHT * (1.0 - occupancy(triangulated.reshape(-1, 3)).reshape(cost.shape))
         cost = np.where(valid, cost, np.inf)
-        chosen = _viterbi(cost, triangulated, freeJumpMm, unmatchedCost)
+        chosen = _viterbi(cost, triangulated, freeJumpMm)
         matched = chosen >= 0
         if not matched.any():
             continue
@@ -254,12 +253,11 @@ def occupancySampler(probability: np.ndarray, ijkToLps: np.ndarray):
     return sample
 
 
-def _viterbi(cost: np.ndarray, points: np.ndarray, freeJumpMm: float = FREE_JUMP_MM,
-             unmatchedCost: float = UNMATCHED_COST) -> np.ndarray:
+def _viterbi(cost: np.ndarray, points: np.ndarray, freeJumpMm: float = FREE_JUMP_MM) -> np.ndarray:
     """Best candidate per step (-1: unmatched) for node costs [N, C] (inf: not a candidate) and their 3D points
-    [N, C, 3]; a 3D step up to ``freeJumpMm`` is free, an unmatched point costs ``unmatchedCost``."""
+    [N, C, 3]; a 3D step up to ``freeJumpMm`` is free."""
     steps, count = cost.shape
-    total = np.concatenate([cost[0], [unmatchedCost]])
+    total = np.concatenate([cost[0], [UNMATCHED_COST]])
     back = np.zeros((steps, count + 1), np.int64)
     for k in range(1, steps):
         jump = np.linalg.norm(points[k][None] - points[k - 1][:, None], axis=2)  # [previous, current]
@@ -269,7 +267,7 @@ def _viterbi(cost: np.ndarray, points: np.ndarray, freeJumpMm: float = FREE_JUMP
         transition = np.concatenate([transition, np.zeros((count + 1, 1))], 1)  # to unmatched
         options = total[:, None] + transition
         back[k] = np.argmin(options, 0)
-        total = options[back[k], np.arange(count + 1)] + np.concatenate([cost[k], [unmatchedCost]])
+        total = options[back[k], np.arange(count + 1)] + np.concatenate([cost[k], [UNMATCHED_COST]])
     chosen = np.empty(steps, np.int64)
     state = int(np.argmin(total))
     for k in range(steps - 1, -1, -1):
@@ -303,14 +301,11 @@ def _lumenRadius(half: np.ndarray) -> np.ndarray:
     return np.where(high > WIDTH_DISAGREEMENT * low, low, (low + high) / 2)
 
 
-
 def _bumpsClipped(arcMm: np.ndarray, radii: np.ndarray) -> np.ndarray:
     """Radii no larger than their running median over +-:data:`BUMP_WINDOW_MM` of arc plus :data:`BUMP_TOLERANCE_SD`
     robust standard deviations (the median absolute deviation from those medians, x 1.4826): a profile across a
     branching or a crossing spans the other vessel's lumen too (a bump shorter than the window), while narrowings,
     below the median, are kept as measured."""
-    if BUMP_WINDOW_MM <= 0:
-        return radii
     start = np.searchsorted(arcMm, arcMm - BUMP_WINDOW_MM)
     end = np.searchsorted(arcMm, arcMm + BUMP_WINDOW_MM, side="right")
     medians = np.array([np.median(radii[a:b]) for a, b in zip(start, end)])
@@ -375,7 +370,7 @@ def assembleBranches(pieces: list[tuple]) -> list[Branch]:
 
 def treeCenterlines(views, workingMaps, isMask, probability=None, ijkToLps=None) -> tuple[list[Branch], list]:
     """The 3D centerline tree of two views and each view's share of centerline that the strict matching explains
-    (:func:`matchedFraction`; :data:`GATE_FREE_JUMP_MM`, :data:`GATE_UNMATCHED_COST`: the tree reported tolerates
+    (:func:`matchedFraction`; :data:`GATE_FREE_JUMP_MM`: the tree reported tolerates
     foreshortened vessels, and so more of a wrong pair of views, which this share must expose): ``views`` the two
     XrayImage (native pixels and geometry), ``workingMaps`` their (vessel map, its geometry) from
     :func:`~.vessels.workingMap`, ``isMask`` per view whether the widths are measured on a vessel mask (given; its own
@@ -387,16 +382,16 @@ def treeCenterlines(views, workingMaps, isMask, probability=None, ijkToLps=None)
         measured.append(viewCenterlines(vesselMap, mapGeometry, image, mapGeometry if mask else view.geometry, mask))
     occupancy = occupancySampler(probability, ijkToLps) if probability is not None else None
 
-    def pieces(freeJumpMm, unmatchedCost):
-        forward = matchPaths(measured[0], measured[1], occupancy, freeJumpMm, unmatchedCost)
+    def pieces(freeJumpMm):
+        forward = matchPaths(measured[0], measured[1], occupancy, freeJumpMm)
         backward = [(points, half[:, ::-1])
-                    for points, half in matchPaths(measured[1], measured[0], occupancy, freeJumpMm, unmatchedCost)]
+                    for points, half in matchPaths(measured[1], measured[0], occupancy, freeJumpMm)]
         kept = consistentPieces(forward, backward)
         kept += recoveredPieces(forward + backward, kept, measured, occupancy)
         return _insideGrid(kept, ijkToLps, np.shape(probability)) if probability is not None else kept
 
-    branches = assembleBranches(pieces(FREE_JUMP_MM, UNMATCHED_COST))
-    strict = assembleBranches(pieces(GATE_FREE_JUMP_MM, GATE_UNMATCHED_COST))
+    branches = assembleBranches(pieces(FREE_JUMP_MM))
+    strict = assembleBranches(pieces(GATE_FREE_JUMP_MM))
     return branches, [matchedFraction(strict, view) for view in measured]
 
 
