@@ -95,7 +95,7 @@ def test_two_vessels_come_back_in_3d_with_their_radii(offset):
     views = [XrayImage((renderVesselMap(case, geometry) >= 0.5).astype(np.float32), geometry, f"view {index}")
              for index, geometry in enumerate(VIEWS, 1)]
     working = [(view.pixels, view.geometry) for view in views]
-    branches, matched = matching.treeCenterlines(views, working, [True, True])
+    branches, matched, _ = matching.treeCenterlines(views, working, [True, True])
     assert min(matched) > 0.75  # what each view shows, the 3D tree explains (measured 0.82-1.0)
     truth = np.concatenate([vessel.pointsLps for vessel in case.vessels])
     radii = np.concatenate([vessel.radiiMm for vessel in case.vessels])

@@ -59,6 +59,8 @@ NOT_REPORTED = {
     "tree_location_disagreement_mm": "how well the views agree on where the tree is (a quality figure of the run)",
     "centerline_matched_fraction_view1": "how much of view 1's vessels the 3D centerlines explain (quality of the run)",
     "centerline_matched_fraction_view2": "how much of view 2's vessels the 3D centerlines explain (quality of the run)",
+    "edge_blur_view1_mm": "the blur of view 1's vessel edges the lumen widths were corrected for (image quality)",
+    "edge_blur_view2_mm": "the blur of view 2's vessel edges the lumen widths were corrected for (image quality)",
     "max_stenosis_branch": "categorical: the worst lesion's branch name (numbered, not an anatomical code)",
     "lesions_50_percent_count": "a count of lesions at or above a threshold: no code for it; stenoses.tsv lists them",
     "branch_count": "how many branches the reconstruction found, not a finding",

@@ -4,7 +4,7 @@ Per view (:func:`viewCenterlines`): the skeleton paths of the vessel map (:func:
 the pixels of the image whose widths are measured (a given mask at its own size, or the raw angiogram at its native
 resolution, so the working map's coarser pixels only find the vessels), each point refined to the middle of its lumen
 edges (:func:`~.skeleton2d.measureProfiles`; on a raw angiogram searched no further from the profile's peak than
-twice the map's half width there plus 0.5 mm, :data:`EDGE_REACH_FACTOR`).
+twice the map's half width there plus 0.5 mm, :data:`EDGE_REACH_FACTOR`, and corrected for its blur, :mod:`.lumenblur`).
 
 Matching (:func:`matchPaths`): a point of view 1 lies, in view 2, on its epipolar line (the projection of its ray);
 view 2's centerline points near that line (:data:`EPIPOLAR_TOLERANCE_MM`) are its candidates. Along each path of
@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .centerlines import Branch, arcLength, linkBranches
+from .lumenblur import correctedWidths, estimateBlurPx
 from .skeleton2d import centerlinePaths, measureProfiles, pathNormals
 
 #: The epipolar line of a view-1 point: the projection into view 2 of its ray's points at these multiples of the
@@ -127,9 +128,14 @@ class ViewCenterlines:
     """One view's 2D centerlines, in the pixels of ``geometry`` (column, row)."""
 
     paths: list  # [M, 2] refined centres
-    widths: list  # [M] lumen widths on the detector (mm; nan where not measured)
+    widths: list  # [M] lumen widths on the detector as measured (mm; nan where not measured)
     geometry: object  # CArmGeometry of the image measured
     spacingMm: float  # its pixel spacing at the isocenter
+    blurPx: float = float("nan")  # the raw angiogram's blur found from its profiles (pixels; nan: not corrected)
+
+    def lumenWidths(self, widths: np.ndarray) -> np.ndarray:
+        """``widths`` (detector mm, as measured: the matching compares those) corrected for the view's blur."""
+        return correctedWidths(widths, self.blurPx * float(np.mean(self.geometry.pixelSpacingMm)))
 
 
 def viewCenterlines(vesselMap: np.ndarray, mapGeometry, image: np.ndarray, imageGeometry,
@@ -140,7 +146,7 @@ def viewCenterlines(vesselMap: np.ndarray, mapGeometry, image: np.ndarray, image
     mapSpacing = mapGeometry.pixelSpacingMm[0] / mapGeometry.magnification
     spacing = imageGeometry.pixelSpacingMm[0] / imageGeometry.magnification
     scale = np.array([imageGeometry.columns / mapGeometry.columns, imageGeometry.rows / mapGeometry.rows])
-    paths, widths = [], []
+    paths, widths, halfMax, toMm = [], [], [], []
     rowSpacing, columnSpacing = imageGeometry.pixelSpacingMm
     for path in centerlinePaths(vesselMap, mapSpacing):
         points = (path + 0.5) * scale - 0.5
@@ -149,10 +155,13 @@ def viewCenterlines(vesselMap: np.ndarray, mapGeometry, image: np.ndarray, image
         if not isMask:  # the edges of a raw angiogram's lumen lie near those of its vessel map
             _, mapWidth = measureProfiles(vesselMap, path, pathNormals(path, mapSpacing), mapSpacing, True)
             reach = (EDGE_REACH_FACTOR * mapWidth / 2 * mapSpacing + EDGE_REACH_MARGIN_MM) / spacing
-        centres, width = measureProfiles(image, points, normals, spacing, isMask, reach)
+        centres, width, *half = measureProfiles(image, points, normals, spacing, isMask, reach, not isMask)
         paths.append(centres)
-        widths.append(width * np.hypot(normals[:, 0] * columnSpacing, normals[:, 1] * rowSpacing))
-    return ViewCenterlines(paths, widths, imageGeometry, spacing)
+        widths.append(width)
+        halfMax += half
+        toMm.append(np.hypot(normals[:, 0] * columnSpacing, normals[:, 1] * rowSpacing))
+    blurPx = estimateBlurPx(np.concatenate(widths), np.concatenate(halfMax)) if halfMax else float("nan")
+    return ViewCenterlines(paths, [pixels * mm for pixels, mm in zip(widths, toMm)], imageGeometry, spacing, blurPx)
 
 
 def _resampled(points: np.ndarray, widths: np.ndarray, stepPx: float) -> tuple[np.ndarray, np.ndarray]:
@@ -233,8 +242,8 @@ def matchPaths(view1: ViewCenterlines, view2: ViewCenterlines, occupancy=None,
         rows = np.flatnonzero(matched)
         points3d = triangulated[rows, chosen[rows]]
         poolIndex = candidates[rows, chosen[rows]]
-        half = np.stack([pathWidths[rows] * _depthScale(view1.geometry, points3d),
-                         poolWidths[poolIndex] * _depthScale(view2.geometry, points3d)], 1) / 2
+        half = np.stack([view1.lumenWidths(pathWidths[rows]) * _depthScale(view1.geometry, points3d),
+                         view2.lumenWidths(poolWidths[poolIndex]) * _depthScale(view2.geometry, points3d)], 1) / 2
         pieces.extend(_splitPieces(rows, points3d, half))
     return pieces
 
@@ -368,9 +377,9 @@ def assembleBranches(pieces: list[tuple]) -> list[Branch]:
     return branches
 
 
-def treeCenterlines(views, workingMaps, isMask, probability=None, ijkToLps=None) -> tuple[list[Branch], list]:
-    """The 3D centerline tree of two views and each view's share of centerline that the strict matching explains
-    (:func:`matchedFraction`; :data:`GATE_FREE_JUMP_MM`: the tree reported tolerates
+def treeCenterlines(views, workingMaps, isMask, probability=None, ijkToLps=None) -> tuple[list[Branch], list, list]:
+    """The 3D centerline tree of two views, each view's share of centerline that the strict matching explains
+    (:func:`matchedFraction`) and its :class:`ViewCenterlines` (:data:`GATE_FREE_JUMP_MM`: the tree reported tolerates
     foreshortened vessels, and so more of a wrong pair of views, which this share must expose): ``views`` the two
     XrayImage (native pixels and geometry), ``workingMaps`` their (vessel map, its geometry) from
     :func:`~.vessels.workingMap`, ``isMask`` per view whether the widths are measured on a vessel mask (given; its own
@@ -392,7 +401,7 @@ def treeCenterlines(views, workingMaps, isMask, probability=None, ijkToLps=None)
 
     branches = assembleBranches(pieces(FREE_JUMP_MM))
     strict = assembleBranches(pieces(GATE_FREE_JUMP_MM))
-    return branches, [matchedFraction(strict, view) for view in measured]
+    return branches, [matchedFraction(strict, view) for view in measured], measured
 
 
 def _insideGrid(pieces: list[tuple], ijkToLps: np.ndarray, shape) -> list[tuple]:

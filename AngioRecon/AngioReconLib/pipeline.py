@@ -171,10 +171,11 @@ def reconstruct(view1: XrayImage, view2: XrayImage, tree: str, device: str = "au
     checkResult(readouts, volume, dices, tree)
     progress(0.8, "centerlines")
     givenMaps = [mask is not None or isVesselMap(view.pixels) for mask, view in ((mask1, view1), (mask2, view2))]
-    branches, matched = treeCenterlines((view1, view2), working, givenMaps, probability,
-                                        cubeIjkToLps(centreLps=centre))
+    branches, matched, measured = treeCenterlines((view1, view2), working, givenMaps, probability,
+                                                  cubeIjkToLps(centreLps=centre))
     for index, fraction in enumerate(matched, 1):
         readouts.set(f"centerline_matched_fraction_view{index}", fraction)
+    recordEdgeBlur(readouts, measured, givenMaps)
     lesions = sorted((lesion for branch in branches for lesion in findLesions(branch, branches)),
                      key=lambda lesion: -lesion.diameterStenosisPercent)
     for key, value in treeReadouts(branches, lesions).items():
@@ -188,6 +189,20 @@ def reconstruct(view1: XrayImage, view2: XrayImage, tree: str, device: str = "au
     progress(0.9, "checks done")
     return Reconstruction(probability, LPS_TO_RAS @ cubeIjkToLps(centreLps=centre), centre, np.stack([map1, map2]),
                           (geometry1, geometry2), readouts, tree, branches, lesions, labels, labelsIjkToLps)
+
+
+def recordEdgeBlur(readouts: Readouts, measured, givenMaps) -> None:
+    """``edge_blur_view<N>_mm``: the blur (Gaussian sigma, mm at the isocenter) of each raw angiogram's vessel edges,
+    for which its lumen widths were corrected (:mod:`.lumenblur`); a warning where it could not be found (too few
+    vessel profiles): that view's widths are then as measured, the steepest slope's."""
+    for index, (view, given) in enumerate(zip(measured, givenMaps), 1):
+        if given:
+            continue  # a vessel mask's edges are where it crosses 0.5: nothing to correct
+        if np.isfinite(view.blurPx):
+            readouts.set(f"edge_blur_view{index}_mm", view.blurPx * view.spacingMm)
+        else:
+            readouts.warn(f"view {index}: the blur of the vessel edges could not be found (too few vessel profiles, "
+                          "or none fits); its lumen widths are not corrected for it and may be off by a pixel")
 
 
 def checkResult(readouts: Readouts, volumeMm3: float, dices, tree: str) -> None:

@@ -12,10 +12,11 @@ mask (given, or rendered) where the profile crosses 0.5; on a raw angiogram (ves
 is steepest on each side (the edge criterion of QCA's edge detection), after subtracting the background (a line
 through the profile's ends), the profiles averaged along the path (:data:`PROFILE_ALONG_SMOOTHING_MM`) and the edges
 searched within a reach of the peak that the caller gives (the vessel map's edges there). The edges' midpoint is the
-refined centre and their distance the width (pixels). On a raw angiogram the width is short: the steepest slope of a
-blurred cylinder's profile lies inside its edge (1.2 px narrow for a 12 px vessel under 1 px of blur,
-Testing/test_angio_centerlines.py; on the held-out rendered angiograms the radius comes out 0.12 mm small,
-AngioReconDev.qcacheck --raw). No blur model corrects it yet.
+refined centre and their distance the width (pixels). On a raw angiogram that width depends on the blur: the
+steepest slope of a blurred cylinder's profile lies inside its edge (1.2 px narrow for a 12 px vessel under 1 px of
+blur, Testing/test_angio_centerlines.py), and outside it for a lumen narrower than about 5 blurs. With ``halfMax`` the
+widths at half the profile's peak come too: :mod:`.lumenblur` finds the image's blur from both and corrects the
+widths (:func:`~.matching.viewCenterlines`).
 """
 
 from __future__ import annotations
@@ -216,13 +217,14 @@ def _steepest(slope: np.ndarray, offsets: np.ndarray, side: int, centre: int, re
 
 
 def measureProfiles(image: np.ndarray, points: np.ndarray, normals: np.ndarray, spacingMm: float,
-                    isMask: bool, reachPx=None) -> tuple[np.ndarray, np.ndarray]:
+                    isMask: bool, reachPx=None, halfMax: bool = False) -> tuple[np.ndarray, ...]:
     """Lumen edges across a path on ``image`` (pixels ``spacingMm`` wide at the isocenter): (refined centres [M, 2]
     (column, row), widths [M] in pixels; nan where no edge pair was found).
 
     ``isMask``: ``image`` is a vessel mask (values 0-1, vessel 1: edges at 0.5); else a raw angiogram, vessels dark
     (edges at the steepest slope of the background-subtracted, smoothed profile, searched at most ``reachPx``
-    pixels from the profile's peak: [M], nan for no limit).
+    pixels from the profile's peak: [M], nan for no limit). ``halfMax`` (raw angiograms): also the widths [M] at half
+    the profile's peak (pixels), from which :func:`~.lumenblur.estimateBlurPx` finds the image's blur.
     """
     from scipy import ndimage
 
@@ -246,6 +248,7 @@ def measureProfiles(image: np.ndarray, points: np.ndarray, normals: np.ndarray, 
                                                      mode="nearest")
         slopes = np.gradient(profiles, axis=1)
     edges = np.full((len(points), 2), np.nan)
+    halfEdges = np.full((len(points), 2), np.nan)
     for index, profile in enumerate(profiles):
         if isMask:
             edges[index] = (_crossing(profile, offsets, 0.5, -1, centre), _crossing(profile, offsets, 0.5, 1, centre))
@@ -257,8 +260,13 @@ def measureProfiles(image: np.ndarray, points: np.ndarray, normals: np.ndarray, 
                 reach = max(int(np.ceil(reachPx[index] / PROFILE_STEP_PX)), 2)
             edges[index] = (_steepest(slopes[index], offsets, -1, peak, reach),
                             _steepest(slopes[index], offsets, 1, peak, reach))
+            if halfMax and profile[peak] > 0:
+                halfEdges[index] = (_crossing(profile, offsets, profile[peak] / 2, -1, peak),
+                                    _crossing(profile, offsets, profile[peak] / 2, 1, peak))
     widths = edges[:, 1] - edges[:, 0]
     middle = edges.mean(1)
     centres = points + np.nan_to_num(middle)[:, None] * normals
+    if halfMax:
+        return centres, widths, halfEdges[:, 1] - halfEdges[:, 0]
     return centres, widths
 
