@@ -4,7 +4,7 @@ Per view (:func:`viewCenterlines`): the skeleton paths of the vessel map (:func:
 the pixels of the image whose widths are measured (a given mask at its own size, or the raw angiogram at its native
 resolution, so the working map's coarser pixels only find the vessels), each point refined to the middle of its lumen
 edges (:func:`~.skeleton2d.measureProfiles`; on a raw angiogram searched no further from the profile's peak than
-twice the map's half width there plus 0.5 mm, :data:`EDGE_REACH_FACTOR`, and corrected for its blur, :mod:`.lumenblur`).
+twice the map's half width there plus 0.5 mm, :data:`EDGE_REACH_FACTOR`; radii corrected for blur: :mod:`.lumenblur`).
 
 Matching (:func:`matchPaths`): a point of view 1 lies, in view 2, on its epipolar line (the projection of its ray);
 view 2's centerline points near that line (:data:`EPIPOLAR_TOLERANCE_MM`) are its candidates. Along each path of
