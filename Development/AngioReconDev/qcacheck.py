@@ -209,6 +209,10 @@ def main(argv=None) -> None:
           f"diameter stenosis error {error.mean() if len(error) else np.nan:+.1f} +- "
           f"{error.std() if len(error) else np.nan:.1f} points; false positives >= 50 % per tree "
           f"{np.mean(falsePositives) if falsePositives else np.nan:.2f}")
+    grades = [(f"{low:g}-{high:g} %" if high < 100 else f">= {low:g} %", (truth >= low) & (truth < high))
+              for low, high in ((20, 50), (50, 70), (70, 100))]
+    print("  found by grade: " + ", ".join(f"{name} {hit[inside].mean() if inside.any() else np.nan:.2f} "
+                                           f"({inside.sum()} true)" for name, inside in grades))
 
 
 if __name__ == "__main__":
