@@ -14,7 +14,7 @@ through the profile's ends), the profiles averaged along the path (:data:`PROFIL
 searched within a reach of the peak that the caller gives (the vessel map's edges there). The edges' midpoint is the
 refined centre and their distance the width (pixels). On a raw angiogram that width depends on the blur: the
 steepest slope of a blurred cylinder's profile lies inside its edge (1.2 px narrow for a 12 px vessel under 1 px of
-blur, Testing/test_angio_centerlines.py), and outside it for a lumen narrower than about 5 blurs. With ``halfMax`` the
+blur, Testing/test_angio_centerlines.py), and outside it for a lumen narrower than 2.4 blurs. With ``halfMax`` the
 widths at half the profile's peak come too: :mod:`.lumenblur` finds the image's blur from both and corrects the
 widths (:func:`~.matching.viewCenterlines`).
 """
