@@ -119,7 +119,7 @@ def test_dropped_matches_come_back_only_where_both_views_are_unexplained():
     views = []
     for geometry in VIEWS:
         paths = [geometry.projectLps(vessel.pointsLps) for vessel in case.vessels]
-        views.append(matching.ViewCenterlines(paths, [np.full(len(path), 8.0) for path in paths], geometry,
+        views.append(skeleton2d.ViewCenterlines(paths, [np.full(len(path), 8.0) for path in paths], geometry,
                                               geometry.pixelSpacingMm[0] / geometry.magnification))
     first, second = (vessel.pointsLps for vessel in case.vessels)
     half = np.ones((len(first), 2))

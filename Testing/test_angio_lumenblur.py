@@ -91,7 +91,7 @@ def test_too_few_profiles_leave_the_widths_as_measured():
 
 @pytest.mark.torch  # the pipeline module imports the projector
 def test_the_run_reports_each_raw_views_blur_and_warns_where_none_was_found():
-    from AngioReconLib.matching import ViewCenterlines
+    from AngioReconLib.skeleton2d import ViewCenterlines
     from AngioReconLib.pipeline import recordEdgeBlur
     from ReconCoreLib.readouts import Readouts
     from ReconCoreLib.xraygeometry import CArmGeometry

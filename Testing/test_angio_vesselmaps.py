@@ -76,6 +76,6 @@ def test_edges_are_searched_near_the_vessel_map():
     normals = skeleton2d.pathNormals(points, 0.2)
     centres, widths = skeleton2d.measureProfiles(image, points, normals, 0.2, isMask=False)
     assert np.median(widths) > 20  # unlimited, the right edge is the neighbour's (25.3 px measured)
-    reach = np.full(len(points), 2 * 6.0 + 2.5)  # as matching.viewCenterlines sets it from a 12 px map
+    reach = np.full(len(points), 2 * 6.0 + 2.5)  # as skeleton2d.viewCenterlines sets it from a 12 px map
     centres, widths = skeleton2d.measureProfiles(image, points, normals, 0.2, isMask=False, reachPx=reach)
     assert -1.5 < np.median(widths) - 12.0 < -0.8 and abs(np.median(centres[:, 0]) - 100.3) < 0.2

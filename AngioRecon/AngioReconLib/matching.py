@@ -1,10 +1,7 @@
 """3D centerlines from two views: the views' 2D centerlines matched under the epipolar constraint, triangulated.
 
-Per view (:func:`viewCenterlines`): the skeleton paths of the vessel map (:func:`~.skeleton2d.centerlinePaths`) in
-the pixels of the image whose widths are measured (a given mask at its own size, or the raw angiogram at its native
-resolution, so the working map's coarser pixels only find the vessels), each point refined to the middle of its lumen
-edges (:func:`~.skeleton2d.measureProfiles`; on a raw angiogram searched no further from the profile's peak than
-twice the map's half width there plus 0.5 mm, :data:`EDGE_REACH_FACTOR`; radii corrected for blur: :mod:`.lumenblur`).
+Per view (:func:`~.skeleton2d.viewCenterlines`): the skeleton paths of the vessel map, refined to the middle of
+their lumen edges and measured at the native resolution of the image (radii corrected for blur: :mod:`.lumenblur`).
 
 Matching (:func:`matchPaths`): a point of view 1 lies, in view 2, on its epipolar line (the projection of its ray);
 view 2's centerline points near that line (:data:`EPIPOLAR_TOLERANCE_MM`) are its candidates. Along each path of
@@ -29,13 +26,10 @@ Why written here: the epipolar matching of two centerline graphs with a 3D-conti
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from .centerlines import Branch, arcLength, linkBranches
-from .lumenblur import correctedWidths, estimateBlurPx
-from .skeleton2d import centerlinePaths, measureProfiles, pathNormals
+from .skeleton2d import ViewCenterlines, viewCenterlines
 
 #: The epipolar line of a view-1 point: the projection into view 2 of its ray's points at these multiples of the
 #: source-to-isocenter distance (any two distinct points of the ray give the same line).
@@ -97,15 +91,6 @@ SMOOTHING_MM = 0.6
 #: differ by less than JOIN_ANGLE_DEG.
 JOIN_DISTANCE_MM = 2.5
 JOIN_ANGLE_DEG = 40.0
-#: On a raw angiogram, a lumen edge is searched at most EDGE_REACH_FACTOR times the vessel map's half width there
-#: plus EDGE_REACH_MARGIN_MM (mm at the isocenter) from the profile's peak: further out, the steepest slope of a
-#: noisy profile is noise or a neighbouring vessel. Measured against the true masks' widths on the centerlines of 6
-#: held-out trees (12 views, 512 px; 2026-12-01): without the limit, width error (detector mm) median 0.31, 90th
-#: percentile 2.28 on angiograms drawn as in training and 1.25, 4.86 on the out-of-distribution renderer's (centre
-#: error 90th percentile 1.02 and 1.90 mm); with factor 2 and 0.5 mm: 0.29, 0.66 and 0.60, 1.78 (centres 0.18, 0.69
-#: mm); factor 1.5 or 1.2 narrowed the widths further (bias -0.41 and -0.66 mm out of distribution).
-EDGE_REACH_FACTOR = 2.0
-EDGE_REACH_MARGIN_MM = 0.5
 #: Where the two views' widths differ by more than this factor, the smaller is taken for both: an overlapping
 #: vessel or the branching's wedge widens a profile, nothing narrows it.
 WIDTH_DISAGREEMENT = 1.4
@@ -121,47 +106,6 @@ WIDTH_DISAGREEMENT = 1.4
 #: 0.156 mm).
 BUMP_WINDOW_MM = 3.0
 BUMP_TOLERANCE_SD = 2.0
-
-
-@dataclass
-class ViewCenterlines:
-    """One view's 2D centerlines, in the pixels of ``geometry`` (column, row)."""
-
-    paths: list  # [M, 2] refined centres
-    widths: list  # [M] lumen widths on the detector as measured (mm; nan where not measured)
-    geometry: object  # CArmGeometry of the image measured
-    spacingMm: float  # its pixel spacing at the isocenter
-    blurPx: float = float("nan")  # the raw angiogram's blur found from its profiles (pixels; nan: not corrected)
-
-    def lumenWidths(self, widths: np.ndarray) -> np.ndarray:
-        """``widths`` (detector mm, as measured: the matching compares those) corrected for the view's blur."""
-        return correctedWidths(widths, self.blurPx * float(np.mean(self.geometry.pixelSpacingMm)))
-
-
-def viewCenterlines(vesselMap: np.ndarray, mapGeometry, image: np.ndarray, imageGeometry,
-                    isMask: bool) -> ViewCenterlines:
-    """A view's centerlines: paths of ``vesselMap`` (in ``mapGeometry``'s pixels) carried onto ``image`` (same
-    field, ``imageGeometry``'s pixels), refined and measured there (``isMask``: the image is a vessel mask); widths
-    in mm on the detector, across the path (rows and columns may differ in spacing)."""
-    mapSpacing = mapGeometry.pixelSpacingMm[0] / mapGeometry.magnification
-    spacing = imageGeometry.pixelSpacingMm[0] / imageGeometry.magnification
-    scale = np.array([imageGeometry.columns / mapGeometry.columns, imageGeometry.rows / mapGeometry.rows])
-    paths, widths, halfMax, toMm = [], [], [], []
-    rowSpacing, columnSpacing = imageGeometry.pixelSpacingMm
-    for path in centerlinePaths(vesselMap, mapSpacing):
-        points = (path + 0.5) * scale - 0.5
-        normals = pathNormals(points, spacing)
-        reach = None
-        if not isMask:  # the edges of a raw angiogram's lumen lie near those of its vessel map
-            _, mapWidth = measureProfiles(vesselMap, path, pathNormals(path, mapSpacing), mapSpacing, True)
-            reach = (EDGE_REACH_FACTOR * mapWidth / 2 * mapSpacing + EDGE_REACH_MARGIN_MM) / spacing
-        centres, width, *half = measureProfiles(image, points, normals, spacing, isMask, reach, not isMask)
-        paths.append(centres)
-        widths.append(width)
-        halfMax += half
-        toMm.append(np.hypot(normals[:, 0] * columnSpacing, normals[:, 1] * rowSpacing))
-    blurPx = estimateBlurPx(np.concatenate(widths), np.concatenate(halfMax)) if halfMax else float("nan")
-    return ViewCenterlines(paths, [pixels * mm for pixels, mm in zip(widths, toMm)], imageGeometry, spacing, blurPx)
 
 
 def _resampled(points: np.ndarray, widths: np.ndarray, stepPx: float) -> tuple[np.ndarray, np.ndarray]:
