@@ -187,3 +187,53 @@ def test_widenings_shorter_than_the_window_are_clipped_and_narrowings_kept():
     assert np.array_equal(matching._bumpsClipped(arc, taper)[inside], taper[inside])
     noisy = 1.0 + np.random.default_rng(3).normal(0.0, 0.05, len(arc))  # measurement noise is left as it is
     assert abs(matching._bumpsClipped(arc, noisy).mean() - noisy.mean()) < 0.005  # clipped at the median: -0.02
+
+
+def projectedViews(case, widths):
+    """Each of VIEWS' ViewCenterlines of ``case``'s true centerlines, with the lumen widths (detector mm) that
+    ``widths(view index, vessel index, points)`` gives."""
+    views = []
+    for index, geometry in enumerate(VIEWS):
+        paths = [geometry.projectLps(vessel.pointsLps) for vessel in case.vessels]
+        views.append(skeleton2d.ViewCenterlines(paths, [widths(index, number, path) for number, path in
+                                                        enumerate(paths)], geometry,
+                                                geometry.pixelSpacingMm[0] / geometry.magnification))
+    return views
+
+
+def test_a_vessel_widened_by_an_overlap_in_one_view_is_matched_through_it(monkeypatch):
+    """Another vessel over it in view 2 makes a stretch three times as wide there: the width cost is capped
+    (WIDTH_COST_CAP), so the vessel is matched through the overlap, in one piece, and the overlap's width (over
+    WIDTH_UNRELIABLE times the other view's) is not its radius."""
+    case = twoVessels()
+
+    def widths(view, vessel, path):
+        values = np.full(len(path), 2.4)
+        if view == 1 and vessel == 0:
+            values[80:110] = 7.2  # the overlap: about 6 mm along the vessel
+        return values
+
+    views = projectedViews(case, widths)
+    first = case.vessels[0].pointsLps
+    overlap = first[85:105]
+
+    def coverage(pieces):
+        points = np.concatenate([points for points, _ in pieces])
+        return cKDTree(points).query(overlap)[0].max()
+
+    assert coverage(matching.matchPaths(views[0], views[1])) < 0.5  # matched through the overlap
+    monkeypatch.setattr(matching, "WIDTH_COST_CAP", np.inf)
+    assert coverage(matching.matchPaths(views[0], views[1])) > 1.0  # uncapped: cut there
+    monkeypatch.undo()
+    branches = matching.assembleBranches(matching.matchPaths(views[0], views[1]))
+    longest = branches[0]
+    assert cKDTree(longest.pointsLps).query(overlap)[0].max() < 0.5  # one branch runs through it
+    assert np.abs(longest.radiiMm - longest.radiiMm[len(longest.radiiMm) // 2]).max() < 0.1  # no bump, no dip
+
+
+def test_the_two_views_widths_become_one_radius():
+    half = np.array([[1.0, 1.2], [1.0, 1.6], [1.0, 2.5], [np.nan, 0.9], [np.nan, np.nan]])
+    radius = matching._lumenRadius(half)
+    assert radius[:2] == pytest.approx([1.1, 1.0])  # agreeing: the mean; over 1.4 x apart: the smaller
+    assert np.isnan(radius[2])  # over WIDTH_UNRELIABLE x apart: neither (the neighbours' radius is taken)
+    assert radius[3] == 0.9 and np.isnan(radius[4])  # one measured: that one

@@ -64,7 +64,17 @@ OCCUPANCY_WEIGHT = 2.0
 #: The same vessel is as wide in both views (a circular lumen; an elliptical one differs by its ovality): a
 #: candidate costs its width difference in units of WIDTH_SIGMA_MM, squared. This separates a true match from a
 #: "ghost" (view 1's vessel paired with another vessel crossing its epipolar lines, a continuous 3D curve too).
+#: The cost is capped at WIDTH_COST_CAP, below the unmatched point's: where another vessel overlaps it in one view
+#: (or runs along it), a vessel's profile there spans both, and an uncapped cost left the stretch unmatched, cutting
+#: the vessel in two, often at a lesion. Measured on tuning trees (2026-12-01, rendered angiograms; seeds
+#: 1,000,220-1,000,259 as in training / out of distribution, outside both evaluations), uncapped -> capped at 1.5 with
+#: WIDTH_UNRELIABLE 2.0: recall 0.594 -> 0.622 / 0.443 -> 0.505, distance 1.99 -> 1.78 / 2.84 -> 2.61 mm, Dice
+#: 0.614 -> 0.630 / 0.422 -> 0.467, false lesions >= 50 % per tree 0.00 -> 0.03 / 0.28 -> 0.20, radius RMSE
+#: 0.091 -> 0.113 / 0.239 -> 0.256 mm; stenoses >= 50 % found 0.19 -> 0.23 / 0.00 -> 0.10 (31 each). Capped at
+#: 1.0 / 2.0, the smaller width taken (the first 20 tuning trees: 1,000,000-019, 1,000,200-219): recall 0.567 /
+#: 0.574 and 0.547 / 0.492 (1.5: 0.583 and 0.525).
 WIDTH_SIGMA_MM = 0.5
+WIDTH_COST_CAP = 1.5
 #: Both ways: view 1 matched into view 2 and view 2 into view 1; a point is kept where the other way found one
 #: within CONSISTENCY_MM. (Measured on the first 8 of the 20 tuning trees, true masks: recall 0.66 -> 0.57,
 #: distance to the truth 1.45 -> 0.48 mm, radius RMSE 0.21 -> 0.10 mm. Repeating the matching with the points the
@@ -91,9 +101,14 @@ SMOOTHING_MM = 0.6
 #: differ by less than JOIN_ANGLE_DEG.
 JOIN_DISTANCE_MM = 2.5
 JOIN_ANGLE_DEG = 40.0
-#: Where the two views' widths differ by more than this factor, the smaller is taken for both: an overlapping
-#: vessel or the branching's wedge widens a profile, nothing narrows it.
+#: Where the two views' widths differ by more than WIDTH_DISAGREEMENT, the smaller is taken for both: an overlapping
+#: vessel or the branching's wedge widens a profile, nothing narrows it. Beyond WIDTH_UNRELIABLE neither is taken
+#: (the point takes its neighbours' radius): one view's width is then an overlap, or the other's is noise, which the
+#: smaller keeps as a false narrowing (with the width cost capped: false lesions >= 50 % per tree on the 20
+#: out-of-distribution tuning trees 0.55 with the smaller taken, 0.15 with WIDTH_UNRELIABLE 2.0, 0.10 / 0.25 with
+#: 1.7 / 2.5; 0.20 and 0.23 with 2.0 and 1.7 on 40 more, where 2.0 found more of the stenoses: 0.10 and 0.03).
 WIDTH_DISAGREEMENT = 1.4
+WIDTH_UNRELIABLE = 2.0
 #: A radius is clipped to the median of the radii within +-BUMP_WINDOW_MM of arc (:func:`_bumpsClipped`). Measured
 #: on the 20 tuning trees with true masks (2026-12-01): radius RMSE within 2.5 mm of a branching (a fifth of the
 #: matched points) 0.47 mm (bias +0.22), elsewhere 0.088 mm; with a 1.5 / 3 / 5 mm window 0.36 / 0.29 / 0.25 near
@@ -175,7 +190,8 @@ def matchPaths(view1: ViewCenterlines, view2: ViewCenterlines, occupancy=None,
         widthMm = np.stack([
             pathWidths[:, None] * _depthScale(view1.geometry, triangulated),
             poolWidths[candidates] * _depthScale(view2.geometry, triangulated)])
-        cost = cost + np.nan_to_num((np.diff(widthMm, axis=0)[0] / WIDTH_SIGMA_MM) ** 2, nan=1.0)
+        cost = cost + np.minimum(np.nan_to_num((np.diff(widthMm, axis=0)[0] / WIDTH_SIGMA_MM) ** 2, nan=1.0),
+                                 WIDTH_COST_CAP)
         if occupancy is not None:
             cost = cost + OCCUPANCY_WEIGHT * (1.0 - occupancy(triangulated.reshape(-1, 3)).reshape(cost.shape))
         cost = np.where(valid, cost, np.inf)
@@ -249,9 +265,11 @@ def _splitPieces(rows: np.ndarray, points: np.ndarray, half: np.ndarray) -> list
 
 def _lumenRadius(half: np.ndarray) -> np.ndarray:
     """Radius per point from the two views' half widths (the one measured where the other is not; the smaller where
-    they disagree; nan where neither was measured)."""
+    they disagree by more than :data:`WIDTH_DISAGREEMENT`; nan where they disagree by more than
+    :data:`WIDTH_UNRELIABLE` or neither was measured)."""
     low, high = np.fmin(half[:, 0], half[:, 1]), np.fmax(half[:, 0], half[:, 1])
-    return np.where(high > WIDTH_DISAGREEMENT * low, low, (low + high) / 2)
+    return np.where(high > WIDTH_UNRELIABLE * low, np.nan, np.where(high > WIDTH_DISAGREEMENT * low, low,
+                                                                     (low + high) / 2))
 
 
 def _bumpsClipped(arcMm: np.ndarray, radii: np.ndarray) -> np.ndarray:
