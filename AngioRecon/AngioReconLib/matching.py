@@ -72,7 +72,8 @@ OCCUPANCY_WEIGHT = 2.0
 #: 0.614 -> 0.630 / 0.422 -> 0.467, false lesions >= 50 % per tree 0.00 -> 0.03 / 0.28 -> 0.20, radius RMSE
 #: 0.091 -> 0.113 / 0.239 -> 0.256 mm; stenoses >= 50 % found 0.19 -> 0.23 / 0.00 -> 0.10 (31 each). Capped at
 #: 1.0 / 2.0, the smaller width taken (the first 20 tuning trees: 1,000,000-019, 1,000,200-219): recall 0.567 /
-#: 0.574 and 0.547 / 0.492 (1.5: 0.583 and 0.525).
+#: 0.574 and 0.547 / 0.492 (1.5: 0.583 and 0.525). A wrong pair of views matches more with the cap too (the gate
+#: stopped 20 of 55 such pairs of rendered angiograms instead of 30), so the gate's strict matching has no cap.
 WIDTH_SIGMA_MM = 0.5
 WIDTH_COST_CAP = 1.5
 #: Both ways: view 1 matched into view 2 and view 2 into view 1; a point is kept where the other way found one
@@ -156,12 +157,13 @@ def _depthScale(geometry, points: np.ndarray) -> np.ndarray:
     return ((points - geometry.sourcePositionLps) @ geometry.detectorDirectionLps) / geometry.sourceToDetectorMm
 
 
-def matchPaths(view1: ViewCenterlines, view2: ViewCenterlines, occupancy=None,
-               freeJumpMm: float = FREE_JUMP_MM) -> list[tuple]:
+def matchPaths(view1: ViewCenterlines, view2: ViewCenterlines, occupancy=None, freeJumpMm: float = FREE_JUMP_MM,
+               widthCostCap: float = WIDTH_COST_CAP) -> list[tuple]:
     """Match every path of ``view1`` into ``view2``; returns pieces (points LPS [K, 3], half widths mm [K, 2]).
 
     ``occupancy``: optional callable (points LPS [N, 3] -> probability [N]) of the generator's result;
-    ``freeJumpMm``: the 3D step the Viterbi lets a match take for free."""
+    ``freeJumpMm``: the 3D step the Viterbi lets a match take for free; ``widthCostCap``: the most a candidate's
+    width difference costs."""
     pool = np.concatenate(view2.paths) if view2.paths else np.zeros((0, 2))
     poolWidths = np.concatenate(view2.widths) if view2.widths else np.zeros(0)
     if len(pool) == 0:
@@ -191,7 +193,7 @@ def matchPaths(view1: ViewCenterlines, view2: ViewCenterlines, occupancy=None,
             pathWidths[:, None] * _depthScale(view1.geometry, triangulated),
             poolWidths[candidates] * _depthScale(view2.geometry, triangulated)])
         cost = cost + np.minimum(np.nan_to_num((np.diff(widthMm, axis=0)[0] / WIDTH_SIGMA_MM) ** 2, nan=1.0),
-                                 WIDTH_COST_CAP)
+                                 widthCostCap)
         if occupancy is not None:
             cost = cost + OCCUPANCY_WEIGHT * (1.0 - occupancy(triangulated.reshape(-1, 3)).reshape(cost.shape))
         cost = np.where(valid, cost, np.inf)
@@ -341,8 +343,9 @@ def assembleBranches(pieces: list[tuple]) -> list[Branch]:
 
 def treeCenterlines(views, workingMaps, isMask, probability=None, ijkToLps=None) -> tuple[list[Branch], list, list]:
     """The 3D centerline tree of two views, each view's share of centerline that the strict matching explains
-    (:func:`matchedFraction`) and its :class:`ViewCenterlines` (:data:`GATE_FREE_JUMP_MM`: the tree reported tolerates
-    foreshortened vessels, and so more of a wrong pair of views, which this share must expose): ``views`` the two
+    (:func:`matchedFraction`) and its :class:`ViewCenterlines` (:data:`GATE_FREE_JUMP_MM` and no width cost cap: the
+    tree reported tolerates foreshortened and overlapped vessels, and so more of a wrong pair of views, which this
+    share must expose): ``views`` the two
     XrayImage (native pixels and geometry), ``workingMaps`` their (vessel map, its geometry) from
     :func:`~.vessels.workingMap`, ``isMask`` per view whether the widths are measured on a vessel mask (given; its own
     pixels) or on the raw angiogram; the generator's ``probability`` on the grid placed by ``ijkToLps`` (LPS)
@@ -353,16 +356,16 @@ def treeCenterlines(views, workingMaps, isMask, probability=None, ijkToLps=None)
         measured.append(viewCenterlines(vesselMap, mapGeometry, image, mapGeometry if mask else view.geometry, mask))
     occupancy = occupancySampler(probability, ijkToLps) if probability is not None else None
 
-    def pieces(freeJumpMm):
-        forward = matchPaths(measured[0], measured[1], occupancy, freeJumpMm)
+    def pieces(freeJumpMm, widthCostCap):
+        forward = matchPaths(measured[0], measured[1], occupancy, freeJumpMm, widthCostCap)
         backward = [(points, half[:, ::-1])
-                    for points, half in matchPaths(measured[1], measured[0], occupancy, freeJumpMm)]
+                    for points, half in matchPaths(measured[1], measured[0], occupancy, freeJumpMm, widthCostCap)]
         kept = consistentPieces(forward, backward)
         kept += recoveredPieces(forward + backward, kept, measured, occupancy)
         return _insideGrid(kept, ijkToLps, np.shape(probability)) if probability is not None else kept
 
-    branches = assembleBranches(pieces(FREE_JUMP_MM))
-    strict = assembleBranches(pieces(GATE_FREE_JUMP_MM))
+    branches = assembleBranches(pieces(FREE_JUMP_MM, WIDTH_COST_CAP))
+    strict = assembleBranches(pieces(GATE_FREE_JUMP_MM, np.inf))
     return branches, [matchedFraction(strict, view) for view in measured], measured
 
 
