@@ -114,13 +114,21 @@ def test_two_vessels_come_back_in_3d_with_their_radii(offset):
     assert len(workingMap(views[0])[0]) == 512
 
 
+def projectedViews(case, widths):
+    """Each of VIEWS' ViewCenterlines of ``case``'s true centerlines, with the lumen widths (detector mm) that
+    ``widths(view index, vessel index, points)`` gives."""
+    views = []
+    for index, geometry in enumerate(VIEWS):
+        paths = [geometry.projectLps(vessel.pointsLps) for vessel in case.vessels]
+        views.append(skeleton2d.ViewCenterlines(paths, [widths(index, number, path) for number, path in
+                                                        enumerate(paths)], geometry,
+                                                geometry.pixelSpacingMm[0] / geometry.magnification))
+    return views
+
+
 def test_dropped_matches_come_back_only_where_both_views_are_unexplained():
     case = twoVessels()
-    views = []
-    for geometry in VIEWS:
-        paths = [geometry.projectLps(vessel.pointsLps) for vessel in case.vessels]
-        views.append(skeleton2d.ViewCenterlines(paths, [np.full(len(path), 8.0) for path in paths], geometry,
-                                              geometry.pixelSpacingMm[0] / geometry.magnification))
+    views = projectedViews(case, lambda view, vessel, path: np.full(len(path), 8.0))
     first, second = (vessel.pointsLps for vessel in case.vessels)
     half = np.ones((len(first), 2))
     source = VIEWS[0].sourcePositionLps  # the first vessel moved 15 mm along view 1's rays: a ghost of it
@@ -187,18 +195,6 @@ def test_widenings_shorter_than_the_window_are_clipped_and_narrowings_kept():
     assert np.array_equal(matching._bumpsClipped(arc, taper)[inside], taper[inside])
     noisy = 1.0 + np.random.default_rng(3).normal(0.0, 0.05, len(arc))  # measurement noise is left as it is
     assert abs(matching._bumpsClipped(arc, noisy).mean() - noisy.mean()) < 0.005  # clipped at the median: -0.02
-
-
-def projectedViews(case, widths):
-    """Each of VIEWS' ViewCenterlines of ``case``'s true centerlines, with the lumen widths (detector mm) that
-    ``widths(view index, vessel index, points)`` gives."""
-    views = []
-    for index, geometry in enumerate(VIEWS):
-        paths = [geometry.projectLps(vessel.pointsLps) for vessel in case.vessels]
-        views.append(skeleton2d.ViewCenterlines(paths, [widths(index, number, path) for number, path in
-                                                        enumerate(paths)], geometry,
-                                                geometry.pixelSpacingMm[0] / geometry.magnification))
-    return views
 
 
 def test_a_vessel_widened_by_an_overlap_in_one_view_is_matched_through_it():
