@@ -5,7 +5,9 @@
   vessel and of a blurred dark cylinder in a noisy image are found to within a fraction of a pixel.
 - :mod:`AngioReconLib.matching`: two curved vessels of known radius, seen in two views, come back in 3D within a few
   tenths of a millimetre of their true centerlines with their radii, wider end first; the 3D points project back onto
-  the views' vessels (the geometry both ways); the generator's occupancy is sampled where it was put.
+  the views' vessels (the geometry both ways); the generator's occupancy is sampled where it was put; a gap between
+  kept pieces is closed by a dropped stretch of the same vessel once, not by a ghost, a stretch kept already or one
+  ending on a vessel a third as wide, with its widths clipped to the gap's ends and dropped where the views differ.
 """
 
 import numpy as np
@@ -14,7 +16,7 @@ from scipy.spatial import cKDTree
 
 from AngioReconDev.coronaryanatomy import CoronaryCase, Vessel
 from AngioReconDev.coronaryimages import renderVesselMap
-from AngioReconLib import matching, skeleton2d
+from AngioReconLib import matching, placement, skeleton2d
 from ReconCoreLib.xraygeometry import CArmGeometry
 
 
@@ -139,6 +141,21 @@ def test_dropped_matches_come_back_only_where_both_views_are_unexplained():
     assert len(points) > 0.9 * len(second)
 
 
+def test_a_gap_between_kept_pieces_is_bridged_by_a_dropped_stretch_of_the_same_vessel():
+    vessel = twoVessels().vessels[0].pointsLps  # 200 points, 0.33 mm apart
+    half = np.full((len(vessel), 2), 1.2)
+    kept = [(vessel[:80], half[:80]), (vessel[120:], half[120:])]  # a 13 mm gap
+    source = VIEWS[0].sourcePositionLps
+    ghost = vessel + 15.0 * (vessel - source) / np.linalg.norm(vessel - source, axis=1, keepdims=True)
+    wide = np.column_stack([np.full(60, 3.0), np.r_[np.full(30, 1.1), np.full(30, 0.5)]])  # too wide, then disagreeing
+    stretch, kept_ = vessel[70:130], (vessel[40:80], half[40:80])  # the last: on kept points already
+    bridges = matching._bridges([(stretch, wide), (stretch, half[70:130]), (ghost[70:130], half[70:130]), kept_], kept)
+    assert len(bridges) == 1 and np.array_equal(bridges[0][0], stretch)  # once, and neither the ghost nor kept_
+    assert np.allclose(bridges[0][1][:30], [1.2, 1.1]) and np.isnan(bridges[0][1][30:]).all()
+    thin = [(vessel[:80], half[:80]), (vessel[120:], half[120:] / 3)]  # a branch a third as wide is not the vessel
+    assert matching._bridges([(stretch, half[70:130])], thin) == []
+
+
 def test_branches_are_linked_to_the_wider_branch_they_leave():
     from AngioReconLib.centerlines import Branch, linkBranches, ostiumBranch, ostiumDistanceMm
 
@@ -163,7 +180,7 @@ def test_the_occupancy_is_sampled_where_the_grid_was_put():
     probability[40, 20, 10] = 1.0  # voxel (i, j, k) = (10, 20, 40)
     ijkToLps = cubeIjkToLps(centreLps=(16.0, -8.0, 24.0))
     point = ijkToLps[:3, :3] @ [10, 20, 40] + ijkToLps[:3, 3]
-    sample = matching.occupancySampler(probability, ijkToLps)
+    sample = placement.occupancySampler(probability, ijkToLps)
     values = sample(np.array([point, point + [1.0, 0, 0], point + [0, 0, 2.0], [500.0, 0, 0]]))
     assert values == pytest.approx([1.0, 0.5, 0.0, 0.0])
 
