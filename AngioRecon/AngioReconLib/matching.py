@@ -459,8 +459,8 @@ def _bridges(chunks: list[tuple], kept: list[tuple], occupancy=None) -> list[tup
                 or not any(abs(_direction(chunkPoints, atEnd) @ tangents[index])
                            >= np.cos(np.radians(BRIDGE_ANGLE_DEG)) for index, atEnd in zip(indices, (False, True)))
                 or (occupancy is not None and np.mean(occupancy(chunkPoints)) < RECOVER_MIN_OCCUPANCY)
-                or any(np.mean(cKDTree(other).query(chunkPoints)[0] <= CONSISTENCY_MM) > 0.5
-                       for other in [points] + [p for p, _ in bridges])):
+                or any(np.mean(other.query(chunkPoints)[0] <= CONSISTENCY_MM) > 0.5
+                       for other in [tree] + [cKDTree(p) for p, _ in bridges])):
             continue
         limit = np.fmax(halves[indices[0]], halves[indices[1]])
         half = np.where(half > limit, limit, half)
