@@ -148,9 +148,9 @@ def test_a_gap_between_kept_pieces_is_bridged_by_a_dropped_stretch_of_the_same_v
     source = VIEWS[0].sourcePositionLps
     ghost = vessel + 15.0 * (vessel - source) / np.linalg.norm(vessel - source, axis=1, keepdims=True)
     wide = np.column_stack([np.full(60, 3.0), np.r_[np.full(30, 1.1), np.full(30, 0.5)]])  # too wide, then disagreeing
-    stretch, kept_ = vessel[70:130], (vessel[40:80], half[40:80])  # the last: on kept points already
-    bridges = matching._bridges([(stretch, wide), (stretch, half[70:130]), (ghost[70:130], half[70:130]), kept_], kept)
-    assert len(bridges) == 1 and np.array_equal(bridges[0][0], stretch)  # once, and neither the ghost nor kept_
+    stretch, onKept = vessel[70:130], (vessel[40:80], half[40:80])
+    bridges = matching._bridges([(stretch, wide), (stretch, half[70:130]), (ghost[70:130], half[70:130]), onKept], kept)
+    assert len(bridges) == 1 and np.array_equal(bridges[0][0], stretch)  # once; not the ghost, not onKept
     assert np.allclose(bridges[0][1][:30], [1.2, 1.1]) and np.isnan(bridges[0][1][30:]).all()
     thin = [(vessel[:80], half[:80]), (vessel[120:], half[120:] / 3)]  # a branch a third as wide is not the vessel
     assert matching._bridges([(stretch, half[70:130])], thin) == []
