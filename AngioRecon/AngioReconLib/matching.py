@@ -433,8 +433,7 @@ def recoveredPieces(candidates: list[tuple], kept: list[tuple], views, occupancy
             recovered.append((points, half))
             for index, (_, _, near) in enumerate(found):
                 explained[index][near] = True
-    return recovered + _bridges([chunk for chunk in chunks if not any(chunk is taken for taken in recovered)],
-                                kept + recovered, occupancy)
+    return recovered + _bridges(chunks, kept + recovered, occupancy)  # those taken back are on kept points now
 
 
 def _bridges(chunks: list[tuple], kept: list[tuple], occupancy=None) -> list[tuple]:
@@ -452,6 +451,7 @@ def _bridges(chunks: list[tuple], kept: list[tuple], occupancy=None) -> list[tup
     points, halves = np.concatenate([p for p, _ in kept]), np.concatenate([h for _, h in kept])
     radii, tangents = _lumenRadius(halves), np.concatenate([_tangents(p) for p, _ in kept])
     tree, bridges = cKDTree(points), []
+    trees = [tree]  # the kept points', then each bridge's
     for chunkPoints, half in chunks:
         distances, indices = tree.query(chunkPoints[[0, -1]])
         ratio = np.fmin(*radii[indices]) / np.fmax(*radii[indices])
@@ -459,13 +459,13 @@ def _bridges(chunks: list[tuple], kept: list[tuple], occupancy=None) -> list[tup
                 or not any(abs(_direction(chunkPoints, atEnd) @ tangents[index])
                            >= np.cos(np.radians(BRIDGE_ANGLE_DEG)) for index, atEnd in zip(indices, (False, True)))
                 or (occupancy is not None and np.mean(occupancy(chunkPoints)) < RECOVER_MIN_OCCUPANCY)
-                or any(np.mean(other.query(chunkPoints)[0] <= CONSISTENCY_MM) > 0.5
-                       for other in [tree] + [cKDTree(p) for p, _ in bridges])):
+                or any(np.mean(other.query(chunkPoints)[0] <= CONSISTENCY_MM) > 0.5 for other in trees)):
             continue
         limit = np.fmax(halves[indices[0]], halves[indices[1]])
         half = np.where(half > limit, limit, half)
         disagree = np.fmax(*half.T) > WIDTH_DISAGREEMENT * np.fmin(*half.T)
         bridges.append((chunkPoints, np.where(disagree[:, None], np.nan, half)))
+        trees.append(cKDTree(chunkPoints))
     return bridges
 
 
