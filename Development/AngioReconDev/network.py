@@ -26,7 +26,7 @@ import torch
 
 from AngioReconLib.conventions import CUBE_SIDE_MM, GRID_SIZE, IMAGE_SIZE
 from AngioReconLib.reprojection import cubeIjkToLps
-from ReconCoreLib.projector import gridPointsLps, sampleImagesAtPoints
+from ReconCoreLib.projector import gridPoints, sampleImagesAtPoints
 
 
 class AngioGenerator(torch.nn.Module):
@@ -52,12 +52,14 @@ class AngioGenerator(torch.nn.Module):
         last = [module for module in self.decoder.modules() if isinstance(module, (torch.nn.Conv3d,
                 torch.nn.ConvTranspose3d)) and module.out_channels == 1][-1]
         torch.nn.init.constant_(last.bias, -5.0)
-        pointsLps = gridPointsLps(cubeIjkToLps(gridSize, cubeSideMm), (gridSize,) * 3)
-        self.register_buffer("voxelsLps", pointsLps.reshape(-1, 3), persistent=False)  # [N, 3], [k, j, i] order
+        # The voxel centres are made when the model runs, from this 4x4: stored, they were 3 MB of the file.
+        self.register_buffer("cubeIjkToLps", torch.as_tensor(cubeIjkToLps(gridSize, cubeSideMm)), persistent=False)
 
     def backProject(self, images: torch.Tensor, projection: torch.Tensor) -> torch.Tensor:
         """Sample 2D maps [B, C, H, W] at every voxel's pixel under ``projection`` [B, 3, 4] -> [B, C, D, H, W]."""
-        sampled = sampleImagesAtPoints(images, projection, self.voxelsLps)
+        size = self.gridSize
+        voxelsLps = gridPoints(self.cubeIjkToLps, size, size, size).to(images.dtype).reshape(-1, 3)  # [k, j, i]
+        sampled = sampleImagesAtPoints(images, projection, voxelsLps)
         return sampled.reshape(images.shape[0], images.shape[1], self.gridSize, self.gridSize, self.gridSize)
 
     def forward(self, maps: torch.Tensor, projections: torch.Tensor, rightTree: torch.Tensor) -> torch.Tensor:

@@ -79,11 +79,16 @@ def lpsToGridMatrix(ijkToLps: np.ndarray, shapeKji: Sequence[int]) -> np.ndarray
 def gridPointsLps(ijkToLps: np.ndarray, shapeKji: Sequence[int], dtype=torch.float32) -> torch.Tensor:
     """Patient coordinates (LPS, mm) of every voxel centre, ``[D, H, W, 3]``."""
     depth, height, width = shapeKji
+    return gridPoints(torch.as_tensor(np.asarray(ijkToLps, dtype=float)), depth, height, width).to(dtype)
+
+
+def gridPoints(ijkToLps: torch.Tensor, depth: int, height: int, width: int) -> torch.Tensor:
+    """:func:`gridPointsLps` for a float64 ``ijkToLps`` tensor; scriptable, so that a network can make its grid
+    when it runs instead of storing it in its file (the repository's history keeps every model file)."""
     k, j, i = torch.meshgrid(torch.arange(depth, dtype=torch.float64), torch.arange(height, dtype=torch.float64),
                              torch.arange(width, dtype=torch.float64), indexing="ij")
     ijk = torch.stack([i, j, k, torch.ones_like(i)], dim=-1)
-    points = ijk @ torch.as_tensor(np.asarray(ijkToLps, dtype=float)).T
-    return points[..., :3].to(dtype)
+    return (ijk @ ijkToLps.to(torch.float64).T)[..., :3]
 
 
 class ConeBeamProjector(torch.nn.Module):
