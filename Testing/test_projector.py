@@ -197,3 +197,16 @@ def test_back_projection_of_images_reads_the_projected_pixel():
     assert np.allclose(sampled[:, :3].T.numpy(), expected, atol=1e-3)  # bilinear on a linear ramp is exact
     assert sampled[:, 3].abs().max() == 0  # behind the source: outside
     assert torch.jit.script(sampleImagesAtPoints) is not None
+
+
+def test_grid_made_when_a_network_runs_is_every_voxel_centre():
+    from ReconCoreLib.projector import gridPoints
+
+    ijkToLps = np.array([[0, 0, 2.0, -10], [0, -1.5, 0, 40], [0.5, 0, 0, 5], [0, 0, 0, 1]])  # axes permuted, one flipped
+    points = torch.jit.script(gridPoints)(torch.as_tensor(ijkToLps), 3, 4, 5)  # [k, j, i, xyz]
+    assert points.shape == (3, 4, 5, 3) and points.dtype == torch.float64
+    assert np.allclose(points[2, 1, 4].numpy(), ijkToLps[:3] @ [4, 1, 2, 1])  # voxel (i, j, k) = (4, 1, 2)
+    ijk = np.linalg.solve(ijkToLps, np.c_[points.reshape(-1, 3).numpy(), np.ones(60)].T).T[:, :3]  # and back
+    k, j, i = np.meshgrid(np.arange(3), np.arange(4), np.arange(5), indexing="ij")
+    assert np.allclose(ijk, np.c_[i.ravel(), j.ravel(), k.ravel()])
+    assert torch.equal(gridPointsLps(ijkToLps, (3, 4, 5)), points.float())

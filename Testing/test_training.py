@@ -120,6 +120,9 @@ def test_angio_retraining_command(tmp_path):
     assert "Written by `python -m AngioReconDev.train`" in card and f"{metrics['steps']} generator steps" in card
     output = loadsAndRuns(export, torch.rand(1, 2, 128, 128), torch.rand(1, 2, 3, 4), torch.zeros(1))
     assert output.shape == (1, 1, 64, 64, 64)
+    # the file holds the weights, not the 64^3 voxel grid (3.1 MB, made when the model runs): the history keeps it
+    weights = sum(value.numel() * 4 for value in torch.jit.load(str(export)).state_dict().values())
+    assert weights < 1.5e6 and export.stat().st_size < weights + 0.2e6
 
 
 def test_femur_retraining_command(tmp_path):
