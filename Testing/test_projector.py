@@ -202,7 +202,7 @@ def test_back_projection_of_images_reads_the_projected_pixel():
 def test_grid_made_when_a_network_runs_is_every_voxel_centre():
     from ReconCoreLib.projector import gridPoints
 
-    ijkToLps = np.array([[0, 0, 2.0, -10], [0, -1.5, 0, 40], [0.5, 0, 0, 5], [0, 0, 0, 1]])  # axes permuted, one flipped
+    ijkToLps = np.array([[0, 0, 2.0, -10], [0, -1.5, 0, 40], [0.5, 0, 0, 5], [0, 0, 0, 1]])  # permuted, one flipped
     points = torch.jit.script(gridPoints)(torch.as_tensor(ijkToLps), 3, 4, 5)  # [k, j, i, xyz]
     assert points.shape == (3, 4, 5, 3) and points.dtype == torch.float64
     assert np.allclose(points[2, 1, 4].numpy(), ijkToLps[:3] @ [4, 1, 2, 1])  # voxel (i, j, k) = (4, 1, 2)

@@ -51,6 +51,17 @@ def arcLength(points: np.ndarray) -> np.ndarray:
     return np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))])
 
 
+def endDirection(points: np.ndarray, atEnd: bool) -> np.ndarray:
+    """Unit direction leaving a polyline [N, 3] at its end (``atEnd``) or start, over its last/first 2 mm."""
+    arc = arcLength(points)
+    if atEnd:
+        index = max(int(np.searchsorted(arc, arc[-1] - 2.0)) - 1, 0)
+        vector = points[-1] - points[index]
+    else:
+        vector = points[0] - points[min(int(np.searchsorted(arc, 2.0)), len(points) - 1)]
+    return vector / max(np.linalg.norm(vector), 1e-9)
+
+
 #: A branch leaves another when its first (wider) point lies within LINK_DISTANCE_MM of the other's centerline and is
 #: not wider there than LINK_WIDER_FACTOR x the other's radius (a child is not wider than its parent, Murray's law).
 LINK_DISTANCE_MM = 3.0

@@ -13,7 +13,8 @@ triangulated (the midpoint of the two rays' closest approach), smoothed along th
 converted to mm at their own depth in each view (the magnification of a point is SID / its distance from the
 source along the central ray). Both ways are matched (view 1 into view 2, view 2 into view 1) and a point kept where
 they agree (:func:`consistentPieces`); what that drops is taken back where it explains points of both views nothing
-kept explains (:func:`recoveredPieces`) or closes a gap between kept pieces (:func:`_bridges`).
+kept explains (:func:`recoveredPieces`) or closes a gap between kept pieces (:func:`_bridges`); where a vessel
+stops on both sides of a severe stenosis, its two ends are joined and the lumen measured across (:mod:`.stenosisgaps`).
 
 Branches (:func:`assembleBranches`): the matched pieces are joined where one's end meets another's end in 3D and
 their directions continue, oriented wider end first (blood flows from the ostium to ever thinner vessels), numbered
@@ -28,9 +29,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .centerlines import Branch, arcLength, linkBranches
+from .centerlines import Branch, arcLength, endDirection, linkBranches
 from .placement import occupancySampler
 from .skeleton2d import ViewCenterlines, viewCenterlines
+from .stenosisgaps import stenosisGapPieces
 
 #: The epipolar line of a view-1 point: the projection into view 2 of its ray's points at these multiples of the
 #: source-to-isocenter distance (any two distinct points of the ray give the same line).
@@ -161,11 +163,6 @@ def _closestPoints(source1, directions1, source2, directions2):
     return 0.5 * (source1 + t1[..., None] * directions1[:, None] + source2 + t2[..., None] * directions2)
 
 
-def _depthScale(geometry, points: np.ndarray) -> np.ndarray:
-    """mm at ``points`` per detector mm: their distance from the source along the central ray / SID."""
-    return ((points - geometry.sourcePositionLps) @ geometry.detectorDirectionLps) / geometry.sourceToDetectorMm
-
-
 def matchPaths(view1: ViewCenterlines, view2: ViewCenterlines, occupancy=None, freeJumpMm: float = FREE_JUMP_MM,
                widthCostCap: float = WIDTH_COST_CAP) -> list[tuple]:
     """Match every path of ``view1`` into ``view2``; returns pieces (points LPS [K, 3], half widths mm [K, 2]).
@@ -199,8 +196,8 @@ def matchPaths(view1: ViewCenterlines, view2: ViewCenterlines, occupancy=None, f
         triangulated = _closestPoints(source1, directions, source2, poolDirections[candidates])
         cost = (candidateDistance / EPIPOLAR_SIGMA_MM) ** 2
         widthMm = np.stack([
-            pathWidths[:, None] * _depthScale(view1.geometry, triangulated),
-            poolWidths[candidates] * _depthScale(view2.geometry, triangulated)])
+            pathWidths[:, None] * view1.depthScale(triangulated),
+            poolWidths[candidates] * view2.depthScale(triangulated)])
         cost = cost + np.minimum(np.nan_to_num((np.diff(widthMm, axis=0)[0] / WIDTH_SIGMA_MM) ** 2, nan=1.0),
                                  widthCostCap)
         if occupancy is not None:
@@ -213,8 +210,8 @@ def matchPaths(view1: ViewCenterlines, view2: ViewCenterlines, occupancy=None, f
         rows = np.flatnonzero(matched)
         points3d = triangulated[rows, chosen[rows]]
         poolIndex = candidates[rows, chosen[rows]]
-        half = np.stack([view1.lumenWidths(pathWidths[rows]) * _depthScale(view1.geometry, points3d),
-                         view2.lumenWidths(poolWidths[poolIndex]) * _depthScale(view2.geometry, points3d)], 1) / 2
+        half = np.stack([view1.lumenWidths(pathWidths[rows]) * view1.depthScale(points3d),
+                         view2.lumenWidths(poolWidths[poolIndex]) * view2.depthScale(points3d)], 1) / 2
         pieces.extend(_splitPieces(rows, points3d, half))
     return pieces
 
@@ -281,17 +278,6 @@ def _bumpsClipped(arcMm: np.ndarray, radii: np.ndarray) -> np.ndarray:
     return np.minimum(radii, medians + BUMP_TOLERANCE_SD * spread)
 
 
-def _direction(points: np.ndarray, atEnd: bool) -> np.ndarray:
-    """Unit direction leaving a piece at its end (``atEnd``) or start, over its last/first 2 mm."""
-    arc = arcLength(points)
-    if atEnd:
-        index = max(int(np.searchsorted(arc, arc[-1] - 2.0)) - 1, 0)
-        vector = points[-1] - points[index]
-    else:
-        vector = points[0] - points[min(int(np.searchsorted(arc, 2.0)), len(points) - 1)]
-    return vector / max(np.linalg.norm(vector), 1e-9)
-
-
 def assembleBranches(pieces: list[tuple]) -> list[Branch]:
     """Join continuing pieces end to end (greedy, closest first), orient them wider end first, number them by
     length ("branch 1" the longest) and link them (:func:`~.centerlines.linkBranches`)."""
@@ -307,7 +293,7 @@ def assembleBranches(pieces: list[tuple]) -> list[Branch]:
                         if gap > JOIN_DISTANCE_MM or (best is not None and gap >= best[0]):
                             continue
                         # leaving A through endA, one must enter B through endB: directions opposite
-                        cosine = -_direction(pointsA, endA) @ _direction(pointsB, endB)
+                        cosine = -endDirection(pointsA, endA) @ endDirection(pointsB, endB)
                         if cosine >= np.cos(np.radians(JOIN_ANGLE_DEG)):
                             best = (gap, a, b, endA, endB)
         if best is None:
@@ -345,10 +331,11 @@ def treeCenterlines(views, workingMaps, isMask, probability=None, ijkToLps=None)
     :func:`~.vessels.workingMap`, ``isMask`` per view whether the widths are measured on a vessel mask (given; its own
     pixels) or on the raw angiogram; the generator's ``probability`` on the grid placed by ``ijkToLps`` (LPS)
     resolves ambiguous matches."""
-    measured = []
+    measured, images = [], []
     for view, (vesselMap, mapGeometry), mask in zip(views, workingMaps, isMask):
-        image = vesselMap if mask else view.pixels
-        measured.append(viewCenterlines(vesselMap, mapGeometry, image, mapGeometry if mask else view.geometry, mask))
+        images.append(vesselMap if mask else view.pixels)
+        measured.append(viewCenterlines(vesselMap, mapGeometry, images[-1], mapGeometry if mask else view.geometry,
+                                        mask))
     occupancy = occupancySampler(probability, ijkToLps) if probability is not None else None
 
     def pieces(freeJumpMm, widthCostCap):
@@ -357,6 +344,8 @@ def treeCenterlines(views, workingMaps, isMask, probability=None, ijkToLps=None)
                     for points, half in matchPaths(measured[1], measured[0], occupancy, freeJumpMm, widthCostCap)]
         kept = consistentPieces(forward, backward)
         kept += recoveredPieces(forward + backward, kept, measured, occupancy)
+        if widthCostCap != np.inf:  # the tree reported, not the gate's strict matching (a share of each view)
+            kept += stenosisGapPieces(kept, measured, images, isMask, JOIN_DISTANCE_MM)
         return _insideGrid(kept, ijkToLps, np.shape(probability)) if probability is not None else kept
 
     branches = assembleBranches(pieces(FREE_JUMP_MM, WIDTH_COST_CAP))
@@ -456,7 +445,7 @@ def _bridges(chunks: list[tuple], kept: list[tuple], occupancy=None) -> list[tup
         distances, indices = tree.query(chunkPoints[[0, -1]])
         ratio = np.fmin(*radii[indices]) / np.fmax(*radii[indices])
         if (distances.max() > BRIDGE_END_MM or not ratio >= BRIDGE_RADIUS_RATIO
-                or not any(abs(_direction(chunkPoints, atEnd) @ tangents[index])
+                or not any(abs(endDirection(chunkPoints, atEnd) @ tangents[index])
                            >= np.cos(np.radians(BRIDGE_ANGLE_DEG)) for index, atEnd in zip(indices, (False, True)))
                 or (occupancy is not None and np.mean(occupancy(chunkPoints)) < RECOVER_MIN_OCCUPANCY)
                 or any(np.mean(other.query(chunkPoints)[0] <= CONSISTENCY_MM) > 0.5 for other in trees)):

@@ -303,6 +303,11 @@ class ViewCenterlines:
         """``widths`` (detector mm, as measured: the matching compares those) corrected for the view's blur."""
         return correctedWidths(widths, self.blurPx * float(np.mean(self.geometry.pixelSpacingMm)))
 
+    def depthScale(self, pointsLps: np.ndarray) -> np.ndarray:
+        """mm at ``pointsLps`` per detector mm: their distance from the source along the central ray / SID."""
+        geometry = self.geometry
+        return ((pointsLps - geometry.sourcePositionLps) @ geometry.detectorDirectionLps) / geometry.sourceToDetectorMm
+
 
 def viewCenterlines(vesselMap: np.ndarray, mapGeometry, image: np.ndarray, imageGeometry,
                     isMask: bool) -> ViewCenterlines:
