@@ -210,3 +210,5 @@ def test_grid_made_when_a_network_runs_is_every_voxel_centre():
     k, j, i = np.meshgrid(np.arange(3), np.arange(4), np.arange(5), indexing="ij")
     assert np.allclose(ijk, np.c_[i.ravel(), j.ravel(), k.ravel()])
     assert torch.equal(gridPointsLps(ijkToLps, (3, 4, 5)), points.float())
+    onDevice = torch.jit.script(gridPoints)(torch.as_tensor(ijkToLps, device="meta"), 3, 4, 5)
+    assert onDevice.device.type == "meta"  # made where the matrix is: a model moved to CUDA makes its grid there

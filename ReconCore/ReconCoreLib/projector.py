@@ -85,8 +85,10 @@ def gridPointsLps(ijkToLps: np.ndarray, shapeKji: Sequence[int], dtype=torch.flo
 def gridPoints(ijkToLps: torch.Tensor, depth: int, height: int, width: int) -> torch.Tensor:
     """:func:`gridPointsLps` for a float64 ``ijkToLps`` tensor; scriptable, so that a network can make its grid
     when it runs instead of storing it in its file (the repository's history keeps every model file)."""
-    k, j, i = torch.meshgrid(torch.arange(depth, dtype=torch.float64), torch.arange(height, dtype=torch.float64),
-                             torch.arange(width, dtype=torch.float64), indexing="ij")
+    device = ijkToLps.device  # the model's (a CUDA model's grid is made there)
+    k, j, i = torch.meshgrid(torch.arange(depth, dtype=torch.float64, device=device),
+                             torch.arange(height, dtype=torch.float64, device=device),
+                             torch.arange(width, dtype=torch.float64, device=device), indexing="ij")
     ijk = torch.stack([i, j, k, torch.ones_like(i)], dim=-1)
     return (ijk @ ijkToLps.to(torch.float64).T)[..., :3]
 
