@@ -84,8 +84,8 @@ def gapCandidates(pieces: list[tuple], joinDistanceMm: float) -> list[tuple]:
             unit = line / length
             if outA @ unit < cosine or -(outB @ unit) < cosine:
                 continue
-            if not (np.isfinite(radiusA) and np.isfinite(radiusB)) or min(radiusA, radiusB) < GAP_RADIUS_RATIO * max(
-                    radiusA, radiusB):
+            radii = (radiusA, radiusB)
+            if not np.isfinite(radii).all() or min(radii) < GAP_RADIUS_RATIO * max(radii):
                 continue
             inner = pointA + np.linspace(0.15, 0.85, 8)[:, None] * line
             if np.isfinite(everything.query(inner, distance_upper_bound=GAP_CLEAR_MM)[0]).any():
