@@ -4,8 +4,9 @@ of a severe stenosis, the two ends are joined by a straight piece whose lumen is
 A curved vessel of 1.3 mm radius with a 75 % narrowing, rendered as masks and as angiograms in two views; its
 centerline is given in two pieces with a 13 mm gap at the lesion. The gap piece lies on the vessel, and its narrowest
 radius is the lesion's, from each view; on angiograms only where the vessel's contrast falls, so a healthy vessel
-across the same gap gets no width at all. No join to the end of a vessel that leaves at an angle, to one a third as
-wide, across a gap that a kept piece already fills, or across 30 mm.
+across the same gap gets no width at all, nor does the stenosed one under noise that drowns its contrast (the noise
+measure itself follows the pixel noise, not the vessels or the shading). No join to the end of a vessel that leaves
+at an angle, to one a third as wide, across a gap that a kept piece already fills, or across 30 mm.
 """
 
 import numpy as np
@@ -94,3 +95,36 @@ def test_on_angiograms_a_width_counts_only_where_the_contrast_falls(stenosed):
         assert abs(np.nanmin(gapHalf) - radii[100]) < 0.1
     else:  # a healthy vessel that faded out of the map: its widths in noise do not count
         assert np.isnan(gapHalf).all()
+
+
+def test_pixel_noise_is_the_noise_not_the_anatomy():
+    rng = np.random.default_rng(0)
+    rows, columns = np.mgrid[0:300, 0:300]
+    shading = 0.3 + rows / 600 + columns / 1200  # smooth background
+    vessel = 0.4 * np.exp(-((columns - 0.3 * rows - 100) / 6.0) ** 2)  # a dark vessel 10 px wide across the window
+    image = shading - vessel + rng.normal(0, 0.05, shading.shape)
+    assert abs(stenosisgaps.pixelNoise(image, np.array([150, 150]), 0.3) - 0.05) < 0.004
+    assert stenosisgaps.pixelNoise(shading - vessel, np.array([150, 150]), 0.3) < 0.005
+    assert np.isnan(stenosisgaps.pixelNoise(image, np.array([-100, 150]), 0.3))  # the window lies off the image
+
+
+def test_on_a_noisy_angiogram_a_faint_vessel_gets_no_gap_width(monkeypatch):
+    from AngioReconDev.coronaryimages import renderAngiogram
+
+    points, radii = stenosedVessel()
+    case = CoronaryCase("left", 0, [Vessel("one", points, radii)])
+    rng = np.random.default_rng(3)
+    # The vessel's contrast 0.42-0.61 against a pixel noise of about 0.17: under GAP_MIN_CONTRAST_NOISE x the noise.
+    images = [renderAngiogram(case, geometry, rng) + rng.normal(0, 0.15, (512, 512)).astype(np.float32)
+              for geometry in VIEWS]
+    views = maskViews(points, radii)[0]
+    half = np.repeat(radii[:, None], 2, 1)
+    kept = [(points[:80], half[:80]), (points[120:], half[120:])]
+
+    def gapHalf():
+        (_, measured), = stenosisgaps.stenosisGapPieces(kept, views, images, [False, False], JOIN_DISTANCE_MM)
+        return measured
+
+    assert np.isnan(gapHalf()).all()
+    monkeypatch.setattr(stenosisgaps, "GAP_MIN_CONTRAST_NOISE", 0.0)  # without the rule, the noise makes widths
+    assert np.isfinite(gapHalf()).any()
