@@ -8,7 +8,8 @@ field; the input is the true vessel mask (default) or the rendered angiogram (``
 runs (:func:`AngioReconLib.pipeline.reconstruct`, implausible results kept) and its centerline tree is compared with
 the true centerlines: mean distance both ways, recall within 1 mm of the true centerline of vessels >= 1.5 mm wide,
 radius RMSE where a reconstructed point lies within 1 mm of the truth; the lumen segmentation's Dice at 0.5 mm and the
-generator's IoU on its 64^3 cube (:func:`volumeScores`); per true stenosis, the reported lesion whose
+generator's IoU on its 64^3 cube (:func:`volumeScores`); the share of the tree linked to its ostium and the error of
+the distance from the ostium there (:func:`treeScores`); per true stenosis, the reported lesion whose
 minimal lumen diameter lies within :data:`LESION_MATCH_MM` of it (its percent diameter stenosis error), lesions >= 50 %
 found, and reported lesions >= 50 % with no true stenosis near (false positives). ``--mismatched`` pairs view 1 of each
 tree with view 2 of another held-out tree (which the matched-fraction gate must stop). ``--ood`` is the
@@ -80,6 +81,46 @@ def centerlineScores(case, branches) -> dict:
             "to_truth_mm": float(toTruth.mean()), "from_truth_mm": float(fromTruth.mean()),
             "recall": float((fromTruth < RECALL_DISTANCE_MM).mean()),
             "radius_rmse_mm": float(np.sqrt(np.mean(error ** 2))), "radius_bias_mm": float(error.mean())}
+
+
+def trueOstiumDistances(case) -> np.ndarray:
+    """[all points of ``case.allPointsLps()``] arc length (mm) from the tree's ostium along the true vessels."""
+    def offset(vessel) -> float:  # the vessel's first point: a point of its parent
+        if vessel.parent is None:
+            return 0.0
+        parent = case.vessel(vessel.parent)
+        index = int(np.argmin(np.linalg.norm(parent.pointsLps - vessel.pointsLps[0], axis=1)))
+        return offset(parent) + arcLength(parent.pointsLps)[index]
+
+    offsets = {vessel.name: offset(vessel) for vessel in case.vessels}
+    return np.concatenate([offsets[vessel.name] + arcLength(vessel.pointsLps) for vessel in case.vessels])
+
+
+def treeScores(case, branches) -> dict:
+    """How much of the reconstructed tree hangs from its ostium (fraction of its length whose chain of parents
+    reaches the ostium's branch, :func:`~AngioReconLib.centerlines.ostiumDistanceMm`), and the error of the distance
+    from the ostium it reports there: median absolute difference (mm) from the true one at the nearest true point,
+    over points within 1 mm of the truth."""
+    from scipy.spatial import cKDTree
+
+    from AngioReconLib.centerlines import ostiumDistanceMm
+
+    length = sum(branch.lengthMm for branch in branches)
+    reported, points, connected = [], [], 0.0
+    for branch in branches:
+        start = ostiumDistanceMm(branches, branch)
+        if np.isfinite(start):
+            connected += branch.lengthMm
+            reported.append(start + branch.arcMm)
+            points.append(branch.pointsLps)
+    scores = {"ostium_connected": connected / length if length > 0 else 0.0, "ostium_error_mm": np.nan}
+    if points:
+        distance, nearest = cKDTree(case.allPointsLps()).query(np.concatenate(points))
+        close = distance < RECALL_DISTANCE_MM
+        if close.any():
+            error = np.concatenate(reported)[close] - trueOstiumDistances(case)[nearest[close]]
+            scores["ostium_error_mm"] = float(np.median(np.abs(error)))
+    return scores
 
 
 def volumeScores(case, result) -> dict:
@@ -178,6 +219,7 @@ def main(argv=None) -> None:
         scores = centerlineScores(held["case"], result.branches)
         scores["seconds"] = time.perf_counter() - started
         scores.update(volumeScores(held["case"], result))
+        scores.update(treeScores(held["case"], result.branches))
         for view in (1, 2):
             scores[f"matched_view{view}"] = result.readouts.values[f"centerline_matched_fraction_view{view}"]
         scores["failed_checks"] = len(result.readouts.failedChecks)
