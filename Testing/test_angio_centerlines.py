@@ -160,17 +160,58 @@ def test_branches_are_linked_to_the_wider_branch_they_leave():
     from AngioReconLib.centerlines import Branch, linkBranches, ostiumBranch, ostiumDistanceMm
 
     t = np.linspace(0, 1, 101)[:, None]
-    trunk = Branch("branch 1", np.concatenate([0 * t, 0 * t, 50 * t], 1), 2.0 - t[:, 0], np.ones((101, 2)))
+    trunk = Branch("branch 1", np.concatenate([0 * t, 0 * t, 50 - 50 * t], 1), 2.0 - t[:, 0], np.ones((101, 2)))
     side = Branch("branch 2", np.concatenate([1 + 30 * t, 0 * t, 20 + 0 * t], 1), np.full(101, 1.0),
                   np.ones((101, 2)))
     apart = Branch("branch 3", np.concatenate([40 + 0 * t, 40 + 20 * t, 0 * t], 1), np.full(101, 1.2),
                    np.ones((101, 2)))
     branches = [trunk, side, apart]
     linkBranches(branches)
-    assert (side.parent, side.parentIndex) == ("branch 1", 40) and trunk.parent is None and apart.parent is None
-    assert ostiumBranch(branches) is trunk  # the widest root
-    assert ostiumDistanceMm(branches, side) == pytest.approx(20.0)
+    assert (side.parent, side.parentIndex) == ("branch 1", 60) and trunk.parent is None and apart.parent is None
+    assert ostiumBranch(branches) is trunk and trunk.ostium  # the widest, at the top of the tree
+    assert ostiumDistanceMm(branches, side) == pytest.approx(30.0)
     assert np.isnan(ostiumDistanceMm(branches, apart))  # not connected to the ostium: unknown, not 0
+
+
+def _line(name, start, end, radius, count=101):
+    from AngioReconLib.centerlines import Branch
+
+    t = np.linspace(0, 1, count)[:, None]
+    points = np.asarray(start, float) + t * (np.asarray(end, float) - start)
+    radii = np.broadcast_to(np.asarray(radius, float), (count,)).copy()
+    return Branch(name, points, radii, np.repeat(radii[:, None], 2, 1))
+
+
+def test_the_ostium_is_the_wide_end_at_the_top_of_the_tree():
+    from AngioReconLib.centerlines import chooseOstium, ostiumBranch
+
+    trunk = _line("branch 1", (0, 0, 0), (0, 0, 60), np.linspace(1.2, 2.2, 101))  # wider at its top: reversed
+    low = _line("branch 2", (20, 0, -40), (40, 0, -60), 2.6)  # wider still, but at the bottom of the tree
+    short = _line("branch 3", (-30, 0, 55), (-30, 0, 59), 0.8, 9)
+    branches = [trunk, low, short]
+    assert chooseOstium(branches) is trunk and trunk.ostium and not low.ostium
+    assert np.allclose(trunk.pointsLps[0], [0, 0, 60]) and trunk.radiiMm[0] == pytest.approx(2.2)
+    assert ostiumBranch(branches) is trunk
+    assert chooseOstium([]) is None
+
+
+@pytest.mark.parametrize("case", ["continues", "reversed", "far", "angled", "wider"])
+def test_pieces_left_off_the_tree_are_hung_on_it_across_a_gap(case):
+    from AngioReconLib.centerlines import linkBranches, ostiumDistanceMm
+
+    trunk = _line("branch 1", (0, 0, 60), (0, 0, 0), 2.0)
+    start, end = {"continues": ((0, 0, -5), (0, 0, -45)), "reversed": ((0, 0, -45), (0, 0, -5)),
+                  "far": ((0, 0, -12), (0, 0, -52)), "angled": ((0, 0, -5), (40, 0, -5)),
+                  "wider": ((0, 0, -5), (0, 0, -45))}[case]
+    piece = _line("branch 2", start, end, 3.0 if case == "wider" else 1.5)
+    branches = [trunk, piece]
+    linkBranches(branches)
+    if case in ("continues", "reversed"):  # 5 mm beyond the trunk's end, on its line: hung, run from the trunk
+        assert (piece.parent, piece.parentIndex) == ("branch 1", 100)
+        assert np.allclose(piece.pointsLps[0], [0, 0, -5])
+        assert ostiumDistanceMm(branches, piece) == pytest.approx(60.0)
+    else:  # 12 mm away; leaving the trunk's end at 90 deg; wider than the trunk: left off, distance unknown
+        assert piece.parent is None and np.isnan(ostiumDistanceMm(branches, piece))
 
 
 def test_the_occupancy_is_sampled_where_the_grid_was_put():
@@ -249,3 +290,23 @@ def test_the_two_views_widths_become_one_radius():
     assert radius[:2] == pytest.approx([1.1, 1.0])  # agreeing: the mean; over 1.4 x apart: the smaller
     assert np.isnan(radius[2])  # over WIDTH_UNRELIABLE x apart: neither (the neighbours' radius is taken)
     assert radius[3] == 0.9 and np.isnan(radius[4])  # one measured: that one
+
+
+def test_the_evaluation_scores_the_distance_from_the_ostium_along_the_true_tree():
+    from AngioReconDev.coronaryanatomy import CoronaryCase, Vessel
+    from AngioReconDev.qcacheck import treeScores, trueOstiumDistances
+
+    t = np.linspace(0, 1, 41)[:, None]
+    main = Vessel("LM", np.concatenate([0 * t, 0 * t, 40 - 40 * t], 1), np.full(41, 2.0))
+    child = Vessel("LAD", np.concatenate([30 * t, 0 * t, 10 + 0 * t], 1), np.full(41, 1.0), "LM")
+    case = CoronaryCase("left", 0, [main, child])
+    assert np.allclose(trueOstiumDistances(case)[41:], 30 + 30 * t[:, 0])  # leaves the LM 30 mm from the ostium
+    trunk = _line("branch 1", (0, 0, 40), (0, 0, 0), 2.0, 41)  # on the truth's own points
+    side = _line("branch 2", (1, 0, 10), (30, 0, 10), 1.0, 117)  # more points than the trunk: the median is its
+    side.parent, side.parentIndex = "branch 1", 36  # 6 mm too far down the trunk, starting 1 mm out: 5 mm too far
+    scores = treeScores(case, [trunk, side])
+    assert scores["ostium_connected"] == pytest.approx(1.0)
+    assert scores["ostium_error_mm"] == pytest.approx(5.0, abs=0.5)  # the truth's points lie 1 mm apart
+    side.parent, side.parentIndex = None, -1  # not linked: its distance is unknown, and not scored
+    scores = treeScores(case, [trunk, side])
+    assert scores["ostium_connected"] == pytest.approx(40 / 69) and scores["ostium_error_mm"] == pytest.approx(0.0)

@@ -280,7 +280,7 @@ def _bumpsClipped(arcMm: np.ndarray, radii: np.ndarray) -> np.ndarray:
 
 def assembleBranches(pieces: list[tuple]) -> list[Branch]:
     """Join continuing pieces end to end (greedy, closest first), orient them wider end first, number them by
-    length ("branch 1" the longest) and link them (:func:`~.centerlines.linkBranches`)."""
+    length ("branch 1" the longest) and link them from the ostium (:func:`~.centerlines.linkBranches`)."""
     pieces = [(np.asarray(points), np.asarray(half)) for points, half in pieces]
     while True:
         best = None
