@@ -18,7 +18,7 @@ false lesions 0.35 out of it; 0.55 gave 0.39 / 0.07 and 0.25; 0.6 is between the
 +0.010 to +0.016 in each set. Held out with 0.6, false lesions out of distribution went 0.23 -> 0.33 per tree: on
 faint vessels in noisy images, where a contrast that falls across the gap is noise as often as a narrowing. Each gap
 and view of the tuning trees (20 + 40 in distribution, 60 out of it; 229 gaps) measured against the image's pixel
-noise (:func:`pixelNoise`): the views whose widths made true lesions had a contrast 4.0-13.6 times the noise, those
+noise (:func:`pixelNoise`): the views whose widths made true lesions had a contrast 4.0-11.6 times the noise, those
 that made false lesions out of distribution 2.2-3.7 (one false lesion in distribution came from a view at 10.3);
 out of distribution the median gap view has 2.5, in distribution 8.5. Hence :data:`GAP_MIN_CONTRAST_NOISE`.
 
@@ -57,10 +57,11 @@ OUTSIDE_MM = (0.5, 1.0, 1.5, 2.0)
 #: On a raw angiogram a view's gap widths count only where the contrast just outside the gap is at least this many
 #: times the image's pixel noise (:func:`pixelNoise`): fainter than that, a contrast that falls across the gap is as
 #: likely noise as a narrowing. Tuning trees (module docstring; one figure per gap and view): the views whose gap
-#: widths made true lesions >= 50 % had 4.0-13.6, those that made false lesions out of distribution 2.2-3.7.
+#: widths made true lesions >= 50 % had 4.0-11.6, those that made false lesions out of distribution 2.2-3.7.
 GAP_MIN_CONTRAST_NOISE = 4.5
-#: The pixel noise is measured within this (mm) of the gap's middle, on the image less its Gaussian smoothing of
-#: NOISE_SMOOTHING_PX (the vessels, background anatomy and shading are smooth at that scale, quantum noise is not).
+#: The pixel noise is measured within this (mm at the isocenter) of the gap's middle, on the image less its Gaussian
+#: smoothing of NOISE_SMOOTHING_PX (vessels, background anatomy and shading are smooth at that scale, quantum noise is
+#: not).
 NOISE_HALF_MM, NOISE_SMOOTHING_PX = 12.0, 2.0
 
 
@@ -147,7 +148,7 @@ def pixelNoise(image: np.ndarray, centre: np.ndarray, spacingMm: float) -> float
 
     half = int(np.ceil(NOISE_HALF_MM / spacingMm))
     column, row = (int(round(value)) for value in centre)
-    rows, columns = (slice(max(centre - half, 0), max(centre + half, 0)) for centre in (row, column))
+    rows, columns = (slice(max(middle - half, 0), max(middle + half, 0)) for middle in (row, column))
     window = np.asarray(image, np.float32)[rows, columns]  # (negative stops would count from the far side)
     if window.size < 16:
         return float("nan")
