@@ -195,6 +195,16 @@ def test_the_ostium_is_the_wide_end_at_the_top_of_the_tree():
     assert chooseOstium([]) is None
 
 
+def test_the_ostium_is_not_where_other_vessels_leave():
+    from AngioReconLib.centerlines import chooseOstium
+
+    leftMain = _line("branch 1", (0, 0, 50), (8, 0, 51), 2.0, 17)  # two ends as wide and about as high
+    lad = _line("branch 2", (9, 0, 49), (30, -20, 0), 1.5)  # the LAD and the LCx leave its far end
+    lcx = _line("branch 3", (9, 1, 50), (30, 30, 20), 1.4)
+    assert chooseOstium([leftMain, lad, lcx]) is leftMain
+    assert np.allclose(leftMain.pointsLps[0], [0, 0, 50])  # the free end, though the other lies 1 mm higher
+
+
 @pytest.mark.parametrize("case", ["continues", "reversed", "far", "angled", "wider"])
 def test_pieces_left_off_the_tree_are_hung_on_it_across_a_gap(case):
     from AngioReconLib.centerlines import linkBranches, ostiumDistanceMm
