@@ -79,8 +79,8 @@ LINK_WIDER_FACTOR = 1.2
 #: and angiograms, in and out of distribution): the end chosen lay within 5 / 10 mm of the true ostium in 0.65 / 0.65,
 #: 0.45 / 0.75, 0.75 / 0.95 and 0.65 / 0.70 of the trees, more than 30 mm from it in 0.10, 0.05, 0.05 and 0.10
 #: (without the branching factor 0.50 / 0.60, 0.35 / 0.70, 0.65 / 0.90, 0.45 / 0.70; more than 30 mm 0.15, 0.05,
-#: 0.05, 0.10; 5 mm and 0.6 or 0.8, 8 mm: no better; the widest first point of a root before: more than 30 mm 0.35,
-#: 0.20, 0.30 and 0.20).
+#: 0.05, 0.10; 5 or 8 mm with a factor of 0.6 or 0.8 did no better; the widest first point of a root, before: more
+#: than 30 mm 0.35, 0.20, 0.30 and 0.20).
 OSTIUM_RADIUS_MM, OSTIUM_HEIGHT_WEIGHT = 8.0, 0.2
 OSTIUM_FREE_MM, OSTIUM_BRANCHING_FACTOR = 3.0, 0.8
 
@@ -89,8 +89,7 @@ def chooseOstium(branches: list[Branch]):
     """Mark the branch that holds the tree's ostium and reverse it so the ostium is its first point: the coronary
     ostia lie on the aortic root, where the tree's widest vessel (LM or proximal RCA) begins, at the top of the
     tree (the base of the heart), whatever the patient's position on the table (z: superior, patient space), and no
-    other vessel leaves there.
-    Returns the branch (None for no branches)."""
+    other vessel leaves there. Returns the branch (None for no branches)."""
     best, score = None, -np.inf
     heights = np.concatenate([branch.pointsLps[:, 2] for branch in branches]) if branches else np.zeros(1)
     low, span = float(heights.min()), max(float(np.ptp(heights)), 1e-9)
