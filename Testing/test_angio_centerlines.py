@@ -302,6 +302,7 @@ def test_the_two_views_widths_become_one_radius():
     assert radius[3] == 0.9 and np.isnan(radius[4])  # one measured: that one
 
 
+@pytest.mark.torch  # qcacheck runs the whole pipeline
 def test_the_evaluation_scores_the_distance_from_the_ostium_along_the_true_tree():
     from AngioReconDev.coronaryanatomy import CoronaryCase, Vessel
     from AngioReconDev.qcacheck import treeScores, trueOstiumDistances
