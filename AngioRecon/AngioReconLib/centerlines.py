@@ -148,11 +148,17 @@ REACH_DISTANCE_MM = 8.0
 REACH_ANGLE_DEG = 45.0
 
 
+def endMedian(points: np.ndarray, values: np.ndarray, atEnd: bool, lengthMm: float = 3.0) -> float:
+    """Median of ``values`` (one row per point of the polyline ``points``; nan ignored) over its first (or last,
+    ``atEnd``) ``lengthMm``: an end's lumen radius. NaN where none is finite."""
+    arc = arcLength(points)
+    near = np.asarray(values, float)[arc >= arc[-1] - lengthMm if atEnd else arc <= lengthMm]
+    finite = near[np.isfinite(near)]
+    return float(np.median(finite)) if len(finite) else float("nan")
+
+
 def _endRadius(branch: Branch, atEnd: bool, lengthMm: float = 3.0) -> float:
-    """Median radius (mm) over a branch's first (or last, ``atEnd``) ``lengthMm``."""
-    arc = branch.arcMm
-    near = arc >= arc[-1] - lengthMm if atEnd else arc <= lengthMm
-    return float(np.median(np.asarray(branch.radiiMm, float)[near]))
+    return endMedian(branch.pointsLps, branch.radiiMm, atEnd, lengthMm)
 
 
 def _flipped(branches: list[Branch], branch: Branch) -> None:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .centerlines import arcLength, endDirection
+from .centerlines import endDirection, endMedian
 from .skeleton2d import EDGE_REACH_FACTOR, EDGE_REACH_MARGIN_MM, measureProfiles
 
 #: Gaps longer than the ordinary join (matching.JOIN_DISTANCE_MM) and up to this (mm) are candidates.
@@ -65,14 +65,6 @@ GAP_MIN_CONTRAST_NOISE = 4.5
 NOISE_HALF_MM, NOISE_SMOOTHING_PX = 12.0, 2.0
 
 
-def _endRadius(half: np.ndarray, atEnd: bool, points: np.ndarray) -> float:
-    """Median half width (mm) over a piece's last (``atEnd``) or first 3 mm; nan where none was measured."""
-    arc = arcLength(points)
-    near = half[arc >= arc[-1] - 3.0] if atEnd else half[arc <= 3.0]
-    values = near[np.isfinite(near)]
-    return float(np.median(values)) if len(values) else np.nan
-
-
 def gapCandidates(pieces: list[tuple], joinDistanceMm: float) -> list[tuple]:
     """Pairs of piece ends to join across a stenosis gap: (start LPS, end LPS, the larger end's half width mm),
     shortest first, each end once."""
@@ -84,7 +76,7 @@ def gapCandidates(pieces: list[tuple], joinDistanceMm: float) -> list[tuple]:
     for index, (points, half) in enumerate(pieces):
         for atEnd in (False, True):
             ends.append((index, points[-1 if atEnd else 0], endDirection(points, atEnd),
-                         _endRadius(half, atEnd, points)))
+                         endMedian(points, half, atEnd)))
     everything = cKDTree(np.concatenate([points for points, _ in pieces]))
     cosine = np.cos(np.radians(GAP_ANGLE_DEG))
     pairs = []
