@@ -6,7 +6,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="needs torch: the pass with Slicer's packages runs without it")
 
 from FemurRegistrationDev import network
-from FemurRegistrationLib import transforms
+from FemurRegistrationLib import inference, transforms
 from FemurRegistrationLib.conventions import FIELD_SPACING_MM, RAY_RADIUS_MM
 from FemurRegistrationLib.grid import boxGrid
 from ReconCoreLib.projector import gridPointsLps, lpsToGridMatrix
@@ -137,3 +137,83 @@ def test_vertex_correspondence_terms_are_distances_in_mm():
     assert float(terms["mm"]) < 2e-3 and float(terms["mm_inverse"]) < 2e-3
     # the similarity alone misses by |d| = sqrt(29) mm on every vertex
     assert float(terms["mm_affine"]) == pytest.approx(29 ** 0.5, abs=1e-3)
+
+
+def _turn(angleDeg: float, axis: int, centre) -> np.ndarray:
+    """4 x 4 rotation by ``angleDeg`` about LPS axis ``axis`` through ``centre``."""
+    cosine, sine = np.cos(np.radians(angleDeg)), np.sin(np.radians(angleDeg))
+    first, second = [index for index in range(3) if index != axis]
+    matrix = np.eye(4)
+    matrix[[first, first, second, second], [first, second, first, second]] = [cosine, -sine, sine, cosine]
+    matrix[:3, 3] = np.asarray(centre) - matrix[:3, :3] @ np.asarray(centre)
+    return matrix
+
+
+def test_turned_box_frame_views_see_each_point_on_the_same_pixel():
+    """A point of the box frame and its turned image project onto the same detector pixel, and the rays' samples
+    span the sphere about the turned frame's origin; the identity frame gives :func:`viewParameters` itself."""
+    geometries = [CArmGeometry(0, 0, 1000, 925, (2.03, 2.03), 96, 96), CArmGeometry(-90, 0, 1000, 925, (2.03, 2.03),
+                                                                                     96, 96)]
+    frame = _turn(17.0, 2, (24.0, 0.0, 50.0)) @ _turn(-12.0, 0, (24.0, 0.0, 50.0))
+    assert np.allclose(transforms.framedViewParameters(geometries, np.eye(4)), transforms.viewParameters(geometries))
+    plain, turned = transforms.viewParameters(geometries), transforms.framedViewParameters(geometries, frame)
+
+    def pixel(row, point):  # (column, row) where the ray from the source through ``point`` meets the detector
+        row = row.astype(float)
+        matrix = np.stack([point - row[0:3], -row[6:9], -row[9:12]], 1)
+        return np.linalg.solve(matrix, row[3:6] - row[0:3])[1:]
+
+    for point in ([10.0, 20.0, 30.0], [-40.0, 5.0, -60.0]):
+        point = np.asarray(point)
+        for view in range(2):
+            assert np.allclose(pixel(plain[view], point), pixel(turned[view], frame[:3, :3] @ point + frame[:3, 3]),
+                               atol=1e-3)
+    sourceToOrigin = np.linalg.norm(turned[:, 0:3].astype(float), axis=1)  # the turned frame's origin at 0
+    assert np.allclose(turned[:, 12], sourceToOrigin - RAY_RADIUS_MM, atol=1e-3)
+    assert np.allclose(turned[:, 13], sourceToOrigin + RAY_RADIUS_MM, atol=1e-3)
+
+
+def test_rotation_of_a_similarity_about_the_head():
+    centre = np.array([24.0, 0.0, 50.0])
+    similarity = _turn(30.0, 2, centre) @ np.diag([1.1, 1.1, 1.1, 1.0])
+    similarity[:3, 3] += [3.0, -2.0, 1.0]
+    frame, angle = inference.rotationAbout(similarity, centre)
+    assert angle == pytest.approx(30.0, abs=1e-6)
+    assert np.allclose(frame, _turn(30.0, 2, centre), atol=1e-9)  # scale and translation left out, head kept
+    assert inference.rotationAbout(np.eye(4), centre)[1] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_a_registration_in_a_turned_frame_maps_points_as_the_network_did():
+    """The network's maps in the turned frame (a stand-in returning fixed smooth fields) and the registration
+    :func:`inference.registerInFrame` brings back: patient -> atlas and atlas -> patient agree within 0.1 mm, both
+    ways, for points well inside the box."""
+    fieldIjkToLps, fieldShape = boxGrid(FIELD_SPACING_MM)
+    points = gridPointsLps(fieldIjkToLps, fieldShape, dtype=torch.float64)
+    wave = torch.sin(points[..., 2] / 25.0) * torch.cos(points[..., 0] / 30.0)
+    displacement = torch.stack([3.0 * wave, -2.0 * wave, 1.5 * wave]).to(torch.float32)
+    networkAffine = torch.as_tensor(_turn(4.0, 1, (24.0, 0.0, 50.0)) @ np.diag([1.05, 1.05, 1.05, 1.0]),
+                                    dtype=torch.float32)
+    seen = []
+
+    def standIn(images, masks, views):
+        seen.append(views)
+        return networkAffine[None], displacement[None], -displacement[None]  # -u: near the inverse for small u
+
+    frame = _turn(18.0, 2, (24.0, 0.0, 50.0))
+    geometries = [CArmGeometry(0, 0, 1000, 925, (2.03, 2.03), 96, 96), CArmGeometry(-90, 0, 1000, 925, (2.03, 2.03),
+                                                                                     96, 96)]
+    images = np.zeros((2, 96, 96), np.float32)
+    result = inference.registerInFrame(standIn, images, images, geometries, frame)
+    assert np.allclose(seen[0][0].numpy(), transforms.framedViewParameters(geometries, frame))
+    lpsToGrid = torch.as_tensor(lpsToGridMatrix(fieldIjkToLps, fieldShape), dtype=torch.float64)[None]
+    patient = torch.tensor([[[20.0, 5.0, 40.0], [-10.0, -20.0, -30.0], [30.0, 10.0, 60.0]]], dtype=torch.float64)
+    turnedPoints = transforms.transformPoints(torch.as_tensor(frame)[None], patient)
+    expected = transforms.patientToAtlas(turnedPoints, networkAffine.double()[None], displacement.double()[None],
+                                         lpsToGrid)
+    tensors = [torch.as_tensor(np.asarray(array, np.float64))[None] for array in (
+        result.affine, result.displacement, result.inverseDisplacement)]
+    assert torch.allclose(transforms.patientToAtlas(patient, tensors[0], tensors[1], lpsToGrid), expected, atol=0.1)
+    backInTurned = transforms.atlasToPatient(expected, networkAffine.double()[None], -displacement.double()[None],
+                                             lpsToGrid)
+    backHere = transforms.atlasToPatient(expected, tensors[0], tensors[2], lpsToGrid)
+    assert torch.allclose(transforms.transformPoints(torch.as_tensor(frame)[None], backHere), backInTurned, atol=0.1)

@@ -52,6 +52,8 @@ NOT_REPORTED = {
     "placement_disagreement_ap_mm": "how well the views agree on where the femur is (a quality figure of the run)",
     "placement_disagreement_lat_mm": "how well the views agree on where the femur is (a quality figure of the run)",
     "box_offset_mm": "where the femur lies from the isocenter: positioning, not a finding",
+    "box_turn_deg": "how far the box was turned to the femur's pose: a setting of the run, not a finding",
+    "femur_turn_deg": "the femur's pose against the atlas's: positioning, not a finding",
     "min_jacobian": "a property of the registration's deformation, not of the patient",
     "inference_s": "run time, not a finding",
     "refine_s": "run time, not a finding",

@@ -58,6 +58,41 @@ def register(model, images: np.ndarray, masks: np.ndarray, views: np.ndarray, de
                         inverse[0].cpu().numpy(), mirrored)
 
 
+def registerInFrame(model, images: np.ndarray, masks: np.ndarray, geometries, frame: np.ndarray, device="cpu",
+                    mirrored: bool = False) -> Registration:
+    """:func:`register` with the box frame turned by ``frame`` (4 x 4 rigid, box frame -> the frame the network
+    sees: :func:`~.transforms.framedViewParameters`), its result brought back to the box frame.
+
+    The network maps a point ``b`` of its frame to ``T_b(b + u_b(b))``; with ``b = F p = A p + a`` that is
+    ``(T_b F)(p + A^T u_b(F p))``, and the inverse displacement turns the same way; both fields are resampled on the
+    box's field grid (border values where the turned grid does not reach)."""
+    frame = np.asarray(frame, dtype=float)
+    turned = register(model, images, masks, transforms.framedViewParameters(geometries, frame), device, mirrored)
+    fieldIjkToLps, fieldShape = boxGrid(FIELD_SPACING_MM)
+    lpsToGrid = torch.as_tensor(lpsToGridMatrix(fieldIjkToLps, fieldShape), dtype=torch.float64)[None]
+    points = gridPointsLps(fieldIjkToLps, fieldShape, dtype=torch.float64)[None]
+    rotation = torch.as_tensor(frame, dtype=torch.float64)[None]
+    moved = transforms.transformPoints(rotation, points)
+
+    def back(field):
+        sampled = transforms.sampleField(torch.as_tensor(np.asarray(field, np.float64))[None], lpsToGrid, moved)
+        return (sampled @ rotation[0, :3, :3])[0].permute(3, 0, 1, 2).numpy().astype(np.float32)
+
+    return Registration(turned.affine @ frame, back(turned.displacement), back(turned.inverseDisplacement), mirrored)
+
+
+def rotationAbout(affine: np.ndarray, centreLps) -> tuple[np.ndarray, float]:
+    """(4 x 4 rigid frame, angle in deg): the rotation of the similarity ``affine`` (scale removed, nearest rotation)
+    about ``centreLps``, the frame in which that similarity has no rotation left."""
+    left, _, right = np.linalg.svd(np.asarray(affine, dtype=float)[:3, :3])
+    rotation = left @ np.diag([1.0, 1.0, np.linalg.det(left @ right)]) @ right
+    frame = np.eye(4)
+    frame[:3, :3] = rotation
+    frame[:3, 3] = np.asarray(centreLps, dtype=float) - rotation @ np.asarray(centreLps, dtype=float)
+    angle = np.degrees(np.arccos(np.clip((np.trace(rotation) - 1.0) / 2.0, -1.0, 1.0)))
+    return frame, float(angle)
+
+
 def warpAtlas(atlas: dict, registration: Registration, device="cpu", labelOnly: bool = False,
               spacingMm: float = ATLAS_SPACING_MM) -> tuple[np.ndarray | None, np.ndarray]:
     """(warped HU int16, warped label uint8) of the atlas on the box at ``spacingMm`` (1 mm: the outputs' grid;

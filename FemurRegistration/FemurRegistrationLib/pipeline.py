@@ -8,9 +8,11 @@ Steps
    ("working frame"); every output is mirrored back.
 4. Network (TorchScript, :mod:`inference`) in the box frame: similarity + diffeomorphic displacement (patient ->
    atlas) and its inverse. Where its similarity puts the femoral head more than 2 mm from where the box expects it,
-   the box is moved there and the network runs again (:func:`_registerPlaced`). Optionally a short test-time
-   refinement (:mod:`refine`). Readouts ``box_offset_mm`` (box centre from the isocenter) and
-   ``placement_disagreement_ap_mm`` / ``_lat_mm`` (each view's own best femur match from the place both share).
+   the box is moved there and the network runs again; where it turns the atlas more than 4 deg, it runs once more
+   in the box turned to that pose (:func:`_registerPlaced`). Optionally a short test-time refinement (:mod:`refine`).
+   Readouts ``box_offset_mm`` (box centre from the isocenter), ``placement_disagreement_ap_mm`` / ``_lat_mm`` (each
+   view's own best femur match from the place both share), ``box_turn_deg`` (how far the box was turned) and
+   ``femur_turn_deg`` (the femur's pose against the atlas's; a warning beyond the training poses).
 5. Outputs in patient RAS (:mod:`outputs`): the warped atlas CT (1 mm crop box), the warped femur label, the atlas
    -> patient grid transform, the warped landmarks, the femur outline projected on each radiograph, readouts
    (:mod:`checks`: NCC of each radiograph with the DRR of the warped femur inside its mask, minimum Jacobian
@@ -77,6 +79,13 @@ RECENTRE_TOLERANCE_MM, RECENTRE_PASSES = 2.0, 3
 #: When the femur is found this close to where the training phantoms had it (box centre within this many mm of the
 #: isocenter), the box on the isocenter, the network's training frame, is one more candidate.
 ISOCENTER_REACH_MM = 10.0
+#: The network was trained on femurs turned at most 10 deg from the atlas: when its similarity turns the atlas more
+#: than this (deg), the box frame is turned by that rotation about the femoral head and the network runs again (the
+#: femur then lies near the atlas's pose in the frame it sees), at most this many times (:func:`_registerPlaced`).
+ROTATE_TOLERANCE_DEG, ROTATE_PASSES = 4.0, 1
+#: The largest turn (deg) of the training poses (flexion, abduction and rotation each within +-10 deg: 10 x sqrt(3)):
+#: a registration that turns the atlas further gets a warning (readout ``femur_turn_deg``).
+TRAINED_TURN_DEG = 17.3
 HIP_READOUTS = ("head_diameter_mm", "neck_shaft_angle_deg", "femoral_offset_mm", "anteversion_deg")
 #: Anteversion is measured from the posterior condylar axis: reported only when both posterior condyles lie in the
 #: registered box (a box holding the proximal femur leaves them to the atlas: a number that follows the atlas).
@@ -152,8 +161,9 @@ def registerFemur(apView: XrayImage, latView: XrayImage, apMask=None, latMask=No
     progress(0.2, "registration network")
     model = modelFile.load(device)
     started = time.perf_counter()
-    registration, views = _registerPlaced(model, views, side, atlas, device)
+    registration, views, turnDeg = _registerPlaced(model, views, side, atlas, device)
     readouts.set("inference_s", time.perf_counter() - started)
+    readouts.set("box_turn_deg", turnDeg)
     boxCentre = views[0].boxCentreLps  # working frame
     readouts.set("box_offset_mm", float(np.linalg.norm(boxCentre)))
     if refine:
@@ -163,6 +173,11 @@ def registerFemur(apView: XrayImage, latView: XrayImage, apMask=None, latMask=No
                                                      progress=progress.part(0.3, 0.6))
         readouts.set("refine_s", time.perf_counter() - started)
         readouts.set("refine_steps", refinement.REFINE_STEPS)
+    turn = inference.rotationAbout(registration.affine, refinement.atlasHeadCentre(atlas))[1]
+    readouts.set("femur_turn_deg", turn)
+    if turn > TRAINED_TURN_DEG:
+        readouts.warn(f"the femur is turned {turn:.0f} deg from the atlas's pose, beyond the poses the network was "
+                      f"trained on (at most {TRAINED_TURN_DEG:.0f} deg): the result is less accurate there (model card)")
     foldedMinimum = inference.minimumJacobian(registration)
     registration, unfoldedMm = inference.unfold(registration)
     if unfoldedMm:
@@ -233,11 +248,14 @@ def registerFemur(apView: XrayImage, latView: XrayImage, apMask=None, latMask=No
 
 
 def _registerPlaced(model, views, side: str, atlas: dict, device: str):
-    """(registration, views) of the network, the crop box moved onto the femur the network finds: when its
-    similarity puts the atlas's femoral head more than :data:`RECENTRE_TOLERANCE_MM` from where the box expects it,
-    the views are placed again about the head's place, rounded to whole mm (at most :data:`RECENTRE_PASSES` times).
-    The network was trained on femurs within 5 mm of that place; the masks' placement (:mod:`.placement`) is
-    coarser (median 4-6 mm off), and the network's own estimate falls short of large offsets, so it is repeated.
+    """(registration, views, box turn in deg) of the network, the crop box moved onto the femur the network finds:
+    when its similarity puts the atlas's femoral head more than :data:`RECENTRE_TOLERANCE_MM` from where the box
+    expects it, the views are placed again about the head's place, rounded to whole mm (at most
+    :data:`RECENTRE_PASSES` times). The network was trained on femurs within 5 mm of that place; the masks' placement
+    (:mod:`.placement`) is coarser (median 4-6 mm off), and the network's own estimate falls short of large offsets,
+    so it is repeated. Then, when the best similarity so far turns the atlas more than :data:`ROTATE_TOLERANCE_DEG`,
+    the network runs once more in the box frame turned by that rotation about the femoral head
+    (:func:`~.inference.registerInFrame`): it was trained on poses within +-10 deg and falls short of larger ones.
     Its result varies by several Dice points with mm shifts of the box, so of the registrations made on the way
     (and on the isocenter's box, where the network was trained, when the femur is within
     :data:`ISOCENTER_REACH_MM` of it) the one whose femur silhouettes agree best with the masks
@@ -247,13 +265,20 @@ def _registerPlaced(model, views, side: str, atlas: dict, device: str):
     head = refinement.atlasHeadCentre(atlas)
     candidates = []
 
-    def register(views):
-        registration = inference.register(model, np.stack([view.image for view in views]),
-                                          np.stack([view.mask for view in views]),
-                                          viewParameters([view.geometry for view in views]), device, side == "left")
+    def register(views, frame=None):
+        images, masks = np.stack([view.image for view in views]), np.stack([view.mask for view in views])
+        geometries = [view.geometry for view in views]
+        if frame is None:
+            registration = inference.register(model, images, masks, viewParameters(geometries), device, side == "left")
+        else:
+            registration = inference.registerInFrame(model, images, masks, geometries, frame, device, side == "left")
+        turnDeg = 0.0 if frame is None else inference.rotationAbout(frame, head)[1]
         candidates.append((silhouetteAgreement(atlas, registration, views, device), len(candidates), registration,
-                           views))
+                           views, turnDeg))
         return np.linalg.solve(registration.affine, np.append(head, 1.0))[:3] - head  # where T puts the head
+
+    def best():
+        return max(candidates, key=lambda candidate: candidate[:2])
 
     for attempt in range(RECENTRE_PASSES + 1):
         shift = register(views)
@@ -264,8 +289,16 @@ def _registerPlaced(model, views, side: str, atlas: dict, device: str):
     tried = [candidate[3][0].boxCentreLps for candidate in candidates]
     if np.linalg.norm(found) <= ISOCENTER_REACH_MM and all(centre.any() for centre in tried):
         register([placeView(view, side, np.zeros(3), name) for view, name in zip(views, VIEW_NAMES)])
-    _, _, registration, views = max(candidates, key=lambda candidate: candidate[:2])
-    return registration, views
+    turnedFrom = set()
+    for _ in range(ROTATE_PASSES):
+        _, index, registration, views, _ = best()
+        frame, angle = inference.rotationAbout(registration.affine, head)
+        if angle <= ROTATE_TOLERANCE_DEG or index in turnedFrom:
+            break
+        turnedFrom.add(index)
+        register(views, frame)
+    _, _, registration, views, turnDeg = best()
+    return registration, views, turnDeg
 
 
 def silhouetteAgreement(atlas: dict, registration, views, device: str = "cpu") -> float:

@@ -33,6 +33,18 @@ def viewParameters(geometries: Sequence, centerLps: Sequence[float] = (0.0, 0.0,
                       views.near[:, None], views.far[:, None]], 1).numpy().astype(np.float32)
 
 
+def framedViewParameters(geometries: Sequence, frame: np.ndarray, radiusMm: float = RAY_RADIUS_MM) -> np.ndarray:
+    """:func:`viewParameters` of the views as seen from a rigidly moved box frame: ``frame`` (4 x 4, rotation and
+    translation) takes a point of the box frame to the moved one. Source and pixel origin move as points, the pixel
+    steps turn; the rays are sampled over the same sphere, centred on the moved frame's origin, as training had it."""
+    frame = np.asarray(frame, dtype=float)
+    rotation, offset = frame[:3, :3], frame[:3, 3]
+    views = viewParameters(geometries, np.linalg.solve(rotation, -offset), radiusMm).astype(np.float64)
+    for start, isPoint in ((0, True), (3, True), (6, False), (9, False)):
+        views[:, start:start + 3] = views[:, start:start + 3] @ rotation.T + (offset if isPoint else 0.0)
+    return views.astype(np.float32)
+
+
 def similarityMatrix(parameters: torch.Tensor, centerLps: torch.Tensor) -> torch.Tensor:
     """[B, 7] (rotation vector in 0.2 rad, translation in 10 mm, log-scale in 0.1) -> [B, 4, 4] LPS matrices.
 
