@@ -112,6 +112,7 @@ def _isocenterBox():
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=20)
+    parser.add_argument("--first", type=int, default=0, help="the first case (split a long run over processes)")
     parser.add_argument("--isocenter-box", action="store_true", help="the crop box on the isocenter (no placement)")
     parser.add_argument("--refine", action="store_true", help="with the test-time refinement (--refine)")
     parser.add_argument("--unmoved", action="store_true", help="the femurs where the training phantoms have them")
@@ -134,7 +135,7 @@ def main(argv=None) -> None:
     parts = outofdistribution.PARTS if arguments.ood else (arguments.ood_only,) if arguments.ood_only else ()
     rows = {"given": [], "proposed": []}
     started = time.time()
-    for index in range(arguments.cases):
+    for index in range(arguments.first, arguments.first + arguments.cases):
         seed = (OOD_SEED_OFFSET if parts else POSITION_SEED_OFFSET) + index
         case = movedCase(seed, not arguments.unmoved, parts, sourceToDetectorMm=arguments.sid,
                          sourceToPatientMm=arguments.sod, pixels=arguments.pixels, pixelMm=arguments.pixel_mm)
@@ -146,7 +147,7 @@ def main(argv=None) -> None:
                         + (f" ({row['error']})" if "error" in row else ""))
         print("  ".join(line), flush=True)
     split = f" (out of distribution: {', '.join(parts)})" if parts else ""
-    print(f"{arguments.cases} cases{split}, "
+    print(f"{arguments.cases} cases{f' from case {arguments.first}' if arguments.first else ''}{split}, "
           f"{time.time() - started:.0f} s, femurs "
           f"{'where training has them' if arguments.unmoved else 'moved'}, crop box "
           f"{'on the isocenter' if arguments.isocenter_box else 'placed on the femur'}, re-centred at most "
