@@ -79,7 +79,7 @@ RECENTRE_TOLERANCE_MM, RECENTRE_PASSES = 2.0, 3
 #: When the femur is found this close to where the training phantoms had it (box centre within this many mm of the
 #: isocenter), the box on the isocenter, the network's training frame, is one more candidate.
 ISOCENTER_REACH_MM = 10.0
-#: The network was trained on femurs turned at most 10 deg from the atlas: when its similarity turns the atlas more
+#: The network was trained on femurs turned at most 10 deg about each axis: when its similarity turns the atlas more
 #: than this (deg), the box frame is turned by that rotation about the femoral head and the network runs again (the
 #: femur then lies near the atlas's pose in the frame it sees), at most this many times (:func:`_registerPlaced`).
 ROTATE_TOLERANCE_DEG, ROTATE_PASSES = 4.0, 1
