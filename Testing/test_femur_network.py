@@ -139,6 +139,9 @@ def test_vertex_correspondence_terms_are_distances_in_mm():
     assert float(terms["mm_affine"]) == pytest.approx(29 ** 0.5, abs=1e-3)
 
 
+ORTHOGONAL_VIEWS = [CArmGeometry(primary, 0, 1000, 925, (2.03, 2.03), 96, 96) for primary in (0, -90)]
+
+
 def _turn(angleDeg: float, axis: int, centre) -> np.ndarray:
     """4 x 4 rotation by ``angleDeg`` about LPS axis ``axis`` through ``centre``."""
     cosine, sine = np.cos(np.radians(angleDeg)), np.sin(np.radians(angleDeg))
@@ -152,8 +155,7 @@ def _turn(angleDeg: float, axis: int, centre) -> np.ndarray:
 def test_turned_box_frame_views_see_each_point_on_the_same_pixel():
     """A point of the box frame and its turned image project onto the same detector pixel, and the rays' samples
     span the sphere about the turned frame's origin; the identity frame gives :func:`viewParameters` itself."""
-    geometries = [CArmGeometry(0, 0, 1000, 925, (2.03, 2.03), 96, 96), CArmGeometry(-90, 0, 1000, 925, (2.03, 2.03),
-                                                                                     96, 96)]
+    geometries = ORTHOGONAL_VIEWS
     frame = _turn(17.0, 2, (24.0, 0.0, 50.0)) @ _turn(-12.0, 0, (24.0, 0.0, 50.0))
     assert np.allclose(transforms.framedViewParameters(geometries, np.eye(4)), transforms.viewParameters(geometries))
     plain, turned = transforms.viewParameters(geometries), transforms.framedViewParameters(geometries, frame)
@@ -200,8 +202,7 @@ def test_a_registration_in_a_turned_frame_maps_points_as_the_network_did():
         return networkAffine[None], displacement[None], -displacement[None]  # -u: near the inverse for small u
 
     frame = _turn(18.0, 2, (24.0, 0.0, 50.0))
-    geometries = [CArmGeometry(0, 0, 1000, 925, (2.03, 2.03), 96, 96), CArmGeometry(-90, 0, 1000, 925, (2.03, 2.03),
-                                                                                     96, 96)]
+    geometries = ORTHOGONAL_VIEWS
     images = np.zeros((2, 96, 96), np.float32)
     result = inference.registerInFrame(standIn, images, images, geometries, frame)
     assert np.allclose(seen[0][0].numpy(), transforms.framedViewParameters(geometries, frame))

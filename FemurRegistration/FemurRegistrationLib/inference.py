@@ -71,12 +71,12 @@ def registerInFrame(model, images: np.ndarray, masks: np.ndarray, geometries, fr
     fieldIjkToLps, fieldShape = boxGrid(FIELD_SPACING_MM)
     lpsToGrid = torch.as_tensor(lpsToGridMatrix(fieldIjkToLps, fieldShape), dtype=torch.float64)[None]
     points = gridPointsLps(fieldIjkToLps, fieldShape, dtype=torch.float64)[None]
-    rotation = torch.as_tensor(frame, dtype=torch.float64)[None]
-    moved = transforms.transformPoints(rotation, points)
+    frameTensor = torch.as_tensor(frame, dtype=torch.float64)[None]
+    moved = transforms.transformPoints(frameTensor, points)
 
     def back(field):
         sampled = transforms.sampleField(torch.as_tensor(np.asarray(field, np.float64))[None], lpsToGrid, moved)
-        return (sampled @ rotation[0, :3, :3])[0].permute(3, 0, 1, 2).numpy().astype(np.float32)
+        return (sampled @ frameTensor[0, :3, :3])[0].permute(3, 0, 1, 2).numpy().astype(np.float32)
 
     return Registration(turned.affine @ frame, back(turned.displacement), back(turned.inverseDisplacement), mirrored)
 

@@ -161,7 +161,8 @@ def registerFemur(apView: XrayImage, latView: XrayImage, apMask=None, latMask=No
     progress(0.2, "registration network")
     model = modelFile.load(device)
     started = time.perf_counter()
-    registration, views, turnDeg = _registerPlaced(model, views, side, atlas, device)
+    head = refinement.atlasHeadCentre(atlas)  # the centre of the network's similarity and of the box's turn
+    registration, views, turnDeg = _registerPlaced(model, views, side, atlas, head, device)
     readouts.set("inference_s", time.perf_counter() - started)
     readouts.set("box_turn_deg", turnDeg)
     boxCentre = views[0].boxCentreLps  # working frame
@@ -173,7 +174,7 @@ def registerFemur(apView: XrayImage, latView: XrayImage, apMask=None, latMask=No
                                                      progress=progress.part(0.3, 0.6))
         readouts.set("refine_s", time.perf_counter() - started)
         readouts.set("refine_steps", refinement.REFINE_STEPS)
-    turn = inference.rotationAbout(registration.affine, refinement.atlasHeadCentre(atlas))[1]
+    turn = inference.rotationAbout(registration.affine, head)[1]
     readouts.set("femur_turn_deg", turn)
     if turn > TRAINED_TURN_DEG:
         readouts.warn(f"the femur is turned {turn:.0f} deg from the atlas's pose, beyond the poses the network was "
@@ -247,8 +248,9 @@ def registerFemur(apView: XrayImage, latView: XrayImage, apMask=None, latMask=No
     return result
 
 
-def _registerPlaced(model, views, side: str, atlas: dict, device: str):
-    """(registration, views, box turn in deg) of the network, the crop box moved onto the femur the network finds:
+def _registerPlaced(model, views, side: str, atlas: dict, head: np.ndarray, device: str):
+    """(registration, views, box turn in deg) of the network (``head``: the atlas's femoral head centre, about which
+    its similarity and the box's turn are taken), the crop box moved onto the femur the network finds:
     when its similarity puts the atlas's femoral head more than :data:`RECENTRE_TOLERANCE_MM` from where the box
     expects it, the views are placed again about the head's place, rounded to whole mm (at most
     :data:`RECENTRE_PASSES` times). The network was trained on femurs within 5 mm of that place; the masks' placement
@@ -262,17 +264,15 @@ def _registerPlaced(model, views, side: str, atlas: dict, device: str):
     (:func:`silhouetteAgreement`) is kept."""
     from .radiographs import placeView
 
-    head = refinement.atlasHeadCentre(atlas)
     candidates = []
 
-    def register(views, frame=None):
+    def register(views, frame=None, turnDeg=0.0):
         images, masks = np.stack([view.image for view in views]), np.stack([view.mask for view in views])
         geometries = [view.geometry for view in views]
         if frame is None:
             registration = inference.register(model, images, masks, viewParameters(geometries), device, side == "left")
         else:
             registration = inference.registerInFrame(model, images, masks, geometries, frame, device, side == "left")
-        turnDeg = 0.0 if frame is None else inference.rotationAbout(frame, head)[1]
         candidates.append((silhouetteAgreement(atlas, registration, views, device), len(candidates), registration,
                            views, turnDeg))
         return np.linalg.solve(registration.affine, np.append(head, 1.0))[:3] - head  # where T puts the head
@@ -296,7 +296,7 @@ def _registerPlaced(model, views, side: str, atlas: dict, device: str):
         if angle <= ROTATE_TOLERANCE_DEG or index in turnedFrom:
             break
         turnedFrom.add(index)
-        register(views, frame)
+        register(views, frame, angle)
     _, _, registration, views, turnDeg = best()
     return registration, views, turnDeg
 
