@@ -43,7 +43,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from EchoReconLib.conventions import STRUCTURES
+from EchoReconLib.conventions import STRUCTURES, VIEWS
+from EchoReconLib.placement import placedForward
 from EchoReconLib.template import HeartTemplate, enclosedVolume
 from ReconCoreDev.training import sourceModelPath
 
@@ -146,15 +147,13 @@ def evaluateModel(modelPath: Path, data: dict, template: HeartTemplate, threads:
     squaredByStructure = np.zeros(len(STRUCTURES))
     squaredCoordinates, squaredTemplate = [], []
     for patient in range(len(data["seed"])):
-        images = torch.as_tensor(data["images"][patient].astype(np.float32) / 255.0)  # [2, 6, H, W] (ED, ES)
+        images = data["images"][patient].astype(np.float32) / 255.0  # [2, 6, H, W] (ED, ES)
         started = time.perf_counter()
-        with torch.no_grad():
-            displacement, logits = model(images)
+        displacement, segmentation, _, placement = placedForward(model, images, VIEWS)  # as the runtime does
         seconds.append((time.perf_counter() - started) / 2.0)
-        predicted = template.vertices[None] + displacement.double().numpy()  # [2, V, 3]
-        segmentation = logits.argmax(dim=2).numpy()  # [2, 6, H, W]
+        predicted = template.vertices[None] + displacement  # [2, V, 3]
         truth = data["vertices"][patient].astype(np.float64)
-        labels = data["labels"][patient]
+        labels = placement.apply(data["labels"][patient], order=0)  # moved as the inputs were
         confusion += np.bincount((labels.astype(np.int64) * 7 + segmentation).ravel(), minlength=49).reshape(7, 7)
         row = {"seed": int(data["seed"][patient]),
                "phenotype": dataset.PHENOTYPES[int(data["phenotype"][patient])]}
@@ -168,7 +167,7 @@ def evaluateModel(modelPath: Path, data: dict, template: HeartTemplate, threads:
         masks = [[lvCavityMask(segmentation[phase, view]) for view in (0, 1)] for phase in (0, 1)]
         row["simpson_edv_ml"], row["simpson_esv_ml"], row["ef_simpson"] = simpsonEf(
             masks[0][0], masks[0][1], spacing, masks[1][0], masks[1][1])
-        trueMasks = labels == 1
+        trueMasks = data["labels"][patient] == 1
         row["simpson_true_labels_edv_ml"], _, row["ef_simpson_true_labels"] = simpsonEf(
             trueMasks[0, 0], trueMasks[0, 1], spacing, trueMasks[1, 0], trueMasks[1, 1])
         for phase, name in ((0, "ed"), (1, "es")):

@@ -19,6 +19,9 @@ import time
 
 import numpy as np
 
+from EchoReconLib.conventions import VIEWS
+from EchoReconLib.placement import placedForward
+
 
 def loadModel(path: str):
     """The TorchScript model, or the eager network of a training checkpoint (``checkpoint.pt``)."""
@@ -57,15 +60,14 @@ def main(argv=None):
     model = loadModel(args.model)
     errors, residuals, seconds = [], [], []
     for patient in range(min(args.cases, len(data["seed"]))):
-        images = torch.as_tensor(data["images"][patient].astype(np.float32) / 255.0)
-        with torch.no_grad():
-            displacement, logits = model(images)
+        images = data["images"][patient].astype(np.float32) / 255.0
+        displacement, labels, images, placement = placedForward(model, images, VIEWS)  # as the runtime does
         phases = ("ED", "ES")
-        predicted = {phase: template.vertices + displacement[index].double().numpy()
-                     for index, phase in enumerate(phases)}
-        labels = data["labels"][patient] if args.true_labels else logits.argmax(2).numpy().astype(np.uint8)
+        predicted = {phase: template.vertices + displacement[index] for index, phase in enumerate(phases)}
+        if args.true_labels:
+            labels = placement.apply(data["labels"][patient], order=0)
         segmentations = {phase: labels[index] for index, phase in enumerate(phases)}
-        inputs = {phase: images[index].numpy() for index, phase in enumerate(phases)}
+        inputs = {phase: images[index] for index, phase in enumerate(phases)}
         started = time.perf_counter()
         pose = viewfit.fitToViews(predicted, segmentations, inputs, template, deform=False)
         middle = time.perf_counter()

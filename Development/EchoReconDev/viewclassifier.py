@@ -40,6 +40,8 @@ def segmentations(work: str, cases: int, prefix: str):
 
     from ReconCoreDev.training import sourceModelPath
 
+    from EchoReconLib.placement import placedForward
+
     from . import dataset
     from .fitcheck import loadModel
 
@@ -47,11 +49,8 @@ def segmentations(work: str, cases: int, prefix: str):
     data = dataset.loadShards(dataset.availableShards(work, prefix))
     model = loadModel(str(sourceModelPath("EchoRecon")))
     labels = []
-    for patient in range(min(cases, len(data["seed"]))):
-        images = torch.as_tensor(data["images"][patient].astype(np.float32) / 255.0)
-        with torch.no_grad():
-            _, logits = model(images)
-        labels.append(logits.argmax(2).numpy().astype(np.uint8))
+    for patient in range(min(cases, len(data["seed"]))):  # each view placed on the heart as the runtime does
+        labels.append(placedForward(model, data["images"][patient].astype(np.float32) / 255.0, VIEWS)[1])
     return labels, [int(seed) for seed in data["seed"][:len(labels)]]
 
 

@@ -3,6 +3,7 @@
     python -m EchoReconDev.viewsets --calibrate       # writes EchoRecon/Resources/Models/EchoRecon-intervals.json
     python -m EchoReconDev.viewsets --evaluate        # every view set on the held-out splits; writes
                                                       # runs/echo-varied/viewsets-evaluation.json (the card's table)
+    python -m EchoReconDev.viewsets --calibrate --evaluate --processes 2   # the view sets in two processes
 
 Every one of the 16 view sets (A4C and A2C with each subset of A3C, SAXB, SAXM, SAXA:
 :func:`EchoReconLib.viewsets.optionalViewSets`) is run through the bundled model the way the runtime runs it: the
@@ -29,6 +30,7 @@ import numpy as np
 import torch
 
 from EchoReconLib.conventions import VIEWS
+from EchoReconLib.placement import placedForward
 from EchoReconLib.template import HeartTemplate, enclosedVolume
 from EchoReconLib.viewsets import CALIBRATION_PATH, COVERAGE, optionalViewSets, viewSetName
 from ReconCoreDev.training import sourceModelPath
@@ -50,22 +52,42 @@ def conformalQuantile(errors: np.ndarray, coverage: float = COVERAGE) -> float:
     return float(ordered[rank - 1])
 
 
-@torch.no_grad()
-def viewSetErrors(model, data: dict, template: HeartTemplate, views, batch: int = 8) -> dict:
-    """Per patient, the model given only ``views`` (the others black): predicted and true EDV, ESV (mL) and EF (%)."""
-    keep = torch.as_tensor([view in views for view in VIEWS])
+def viewSetErrors(model, data: dict, template: HeartTemplate, views) -> dict:
+    """Per patient, the model given only ``views`` (the others black), each view placed on the heart as the runtime
+    places it (:func:`~EchoReconLib.placement.placedForward`): predicted and true EDV, ESV (mL) and EF (%)."""
+    keep = np.array([view in views for view in VIEWS], np.float32)[None, :, None, None]
     lv = template.structureTriangles("LV cavity")
     predicted = []
-    for start in range(0, len(data["seed"]), batch):
-        images = torch.as_tensor(data["images"][start:start + batch].astype(np.float32) / 255.0)  # [b, 2, 6, H, W]
-        images = images * keep[None, None, :, None, None]
-        displacement, _ = model(images.reshape(-1, *images.shape[2:]))
-        vertices = template.vertices[None] + displacement.double().numpy()
-        predicted += [enclosedVolume(mesh, lv) / 1000.0 for mesh in vertices]
+    for patient in range(len(data["seed"])):
+        images = data["images"][patient].astype(np.float32) / 255.0 * keep  # [2, 6, H, W]
+        displacement = placedForward(model, images, views)[0]
+        predicted += [enclosedVolume(template.vertices + mesh, lv) / 1000.0 for mesh in displacement]
     volumes = np.asarray(predicted).reshape(-1, 2)
     truth = np.asarray(data["volumesMl"], float)
     return {"edv": volumes[:, 0], "esv": volumes[:, 1], "ef": 100.0 * (1.0 - volumes[:, 1] / volumes[:, 0]),
             "edv_true": truth[:, 0], "esv_true": truth[:, 1], "ef_true": 100.0 * (1.0 - truth[:, 1] / truth[:, 0])}
+
+
+_SHARED: dict = {}  # what the worker processes of resultsBySet inherit (fork): model, data, template
+
+
+def _setResult(views) -> dict:
+    return viewSetErrors(_SHARED["model"], _SHARED["data"], _SHARED["template"], views)
+
+
+def resultsBySet(model, data: dict, template: HeartTemplate, processes: int = 1) -> dict:
+    """{view set name: :func:`viewSetErrors`} of every view set, the sets shared among ``processes`` processes."""
+    sets = optionalViewSets()
+    if processes <= 1:
+        return {viewSetName(views): viewSetErrors(model, data, template, views) for views in sets}
+    import multiprocessing
+
+    _SHARED.update(model=model, data=data, template=template)
+    try:
+        with multiprocessing.get_context("fork").Pool(processes) as pool:
+            return dict(zip(map(viewSetName, sets), pool.map(_setResult, sets)))
+    finally:
+        _SHARED.clear()
 
 
 def errorsOf(result: dict) -> dict:
@@ -75,7 +97,7 @@ def errorsOf(result: dict) -> dict:
             "esv_relative": (result["esv"] - result["esv_true"]) / result["esv_true"]}
 
 
-def calibrate(modelPath: Path, folder: Path, cases: int, threads: int) -> dict:
+def calibrate(modelPath: Path, folder: Path, cases: int, threads: int, processes: int = 1) -> dict:
     from ReconCoreLib.models import ModelFile
 
     torch.set_num_threads(threads)
@@ -85,15 +107,14 @@ def calibrate(modelPath: Path, folder: Path, cases: int, threads: int) -> dict:
     data = dataset.loadShards(dataset.buildShards(seeds, folder, CALIBRATION_PREFIX, acquisition="varied"))
     data = {key: value[:cases] for key, value in data.items()}
     sets = {}
-    for views in optionalViewSets():
-        errors = errorsOf(viewSetErrors(model, data, template, views))
-        sets[viewSetName(views)] = {key: round(conformalQuantile(value), 4) for key, value in errors.items()}
-        print(viewSetName(views), sets[viewSetName(views)], flush=True)
+    for name, result in resultsBySet(model, data, template, processes).items():
+        sets[name] = {key: round(conformalQuantile(value), 4) for key, value in errorsOf(result).items()}
+        print(name, sets[name], flush=True)
     return {"modelSha256": modelFile.sha256, "coverage": COVERAGE, "patients": cases, "acquisition": "varied",
             "seeds": [seeds[0], seeds[-1]], "command": "python -m EchoReconDev.viewsets --calibrate", "sets": sets}
 
 
-def evaluate(modelPath: Path, splits: dict, cases: int, threads: int, calibration: dict) -> dict:
+def evaluate(modelPath: Path, splits: dict, cases: int, threads: int, calibration: dict, processes: int = 1) -> dict:
     from ReconCoreLib.models import ModelFile
 
     torch.set_num_threads(threads)
@@ -101,9 +122,7 @@ def evaluate(modelPath: Path, splits: dict, cases: int, threads: int, calibratio
     results = {}
     for split, folder in splits.items():
         data = heldOutData(folder, cases, split)
-        for views in optionalViewSets():
-            name = viewSetName(views)
-            result = viewSetErrors(model, data, template, views)
+        for views, (name, result) in zip(optionalViewSets(), resultsBySet(model, data, template, processes).items()):
             errors = errorsOf(result)
             widths = calibration["sets"][name]
             volumeErrors = np.abs(np.concatenate([errors["edv_relative"], errors["esv_relative"]]))
@@ -134,11 +153,13 @@ def main(argv=None):
     parser.add_argument("--cases", type=int, default=200, help="held-out patients per split")
     parser.add_argument("--results", type=Path, default=Path(SPLITS["varied"]) / "viewsets-evaluation.json")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--processes", type=int, default=1, help="view sets run in this many processes at once")
     args = parser.parse_args(argv)
     if not (args.calibrate or args.evaluate):
         parser.error("give --calibrate, --evaluate or both")
     if args.calibrate:
-        calibration = calibrate(args.model, args.calibration_folder, args.calibration_cases, args.threads)
+        calibration = calibrate(args.model, args.calibration_folder, args.calibration_cases, args.threads,
+                                args.processes)
         args.calibration.write_text(json.dumps(calibration, indent=1) + "\n")
         print(f"wrote {args.calibration}")
     if args.evaluate:
@@ -148,7 +169,7 @@ def main(argv=None):
         if calibration["modelSha256"] != ModelFile(args.model).sha256:
             raise SystemExit(f"{args.calibration} was calibrated for another model: run --calibrate first")
         results = evaluate(args.model, {split: Path(folder) for split, folder in SPLITS.items()}, args.cases,
-                           args.threads, calibration)
+                           args.threads, calibration, args.processes)
         args.results.write_text(json.dumps(results, indent=1) + "\n")
         print(f"wrote {args.results}")
 

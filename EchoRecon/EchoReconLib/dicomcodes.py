@@ -92,6 +92,11 @@ NOT_REPORTED.update({f"view_residual{prefix}_{view.lower()}_mm": "quality of the
 NOT_REPORTED.update({f"{key}_{view.lower()}": "how the cine was read, not a finding"
                      for key in ("ed_frame", "ed_choice", "es_frame", "lv_area_change")
                      for view in ("A4C", "A2C", "A3C", "SAXB", "SAXM", "SAXA")})
+# where the heart lay in each view against where training put it, and the views the run moved onto it (placement)
+NOT_REPORTED.update({f"heart_offset_{axis}_{view.lower()}_mm": "where the heart lay in the view's sector: how the "
+                     "input was read, not a finding" for axis in ("depth", "lateral")
+                     for view in ("A4C", "A2C", "A3C", "SAXB", "SAXM", "SAXA")})
+NOT_REPORTED["recentred_views"] = "the views the run moved onto the heart before its second pass: a method step"
 
 
 def readoutMethod(key: str, readouts):

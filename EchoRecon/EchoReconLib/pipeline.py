@@ -45,6 +45,7 @@ from ReconCoreLib.readouts import Readouts
 from .conventions import IMAGE_SIZE, PHASE_NAMES, PHASES, STRUCTURES, VIEWS
 from .echoio import EchoImage, echoImageFromVolumeNode, readEchoImage
 from .inputs import checkPhase, checkPhasePair, checkPhysicalSize, givenViews, networkInput
+from .placement import placedForward, recordPlacement, shiftOf
 from .measure import measure
 from .outputs import addToScene, writeOutputs
 from .template import HeartTemplate
@@ -94,6 +95,9 @@ def reconstruct(endDiastole: Mapping[str, EchoImage], endSystole: Optional[Mappi
     With fewer than six views the readouts say which were used and give the LV volumes and EF with their interval
     (:mod:`~.viewsets`).
 
+    The network runs twice when a view's heart lies far from where training put it: the second time with that
+    view moved onto the heart (:mod:`~.placement`).
+
     After the network, each view's plane pose is fitted to the network's 2D segmentation of that image
     (:func:`~.viewfit.fitToViews`): the residuals are the per-view quality readouts. ``fitShape`` also deforms the
     heart to those borders (off by default: it helps only where the 2D segmentation is accurate; see the model card).
@@ -101,8 +105,6 @@ def reconstruct(endDiastole: Mapping[str, EchoImage], endSystole: Optional[Mappi
     Raises ``ValueError`` on bad input (the message names the problem), ``InterruptedError`` on cancel.
     """
     from .viewfit import fitToViews
-
-    import torch
 
     from ReconCoreLib.models import requireModel, resolveDevice
 
@@ -133,14 +135,8 @@ def reconstruct(endDiastole: Mapping[str, EchoImage], endSystole: Optional[Mappi
     progress(0.2, "network")
     model = modelFile.load(device)
     started = time.perf_counter()
-    with torch.no_grad():
-        displacement, logits = model(torch.as_tensor(inputs, device=device))
-        labels = logits.argmax(dim=2).to(torch.uint8)
-        if device == "cuda":
-            torch.cuda.synchronize()
+    displacement, labels, inputs, placement = placedForward(model, inputs, views, device)
     inferenceSeconds = time.perf_counter() - started
-    displacement = displacement.double().cpu().numpy()
-    labels = labels.cpu().numpy()
     if displacement.shape[1:] != template.vertices.shape or labels.shape[1:] != inputs.shape[1:]:
         raise ValueError(f"{modelFile.path.name} does not match the heart template: it returned displacements "
                          f"{displacement.shape} and labels {labels.shape} for {template.numberOfVertices} vertices")
@@ -164,6 +160,7 @@ def reconstruct(endDiastole: Mapping[str, EchoImage], endSystole: Optional[Mappi
     measure(result)
     checkViewLabels(result, modelFile.sha256)
     recordViewSet(result, modelFile.sha256)
+    recordPlacement(readouts, placement)
     if fit is not None:
         readouts.set("view_fit", "pose and shape" if fitShape else "pose")
     readouts.set("inference_s", inferenceSeconds)
@@ -171,7 +168,7 @@ def reconstruct(endDiastole: Mapping[str, EchoImage], endSystole: Optional[Mappi
 
 
 def imageCutLabels(vertices: np.ndarray, template: HeartTemplate, plane, image: EchoImage,
-                   view: str) -> np.ndarray:
+                   view: str, shiftMm=(0.0, 0.0)) -> np.ndarray:
     """uint8 [rows, columns] on ``image``'s pixel grid (row 0 at the top): the mesh (``vertices`` [V, 3], heart frame
     mm) cut by ``plane`` (:class:`~.viewplanes.ViewPlane`), each structure's closed cut contour filled (even-odd) with
     its label (index in :data:`STRUCTURES` + 1; cavities over the myocardium, so the LV myocardium is the wall).
@@ -183,7 +180,7 @@ def imageCutLabels(vertices: np.ndarray, template: HeartTemplate, plane, image: 
     from .viewplanes import DRAW_ORDER, fillEvenOdd, imageMapping, planeCut
 
     rows, columns = image.pixels.shape
-    apex, spacing = imageMapping(image, view)  # (row, column) of the sector apex, (row, column) mm per pixel
+    apex, spacing = imageMapping(image, view, shiftMm)  # (row, column) of the sector apex, (row, column) mm / pixel
     labels = np.zeros((rows, columns), np.uint8)
     for structure in DRAW_ORDER:
         segmentsMm = planeCut(vertices, template.structureTriangles(structure), plane.origin, plane.u, plane.v)
@@ -212,7 +209,8 @@ def addViewCuts(result: Reconstruction, scene, nodes: Mapping, images: Mapping) 
             if node is None:
                 continue
             image = images[phase][view]
-            labels = imageCutLabels(result.vertices[phase], result.template, planes[view], image, view)
+            labels = imageCutLabels(result.vertices[phase], result.template, planes[view], image, view,
+                                    shiftOf(result.readouts.values, view))
             segments = {index + 1: (structure, STRUCTURE_COLORS[structure])
                         for index, structure in enumerate(STRUCTURES) if np.any(labels == index + 1)}
             cut = runtime.segmentationNodeFromLabelmap(scene, labels[None], frameIjkToRas(node, image.frameIndex),

@@ -31,6 +31,7 @@ from ReconCoreLib import summaryimage as si
 from .conventions import FIELD_DEPTH_MM, STRUCTURES, VIEWS
 from .echoio import readEchoImage
 from .outputs import STRUCTURE_COLORS, STRUCTURE_OPACITY, fileStem
+from .placement import shiftOf
 from .viewplanes import DRAW_ORDER, imageMapping, planeCut
 
 #: Side of each view's panel (pixels), the gap between panels, and the sector's outline colour.
@@ -68,17 +69,18 @@ def phaseVertices(directory: Path, template, phase: str, readouts=None) -> Optio
 
 
 def viewPanel(image, view: str, vertices: Optional[np.ndarray], template, plane,
-              side: int = VIEW_PANEL_PX) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+              side: int = VIEW_PANEL_PX, shiftMm=(0.0, 0.0)) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(RGB panel, overlay labels, sector mask) of one echo view at panel size: the image fitted to ``side``, the
     outline of the network's field (sector of :attr:`plane.halfAngleDeg <.viewplanes.ViewPlane>` down to the
     training depth) and, with ``vertices``, each structure's cut by ``plane`` in its colour (overlay labels: uint8,
-    0 none, else the drawn structure's index in :data:`STRUCTURES` + 1)."""
+    0 none, else the drawn structure's index in :data:`STRUCTURES` + 1). ``shiftMm``: how far the run moved the view
+    onto the heart (:func:`~.placement.shiftOf`), so the field and cuts are drawn where the network read them."""
     from PIL import Image, ImageDraw
 
     rows, columns = image.pixels.shape
     size = si.fitSize(rows, columns, side)
     rgb = si.greyPanel(image.pixels, size, 0.0, 99.8)
-    apex, spacing = imageMapping(image, view)
+    apex, spacing = imageMapping(image, view, shiftMm)
     scale = np.array([size[0] / columns, size[1] / rows])  # (x, y) panel pixels per image pixel
 
     def toPanel(lateralMm: np.ndarray, depthMm: np.ndarray) -> np.ndarray:
@@ -155,7 +157,8 @@ def viewPanels(case, directory: Path, readouts=None):
         for view in VIEWS:
             if view in files:
                 image = readEchoImage(files[view], (frames or {}).get(view))
-                panels[(phase, view)] = viewPanel(image, view, vertices, template, planes[view])
+                shift = (0.0, 0.0) if readouts is None else shiftOf(readouts.values, view)
+                panels[(phase, view)] = viewPanel(image, view, vertices, template, planes[view], shiftMm=shift)
     return panels, verticesOf, planesOf
 
 

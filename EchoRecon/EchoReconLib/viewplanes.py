@@ -223,13 +223,14 @@ def planeCut(points: np.ndarray, triangles: np.ndarray, origin, u, v) -> np.ndar
                         np.asarray(triangles, np.int64).reshape(-1, 3))
 
 
-def imageMapping(image, view: str) -> tuple[np.ndarray, np.ndarray]:
+def imageMapping(image, view: str, shiftMm=(0.0, 0.0)) -> tuple[np.ndarray, np.ndarray]:
     """((row, column) of the sector apex, (row, column) pixel spacing in mm) of an echo image as the network read it
-    (:func:`~.inputs.networkInput`)."""
+    (:func:`~.inputs.networkInput`); a view the run moved onto the heart (:mod:`~.placement`, ``shiftMm`` (depth,
+    lateral) from :func:`~.placement.shiftOf`) was read from an apex that much deeper and further right."""
     rows, columns = image.pixels.shape
     apex = np.asarray(image.apexPixel if image.apexPixel is not None else (0.0, (columns - 1) / 2.0), float)
     if image.pixelSpacingMm is None:
         spacing = np.full(2, FIELD_DEPTH_MM[view] / (rows - 1))
     else:
         spacing = np.asarray(image.pixelSpacingMm, float)
-    return apex, spacing
+    return apex + np.asarray(shiftMm, float) / spacing, spacing
