@@ -74,7 +74,7 @@ evaluate-femur: $(STAMP)
 # set and of the view classifier, and the model card.
 ECHO_CASES ?= 2000
 ECHO_VIEWS_MINUTES ?= $(MINUTES)
-ECHO_EVALUATE = $(BIN)/python -m EchoReconDev.viewsets --calibrate --evaluate && \
+ECHO_EVALUATE = $(BIN)/python -m EchoReconDev.viewsets --calibrate --evaluate --processes 2 && \
 	$(BIN)/python -m EchoReconDev.viewclassifier --fit --work runs/echo-viewcls --cases 200 && \
 	$(BIN)/python -m EchoReconDev.viewclassifier --evaluate --work runs/echo-varied --also ood=runs/echo-ood \
 	--cases $(CASES) && \

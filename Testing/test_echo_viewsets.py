@@ -152,3 +152,20 @@ def test_the_command_line_runs_on_a4c_and_a2c_alone(standIn, bundleModel, tmp_pa
     readouts = json.loads((tmp_path / "out" / "readouts.json").read_text())
     assert readouts["views_used"] == "A4C A2C" and readouts["lv_ef_percent"] == pytest.approx(48.8, abs=0.1)
     assert (tmp_path / "out" / "summary.png").stat().st_size > 10_000
+
+
+def test_the_view_sets_give_the_same_errors_in_one_process_or_two(standIn, images):
+    """The evaluation's view sets (EchoReconDev.viewsets, through the runtime's placement) split over processes."""
+    pytest.importorskip("torch")
+    from EchoReconDev.viewsets import resultsBySet
+
+    stack = np.stack([[inputs.networkInput(images[phase][view], view) for view in VIEWS] for phase in ("ED", "ES")])
+    data = {"seed": np.array([1, 2]), "images": np.round(np.stack([stack, stack[:, ::-1]]) * 255).astype(np.uint8),
+            "volumesMl": np.array([[120.0, 48.0], [130.0, 60.0]])}
+    one, two = resultsBySet(standIn, data, 1), resultsBySet(standIn, data, 2)
+    assert list(one) == [viewsets.viewSetName(views) for views in viewsets.optionalViewSets()] == list(two)
+    for name in one:
+        for key in ("edv", "esv", "ef", "ef_true"):
+            assert np.array_equal(one[name][key], two[name][key]), (name, key)
+    assert one["A4C A2C"]["ef_true"] == pytest.approx([60.0, 100 * (1 - 60 / 130)])
+    assert one["A4C A2C"]["ef"][0] == pytest.approx(48.8, abs=0.1)  # the stand-in's heart, whatever it is shown

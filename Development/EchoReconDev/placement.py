@@ -74,7 +74,7 @@ def causes(cases: int) -> None:
                     displacement = placement.placedForward(model, case["images"].astype(np.float32), VIEWS)[0]
                     edv, esv = (enclosedVolume(template.vertices + mesh, lv) / 1000.0 for mesh in displacement)
                     errors[mode][0].append(abs(100.0 * (1.0 - esv / edv) - case["efPercent"]))
-                    errors[mode][1] += [abs(edv / case["edvMl"] - 1.0), abs(esv / case["esvMl"] - 1.0)]
+                    errors[mode][1].extend((abs(edv / case["edvMl"] - 1.0), abs(esv / case["esvMl"] - 1.0)))
             print(f"{name}: " + "; ".join(f"{mode}: EF MAE {np.mean(ef):.2f} points, LV volume median error "
                                           f"{100 * np.median(volume):.1f} %" for mode, (ef, volume) in errors.items()),
                   flush=True)

@@ -68,26 +68,35 @@ def viewSetErrors(model, data: dict, template: HeartTemplate, views) -> dict:
             "edv_true": truth[:, 0], "esv_true": truth[:, 1], "ef_true": 100.0 * (1.0 - truth[:, 1] / truth[:, 0])}
 
 
-_SHARED: dict = {}  # what the worker processes of resultsBySet inherit (fork): model, data, template
+_SHARED: dict = {}  # a worker process's model, data and template (resultsBySet)
+
+
+def _startWorker(modelPath: str, data: dict) -> None:
+    from ReconCoreLib.models import ModelFile
+
+    torch.set_num_threads(1)
+    _SHARED.update(model=ModelFile(modelPath).load("cpu"), data=data, template=HeartTemplate.load())
 
 
 def _setResult(views) -> dict:
     return viewSetErrors(_SHARED["model"], _SHARED["data"], _SHARED["template"], views)
 
 
-def resultsBySet(model, data: dict, template: HeartTemplate, processes: int = 1) -> dict:
-    """{view set name: :func:`viewSetErrors`} of every view set, the sets shared among ``processes`` processes."""
-    sets = optionalViewSets()
-    if processes <= 1:
-        return {viewSetName(views): viewSetErrors(model, data, template, views) for views in sets}
+def resultsBySet(modelPath: Path, data: dict, processes: int = 1) -> dict:
+    """{view set name: :func:`viewSetErrors`} of every view set for the model file at ``modelPath``, the sets shared
+    among ``processes`` processes (started afresh, each loading the model: a forked copy of a process that has run
+    TorchScript can hang)."""
     import multiprocessing
 
-    _SHARED.update(model=model, data=data, template=template)
-    try:
-        with multiprocessing.get_context("fork").Pool(processes) as pool:
-            return dict(zip(map(viewSetName, sets), pool.map(_setResult, sets)))
-    finally:
-        _SHARED.clear()
+    sets = optionalViewSets()
+    if processes <= 1:
+        _startWorker(str(modelPath), data)
+        try:
+            return {viewSetName(views): _setResult(views) for views in sets}
+        finally:
+            _SHARED.clear()
+    with multiprocessing.get_context("spawn").Pool(processes, _startWorker, (str(modelPath), data)) as pool:
+        return dict(zip(map(viewSetName, sets), pool.map(_setResult, sets)))
 
 
 def errorsOf(result: dict) -> dict:
@@ -102,12 +111,11 @@ def calibrate(modelPath: Path, folder: Path, cases: int, threads: int, processes
 
     torch.set_num_threads(threads)
     modelFile = ModelFile(modelPath)
-    model, template = modelFile.load("cpu"), HeartTemplate.load()
     seeds = list(range(CALIBRATION_SEED_OFFSET, CALIBRATION_SEED_OFFSET + cases))
     data = dataset.loadShards(dataset.buildShards(seeds, folder, CALIBRATION_PREFIX, acquisition="varied"))
     data = {key: value[:cases] for key, value in data.items()}
     sets = {}
-    for name, result in resultsBySet(model, data, template, processes).items():
+    for name, result in resultsBySet(modelPath, data, processes).items():
         sets[name] = {key: round(conformalQuantile(value), 4) for key, value in errorsOf(result).items()}
         print(name, sets[name], flush=True)
     return {"modelSha256": modelFile.sha256, "coverage": COVERAGE, "patients": cases, "acquisition": "varied",
@@ -115,14 +123,11 @@ def calibrate(modelPath: Path, folder: Path, cases: int, threads: int, processes
 
 
 def evaluate(modelPath: Path, splits: dict, cases: int, threads: int, calibration: dict, processes: int = 1) -> dict:
-    from ReconCoreLib.models import ModelFile
-
     torch.set_num_threads(threads)
-    model, template = ModelFile(modelPath).load("cpu"), HeartTemplate.load()
     results = {}
     for split, folder in splits.items():
         data = heldOutData(folder, cases, split)
-        for views, (name, result) in zip(optionalViewSets(), resultsBySet(model, data, template, processes).items()):
+        for views, (name, result) in zip(optionalViewSets(), resultsBySet(modelPath, data, processes).items()):
             errors = errorsOf(result)
             widths = calibration["sets"][name]
             volumeErrors = np.abs(np.concatenate([errors["edv_relative"], errors["esv_relative"]]))

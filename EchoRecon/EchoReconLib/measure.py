@@ -68,11 +68,11 @@ LV_AREA_RANGE_CM2 = {"apical": (20.0, 120.0), "short-axis": (10.0, 80.0)}
 #: while above it in the A2C image, in every phase, the two are refused as swapped; in some phases only, a warning.
 RIGHT_HEART_RATIO_A4C_MIN = 0.40
 #: A view's fit residual (mm) above which a warning asks to check it, and above which the run stops (or the result
-#: is marked failed when kept). Measured with the bundled model by ``python -m EchoReconDev.fitcheck`` (40 held-out
-#: patients, 480 views): varied acquisitions median 5.1, 99th percentile 15.1, largest 19.1 mm; the
-#: out-of-distribution split median 12.2, 95th percentile 20.4, largest 25.4 mm. The warning is at the held-out 99th
-#: percentile; the stop at twice it, beyond every held-out view of either split (a view that is not what its label
-#: says, or not a heart the network can read).
+#: is marked failed when kept). Measured with the bundled model, each view placed on the heart, by ``python -m
+#: EchoReconDev.fitcheck`` (40 held-out patients, 480 views): varied acquisitions median 4.6, 99th percentile 14.6,
+#: largest 19.0 mm; the out-of-distribution split median 10.7, 95th percentile 17.4, largest 23.4 mm. The warning is at
+#: about the held-out 99th percentile; the stop at twice it, beyond every held-out view of either split (a view that is
+#: not what its label says, or not a heart the network can read).
 HIGH_VIEW_RESIDUAL_MM = 15.0
 MAX_VIEW_RESIDUAL_MM = 30.0
 #: Fewer LV cavity pixels than this in an apical view's segmentation: its RV ratio is not judged.

@@ -45,9 +45,9 @@ from ReconCoreLib.readouts import Readouts
 from .conventions import IMAGE_SIZE, PHASE_NAMES, PHASES, STRUCTURES, VIEWS
 from .echoio import EchoImage, echoImageFromVolumeNode, readEchoImage
 from .inputs import checkPhase, checkPhasePair, checkPhysicalSize, givenViews, networkInput
-from .placement import placedForward, recordPlacement, shiftOf
 from .measure import measure
 from .outputs import addToScene, writeOutputs
+from .placement import placedForward, recordPlacement, shiftOf
 from .template import HeartTemplate
 from .viewcheck import checkViewLabels
 from .viewsets import recordViewSet
