@@ -127,11 +127,11 @@ def evaluate(modelPath: Path, splits: dict, cases: int, threads: int, calibratio
     results = {}
     for split, folder in splits.items():
         data = heldOutData(folder, cases, split)
-        for views, (name, result) in zip(optionalViewSets(), resultsBySet(modelPath, data, processes).items()):
+        for name, result in resultsBySet(modelPath, data, processes).items():
             errors = errorsOf(result)
             widths = calibration["sets"][name]
             volumeErrors = np.abs(np.concatenate([errors["edv_relative"], errors["esv_relative"]]))
-            row = {"patients": len(data["seed"]), "views": len(views),
+            row = {"patients": len(data["seed"]), "views": len(name.split()),
                    "ef_mae_points": float(np.mean(np.abs(errors["ef_points"]))),
                    "ef_median_abs_points": float(np.median(np.abs(errors["ef_points"]))),
                    "refused_by_gates": refusedByGates(result["edv"], result["esv"], result["ef"]),
