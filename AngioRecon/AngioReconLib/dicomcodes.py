@@ -61,7 +61,9 @@ NOT_REPORTED = {
     "centerline_matched_fraction_view2": "how much of view 2's vessels the 3D centerlines explain (quality of the run)",
     "edge_blur_view1_mm": "the blur of view 1's vessel edges the lumen widths were corrected for (image quality)",
     "edge_blur_view2_mm": "the blur of view 2's vessel edges the lumen widths were corrected for (image quality)",
-    "max_stenosis_branch": "categorical: the worst lesion's branch name (numbered, not an anatomical code)",
+    "max_stenosis_branch": "categorical: the worst lesion's branch name (anatomical where confident, else its "
+                           "number; not a coded finding)",
+    "anatomical_names_fraction": "share of the centerline length named by anatomy (quality of the run)",
     "lesions_50_percent_count": "a count of lesions at or above a threshold: no code for it; stenoses.tsv lists them",
     "branch_count": "how many branches the reconstruction found, not a finding",
 }

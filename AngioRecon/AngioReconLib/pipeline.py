@@ -45,6 +45,7 @@ from ReconCoreLib.readouts import Readouts
 from ReconCoreLib.xraygeometry import LPS_TO_RAS, viewSeparationDeg
 from ReconCoreLib.xrayio import XrayImage, checkImage
 
+from .branchnames import nameBranches, namedFraction
 from .conventions import CUBE_SIDE_MM, GRID_SIZE, SEGMENT_COLOR, TREES
 from .matching import treeCenterlines
 from .placement import PLACEMENT_STEP_MM, cubeIjkToLps, extentCentre, locateTree
@@ -176,6 +177,10 @@ def reconstruct(view1: XrayImage, view2: XrayImage, tree: str, device: str = "au
     for index, fraction in enumerate(matched, 1):
         readouts.set(f"centerline_matched_fraction_view{index}", fraction)
     recordEdgeBlur(readouts, measured, givenMaps)
+    _, sideWarning = nameBranches(branches, tree)
+    if sideWarning:
+        readouts.warn(sideWarning)
+    readouts.set("anatomical_names_fraction", namedFraction(branches))
     lesions = sorted((lesion for branch in branches for lesion in findLesions(branch, branches)),
                      key=lambda lesion: -lesion.diameterStenosisPercent)
     for key, value in treeReadouts(branches, lesions).items():

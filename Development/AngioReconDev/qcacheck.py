@@ -1,6 +1,6 @@
 """AngioRecon's centerlines and QCA against the truth of held-out synthetic trees.
 
-    python -m AngioReconDev.qcacheck --cases 20 [--raw] [--pixels 512] [--ood]
+    python -m AngioReconDev.qcacheck --cases 20 [--raw] [--pixels 512] [--ood] [--wrong-tree]
 
 Each held-out tree (seeds from :data:`~.dataset.HELD_OUT_SEED_OFFSET`, two thirds left, augmented as in training) is
 seen from a pair of standard views (:func:`.coronaryimages.sampleViewPair`) at ``--pixels`` pixels over the training
@@ -11,8 +11,10 @@ radius RMSE where a reconstructed point lies within 1 mm of the truth; the lumen
 generator's IoU on its 64^3 cube (:func:`volumeScores`); the share of the tree linked to its ostium and the error of
 the distance from the ostium there (:func:`treeScores`); per true stenosis, the reported lesion whose
 minimal lumen diameter lies within :data:`LESION_MATCH_MM` of it (its percent diameter stenosis error), lesions >= 50 %
-found, and reported lesions >= 50 % with no true stenosis near (false positives). ``--mismatched`` pairs view 1 of each
-tree with view 2 of another held-out tree (which the matched-fraction gate must stop). ``--ood`` is the
+found, and reported lesions >= 50 % with no true stenosis near (false positives); the anatomical branch names
+(:func:`nameScores`, and per matched stenosis whether its lesion's branch carries the true vessel's name).
+``--wrong-tree`` gives each tree as the other side (the names' side check must warn). ``--mismatched`` pairs view 1
+of each tree with view 2 of another held-out tree (which the matched-fraction gate must stop). ``--ood`` is the
 out-of-distribution check: the trees rotated and scaled beyond the training augmentation and, with ``--raw``, rendered
 fainter, blurrier and noisier than any training angiogram (:data:`OOD_ROTATION_DEG`, :data:`OOD_SCALE_PERCENT`,
 :data:`~.coronaryimages.OOD_STYLE`).
@@ -31,6 +33,7 @@ from ReconCoreLib.plausibility import keepingImplausible
 from ReconCoreLib.xrayio import XrayImage
 
 from . import coronaryimages, coronarytree
+from .branchnames import vesselClass
 from .dataset import HELD_OUT_SEED_OFFSET, LABEL_THRESHOLD
 
 #: True vessels counted in the recall: diameter >= 1.5 mm (the issue's target).
@@ -39,6 +42,8 @@ RECALL_DISTANCE_MM = 1.0
 #: A reported lesion is a true stenosis's when its minimal lumen diameter lies within this distance (mm) of the
 #: stenosis's centre (true lesions are 4-15 mm long).
 LESION_MATCH_MM = 5.0
+#: A named branch is judged against the true vessel its points lie on when at least half lie within this (mm).
+NAME_MATCH_MM = 1.5
 
 
 #: The out-of-distribution check's trees (``--ood``): rotated and scaled beyond the training augmentation (5-15 deg,
@@ -123,6 +128,33 @@ def treeScores(case, branches) -> dict:
     return scores
 
 
+def nameScores(case, branches) -> dict:
+    """The anatomical names (:mod:`AngioReconLib.branchnames`): the share of the tree's length named, and of the named
+    length whose branch lies on the truth (at least half its points within :data:`NAME_MATCH_MM` of a true
+    centerline), the share whose name's class is that of the true vessel most of those points lie on; with the
+    lengths behind both (mm) so that trees can be pooled."""
+    from scipy.spatial import cKDTree
+
+    classes = np.concatenate([[vesselClass(vessel.name)] * len(vessel.pointsLps) for vessel in case.vessels])
+    truth = cKDTree(case.allPointsLps())
+    total = named = judged = correct = 0.0
+    for branch in branches:
+        total += branch.lengthMm
+        if branch.name.startswith("branch "):
+            continue
+        named += branch.lengthMm
+        distance, nearest = truth.query(branch.pointsLps)
+        close = distance < NAME_MATCH_MM
+        if close.mean() < 0.5:
+            continue
+        values, counts = np.unique(classes[nearest[close]], return_counts=True)
+        judged += branch.lengthMm
+        correct += branch.lengthMm * (values[np.argmax(counts)] == vesselClass(branch.name.split(" (")[0]))
+    return {"named_fraction": named / total if total else 0.0,
+            "name_correct": correct / judged if judged else np.nan,
+            "length_mm": total, "named_mm": named, "judged_mm": judged, "correct_mm": correct}
+
+
 def volumeScores(case, result) -> dict:
     """The lumen segmentation (0.5 mm voxels) against the true tree's, made by the same tube labelling from the true
     centerlines and radii (Dice), and the generator's occupancy (>= 0.5) on its 64^3 cube of 2 mm voxels against the
@@ -171,24 +203,28 @@ def _iou64(case, result) -> float:
 
 
 def lesionScores(case, lesions) -> dict:
-    """Per true stenosis: its percent and the matched lesion's (nan when none); false positives >= 50 %."""
+    """Per true stenosis: its percent and the matched lesion's (nan when none); false positives >= 50 %; per matched
+    stenosis whether the lesion's branch name is its true vessel's class ("correct", "wrong" or "unnamed")."""
     truths = []
     for stenosis in case.stenoses:
         vessel = case.vessel(stenosis["vessel"])
         arc = arcLength(vessel.pointsLps)
         truths.append((vessel.pointsLps[int(np.argmin(np.abs(arc - stenosis["arcMm"])))], stenosis["percent"]))
-    pairs, used = [], set()
-    for point, percent in truths:
+    pairs, names, used = [], [], set()
+    for (point, percent), stenosis in zip(truths, case.stenoses):
         distances = [np.linalg.norm(np.asarray(lesion.pointLps) - point) for lesion in lesions]
         best = int(np.argmin(distances)) if distances else -1
         found = best >= 0 and distances[best] <= LESION_MATCH_MM
         pairs.append((percent, lesions[best].diameterStenosisPercent if found else np.nan))
         if found:
             used.add(best)
+            name = lesions[best].branch
+            names.append("unnamed" if name.startswith("branch ") else "correct" if vesselClass(
+                name.split(" (")[0]) == vesselClass(stenosis["vessel"]) else "wrong")
     falsePositives = sum(1 for index, lesion in enumerate(lesions) if lesion.diameterStenosisPercent >= 50
                          and index not in used and all(np.linalg.norm(np.asarray(lesion.pointLps) - point)
                                                        > LESION_MATCH_MM for point, _ in truths))
-    return {"pairs": pairs, "false_positives_50": falsePositives}
+    return {"pairs": pairs, "false_positives_50": falsePositives, "names": names}
 
 
 def main(argv=None) -> None:
@@ -198,10 +234,12 @@ def main(argv=None) -> None:
     parser.add_argument("--pixels", type=int, default=512)
     parser.add_argument("--raw", action="store_true", help="rendered angiograms instead of the true masks")
     parser.add_argument("--mismatched", action="store_true", help="view 2 from another tree (gate check)")
+    parser.add_argument("--wrong-tree", action="store_true", help="reconstruct each tree as the other side's "
+                        "(the branch names' side check, side_warned, must catch it)")
     parser.add_argument("--ood", action="store_true", help="the out-of-distribution trees and renderer "
                         "(OOD_ROTATION_DEG, OOD_SCALE_PERCENT, coronaryimages.OOD_STYLE)")
     arguments = parser.parse_args(argv)
-    rows, pairs, falsePositives, stopped = [], [], [], 0
+    rows, pairs, falsePositives, lesionNames, stopped = [], [], [], [], 0
     for index in range(arguments.first, arguments.first + arguments.cases):
         seed = HELD_OUT_SEED_OFFSET + index
         held = heldOutCase(seed, arguments.pixels, arguments.raw, arguments.ood)
@@ -211,7 +249,8 @@ def main(argv=None) -> None:
         started = time.perf_counter()
         try:
             with keepingImplausible():
-                result = pipeline.reconstruct(*views, held["tree"], device="cpu")
+                given = {"left": "right", "right": "left"}[held["tree"]] if arguments.wrong_tree else held["tree"]
+                result = pipeline.reconstruct(*views, given, device="cpu")
         except ValueError as error:  # the vessel-map gates stop whatever is kept
             stopped += 1
             print(f"{seed} stopped: {error}", flush=True)
@@ -220,13 +259,16 @@ def main(argv=None) -> None:
         scores["seconds"] = time.perf_counter() - started
         scores.update(volumeScores(held["case"], result))
         scores.update(treeScores(held["case"], result.branches))
+        scores.update(nameScores(held["case"], result.branches))
         for view in (1, 2):
             scores[f"matched_view{view}"] = result.readouts.values[f"centerline_matched_fraction_view{view}"]
         scores["failed_checks"] = len(result.readouts.failedChecks)
+        scores["side_warned"] = float(any("check --tree" in warning for warning in result.readouts.warnings))
         rows.append(scores)
         lesions = lesionScores(held["case"], result.lesions)
         pairs += lesions["pairs"]
         falsePositives.append(lesions["false_positives_50"])
+        lesionNames += lesions["names"]
         print(f"{seed} {held['tree']:5s} " + "  ".join(f"{key} {value:.3f}" for key, value in scores.items())
               + f"  lesions {[(round(t), round(f) if np.isfinite(f) else None) for t, f in lesions['pairs']]}",
               flush=True)
@@ -236,7 +278,8 @@ def main(argv=None) -> None:
     keys = rows[0].keys()
     print(f"{len(rows)} trees ({stopped} stopped), {'raw angiograms' if arguments.raw else 'true masks'}, "
           f"{arguments.pixels} px{', mismatched views' if arguments.mismatched else ''}"
-          f"{', out-of-distribution trees and renderer' if arguments.ood else ''}")
+          f"{', out-of-distribution trees and renderer' if arguments.ood else ''}"
+          f"{', each tree given as the other side' if arguments.wrong_tree else ''}")
     for key in keys:
         values = np.array([row[key] for row in rows], float)
         print(f"  {key}: mean {np.nanmean(values):.3f} median {np.nanmedian(values):.3f} "
@@ -251,6 +294,13 @@ def main(argv=None) -> None:
           f"diameter stenosis error {error.mean() if len(error) else np.nan:+.1f} +- "
           f"{error.std() if len(error) else np.nan:.1f} points; false positives >= 50 % per tree "
           f"{np.mean(falsePositives) if falsePositives else np.nan:.2f}")
+    named = {key: sum(row[f"{key}_mm"] for row in rows) for key in ("length", "named", "judged", "correct")}
+    print(f"  anatomical names, pooled over trees: named {named['named'] / max(named['length'], 1e-9):.3f} of the "
+          f"length; "
+          f"of the named length on the truth ({named['judged'] / max(named['named'], 1e-9):.3f} of it), "
+          f"{named['correct'] / max(named['judged'], 1e-9):.3f} names its true vessel's class; matched lesions' "
+          f"branch names: " + ", ".join(f"{outcome} {lesionNames.count(outcome)}"
+                                        for outcome in ("correct", "wrong", "unnamed")))
     grades = [(f"{low:g}-{high:g} %" if high < 100 else f">= {low:g} %", (truth >= low) & (truth < high))
               for low, high in ((20, 50), (50, 70), (70, 100))]
     print("  found by grade: " + ", ".join(f"{name} {hit[inside].mean() if inside.any() else np.nan:.2f} "
