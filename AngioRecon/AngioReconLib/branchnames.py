@@ -50,8 +50,6 @@ MIN_RADIUS_MM = 0.2
 #: Mahalanobis distance to it at most TYPICAL_MAHALANOBIS2 (the chi-square 99th percentile for 7 degrees of freedom).
 NAME_CONFIDENCE = 0.7
 TYPICAL_MAHALANOBIS2 = 18.5
-#: The tree looks like the other side's when that side's classes name at least this share more of its length.
-SIDE_MARGIN = 0.25
 
 
 def pointFeatures(pointsLps: np.ndarray, radiiMm: np.ndarray, centreLps: np.ndarray, scaleMm: float) -> np.ndarray:
@@ -86,53 +84,55 @@ def loadModel(path: str = str(MODEL_PATH)) -> dict:
                    for name, entry in classes.items()} for side, classes in stored["classes"].items()}
 
 
-def classScores(features: np.ndarray, classes: dict) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """(class names, [N, C] posteriors, [N, C] squared Mahalanobis distances) of points under the class Gaussians."""
+def classScores(features: np.ndarray, classes: dict) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """(class names, [N, C] posteriors, [N, C] squared Mahalanobis distances, [N] log density of the mixture of all
+    classes) of points under the class Gaussians."""
     names = list(classes)
     distances = np.stack([np.einsum("ij,jk,ik->i", features - mean, inverse, features - mean)
                           for mean, inverse, _, _ in classes.values()], axis=1)
     logLikelihood = -0.5 * distances + np.array([prior - 0.5 * logDet for _, _, logDet, prior in classes.values()])
-    logLikelihood -= logLikelihood.max(axis=1, keepdims=True)
-    posterior = np.exp(logLikelihood)
-    return names, posterior / posterior.sum(axis=1, keepdims=True), distances
+    top = logLikelihood.max(axis=1, keepdims=True)
+    posterior = np.exp(logLikelihood - top)
+    total = posterior.sum(axis=1, keepdims=True)
+    return names, posterior / total, distances, (top + np.log(total))[:, 0]
 
 
-def branchClass(branch: Branch, centreLps: np.ndarray, scaleMm: float, classes: dict) -> tuple[str | None, float]:
-    """(class name or None when not confident, mean posterior of the best class) of one branch."""
-    names, posterior, distances = classScores(
-        pointFeatures(branch.pointsLps, branch.radiiMm, centreLps, scaleMm), classes)
-    mean = posterior.mean(axis=0)
-    best = int(np.argmax(mean))
-    confident = mean[best] >= NAME_CONFIDENCE and float(np.median(distances[:, best])) <= TYPICAL_MAHALANOBIS2
-    return (names[best] if confident else None), float(mean[best])
-
-
-def classifyBranches(branches: list[Branch], tree: str, model: dict | None = None) -> list[str | None]:
-    """Each branch's confident class under the ``tree`` side's classes (None where not confident)."""
+def classifyBranches(branches: list[Branch], tree: str, model: dict | None = None) -> tuple[list[str | None], float]:
+    """(each branch's confident class under the ``tree`` side's classes, None where not confident; the median over
+    the tree's points of their log density under that side's classes). A branch is confident when its points' mean
+    posterior of its best class is at least :data:`NAME_CONFIDENCE` and their median squared Mahalanobis distance to
+    that class at most :data:`TYPICAL_MAHALANOBIS2`."""
     classes = (model or loadModel())[tree]
     centre, scale = treeFrame(np.concatenate([b.pointsLps for b in branches]),
                               np.concatenate([b.radiiMm for b in branches]))
-    return [branchClass(branch, centre, scale, classes)[0] for branch in branches]
+    found, densities = [], []
+    for branch in branches:
+        names, posterior, distances, density = classScores(
+            pointFeatures(branch.pointsLps, branch.radiiMm, centre, scale), classes)
+        mean = posterior.mean(axis=0)
+        best = int(np.argmax(mean))
+        typical = float(np.median(distances[:, best])) <= TYPICAL_MAHALANOBIS2
+        found.append(names[best] if mean[best] >= NAME_CONFIDENCE and typical else None)
+        densities.append(density)
+    return found, float(np.median(np.concatenate(densities)))
 
 
 def nameBranches(branches: list[Branch], tree: str, model: dict | None = None) -> tuple[dict[str, str], str]:
     """Rename the confidently classified branches of a ``tree`` ("left"/"right") by anatomy (module docstring), the
     parents' references with them. Returns ({old name: new name} of the renamed branches, a warning or ""): where the
-    other side's classes name at least :data:`SIDE_MARGIN` more of the tree's length, the tree looks like the other
-    side's, no branch is renamed and the warning says so."""
+    other side's classes explain the tree's points better (a higher median log density), the tree looks like the
+    other side's, no branch is renamed and the warning says so."""
     if tree not in CLASSES:
         raise ValueError(f"tree must be 'left' or 'right', not {tree!r}")
     if not branches:
         return {}, ""
-    lengths = np.array([b.lengthMm for b in branches])
-    found = classifyBranches(branches, tree, model)
+    found, density = classifyBranches(branches, tree, model)
     other = "right" if tree == "left" else "left"
-    shares = [lengths[[name is not None for name in names]].sum() / max(lengths.sum(), 1e-9)
-              for names in (found, classifyBranches(branches, other, model))]
-    if shares[1] - shares[0] >= SIDE_MARGIN:
-        return {}, (f"the centerlines look like a {other} coronary tree, not the {tree} one given (the {other} tree's "
-                    f"vessels name {shares[1]:.0%} of their length, the {tree} tree's {shares[0]:.0%}): branches are "
-                    f"left numbered; check --tree")
+    _, otherDensity = classifyBranches(branches, other, model)
+    if otherDensity > density:
+        return {}, (f"the centerlines look like a {other} coronary tree, not the {tree} one given (median log "
+                    f"density of their points under the {other} tree's vessels {otherDensity:.1f}, the {tree} tree's "
+                    f"{density:.1f}): branches are left numbered; check --tree")
     ostium = next((b.pointsLps[0] for b in branches if b.ostium), branches[0].pointsLps[0])
     members: dict[str, list[Branch]] = {}
     for branch, name in zip(branches, found):

@@ -2,9 +2,10 @@
 
 A tree is a list of :class:`Branch`: 3D polylines in LPS mm (proximal end first) with the lumen radius at every
 point, as seen in each view (the two semi-axes of an elliptical lumen) and their mean. Branches are numbered by
-length ("branch 1" the longest); one holds the ostium at its first point (:func:`chooseOstium`); ``parent`` names the
-branch a branch leaves and ``parentIndex`` the point of the parent where it leaves (:func:`linkBranches`), so the
-distance from the ostium is the parents' arc lengths up to there plus the branch's own.
+length ("branch 1" the longest), then named by anatomy where that is confident (:mod:`.branchnames`); one holds the
+ostium at its first point (:func:`chooseOstium`); ``parent`` names the branch a branch leaves and ``parentIndex`` the
+point of the parent where it leaves (:func:`linkBranches`), so the distance from the ostium is the parents' arc
+lengths up to there plus the branch's own.
 
 Why written here: the branches are this package's own polylines with radii; linking them by distance, direction and
 Murray's law is a few lines that no graph library would make shorter.
