@@ -24,8 +24,9 @@ COVARIANCE_RIDGE = 1e-3
 
 
 def vesselClass(name: str) -> str:
-    """A true vessel's class: its name without the number (D2 -> D)."""
-    return name.rstrip("0123456789")
+    """A vessel's class: a true vessel's name or a branch's anatomical name without its number (D2 -> D,
+    "LAD (2)" -> LAD)."""
+    return name.split(" (")[0].rstrip("0123456789")
 
 
 def trainingCase(seed: int):

@@ -149,7 +149,7 @@ def nameScores(case, branches) -> dict:
             continue
         values, counts = np.unique(classes[nearest[close]], return_counts=True)
         judged += branch.lengthMm
-        correct += branch.lengthMm * (values[np.argmax(counts)] == vesselClass(branch.name.split(" (")[0]))
+        correct += branch.lengthMm * (values[np.argmax(counts)] == vesselClass(branch.name))
     return {"named_fraction": named / total if total else 0.0,
             "name_correct": correct / judged if judged else np.nan,
             "length_mm": total, "named_mm": named, "judged_mm": judged, "correct_mm": correct}
@@ -219,8 +219,8 @@ def lesionScores(case, lesions) -> dict:
         if found:
             used.add(best)
             name = lesions[best].branch
-            names.append("unnamed" if name.startswith("branch ") else "correct" if vesselClass(
-                name.split(" (")[0]) == vesselClass(stenosis["vessel"]) else "wrong")
+            names.append("unnamed" if name.startswith("branch ") else "correct" if vesselClass(name) == vesselClass(
+                stenosis["vessel"]) else "wrong")
     falsePositives = sum(1 for index, lesion in enumerate(lesions) if lesion.diameterStenosisPercent >= 50
                          and index not in used and all(np.linalg.norm(np.asarray(lesion.pointLps) - point)
                                                        > LESION_MATCH_MM for point, _ in truths))
