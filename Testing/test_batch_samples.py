@@ -145,7 +145,7 @@ def test_a_folder_of_dicom_files_of_every_module_gives_each_case_as_its_single_c
 def test_sample_batch_fails_the_broken_case_only_and_matches_single_runs(sampleBatch):
     rows = sampleBatch.rows
     assert sampleBatch.status == commands.EXIT_BAD_INPUT, sampleBatch.err
-    assert list(rows) == sampleBatch.names and len(rows) == 8
+    assert list(rows) == sampleBatch.names and len(rows) == 9
     assert [name for name, row in rows.items() if row["status"] == "failed"] == ["broken"]
     status, _, err = sampleBatch.singles["broken"]
     assert status == commands.EXIT_BAD_INPUT and err.strip() == f"recon2d3d angio: {rows['broken']['message']}"
@@ -172,13 +172,13 @@ def test_sample_batch_resume_runs_only_the_failed_case(sampleBatch):
                                    "--device", "cpu"])
     assert status == commands.EXIT_BAD_INPUT
     rows = readRows(sampleBatch.out)
-    assert [rows[name]["status"] for name in sampleBatch.names] == ["skipped"] * 7 + ["failed"]
+    assert [rows[name]["status"] for name in sampleBatch.names] == ["skipped"] * 8 + ["failed"]
     for name in sampleBatch.names[:-1]:
         assert (sampleBatch.out / name / RESULT_MARKER).stat().st_mtime_ns == markers[name]
         assert {key: value for key, value in rows[name].items() if key not in ("status", "message")} == {
             key: value for key, value in before[name].items() if key not in ("status", "message")}
     assert rows["broken"]["message"] == before["broken"]["message"]
-    assert "7 skipped" in stdout
+    assert "8 skipped" in stdout
 
 
 @pytest.mark.torch

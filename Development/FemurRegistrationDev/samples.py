@@ -1,14 +1,17 @@
 """Write FemurRegistration's bundled sample cases (``python -m FemurRegistrationDev.samples``; the runtime registry
 of names, files and checksums is :mod:`FemurRegistrationLib.samples`).
 
-Two synthetic hips (phantoms of :mod:`.phantom` with seeds from 2,000,000: never used in training or in the
-held-out evaluation), each as two DICOM DX radiographs (512 x 512 pixels of 0.4 mm, every geometry attribute,
-ImageLaterality) simulated with :func:`.dataset.simulateRadiographs`:
+Three synthetic hips (phantoms of :mod:`.phantom` with seeds from 2,000,000: never used in training or in the
+held-out evaluation), each as two DICOM DX radiographs (512 x 512 pixels of 0.4 mm, 0.6 mm for the hip-centred one,
+every geometry attribute, ImageLaterality) simulated with :func:`.dataset.simulateRadiographs`:
 
 - ``FemurOrthogonal``: a right femur, AP (primary 0) and lateral (primary -90: detector on the patient's right);
 - ``FemurOblique``: a left femur (the mirror image of a phantom), AP rotated by -15 deg and a lateral at +110 deg
   (detector on the patient's left, 20 deg past the true lateral): in the right-femur frame the network sees
   AP +15 / lateral -110.
+- ``FemurHipCentred``: a right femur, AP and lateral -90 as ``FemurOrthogonal``, moved so its femoral head centre
+  lies on the central ray (the isocenter), as a hip-centred radiograph is taken (:data:`HIP_CENTRED`), on 0.6 mm
+  pixels.
 
 Beside each: the true femur masks of both views (PNG, 0/255), the reference femur segmentation (``.seg.nrrd``,
 RAS, the phantom's 1 mm label) and the true hip measurements and landmarks (``-truth.json``, RAS mm).
@@ -39,14 +42,25 @@ DETECTOR_PIXEL_MM = 0.4
 SAMPLE_VIEWS = {
     "FemurOrthogonal": (SAMPLE_SEED_OFFSET + 1, (0.0, 0.0, 1000.0, 925.0), (-90.0, 0.0, 1000.0, 925.0)),
     "FemurOblique": (SAMPLE_SEED_OFFSET + 2, (-15.0, 0.0, 1000.0, 925.0), (110.0, 0.0, 1000.0, 925.0)),
+    "FemurHipCentred": (SAMPLE_SEED_OFFSET + 3, (0.0, 0.0, 1000.0, 925.0), (-90.0, 0.0, 1000.0, 925.0)),
 }
+#: Samples whose femoral head centre is moved onto the central ray, as a hip-centred radiograph is taken (the other
+#: samples keep the phantom's own position, the head 25-60 mm off it), on a detector of 0.6 mm pixels (307 mm
+#: square, so 150 mm of shaft below the head are seen, as on a hip radiograph; 0.4 mm pixels would show 100 mm).
+HIP_CENTRED = ("FemurHipCentred",)
+HIP_CENTRED_PIXEL_MM = 0.6
 HIP_KEYS = ("head_diameter_mm", "neck_shaft_angle_deg", "femoral_offset_mm", "anteversion_deg")
 
 
-def sampleGeometry(primary: float, secondary: float, sid: float, sod: float) -> CArmGeometry:
-    """A 512 x 512 detector of 0.4 mm pixels (205 mm square)."""
-    return CArmGeometry(primary, secondary, sid, sod, (DETECTOR_PIXEL_MM, DETECTOR_PIXEL_MM), DETECTOR_PIXELS,
-                        DETECTOR_PIXELS)
+def sampleGeometry(primary: float, secondary: float, sid: float, sod: float,
+                   pixelMm: float = DETECTOR_PIXEL_MM) -> CArmGeometry:
+    """A 512 x 512 detector of ``pixelMm`` pixels (0.4 mm: 205 mm square)."""
+    return CArmGeometry(primary, secondary, sid, sod, (pixelMm, pixelMm), DETECTOR_PIXELS, DETECTOR_PIXELS)
+
+
+def samplePixelMm(name: str) -> float:
+    """The detector pixel size of a sample case (mm)."""
+    return HIP_CENTRED_PIXEL_MM if name in HIP_CENTRED else DETECTOR_PIXEL_MM
 
 
 def _field(case, key):
@@ -66,6 +80,16 @@ def samplePhantom(seed: int, side: str) -> dict:
         measurements = {key: (np.asarray(value) * mirror if key.endswith("_lps") else value)
                         for key, value in measurements.items()}
     return {"hu": hu, "label": label, "ijkToLps": ijkToLps, "measurements": measurements}
+
+
+def headOnCentralRay(case: dict) -> dict:
+    """The phantom moved so its femoral head centre lies on the isocenter (every landmark with it)."""
+    shift = -np.asarray(case["measurements"]["head_centre_lps"], dtype=float)
+    ijkToLps = np.array(case["ijkToLps"], dtype=float)
+    ijkToLps[:3, 3] += shift
+    measurements = {key: (np.asarray(value) + shift if key.endswith("_lps") and np.shape(value) == (3,) else value)
+                    for key, value in case["measurements"].items()}
+    return dict(case, ijkToLps=ijkToLps, measurements=measurements)
 
 
 def _truth(name: str, seed: int, side: str, measurements: dict) -> dict:
@@ -97,9 +121,11 @@ def writeSampleCases(directory: str | Path, names=None) -> list[Path]:
             side = SAMPLES[name]
             files = sampleFiles(name, directory)
             case = samplePhantom(seed, side)
+            if name in HIP_CENTRED:
+                case = headOnCentralRay(case)
             rng = np.random.default_rng([seed, 7])
             for view, parameters, position in zip(("ap", "lat"), views, ("AP", "LL" if side == "left" else "RL")):
-                geometry = sampleGeometry(*parameters)
+                geometry = sampleGeometry(*parameters, samplePixelMm(name))
                 images, masks = simulateRadiographs(case["hu"], case["label"], case["ijkToLps"], [geometry], rng)
                 path = files[view]
                 writeXrayDicom(path, images[0], geometry, "DX", patientName=f"Recon2Dto3D^{name}", patientId=name,

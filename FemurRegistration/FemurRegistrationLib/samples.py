@@ -1,10 +1,13 @@
 """FemurRegistration's bundled sample cases: names, files and checksums (standard library only: read while Slicer
 starts).
 
-Two synthetic hips as DICOM DX radiographs (512 x 512, 0.4 mm pixels, all geometry attributes, ImageLaterality):
-``FemurOrthogonal`` (right femur, AP 0 deg + lateral -90 deg) and ``FemurOblique`` (left femur, -15 deg and +110
-deg); beside each, the true femur masks, a reference segmentation and the true hip measurements. The development
-package writes them (``python -m FemurRegistrationDev.samples``).
+Three synthetic hips as DICOM DX radiographs (512 x 512, 0.4 mm pixels, 0.6 mm for the hip-centred one, all
+geometry attributes, ImageLaterality):
+``FemurOrthogonal`` (right femur, AP 0 deg + lateral -90 deg), ``FemurOblique`` (left femur, -15 deg and +110 deg)
+and ``FemurHipCentred`` (right femur, AP 0 deg + lateral -90 deg, the femoral head on the central ray as a
+hip-centred radiograph is taken; the other two leave it 25-60 mm off, where the phantoms put it); beside each, the
+true femur masks, a reference segmentation and the true hip measurements. The development package writes them
+(``python -m FemurRegistrationDev.samples``).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from pathlib import Path
 
 SAMPLE_DIRECTORY = Path(__file__).resolve().parents[1] / "Resources" / "SampleData"
 #: Sample case -> the side of its femur.
-SAMPLES = {"FemurOrthogonal": "right", "FemurOblique": "left"}
+SAMPLES = {"FemurOrthogonal": "right", "FemurOblique": "left", "FemurHipCentred": "right"}
 #: SHA-256 of the bundled sample files (checked by the tests and by Slicer's SampleData module).
 SAMPLE_SHA256 = {
     "FemurOrthogonal-ap.dcm": "eeb111554893cf81410117ebb41ebef1694d84395299dc85aeedbd58e81916c8",
@@ -28,6 +31,12 @@ SAMPLE_SHA256 = {
     "FemurOblique-lat-mask.png": "ecfcabc59cda3f95b516310404060f28041bbc0bf7fdb8603b33a1cac916b50f",
     "FemurOblique-reference.seg.nrrd": "e10e33a426ae1ff68b09e3896816d056b4e603f4c2836f9250d01a320e32176e",
     "FemurOblique-truth.json": "82aa075ff00fcb329ed406d9f331d83873a2d79c5b17522c4dc1d28dcf739979",
+    "FemurHipCentred-ap.dcm": "4712cf56236aa4bc5f0bf52dddb31ab6d867ca371ab96e0f1224cc8098da1d3b",
+    "FemurHipCentred-ap-mask.png": "320b4d14ef29792b5d2d9000998e15d8cc826ab1c962d17b6ab81d2614264f12",
+    "FemurHipCentred-lat.dcm": "0f78435eb7eb5e7991e9e6374361810ad0c3ae1282547c707988942285e67192",
+    "FemurHipCentred-lat-mask.png": "59b1bd54dd928904ac0c4483ecf5de6b96f64cd4b04d98e236833c723511acb2",
+    "FemurHipCentred-reference.seg.nrrd": "158c0e8522cbd24483ee2d510514355354c82812f9917405ac42468b117b13ee",
+    "FemurHipCentred-truth.json": "ac41514b30c858a7ddeec28a24fb41daf1f3a5d05e529042fa6b7258954677c0",
 }
 
 
