@@ -25,7 +25,7 @@ from slicerstartup import BLOCKED
 ROOT = Path(__file__).resolve().parents[1]
 MODULES = ("AngioRecon", "EchoRecon", "FemurRegistration")
 DEVELOPMENT_PACKAGES = tuple(name for name in BLOCKED if name.endswith("Dev"))
-SAMPLE_COUNTS = {"AngioRecon": 2, "EchoRecon": 3, "FemurRegistration": 2}
+SAMPLE_COUNTS = {"AngioRecon": 2, "EchoRecon": 3, "FemurRegistration": 3}
 
 
 def runPython(arguments, code=None, timeout=300):
