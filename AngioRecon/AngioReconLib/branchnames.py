@@ -21,7 +21,7 @@ several branches take a class with one member (LM, LAD, LCx, RCA, PDA, PLB), the
 name and the others ``LAD (2)``, ``LAD (3)``.
 
 What this reaches on held-out trees (the share of the tree named, the share of the named length whose name is its
-true vessel's, and the lesions' branch names): the model card's section "Centerlines, lumen and QCA".
+true vessel's, and the lesions' branch names): the model card's section "Anatomical branch names".
 
 Why written here: a Gaussian classifier is a few lines of numpy, and scikit-learn is not among Slicer's packages.
 """
@@ -153,8 +153,13 @@ def nameBranches(branches: list[Branch], tree: str, model: dict | None = None) -
     return renamed, ""
 
 
+def isAnatomical(name: str) -> bool:
+    """Whether a branch name is an anatomical one (not the number ``branch N`` the reconstruction gives)."""
+    return not name.startswith("branch ")
+
+
 def namedFraction(branches: list[Branch]) -> float:
     """Share of the tree's centerline length whose branch carries an anatomical name (not ``branch N``)."""
     total = sum(b.lengthMm for b in branches)
-    named = sum(b.lengthMm for b in branches if not b.name.startswith("branch "))
+    named = sum(b.lengthMm for b in branches if isAnatomical(b.name))
     return named / total if total > 0 else 0.0

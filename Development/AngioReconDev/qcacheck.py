@@ -28,6 +28,7 @@ import time
 import numpy as np
 
 from AngioReconLib import pipeline
+from AngioReconLib.branchnames import isAnatomical
 from AngioReconLib.centerlines import arcLength
 from ReconCoreLib.plausibility import keepingImplausible
 from ReconCoreLib.xrayio import XrayImage
@@ -140,7 +141,7 @@ def nameScores(case, branches) -> dict:
     total = named = judged = correct = 0.0
     for branch in branches:
         total += branch.lengthMm
-        if branch.name.startswith("branch "):
+        if not isAnatomical(branch.name):
             continue
         named += branch.lengthMm
         distance, nearest = truth.query(branch.pointsLps)
@@ -219,8 +220,8 @@ def lesionScores(case, lesions) -> dict:
         if found:
             used.add(best)
             name = lesions[best].branch
-            names.append("unnamed" if name.startswith("branch ") else "correct" if vesselClass(name) == vesselClass(
-                stenosis["vessel"]) else "wrong")
+            names.append("correct" if isAnatomical(name) and vesselClass(name) == vesselClass(stenosis["vessel"])
+                         else "wrong" if isAnatomical(name) else "unnamed")
     falsePositives = sum(1 for index, lesion in enumerate(lesions) if lesion.diameterStenosisPercent >= 50
                          and index not in used and all(np.linalg.norm(np.asarray(lesion.pointLps) - point)
                                                        > LESION_MATCH_MM for point, _ in truths))
