@@ -93,7 +93,7 @@ def test_the_wrong_side_is_warned_and_nothing_named():
     side, branches, _ = trueTree(HELD_OUT_SEED_OFFSET + 2)  # a right tree, given as left
     assert side == "right"
     renamed, warning = branchnames.nameBranches(branches, "left")
-    assert renamed == {} and "look like a right coronary tree" in warning and "check --tree" in warning
+    assert renamed == {} and "fit the right coronary tree's anatomy better than the left" in warning and "check --tree" in warning
     assert not any(branchnames.isAnatomical(branch.name) for branch in branches)
     with pytest.raises(ValueError, match="'middle'"):
         branchnames.nameBranches(branches, "middle")

@@ -106,7 +106,8 @@ def test_each_module_has_an_entry_with_its_arguments_and_sample_cases(name):
     parser = argparse.ArgumentParser()
     entry.addArguments(parser)
     cases = entry.sampleCases()
-    assert len(cases) == {"EchoRecon": 3}.get(name, 2)  # EchoRecon: two patients and a cine case
+    # EchoRecon: two patients and a cine case; FemurRegistration: two hips and a hip-centred pair
+    assert len(cases) == {"EchoRecon": 3, "FemurRegistration": 3}.get(name, 2)
     for case in cases.values():  # typed cases whose files exist
         paths = [value for value in vars(case).values() if isinstance(value, Path)]
         paths += [path for value in vars(case).values() if isinstance(value, dict) for path in value.values()

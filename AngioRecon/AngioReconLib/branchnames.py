@@ -130,9 +130,9 @@ def nameBranches(branches: list[Branch], tree: str, model: dict | None = None) -
     other = "right" if tree == "left" else "left"
     _, otherDensity = classifyBranches(branches, other, model)
     if otherDensity > density:
-        return {}, (f"the centerlines look like a {other} coronary tree, not the {tree} one given (median log "
-                    f"density of their points under the {other} tree's vessels {otherDensity:.1f}, the {tree} tree's "
-                    f"{density:.1f}): branches are left numbered; check --tree")
+        return {}, (f"the centerlines fit the {other} coronary tree's anatomy better than the {tree} one given "
+                    f"(median log density of their points under the {other} tree's vessels {otherDensity:.1f}, the "
+                    f"{tree} tree's {density:.1f}): branches are left numbered; check --tree")
     ostium = next((b.pointsLps[0] for b in branches if b.ostium), branches[0].pointsLps[0])
     members: dict[str, list[Branch]] = {}
     for branch, name in zip(branches, found):
