@@ -45,7 +45,7 @@ SAMPLE_VIEWS = {
     "FemurHipCentred": (SAMPLE_SEED_OFFSET + 3, (0.0, 0.0, 1000.0, 925.0), (-90.0, 0.0, 1000.0, 925.0)),
 }
 #: Samples whose femoral head centre is moved onto the central ray, as a hip-centred radiograph is taken (the other
-#: samples keep the phantom's own position, the head 25-60 mm off it), on a detector of 0.6 mm pixels (307 mm
+#: samples keep the phantom's own position, the head 51 and 58 mm off it), on a detector of 0.6 mm pixels (307 mm
 #: square, so 150 mm of shaft below the head are seen, as on a hip radiograph; 0.4 mm pixels would show 100 mm).
 HIP_CENTRED = ("FemurHipCentred",)
 HIP_CENTRED_PIXEL_MM = 0.6

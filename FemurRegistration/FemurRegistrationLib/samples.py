@@ -5,7 +5,7 @@ Three synthetic hips as DICOM DX radiographs (512 x 512, 0.4 mm pixels, 0.6 mm f
 geometry attributes, ImageLaterality):
 ``FemurOrthogonal`` (right femur, AP 0 deg + lateral -90 deg), ``FemurOblique`` (left femur, -15 deg and +110 deg)
 and ``FemurHipCentred`` (right femur, AP 0 deg + lateral -90 deg, the femoral head on the central ray as a
-hip-centred radiograph is taken; the other two leave it 25-60 mm off, where the phantoms put it); beside each, the
+hip-centred radiograph is taken; the other two leave it 51 and 58 mm off, where the phantoms put it); beside each, the
 true femur masks, a reference segmentation and the true hip measurements. The development package writes them
 (``python -m FemurRegistrationDev.samples``).
 """
