@@ -97,18 +97,21 @@ def classScores(features: np.ndarray, classes: dict) -> tuple[list[str], np.ndar
     return names, posterior / total, distances, (top + np.log(total))[:, 0]
 
 
-def classifyBranches(branches: list[Branch], tree: str, model: dict | None = None) -> tuple[list[str | None], float]:
-    """(each branch's confident class under the ``tree`` side's classes, None where not confident; the median over
-    the tree's points of their log density under that side's classes). A branch is confident when its points' mean
-    posterior of its best class is at least :data:`NAME_CONFIDENCE` and their median squared Mahalanobis distance to
-    that class at most :data:`TYPICAL_MAHALANOBIS2`."""
-    classes = (model or loadModel())[tree]
+def branchFeatures(branches: list[Branch]) -> list[np.ndarray]:
+    """[N, 7] features (:func:`pointFeatures`) of each branch's points in the tree's frame (:func:`treeFrame`)."""
     centre, scale = treeFrame(np.concatenate([b.pointsLps for b in branches]),
                               np.concatenate([b.radiiMm for b in branches]))
+    return [pointFeatures(branch.pointsLps, branch.radiiMm, centre, scale) for branch in branches]
+
+
+def classifyBranches(features: list[np.ndarray], classes: dict) -> tuple[list[str | None], float]:
+    """(each branch's confident class under one side's ``classes``, None where not confident; the median over the
+    tree's points of their log density under those classes), from :func:`branchFeatures`. A branch is confident when
+    its points' mean posterior of its best class is at least :data:`NAME_CONFIDENCE` and their median squared
+    Mahalanobis distance to that class at most :data:`TYPICAL_MAHALANOBIS2`."""
     found, densities = [], []
-    for branch in branches:
-        names, posterior, distances, density = classScores(
-            pointFeatures(branch.pointsLps, branch.radiiMm, centre, scale), classes)
+    for points in features:
+        names, posterior, distances, density = classScores(points, classes)
         mean = posterior.mean(axis=0)
         best = int(np.argmax(mean))
         typical = float(np.median(distances[:, best])) <= TYPICAL_MAHALANOBIS2
@@ -126,9 +129,11 @@ def nameBranches(branches: list[Branch], tree: str, model: dict | None = None) -
         raise ValueError(f"tree must be 'left' or 'right', not {tree!r}")
     if not branches:
         return {}, ""
-    found, density = classifyBranches(branches, tree, model)
+    model = model or loadModel()
+    features = branchFeatures(branches)
     other = "right" if tree == "left" else "left"
-    _, otherDensity = classifyBranches(branches, other, model)
+    found, density = classifyBranches(features, model[tree])
+    _, otherDensity = classifyBranches(features, model[other])
     if otherDensity > density:
         return {}, (f"the centerlines fit the {other} coronary tree's anatomy better than the {tree} one given "
                     f"(median log density of their points under the {other} tree's vessels {otherDensity:.1f}, the "
