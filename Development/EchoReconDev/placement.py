@@ -62,16 +62,15 @@ def causes(cases: int) -> None:
                 "wider, deeper, larger images": dataclasses.replace(
                     varied, halfAngleDeg=ood.halfAngleDeg, apicalDepthMm=ood.apicalDepthMm,
                     shortAxisDepthMm=ood.shortAxisDepthMm, rows=ood.rows), "all (the split)": ood}
-    tolerance = placement.TOLERANCE_MM
     try:
         for name, ranges in settings.items():
             acquisition.OUT_OF_DISTRIBUTION = ranges  # makeCase("ood") reads it: the split's probe errors, these ranges
             errors = {"alone": ([], []), "placed": ([], [])}
             for seed in range(HELD_OUT_SEED_OFFSET, HELD_OUT_SEED_OFFSET + cases):
                 case = makeCase(seed, acquisition="ood")
-                for mode, modeTolerance in (("alone", np.inf), ("placed", tolerance)):
-                    placement.TOLERANCE_MM = modeTolerance
-                    displacement = placement.placedForward(model, case["images"].astype(np.float32), VIEWS)[0]
+                for mode, tolerance in (("alone", np.inf), ("placed", TOLERANCE_MM)):
+                    displacement = placement.placedForward(model, case["images"].astype(np.float32), VIEWS,
+                                                           toleranceMm=tolerance)[0]
                     edv, esv = (enclosedVolume(template.vertices + mesh, lv) / 1000.0 for mesh in displacement)
                     errors[mode][0].append(abs(100.0 * (1.0 - esv / edv) - case["efPercent"]))
                     errors[mode][1].extend((abs(edv / case["edvMl"] - 1.0), abs(esv / case["esvMl"] - 1.0)))
@@ -79,7 +78,7 @@ def causes(cases: int) -> None:
                                           f"{100 * np.median(volume):.1f} %" for mode, (ef, volume) in errors.items()),
                   flush=True)
     finally:
-        acquisition.OUT_OF_DISTRIBUTION, placement.TOLERANCE_MM = ood, tolerance
+        acquisition.OUT_OF_DISTRIBUTION = ood
 
 
 def main(argv=None):

@@ -71,10 +71,10 @@ def viewSetErrors(model, data: dict, template: HeartTemplate, views) -> dict:
 _SHARED: dict = {}  # a worker process's model, data and template (resultsBySet)
 
 
-def _startWorker(modelPath: str, data: dict) -> None:
+def _startWorker(modelPath: str, data: dict, threads: int = 1) -> None:
     from ReconCoreLib.models import ModelFile
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     _SHARED.update(model=ModelFile(modelPath).load("cpu"), data=data, template=HeartTemplate.load())
 
 
@@ -82,15 +82,15 @@ def _setResult(views) -> dict:
     return viewSetErrors(_SHARED["model"], _SHARED["data"], _SHARED["template"], views)
 
 
-def resultsBySet(modelPath: Path, data: dict, processes: int = 1) -> dict:
-    """{view set name: :func:`viewSetErrors`} of every view set for the model file at ``modelPath``, the sets shared
-    among ``processes`` processes (started afresh, each loading the model: a forked copy of a process that has run
-    TorchScript can hang)."""
+def resultsBySet(modelPath: Path, data: dict, processes: int = 1, threads: int = 1) -> dict:
+    """{view set name: :func:`viewSetErrors`} of every view set for the model file at ``modelPath``: in this process
+    on ``threads`` threads, or shared among ``processes`` processes of one thread each (started afresh, each loading
+    the model: a forked copy of a process that has run TorchScript can hang)."""
     import multiprocessing
 
     sets = optionalViewSets()
     if processes <= 1:
-        _startWorker(str(modelPath), data)
+        _startWorker(str(modelPath), data, threads)
         try:
             return {viewSetName(views): _setResult(views) for views in sets}
         finally:
@@ -115,7 +115,7 @@ def calibrate(modelPath: Path, folder: Path, cases: int, threads: int, processes
     data = dataset.loadShards(dataset.buildShards(seeds, folder, CALIBRATION_PREFIX, acquisition="varied"))
     data = {key: value[:cases] for key, value in data.items()}
     sets = {}
-    for name, result in resultsBySet(modelPath, data, processes).items():
+    for name, result in resultsBySet(modelPath, data, processes, threads).items():
         sets[name] = {key: round(conformalQuantile(value), 4) for key, value in errorsOf(result).items()}
         print(name, sets[name], flush=True)
     return {"modelSha256": modelFile.sha256, "coverage": COVERAGE, "patients": cases, "acquisition": "varied",
@@ -127,7 +127,7 @@ def evaluate(modelPath: Path, splits: dict, cases: int, threads: int, calibratio
     results = {}
     for split, folder in splits.items():
         data = heldOutData(folder, cases, split)
-        for name, result in resultsBySet(modelPath, data, processes).items():
+        for name, result in resultsBySet(modelPath, data, processes, threads).items():
             errors = errorsOf(result)
             widths = calibration["sets"][name]
             volumeErrors = np.abs(np.concatenate([errors["edv_relative"], errors["esv_relative"]]))

@@ -127,9 +127,11 @@ class Placement:
     halfAngles: dict = field(default_factory=dict)  #: view -> sector half-angle (deg) of a moved view
 
     @classmethod
-    def measure(cls, segmentation: np.ndarray, inputs: np.ndarray, views) -> "Placement":
+    def measure(cls, segmentation: np.ndarray, inputs: np.ndarray, views,
+                toleranceMm: float | None = None) -> "Placement":
         """From the first pass's end-diastolic segmentation and inputs (uint8 / float [6, 128, 128], :data:`VIEWS`
-        order): each given view's offset, and a shift for those beyond :data:`TOLERANCE_MM`."""
+        order): each given view's offset, and a shift for those beyond ``toleranceMm`` (None: :data:`TOLERANCE_MM`)."""
+        tolerance = TOLERANCE_MM if toleranceMm is None else toleranceMm
         placement = cls()
         for index, view in enumerate(VIEWS):
             centre = heartCentreMm(segmentation[index], view) if view in views else None
@@ -137,7 +139,7 @@ class Placement:
                 continue
             offset = (centre[0] - HEART_CENTRE_MM[view][0], centre[1] - HEART_CENTRE_MM[view][1])
             placement.offsets[view] = offset
-            if float(np.hypot(*offset)) > TOLERANCE_MM:
+            if float(np.hypot(*offset)) > tolerance:
                 placement.shifts[view] = offset
                 placement.halfAngles[view] = sectorHalfAngleDeg(inputs[index])
         return placement
@@ -152,11 +154,12 @@ class Placement:
         return moved
 
 
-def placedForward(model, inputs: np.ndarray, views, device: str = "cpu") -> tuple:
+def placedForward(model, inputs: np.ndarray, views, device: str = "cpu", toleranceMm: float | None = None) -> tuple:
     """The network's result on one study's inputs (float32 [phases, 6, 128, 128], end-diastole first) with every
     view placed on the heart (module docstring): (displacement float64 [phases, V, 3], 2D labels uint8 [phases, 6,
     128, 128], the inputs the result came from, :class:`Placement`). ``model``: the TorchScript network on
-    ``device``; the run, the evaluation and the interval calibration all call this."""
+    ``device``; the run, the evaluation and the interval calibration all call this (``toleranceMm`` infinite: the
+    network alone, for comparison)."""
     import torch
 
     def network(batch: np.ndarray) -> tuple:
@@ -166,7 +169,7 @@ def placedForward(model, inputs: np.ndarray, views, device: str = "cpu") -> tupl
         return displacement.double().cpu().numpy(), labels.cpu().numpy()
 
     displacement, labels = network(inputs)
-    placement = Placement.measure(labels[0], inputs[0], views)
+    placement = Placement.measure(labels[0], inputs[0], views, toleranceMm)
     if not placement.shifts:
         return displacement, labels, inputs, placement
     placed = placement.apply(inputs)
