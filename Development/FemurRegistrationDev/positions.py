@@ -6,6 +6,7 @@
     python -m FemurRegistrationDev.positions --cases 24 --sid 1800 --sod 1700 --pixels 1280 --pixel-mm 0.3  # standing
     python -m FemurRegistrationDev.positions --cases 200 --ood     # the out-of-distribution split (.outofdistribution)
     python -m FemurRegistrationDev.positions --cases 48 --ood-only pose   # one of its settings alone
+    python -m FemurRegistrationDev.positions --cases 24 --far-lateral --pa  # views from the other sides
 
 Each held-out phantom (seeds from :data:`POSITION_SEED_OFFSET`, never trained on) is moved so its femoral head lies at
 a uniform place within +-:data:`IN_PLANE_MM` of the isocenter along x (left-right) and z (head-foot) and
@@ -18,7 +19,9 @@ goes through :func:`FemurRegistrationLib.pipeline.registerFemur` with the true f
 is scored against the phantom's label (Dice, ASSD). Prints one row per case and the medians and means.
 ``--ood``: the out-of-distribution split instead (seeds from :data:`OOD_SEED_OFFSET`; shape, pose, tissue, radiograph
 style and SID/SOD outside training's ranges, :mod:`.outofdistribution`), positions as above; ``--ood-only PART``: only
-that part of it (:data:`.outofdistribution.PARTS`), the rest as training has it.
+that part of it (:data:`.outofdistribution.PARTS`), the rest as training has it. ``--far-lateral``: the lateral's
+detector on the side away from the femur (LAO 90 for a right femur, as issue 11's new-user test took it); ``--pa``:
+a PA view (primary 180) instead of the AP.
 """
 
 from __future__ import annotations
@@ -61,11 +64,14 @@ def placedPhantom(seed: int, side: str, head=None,
 
 
 def viewPair(side: str, sourceToDetectorMm: float = 1000.0, sourceToPatientMm: float = 925.0,
-             pixels: int = DETECTOR_PIXELS, pixelMm: float = DETECTOR_PIXEL_MM) -> list[CArmGeometry]:
-    """AP (primary 0) and lateral (the detector on the femur's side), SID / SOD as training had them unless given,
-    on :data:`DETECTOR_PIXELS` pixels of :data:`DETECTOR_PIXEL_MM` unless given."""
+             pixels: int = DETECTOR_PIXELS, pixelMm: float = DETECTOR_PIXEL_MM, farLateral: bool = False,
+             posteroAnterior: bool = False) -> list[CArmGeometry]:
+    """AP (primary 0; PA, 180, when ``posteroAnterior``) and lateral (the detector on the femur's side; on the other
+    side when ``farLateral``), SID / SOD as training had them unless given, on :data:`DETECTOR_PIXELS` pixels of
+    :data:`DETECTOR_PIXEL_MM` unless given."""
+    lateral = (90.0 if side == "left" else -90.0) * (-1.0 if farLateral else 1.0)
     return [CArmGeometry(primary, 0.0, sourceToDetectorMm, sourceToPatientMm, (pixelMm, pixelMm), pixels, pixels)
-            for primary in (0.0, 90.0 if side == "left" else -90.0)]
+            for primary in (180.0 if posteroAnterior else 0.0, lateral)]
 
 
 def movedCase(seed: int, moved: bool = True, outOfDistribution=(), **acquisition) -> dict:
@@ -123,6 +129,9 @@ def main(argv=None) -> None:
     parser.add_argument("--sod", type=float, default=925.0, help="source to isocenter (mm; training: 925)")
     parser.add_argument("--pixels", type=int, default=DETECTOR_PIXELS, help="detector pixels per side")
     parser.add_argument("--pixel-mm", type=float, default=DETECTOR_PIXEL_MM, help="detector pixel size (mm)")
+    parser.add_argument("--far-lateral", action="store_true",
+                        help="the lateral's detector on the side away from the femur (training: the femur's side)")
+    parser.add_argument("--pa", action="store_true", help="a PA view (primary 180) instead of the AP")
     parser.add_argument("--recentre-passes", type=int, default=pipeline.RECENTRE_PASSES,
                         help="times the network may move the box again (the run's setting by default)")
     parser.add_argument("--recentre-tolerance-mm", type=float, default=pipeline.RECENTRE_TOLERANCE_MM,
@@ -138,7 +147,8 @@ def main(argv=None) -> None:
     for index in range(arguments.first, arguments.first + arguments.cases):
         seed = (OOD_SEED_OFFSET if parts else POSITION_SEED_OFFSET) + index
         case = movedCase(seed, not arguments.unmoved, parts, sourceToDetectorMm=arguments.sid,
-                         sourceToPatientMm=arguments.sod, pixels=arguments.pixels, pixelMm=arguments.pixel_mm)
+                         sourceToPatientMm=arguments.sod, pixels=arguments.pixels, pixelMm=arguments.pixel_mm,
+                         farLateral=arguments.far_lateral, posteroAnterior=arguments.pa)
         line = [f"{seed} {case['side']:5s} head {np.round(case['head']).astype(int)}"]
         for name in rows:
             row = runCase(case, name == "given", arguments.refine)
@@ -154,7 +164,8 @@ def main(argv=None) -> None:
           f"{pipeline.RECENTRE_PASSES} times (beyond {pipeline.RECENTRE_TOLERANCE_MM:g} mm)"
           f"{', with --refine' if arguments.refine else ''}; SID "
           f"{'1150-1800' if 'geometry' in parts else f'{arguments.sid:g} / SOD {arguments.sod:g}'} mm, "
-          f"{arguments.pixels} px of {arguments.pixel_mm:g} mm")
+          f"{arguments.pixels} px of {arguments.pixel_mm:g} mm"
+          f"{'; lateral from the far side' if arguments.far_lateral else ''}{'; PA' if arguments.pa else ''}")
     for name, values in rows.items():
         dice = np.array([row["dice"] for row in values])
         assd = np.array([row["assd_mm"] for row in values])
