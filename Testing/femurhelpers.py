@@ -15,8 +15,9 @@ OUTPUT_FILES = ["volume.nrrd", "segmentation.seg.nrrd", "model.vtk", "transform.
 #: Written besides when the inputs are DICOM and highdicom is installed (the pass with Slicer's packages has none).
 DICOM_OUTPUT_FILES = ["seg.dcm", "sr.dcm"] if importlib.util.find_spec("highdicom") else []
 READOUT_KEYS = {"side", "side_source", "view_separation_deg", "placement_disagreement_ap_mm",
-                "placement_disagreement_lat_mm", "box_offset_mm", "box_turn_deg", "femur_turn_deg", "inference_s",
-                "ncc_ap", "ncc_lat", "min_jacobian", "femur_volume_mm3", "head_diameter_mm", "neck_shaft_angle_deg", "femoral_offset_mm"}
+                "placement_disagreement_lat_mm", "box_offset_mm", "box_turn_deg", "views_from_opposite_side",
+                "femur_turn_deg", "inference_s", "ncc_ap", "ncc_lat", "min_jacobian", "femur_volume_mm3",
+                "head_diameter_mm", "neck_shaft_angle_deg", "femoral_offset_mm"}
 #: The known registration of the stand-in: similarity parameters (network units) and a constant displacement (mm).
 SIMILARITY = [[0.3, -0.2, 0.5, 0.3, -0.2, 0.4, 0.05]]
 SHIFT_MM = (1.5, -1.0, 2.0)

@@ -12,6 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ReconCoreLib.virtualdetector import oppositeDetector
 from ReconCoreLib.xraygeometry import CArmGeometry
 
 from .conventions import ATLAS_SPACING_MM, IMAGE_SIZE, NETWORK_SPACING_MM, RAY_RADIUS_MM, VIEW_NAMES
@@ -321,14 +322,29 @@ def checkMasks(networkViews: Sequence, readouts=None) -> list[MaskFigures]:
     return figures
 
 
+def inTrainedRange(geometry: CArmGeometry, slot: int) -> bool:
+    """Whether a view (working frame) lies within the angles the network was trained on for ``slot`` (0 AP, 1
+    lateral; :data:`TRAINED_PRIMARY_DEG`, :data:`TRAINED_SECONDARY_DEG`)."""
+    low, high = TRAINED_PRIMARY_DEG[slot]
+    return low <= geometry.primaryAngleDeg <= high and abs(geometry.secondaryAngleDeg) <= TRAINED_SECONDARY_DEG
+
+
+def seenFromOppositeSide(geometry: CArmGeometry, slot: int) -> bool:
+    """Whether the network sees this view (working frame) from the other side
+    (:func:`~ReconCoreLib.virtualdetector.oppositeDetector`): it lies outside the trained angles and its opposite
+    inside (a lateral with the detector on the far side of the femur, a PA for an AP)."""
+    return not inTrainedRange(geometry, slot) and inTrainedRange(oppositeDetector(geometry), slot)
+
+
 def trainingRangeWarnings(geometries: Sequence[CArmGeometry]) -> list[str]:
     """A warning for each of the two views (AP, lateral; working frame) outside the angles the network was trained
-    on (:data:`TRAINED_PRIMARY_DEG`, :data:`TRAINED_SECONDARY_DEG`)."""
+    on (:func:`inTrainedRange`), seen from either side (:func:`seenFromOppositeSide`)."""
     warnings = []
-    for name, geometry, (low, high) in zip(VIEW_NAMES, geometries, TRAINED_PRIMARY_DEG):
-        if not low <= geometry.primaryAngleDeg <= high or abs(geometry.secondaryAngleDeg) > TRAINED_SECONDARY_DEG:
+    for slot, (name, geometry) in enumerate(zip(VIEW_NAMES, geometries)):
+        if not inTrainedRange(geometry, slot) and not seenFromOppositeSide(geometry, slot):
+            low, high = TRAINED_PRIMARY_DEG[slot]
             warnings.append(f"{name} view (primary {geometry.primaryAngleDeg:.0f} deg, secondary "
                             f"{geometry.secondaryAngleDeg:.0f} deg in the right-femur frame) is outside the views the "
-                            f"network was trained on (primary {low:.0f} to {high:.0f} deg, secondary 0): check the "
-                            "result against the radiographs")
+                            f"network was trained on (primary {low:.0f} to {high:.0f} deg or the opposite side, "
+                            "secondary 0): check the result against the radiographs")
     return warnings

@@ -53,6 +53,7 @@ NOT_REPORTED = {
     "placement_disagreement_lat_mm": "how well the views agree on where the femur is (a quality figure of the run)",
     "box_offset_mm": "where the femur lies from the isocenter: positioning, not a finding",
     "box_turn_deg": "how far the box was turned to the femur's pose: a setting of the run, not a finding",
+    "views_from_opposite_side": "views the network was given from the side it was trained on: a setting of the run",
     "femur_turn_deg": "the femur's pose against the atlas's: positioning, not a finding",
     "min_jacobian": "a property of the registration's deformation, not of the patient",
     "inference_s": "run time, not a finding",

@@ -11,8 +11,10 @@ Steps
    the box is moved there and the network runs again; where it turns the atlas more than 4 deg, it runs once more
    in the box turned to that pose (:func:`_registerPlaced`). Optionally a short test-time refinement (:mod:`refine`).
    Readouts ``box_offset_mm`` (box centre from the isocenter), ``placement_disagreement_ap_mm`` / ``_lat_mm`` (each
-   view's own best femur match from the place both share), ``box_turn_deg`` (how far the box was turned) and
-   ``femur_turn_deg`` (the femur's pose against the atlas's; a warning beyond the training poses).
+   view's own best femur match from the place both share), ``box_turn_deg`` (how far the box was turned),
+   ``femur_turn_deg`` (the femur's pose against the atlas's; a warning beyond the training poses) and
+   ``views_from_opposite_side`` (views from the side the network was not trained on, given to it turned around:
+   :mod:`radiographs`).
 5. Outputs in patient RAS (:mod:`outputs`): the warped atlas CT (1 mm crop box), the warped femur label, the atlas
    -> patient grid transform, the warped landmarks, the femur outline projected on each radiograph, readouts
    (:mod:`checks`: NCC of each radiograph with the DRR of the warped femur inside its mask, minimum Jacobian
@@ -155,6 +157,7 @@ def registerFemur(apView: XrayImage, latView: XrayImage, apMask=None, latMask=No
     readouts.set("view_separation_deg", viewSeparationDeg(apView.geometry, latView.geometry))
     readouts.set("placement_disagreement_ap_mm", placement.disagreementMm[0])
     readouts.set("placement_disagreement_lat_mm", placement.disagreementMm[1])
+    readouts.set("views_from_opposite_side", sum(view.fromOppositeSide for view in views))
     for message in warnings:
         readouts.warn(message)
 
@@ -267,8 +270,9 @@ def _registerPlaced(model, views, side: str, atlas: dict, head: np.ndarray, devi
     candidates = []
 
     def register(views, frame=None, turnDeg=0.0):
-        images, masks = np.stack([view.image for view in views]), np.stack([view.mask for view in views])
-        geometries = [view.geometry for view in views]
+        images = np.stack([view.networkImage for view in views])  # each view as the network knows it
+        masks = np.stack([view.networkMask for view in views])
+        geometries = [view.networkGeometry for view in views]
         if frame is None:
             registration = inference.register(model, images, masks, viewParameters(geometries), device, side == "left")
         else:

@@ -27,6 +27,11 @@
    box centre: every virtual pixel is placed on its detector plane (LPS) and projected back to the original image's
    pixel. Every filter is in mm (anti-aliasing, mask proposal, mask figures): the network's inputs do not depend on
    the pixel count. The network works in the box frame (box centre at the origin).
+   The network was trained on laterals with the detector on the femur's side and on AP views. A view from the other
+   side (a lateral with the detector beyond the other leg, LAO 90 for a right femur; a PA view) is given to the
+   network on the opposite detector (:func:`~ReconCoreLib.virtualdetector.oppositeDetector`, the same central ray
+   run the other way: :func:`~.checks.seenFromOppositeSide`); every other step (the choice among the network's
+   registrations, the refinement, the image agreement) uses the view as taken.
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ from ReconCoreLib import virtualdetector
 from ReconCoreLib.resample import areaAverage, finerFieldSize
 from ReconCoreLib.xrayio import XrayImage, checkImage, isDicom, sidecarPath
 
-from .checks import checkMasks, trainingRangeWarnings
+from .checks import checkMasks, seenFromOppositeSide, trainingRangeWarnings
 from .conventions import DETECTOR_PIXEL_MM, FEMUR_MODALITIES, IMAGE_SIZE, SIDES, VIEW_NAMES
 from .mirroring import mirrorGeometry, toPatient
 from .femurmask import proposeFemurMask
@@ -246,6 +251,16 @@ class NetworkView:
     working: Optional[WorkingRadiograph] = None  # the radiograph's working copy (patient frame)
     share: Optional[np.ndarray] = None  # float32 share of each working pixel covered by the femur mask
     boxCentreLps: Optional[np.ndarray] = None  # crop box centre (working frame, LPS mm) the view is placed for
+    # what the network is given: image, mask and geometry as above, or the view seen from the opposite side
+    # (:func:`~.checks.seenFromOppositeSide`)
+    networkImage: Optional[np.ndarray] = None
+    networkMask: Optional[np.ndarray] = None
+    networkGeometry: Optional[CArmGeometry] = None
+
+    @property
+    def fromOppositeSide(self) -> bool:
+        """The network is given this view seen from the opposite side."""
+        return self.networkGeometry is not None and self.networkGeometry is not self.geometry
 
 
 def workingView(view: XrayImage, mask, name: str) -> NetworkView:
@@ -271,25 +286,37 @@ def workingView(view: XrayImage, mask, name: str) -> NetworkView:
     return NetworkView(None, None, working.geometry, workingMask, proposed, working, share)
 
 
-def placeView(view: NetworkView, side: str, boxCentreLps: Sequence[float], name: str) -> NetworkView:
-    """``view`` (:func:`workingView`) on the network's detector for a crop box centred at ``boxCentreLps`` (working
-    frame): image and mask resampled onto :func:`virtualDetector`, mirrored for a left femur."""
-    centre = np.asarray(boxCentreLps, dtype=float)
-    centrePatient = toPatient(centre, side)
+def _onDetector(view: NetworkView, target: CArmGeometry, centrePatient: np.ndarray, side: str, name: str):
+    """(image, mask, geometry) of ``view``'s working radiograph and mask on ``target`` (patient frame, its isocenter
+    at ``centrePatient``), mirrored into the working frame for a left femur."""
     working = view.working
-    target = virtualDetector(working.geometry, centrePatient)
     image = virtualdetector.resampleToDetector(working.pixels, working.geometry, target, centrePatient,
                                                DETECTOR_SIGMA_PIXELS)
-    networkMask = (virtualdetector.resampleToDetector(view.share, working.geometry, target, centrePatient,
-                                                      DETECTOR_SIGMA_PIXELS) >= 0.5).astype(np.float32)
-    if not networkMask.any():
+    mask = (virtualdetector.resampleToDetector(view.share, working.geometry, target, centrePatient,
+                                               DETECTOR_SIGMA_PIXELS) >= 0.5).astype(np.float32)
+    if not mask.any():
         raise ValueError(f"{name} femur mask lies outside the network's field of view "
                          f"({IMAGE_SIZE * DETECTOR_PIXEL_MM:.0f} mm square on the detector, centred on the femur "
                          "found in both views)")
     if side == "left":
-        image, networkMask = image[:, ::-1].copy(), networkMask[:, ::-1].copy()
-        target = mirrorGeometry(target)
-    return replace(view, image=image, mask=networkMask, geometry=target, boxCentreLps=centre)
+        return image[:, ::-1].copy(), mask[:, ::-1].copy(), mirrorGeometry(target)
+    return image, mask, target
+
+
+def placeView(view: NetworkView, side: str, boxCentreLps: Sequence[float], name: str) -> NetworkView:
+    """``view`` (:func:`workingView`) on the network's detector for a crop box centred at ``boxCentreLps`` (working
+    frame): image and mask resampled onto :func:`virtualDetector`, mirrored for a left femur; what the network is
+    given also on the opposite detector where the view comes from the side it was not trained on
+    (:func:`~.checks.seenFromOppositeSide`)."""
+    centre = np.asarray(boxCentreLps, dtype=float)
+    centrePatient = toPatient(centre, side)
+    target = virtualDetector(view.working.geometry, centrePatient)
+    image, mask, geometry = _onDetector(view, target, centrePatient, side, name)
+    network = (image, mask, geometry)
+    if seenFromOppositeSide(geometry, VIEW_NAMES.index(name)):
+        network = _onDetector(view, virtualdetector.oppositeDetector(target), centrePatient, side, name)
+    return replace(view, image=image, mask=mask, geometry=geometry, boxCentreLps=centre, networkImage=network[0],
+                   networkMask=network[1], networkGeometry=network[2])
 
 
 def prepareView(view: XrayImage, mask, side: str, name: str, boxCentreLps: Sequence[float]) -> NetworkView:
