@@ -311,6 +311,8 @@ def test_folder_mode_reads_the_tree_and_the_view_from_the_labels():
     assert batchfolders._femurView(image) == "lat"
     assert batchfolders._femurView(dataclasses.replace(image, primaryAngle=10.0)) == "ap"
     assert batchfolders._femurView(dataclasses.replace(image, primaryAngle=45.0)) is None
+    assert batchfolders._femurView(dataclasses.replace(image, primaryAngle=-170.0)) == "ap"  # a PA
+    assert batchfolders._femurView(dataclasses.replace(image, primaryAngle=140.0)) is None
     assert batchfolders._femurView(dataclasses.replace(image, viewPosition="PA", primaryAngle=90.0)) == "ap"
     echo = dataclasses.replace(image, modality="US", labels="APICAL A4C END SYSTOLE ES")
     assert batchfolders._echoLabels(echo) == ("A4C", "ES")

@@ -73,8 +73,9 @@ def test_resampling_onto_the_opposite_detector():
     (0.0, 0.0, 0, False, False),  # AP
     (180.0, 0.0, 0, True, False),  # PA
     (-160.0, 0.0, 0, True, False),
-    (45.0, 0.0, 1, False, True),  # neither side: warned
-    (90.0, 20.0, 1, False, True),
+    (90.0, 7.5, 1, True, True),  # a box below the isocenter tilts the detector: turned, beyond the trained 0 deg
+    (45.0, 0.0, 1, True, True),  # between AP and lateral: turned, still beyond the trained angles
+    (-45.0, 0.0, 1, False, True),
     (90.0, 0.0, 0, False, True),  # a lateral given as the AP view
 ])
 def test_which_views_are_seen_from_the_opposite_side(primary, secondary, slot, opposite, warned):

@@ -1,13 +1,15 @@
 """Which femur is it, from the images: the side FemurRegistration reads when the files do not say it.
 
     python -m FemurRegistrationDev.laterality --cases 200 --both-hips 40
+    python -m FemurRegistrationDev.laterality --cases 200 --both-hips 0 --far-lateral --pa  # views from the other sides
 
 Single femurs: the held-out phantoms of :mod:`.positions` (seeds from
 :data:`~.positions.POSITION_SEED_OFFSET`, half of them left femurs, the head anywhere within +-80 mm of the isocenter
 in-plane and +-40 mm in depth), AP and lateral views, with the true femur masks and with proposed ones. Each goes
 through :func:`FemurRegistrationLib.placement.locateFemur` (the step that decides the side in a run) three ways: no
 side (the images decide: correct, refused or wrong), the true side given (wrongly refused?) and the wrong side given
-(refused as the images contradict it?).
+(refused as the images contradict it?). ``--far-lateral`` and ``--pa`` take the single femurs' views from the other
+sides (:func:`.positions.viewPair`).
 
 Both hips (``--both-hips``; seeds from :data:`BOTH_HIPS_SEED_OFFSET`): an AP view of the pelvis region with both
 femurs in one body (the other femur another phantom, mirrored, its head 160-210 mm away across the midline; the
@@ -118,13 +120,16 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=40, help="single-femur cases")
     parser.add_argument("--both-hips", type=int, default=10, help="cases with both hips in the AP view")
+    parser.add_argument("--far-lateral", action="store_true",
+                        help="single femurs: the lateral's detector on the far side")
+    parser.add_argument("--pa", action="store_true", help="single femurs: a PA view (primary 180) instead of the AP")
     arguments = parser.parse_args(argv)
     atlas = loadAtlas()
     started = time.time()
     truth, results = [], {(masks, given): [] for masks in ("true", "proposed") for given in ("none", "true", "wrong")}
     for index in range(arguments.cases):
         seed = POSITION_SEED_OFFSET + index
-        case = movedCase(seed)
+        case = movedCase(seed, farLateral=arguments.far_lateral, posteroAnterior=arguments.pa)
         truth.append(case["side"])
         line = [f"{seed} {case['side']:5s}"]
         for masks, given in results:
@@ -133,7 +138,8 @@ def main(argv=None) -> None:
             results[masks, given].append(outcome)
             line.append(f"{masks}/{given}: {outcome} {margin:+.2f}")
         print("  ".join(line), flush=True)
-    print(f"single femurs, {arguments.cases} cases, {time.time() - started:.0f} s")
+    print(f"single femurs, {arguments.cases} cases, {time.time() - started:.0f} s"
+          f"{', lateral from the far side' if arguments.far_lateral else ''}{', PA' if arguments.pa else ''}")
     for (masks, given), outcomes in results.items():
         if given == "wrong":
             kept = sum(not outcome.startswith("refused") for outcome in outcomes)

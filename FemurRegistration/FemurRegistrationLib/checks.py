@@ -331,9 +331,13 @@ def inTrainedRange(geometry: CArmGeometry, slot: int) -> bool:
 
 def seenFromOppositeSide(geometry: CArmGeometry, slot: int) -> bool:
     """Whether the network sees this view (working frame) from the other side
-    (:func:`~ReconCoreLib.virtualdetector.oppositeDetector`): it lies outside the trained angles and its opposite
-    inside (a lateral with the detector on the far side of the femur, a PA for an AP)."""
-    return not inTrainedRange(geometry, slot) and inTrainedRange(oppositeDetector(geometry), slot)
+    (:func:`~ReconCoreLib.virtualdetector.oppositeDetector`): its central ray runs against that of the views trained
+    on for ``slot`` (the middle of :data:`TRAINED_PRIMARY_DEG`, secondary 0), as a lateral with the detector on the
+    far side of the femur or a PA view does. (Not the trained ranges themselves: a box placed above or below the
+    isocenter tilts the network's detector beyond their secondary 0, from either side.)"""
+    primary = math.radians(sum(TRAINED_PRIMARY_DEG[slot]) / 2.0)
+    trained = np.array([math.sin(primary), -math.cos(primary), 0.0])  # CArmGeometry.detectorDirectionLps
+    return float(geometry.detectorDirectionLps @ trained) < 0.0
 
 
 def trainingRangeWarnings(geometries: Sequence[CArmGeometry]) -> list[str]:
@@ -341,7 +345,7 @@ def trainingRangeWarnings(geometries: Sequence[CArmGeometry]) -> list[str]:
     on (:func:`inTrainedRange`), seen from either side (:func:`seenFromOppositeSide`)."""
     warnings = []
     for slot, (name, geometry) in enumerate(zip(VIEW_NAMES, geometries)):
-        if not inTrainedRange(geometry, slot) and not seenFromOppositeSide(geometry, slot):
+        if not inTrainedRange(geometry, slot) and not inTrainedRange(oppositeDetector(geometry), slot):
             low, high = TRAINED_PRIMARY_DEG[slot]
             warnings.append(f"{name} view (primary {geometry.primaryAngleDeg:.0f} deg, secondary "
                             f"{geometry.secondaryAngleDeg:.0f} deg in the right-femur frame) is outside the views the "
