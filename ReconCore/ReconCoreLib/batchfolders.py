@@ -141,8 +141,8 @@ def discoverCases(folder: str | Path, exclude: Optional[Path] = None) -> tuple[l
       (AcquisitionDateTime, then SeriesNumber, InstanceNumber, file name) taken two by two. A pair without a tree
       fails asking for a manifest row with ``--tree``; a run left without a partner fails too.
     - femur: DX and CR files of one study and laterality, AP (ViewPosition AP/PA, else |PositionerPrimaryAngle| <=
-      30 deg or >= 150 deg, a PA) and lateral (ViewPosition LL/RL/LAT/LATERAL, else 60-120 deg), paired in acquisition order when the
-      counts agree; else the group fails.
+      30 deg or >= 150 deg, a PA) and lateral (ViewPosition LL/RL/LAT/LATERAL, else 60-120 deg), paired in
+      acquisition order when the counts agree; else the group fails.
     - echo: US files of one study, one case, each view by the label A4C, A2C, A3C, SAXB, SAXM or SAXA in those
       texts, ES when they say ES / systole, else ED; a study of cines (several frames each, one per view) is run
       with ``--cine`` (the run finds end-diastole and end-systole); cines and single images together fail (their
