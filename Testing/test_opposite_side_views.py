@@ -7,13 +7,16 @@ the detector beyond the other leg, LAO 90 for a right femur, as the issue's new-
 - :func:`checks.seenFromOppositeSide` and the training-range warnings: laterals on either side, PA, oblique views.
 - The known case (the atlas moved by a known registration) with a far lateral: the network is given the near lateral's
   view (image and mask agree with the near lateral's own), and the whole run with the stand-in network registers it
-  exactly, reporting ``views_from_opposite_side``.
+  exactly, reporting ``views_from_opposite_side``; the bundled network registers it as the near one.
+- The training-range warning reads the views as taken: a femur low in the field (the network's detectors tilted by
+  the box's place) is not warned about, a view taken 20 deg cranial is.
 """
 
 import numpy as np
 import pytest
 
 from femurhelpers import ISOCENTER, geometries
+from ReconCoreLib.plausibility import keepingImplausible
 from ReconCoreLib.virtualdetector import oppositeDetector, resampleToDetector, virtualDetector
 from ReconCoreLib.xraygeometry import CArmGeometry
 
@@ -170,3 +173,36 @@ def test_the_bundled_network_registers_a_far_lateral_as_the_near_one(knownCase, 
         dice[name] = result.readouts.values["dice"]
         assert result.readouts.values["views_from_opposite_side"] == (name == "far")
     assert dice["far"] == pytest.approx(dice["near"], abs=0.03) and dice["far"] > 0.8
+
+
+@pytest.mark.torch
+def test_a_femur_low_in_the_field_is_not_warned_about_its_views(knownCase):
+    """The known case's radiographs (AP and near lateral, secondary 0) with the femur 120 mm lower on a taller
+    detector: the box goes below the isocenter, which tilts the network's detectors by about 8 deg, but the views as
+    taken are the ones trained on: no training-range warning. A view taken 20 deg cranial is warned about."""
+    from FemurRegistrationLib import radiographs
+    from ReconCoreLib.xrayio import XrayImage
+
+    case = knownCase["right"]
+    lowered, masks = [], []
+    for view, mask in zip(case["views"], case["masks"]):
+        rows = int(round(120.0 * view.geometry.magnification / view.geometry.pixelSpacingMm[0]))
+        pixels = np.zeros((view.pixels.shape[0] + 2 * rows, view.pixels.shape[1]), np.float32)
+        pixels[2 * rows:] = view.pixels
+        tall = np.zeros(pixels.shape, bool)
+        tall[2 * rows:] = mask
+        geometry = CArmGeometry(view.geometry.primaryAngleDeg, 0.0, 1000.0, 925.0, view.geometry.pixelSpacingMm,
+                                *pixels.shape)
+        lowered.append(XrayImage(pixels, geometry, f"{view.sourcePath} lowered"))
+        masks.append(tall)
+    views, warnings, placement = radiographs.prepareInputs(*lowered, *masks, "right")
+    assert placement.boxCentreLps[2] < -100.0
+    assert max(abs(view.geometry.secondaryAngleDeg) for view in views) > 6.0  # the network's detectors
+    assert not any("outside the views the network was trained on" in message for message in warnings)
+    cranial = [lowered[0], XrayImage(lowered[1].pixels, CArmGeometry(-90.0, 20.0, 1000.0, 925.0,
+                                                                     lowered[1].geometry.pixelSpacingMm,
+                                                                     *lowered[1].pixels.shape), "cranial")]
+    with keepingImplausible():
+        warnings = radiographs.prepareInputs(*cranial, *masks, "right")[1]
+    assert [message.split(" (")[0] for message in warnings
+            if "outside the views the network was trained on" in message] == ["lateral view"]

@@ -369,5 +369,8 @@ def prepareInputs(apView: XrayImage, latView: XrayImage, apMask=None, latMask=No
                             [view.geometry for view in views], atlas if atlas is not None else loadAtlas(), side,
                             readouts)
     checkAgreement(placement, readouts)
+    # the views as taken (working frame), not the network's detectors: a box placed above or below the isocenter
+    # tilts those, which the placement evaluation covers (the positions table of the model card)
+    acquired = [mirrorGeometry(view.geometry) if placement.side == "left" else view.geometry for view in views]
     views = [placeView(view, placement.side, placement.boxCentreLps, name) for view, name in zip(views, VIEW_NAMES)]
-    return views, warnings + trainingRangeWarnings([view.geometry for view in views]), placement
+    return views, warnings + trainingRangeWarnings(acquired), placement
