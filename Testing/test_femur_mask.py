@@ -77,3 +77,31 @@ def test_training_radiographs_stay_out_of_the_out_of_distribution_geometry():
     assert max(sids) < outofdistribution.SID_RANGE_MM[0] and min(sids) >= maskdata.SID_RANGE_MM[0]
     fields = [draw["pixels"] * draw["pixelMm"] for draw in draws]
     assert min(fields) > 355.0 and max(fields) < 425.0
+
+
+@pytest.mark.parametrize("name", ["FemurOrthogonal", "FemurHipCentred"])
+def test_a_white_collimator_shutter_is_not_taken_for_the_femur(name, monkeypatch):
+    """The sample's radiographs collimated (white bands 12-25 mm wide on three edges, noise of 1 % of the range, a
+    line of text on one): the bands are found exactly and the proposal matches the true mask as on the radiograph as
+    taken (Dice 0.960-0.989 measured). Without the shutter step the network took a band for the femur (Dice
+    0.04-0.58). Nothing is found on the radiographs as taken."""
+    files = sampleFiles(name)
+    for view, maskKey in (("ap", "apMask"), ("lat", "latMask")):
+        image, truth = readXrayImage(files[view]), readMaskImage(files[maskKey]) > 0
+        assert not femurmask.whiteShutters(image.pixels, image.geometry.pixelSpacingMm).any()
+        pixels = image.pixels.astype(np.float32).copy()
+        spacing = image.geometry.pixelSpacingMm[0]
+        top, left, right = (int(round(width / spacing)) for width in (12.0, 25.0, 18.0))
+        band = np.zeros(pixels.shape, bool)
+        band[:top], band[:, :left], band[:, pixels.shape[1] - right:] = True, True, True
+        bright = float(np.percentile(pixels, 99.9))
+        spread = bright - float(np.percentile(pixels, 0.1))
+        pixels[band] = bright + np.random.default_rng(1).normal(0.0, 0.01 * spread, int(band.sum()))
+        pixels[2:8, left + 5:left + 80] = 1.3 * bright  # burned-in text on the top band
+        assert np.array_equal(femurmask.whiteShutters(pixels, image.geometry.pixelSpacingMm), band)
+        proposed = femurmask.proposeFemurMask(pixels, image.geometry.pixelSpacingMm)
+        assert not (proposed.astype(bool) & band).any()
+        assert dice(proposed, truth & ~band) > MIN_SAMPLE_DICE, (name, view)
+        monkeypatch.setattr(femurmask, "whiteShutters", lambda image, spacing: np.zeros(np.shape(image), bool))
+        assert dice(femurmask.proposeFemurMask(pixels, image.geometry.pixelSpacingMm), truth & ~band) < 0.7
+        monkeypatch.undo()

@@ -237,3 +237,27 @@ def test_out_of_distribution_settings_lie_outside_training(model):
     stretched = phantom.makeCase(7, pose=False, spacingMm=2.0, model=model, outOfDistribution=ood.PARTS)
     extent = [np.ptp(item.verticesLps[:, 2]) for item in (plain, stretched)]
     assert extent[1] / extent[0] == pytest.approx(stretched.parameters["length_scale"], rel=0.02)
+
+
+def test_hospital_style_collimates_marks_and_labels_the_radiograph():
+    """positions --hospital: outside the collimated field the image is the shutter (white or black) and the mask is
+    cut; the side's lead marker and the text are burned in, brighter than bone; the same seed, the same result."""
+    from FemurRegistrationDev.hospitalstyle import COLLIMATION_MM, hospitalStyle
+
+    image = np.random.default_rng(0).uniform(0.0, 1.0, (400, 400)).astype(np.float32)
+    mask = np.ones((400, 400), np.uint8)
+    shutters = set()
+    for seed in range(6):
+        styled, cut = hospitalStyle(image, mask, 0.5, "left", np.random.default_rng(seed))
+        field = cut > 0
+        rows, columns = np.nonzero(field)
+        for low, high, size in ((rows.min(), rows.max(), 400), (columns.min(), columns.max(), 400)):
+            assert COLLIMATION_MM[0] / 0.5 <= low <= COLLIMATION_MM[1] / 0.5
+            assert COLLIMATION_MM[0] / 0.5 <= size - 1 - high <= COLLIMATION_MM[1] / 0.5
+        outside = styled[~field]
+        assert np.std(outside) < 0.02  # the shutter: one level and noise of 1 % of the range
+        shutters.add("black" if abs(np.mean(outside)) < 0.05 else "white")
+        lead = styled[field] > 1.4 * np.percentile(image, 99.9)
+        assert 50 < lead.sum() < 2000  # the marker: a letter 12-20 mm tall at 0.5 mm pixels
+        assert np.array_equal(styled, hospitalStyle(image, mask, 0.5, "left", np.random.default_rng(seed))[0])
+    assert shutters == {"black", "white"}

@@ -7,6 +7,7 @@
     python -m FemurRegistrationDev.positions --cases 200 --ood     # the out-of-distribution split (.outofdistribution)
     python -m FemurRegistrationDev.positions --cases 48 --ood-only pose   # one of its settings alone
     python -m FemurRegistrationDev.positions --cases 24 --far-lateral --pa  # views from the other sides
+    python -m FemurRegistrationDev.positions --cases 24 --hospital   # collimation, side marker, burned-in text
 
 Each held-out phantom (seeds from :data:`POSITION_SEED_OFFSET`, never trained on) is moved so its femoral head lies at
 a uniform place within +-:data:`IN_PLANE_MM` of the isocenter along x (left-right) and z (head-foot) and
@@ -74,10 +75,12 @@ def viewPair(side: str, sourceToDetectorMm: float = 1000.0, sourceToPatientMm: f
             for primary in (180.0 if posteroAnterior else 0.0, lateral)]
 
 
-def movedCase(seed: int, moved: bool = True, outOfDistribution=(), **acquisition) -> dict:
+def movedCase(seed: int, moved: bool = True, outOfDistribution=(), hospital: bool = False, **acquisition) -> dict:
     """The phantom of ``seed`` (mirrored for odd seeds: a left femur) with its head moved to a random place (else left
     where the training phantoms have it, near (+-24, 0, +50) mm); its radiographs (AP, lateral) and femur masks.
-    ``outOfDistribution``: the parts of :data:`.outofdistribution.PARTS` drawn as that split draws them."""
+    ``outOfDistribution``: the parts of :data:`.outofdistribution.PARTS` drawn as that split draws them;
+    ``hospital``: collimation, a side marker and burned-in text (:mod:`.hospitalstyle`, drawn from their own random
+    stream: the case is otherwise the same)."""
     rng = np.random.default_rng([seed, 11])
     side = "left" if seed % 2 else "right"
     target = rng.uniform([-IN_PLANE_MM, -DEPTH_MM, -IN_PLANE_MM], [IN_PLANE_MM, DEPTH_MM, IN_PLANE_MM])
@@ -87,6 +90,12 @@ def movedCase(seed: int, moved: bool = True, outOfDistribution=(), **acquisition
         acquisition = {**acquisition, **outofdistribution.acquisition(rng)}
     geometries = viewPair(side, **acquisition)
     images, masks = simulateRadiographs(hu, label, ijkToLps, geometries, rng, **style)
+    if hospital:
+        from .hospitalstyle import hospitalStyle
+
+        styleRng = np.random.default_rng([seed, 12])
+        images, masks = zip(*(hospitalStyle(image, mask, geometry.pixelSpacingMm[0], side, styleRng)
+                              for image, mask, geometry in zip(images, masks, geometries)))
     return {"side": side, "head": head, "label": label, "ijkToRas": LPS_TO_RAS @ ijkToLps,
             "views": [XrayImage(image, geometry, f"case {seed} {name}")
                       for image, geometry, name in zip(images, geometries, ("AP", "lateral"))], "masks": list(masks)}
@@ -132,6 +141,8 @@ def main(argv=None) -> None:
     parser.add_argument("--far-lateral", action="store_true",
                         help="the lateral's detector on the side away from the femur (training: the femur's side)")
     parser.add_argument("--pa", action="store_true", help="a PA view (primary 180) instead of the AP")
+    parser.add_argument("--hospital", action="store_true",
+                        help="collimation, a lead side marker and burned-in text (.hospitalstyle)")
     parser.add_argument("--recentre-passes", type=int, default=pipeline.RECENTRE_PASSES,
                         help="times the network may move the box again (the run's setting by default)")
     parser.add_argument("--recentre-tolerance-mm", type=float, default=pipeline.RECENTRE_TOLERANCE_MM,
@@ -148,7 +159,7 @@ def main(argv=None) -> None:
         seed = (OOD_SEED_OFFSET if parts else POSITION_SEED_OFFSET) + index
         case = movedCase(seed, not arguments.unmoved, parts, sourceToDetectorMm=arguments.sid,
                          sourceToPatientMm=arguments.sod, pixels=arguments.pixels, pixelMm=arguments.pixel_mm,
-                         farLateral=arguments.far_lateral, posteroAnterior=arguments.pa)
+                         farLateral=arguments.far_lateral, posteroAnterior=arguments.pa, hospital=arguments.hospital)
         line = [f"{seed} {case['side']:5s} head {np.round(case['head']).astype(int)}"]
         for name in rows:
             row = runCase(case, name == "given", arguments.refine)
@@ -165,7 +176,8 @@ def main(argv=None) -> None:
           f"{', with --refine' if arguments.refine else ''}; SID "
           f"{'1150-1800' if 'geometry' in parts else f'{arguments.sid:g} / SOD {arguments.sod:g}'} mm, "
           f"{arguments.pixels} px of {arguments.pixel_mm:g} mm"
-          f"{'; lateral from the far side' if arguments.far_lateral else ''}{'; PA' if arguments.pa else ''}")
+          f"{'; lateral from the far side' if arguments.far_lateral else ''}{'; PA' if arguments.pa else ''}"
+          f"{'; collimated, marker and text burned in' if arguments.hospital else ''}")
     for name, values in rows.items():
         dice = np.array([row["dice"] for row in values])
         assd = np.array([row["assd_mm"] for row in values])

@@ -7,6 +7,12 @@ the femur probability is brought back to the radiograph's pixels (bilinear) and 
 half probability, its holes filled, is the proposal. The network learned the femur's shape beside the pelvis on
 radiographs of every exposure the training draws (``FemurRegistrationDev.maskdata``, card ``FemurMask.md``), where
 a threshold on brightness takes whichever bone is brightest.
+
+Collimation: radiographs as hospitals store them are collimated, and most systems show the shutters (the unexposed
+border bands) white, as bright as bone; the network, trained on uncollimated radiographs, took such a band for the
+femur (the model card, ``positions --hospital``). Bright uniform bands along the image's edges
+(:func:`whiteShutters`) are set to the image's background before the network sees it, and are never part of a
+proposal. Black shutters look like the air around the body the network knows.
 """
 
 from __future__ import annotations
@@ -23,6 +29,14 @@ MASK_PIXEL_MM = 2.0
 FALLBACK_PIXELS = 192
 SIZE_MULTIPLE = 16
 MODEL_NAME = "FemurMask.pt"
+#: A white shutter (:func:`whiteShutters`): a run of image lines from an edge, rows for the top and bottom bands and
+#: columns for the side ones, each with at least SHUTTER_SHARE of its pixels within SHUTTER_TOLERANCE of the line's
+#: median, that median at least SHUTTER_BRIGHTNESS of the way from the image's 1st to its 99th percentile; lines of
+#: burned-in text on the band (up to SHUTTER_GAP_MM of lines in a row, on the detector) do not end the run. Lines
+#: through a patient vary more: bone, soft tissue of varying depth, air.
+SHUTTER_SHARE, SHUTTER_TOLERANCE, SHUTTER_BRIGHTNESS, SHUTTER_GAP_MM = 0.7, 0.03, 0.5, 8.0
+#: Without a pixel spacing, the gap is this share of the lines.
+SHUTTER_GAP_SHARE = 0.02
 
 
 def modelPath() -> Path:
@@ -52,6 +66,39 @@ def normalise(image: np.ndarray) -> np.ndarray:
     return (image - low) / max(float(high - low), 1e-6)
 
 
+def _runFromStart(uniform: np.ndarray, gap: int) -> int:
+    """The number of lines from the first that belong to the band: up to the last uniform line reached through
+    non-uniform stretches of at most ``gap`` lines."""
+    end, missing = 0, 0
+    for index, isUniform in enumerate(uniform):
+        if isUniform:
+            end, missing = index + 1, 0
+        else:
+            missing += 1
+            if missing > gap or end == 0:
+                break
+    return end
+
+
+def whiteShutters(image: np.ndarray, pixelSpacingMm: Optional[Sequence[float]] = None) -> np.ndarray:
+    """Where the radiograph shows a white collimator shutter (bool, its shape): the bright uniform bands along its
+    edges (constants above); ``pixelSpacingMm`` (row, column) sizes the gap text may leave in a band."""
+    image = np.asarray(image, np.float32)
+    low, high = np.percentile(image, [1.0, 99.0])
+    spread = max(float(high - low), 1e-6)
+    shutter = np.zeros(image.shape, bool)
+    for axis, lines in ((0, image), (1, image.T)):
+        median = np.median(lines, axis=1)
+        share = (np.abs(lines - median[:, None]) <= SHUTTER_TOLERANCE * spread).mean(axis=1)
+        uniform = (share >= SHUTTER_SHARE) & (median >= low + SHUTTER_BRIGHTNESS * spread)
+        gap = (int(SHUTTER_GAP_MM / float(pixelSpacingMm[axis])) if pixelSpacingMm is not None else
+               int(SHUTTER_GAP_SHARE * len(uniform)))
+        first, last = _runFromStart(uniform, gap), _runFromStart(uniform[::-1], gap)
+        for band in (slice(0, first), slice(len(uniform) - last, len(uniform))):
+            shutter[(band, slice(None)) if axis == 0 else (slice(None), band)] = True
+    return shutter
+
+
 def loadModel(path: Optional[Path] = None, device: str = "cpu"):
     """The bundled mask network (or the one at ``path``), loaded once per file version and device
     (:class:`~ReconCoreLib.models.ModelFile`)."""
@@ -72,6 +119,9 @@ def femurProbability(pixels: np.ndarray, pixelSpacingMm: Optional[Sequence[float
     from ReconCoreLib.resample import areaAverage
 
     image = np.asarray(pixels, np.float32)
+    shutter = whiteShutters(image, pixelSpacingMm)
+    if shutter.any() and not shutter.all():
+        image = np.where(shutter, np.float32(np.percentile(image[~shutter], 1.0)), image)
     shape = gridShape(image.shape, pixelSpacingMm)
     small = areaAverage(image, *shape)
     low, high = np.percentile(small, [1.0, 99.0])
@@ -86,7 +136,9 @@ def femurProbability(pixels: np.ndarray, pixelSpacingMm: Optional[Sequence[float
         logits = model(tensor.to(device)).float().cpu()[:, :, :shape[0], :shape[1]]
         probability = functional.interpolate(torch.sigmoid(logits), size=image.shape, mode="bilinear",
                                              align_corners=False)
-    return probability[0, 0].numpy()
+    probability = probability[0, 0].numpy()
+    probability[shutter] = 0.0
+    return probability
 
 
 def proposeFemurMask(pixels: np.ndarray, pixelSpacingMm: Optional[Sequence[float]] = None, model=None,
