@@ -142,29 +142,9 @@ def knownCase(atlas, knownRegistration):
 
     The radiographs are DRRs of the femur alone, so the registered femur's DRRs match them (NCC ~ 1).
     """
-    from femurhelpers import geometries
-    from FemurRegistrationLib import inference, mirroring
-    from FemurRegistrationLib.conventions import ATLAS_SPACING_MM
-    from FemurRegistrationLib.drr import projectVolume, relativeAttenuation
-    from FemurRegistrationLib.grid import boxGrid
-    from ReconCoreLib.xraygeometry import LPS_TO_RAS
-    from ReconCoreLib.xrayio import XrayImage
+    from femurhelpers import knownCaseViews
 
-    hu, label = inference.warpAtlas(atlas, knownRegistration)
-    ijkToLps, _ = boxGrid(ATLAS_SPACING_MM)
-    cases = {}
-    for side in ("right", "left"):
-        volumeHu, volumeLabel, matrix = hu, label, ijkToLps
-        if side == "left":
-            volumeHu, volumeLabel = hu[..., ::-1].copy(), label[..., ::-1].copy()
-            matrix = mirroring.mirrorIjkToLps(ijkToLps, hu.shape)
-        views = geometries(side)
-        images = projectVolume(relativeAttenuation(volumeHu) * volumeLabel, matrix, views)  # femur only
-        masks = projectVolume(volumeLabel.astype(np.float32), matrix, views, "max") > 0.5
-        cases[side] = {"views": [XrayImage(image, view, f"{side} {index}") for index, (image, view) in
-                                 enumerate(zip(images, views))], "masks": list(masks), "label": volumeLabel,
-                       "ijkToRas": LPS_TO_RAS @ matrix}
-    return cases
+    return knownCaseViews(atlas, knownRegistration)
 
 
 @pytest.fixture(scope="session")

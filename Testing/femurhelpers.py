@@ -98,3 +98,45 @@ def upsampledSample(directory, size: int, name: str = "FemurOrthogonal") -> dict
         files[key + "Mask"] = directory / f"{name}-{size}-{key}-mask.png"
         writeMaskImage(files[key + "Mask"], mask[inside][:, inside])
     return files
+
+
+def knownCaseViews(atlas: dict, registration, primaries=(0.0, -90.0)) -> dict:
+    """The atlas moved by ``registration`` (right femur) and the same case mirrored (left femur), seen by the views
+    of :func:`geometries` (``primaries`` for the right femur, negated for the left): per side its radiographs (DRRs of
+    the femur alone), femur masks, label and ijkToRas."""
+    from FemurRegistrationLib import inference, mirroring
+    from FemurRegistrationLib.conventions import ATLAS_SPACING_MM
+    from FemurRegistrationLib.drr import projectVolume, relativeAttenuation
+    from FemurRegistrationLib.grid import boxGrid
+    from ReconCoreLib.xraygeometry import LPS_TO_RAS
+    from ReconCoreLib.xrayio import XrayImage
+
+    hu, label = inference.warpAtlas(atlas, registration)
+    ijkToLps, _ = boxGrid(ATLAS_SPACING_MM)
+    cases = {}
+    for side in ("right", "left"):
+        volumeHu, volumeLabel, matrix = hu, label, ijkToLps
+        if side == "left":
+            volumeHu, volumeLabel = hu[..., ::-1].copy(), label[..., ::-1].copy()
+            matrix = mirroring.mirrorIjkToLps(ijkToLps, hu.shape)
+        views = geometries(side, primaries)
+        images = projectVolume(relativeAttenuation(volumeHu) * volumeLabel, matrix, views)  # femur only
+        masks = projectVolume(volumeLabel.astype(np.float32), matrix, views, "max") > 0.5
+        cases[side] = {"views": [XrayImage(image, view, f"{side} {index}") for index, (image, view) in
+                                 enumerate(zip(images, views))], "masks": list(masks), "label": volumeLabel,
+                       "ijkToRas": LPS_TO_RAS @ matrix}
+    return cases
+
+
+def blob(geometry, pointLps, sigmaPx=5.0) -> np.ndarray:
+    """An image of ``geometry``: a Gaussian spot of ``sigmaPx`` pixels where ``pointLps`` projects."""
+    column, row = geometry.projectLps([pointLps])[0]
+    rows, columns = np.mgrid[0:geometry.rows, 0:geometry.columns]
+    return np.exp(-((columns - column) ** 2 + (rows - row) ** 2) / (2 * sigmaPx ** 2)).astype(np.float32)
+
+
+def centroid(image) -> np.ndarray:
+    """(column, row) of an image's spot: the centroid of its values above a fifth of its maximum."""
+    weights = np.clip(image - 0.2 * image.max(), 0, None)
+    rows, columns = np.mgrid[0:image.shape[0], 0:image.shape[1]]
+    return np.array([(weights * columns).sum(), (weights * rows).sum()]) / weights.sum()

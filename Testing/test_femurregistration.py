@@ -13,7 +13,7 @@ import json
 import numpy as np
 import pytest
 
-from femurhelpers import DETECTOR, ISOCENTER, READOUT_KEYS, SHIFT_MM
+from femurhelpers import DETECTOR, ISOCENTER, READOUT_KEYS, SHIFT_MM, blob, centroid
 from FemurRegistrationLib import checks, mirroring, outputs, proposal, radiographs
 from ReconCoreLib import runtime, storage
 from ReconCoreLib.plausibility import keepingImplausible
@@ -33,18 +33,6 @@ except ModuleNotFoundError as error:
 
 
 # -- virtual detector, mirroring, masks, side ---------------------------------------------------------------
-
-
-def blob(geometry, pointLps, sigmaPx=5.0):
-    column, row = geometry.projectLps([pointLps])[0]
-    rows, columns = np.mgrid[0:geometry.rows, 0:geometry.columns]
-    return np.exp(-((columns - column) ** 2 + (rows - row) ** 2) / (2 * sigmaPx ** 2)).astype(np.float32)
-
-
-def centroid(image):
-    weights = np.clip(image - 0.2 * image.max(), 0, None)
-    rows, columns = np.mgrid[0:image.shape[0], 0:image.shape[1]]
-    return np.array([(weights * columns).sum(), (weights * rows).sum()]) / weights.sum()
 
 
 def test_virtual_detector_resampling_matches_hand_computed_projection():

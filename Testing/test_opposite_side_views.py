@@ -15,24 +15,12 @@ the detector beyond the other leg, LAO 90 for a right femur, as the issue's new-
 import numpy as np
 import pytest
 
-from femurhelpers import ISOCENTER, geometries
+from femurhelpers import ISOCENTER, blob, centroid, knownCaseViews
 from ReconCoreLib.plausibility import keepingImplausible
 from ReconCoreLib.virtualdetector import oppositeDetector, resampleToDetector, virtualDetector
 from ReconCoreLib.xraygeometry import CArmGeometry
 
 CENTRE = np.array([30.0, -20.0, 40.0])  # a box centre off the isocenter (LPS mm)
-
-
-def blob(geometry, pointLps, sigmaPx):
-    column, row = geometry.projectLps([pointLps])[0]
-    rows, columns = np.mgrid[0:geometry.rows, 0:geometry.columns]
-    return np.exp(-((columns - column) ** 2 + (rows - row) ** 2) / (2 * sigmaPx ** 2)).astype(np.float32)
-
-
-def centroid(image):
-    weights = np.clip(image - 0.2 * image.max(), 0, None)
-    rows, columns = np.mgrid[0:image.shape[0], 0:image.shape[1]]
-    return np.array([(weights * columns).sum(), (weights * rows).sum()]) / weights.sum()
 
 
 @pytest.mark.parametrize("primary, secondary", [(-90.0, 0.0), (0.0, 0.0), (30.0, -12.0), (175.0, 20.0)])
@@ -95,28 +83,7 @@ def test_which_views_are_seen_from_the_opposite_side(primary, secondary, slot, o
 def farLateralCase(atlas, knownRegistration):
     """The known case's femurs (right and left) with the lateral's detector on the far side (primary +90 for the
     right femur, -90 for the left)."""
-    from FemurRegistrationLib import inference, mirroring
-    from FemurRegistrationLib.conventions import ATLAS_SPACING_MM
-    from FemurRegistrationLib.drr import projectVolume, relativeAttenuation
-    from FemurRegistrationLib.grid import boxGrid
-    from ReconCoreLib.xraygeometry import LPS_TO_RAS
-    from ReconCoreLib.xrayio import XrayImage
-
-    hu, label = inference.warpAtlas(atlas, knownRegistration)
-    ijkToLps, _ = boxGrid(ATLAS_SPACING_MM)
-    cases = {}
-    for side in ("right", "left"):
-        volumeHu, volumeLabel, matrix = hu, label, ijkToLps
-        if side == "left":
-            volumeHu, volumeLabel = hu[..., ::-1].copy(), label[..., ::-1].copy()
-            matrix = mirroring.mirrorIjkToLps(ijkToLps, hu.shape)
-        views = geometries(side, (0.0, 90.0))
-        images = projectVolume(relativeAttenuation(volumeHu) * volumeLabel, matrix, views)
-        masks = projectVolume(volumeLabel.astype(np.float32), matrix, views, "max") > 0.5
-        cases[side] = {"views": [XrayImage(image, view, f"{side} far {index}") for index, (image, view) in
-                                 enumerate(zip(images, views))], "masks": list(masks), "label": volumeLabel,
-                       "ijkToRas": LPS_TO_RAS @ matrix}
-    return cases
+    return knownCaseViews(atlas, knownRegistration, (0.0, 90.0))
 
 
 @pytest.mark.torch
