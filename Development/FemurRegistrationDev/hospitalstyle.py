@@ -5,8 +5,8 @@ Applied to a simulated radiograph (bone bright, as displayed) and its femur mask
 
 - collimation: the exposed field is a rectangle whose edges lie 10-60 mm inside the detector's (each edge drawn on
   its own); outside it the shutter is white (unexposed, as most DX systems display it) or black (electronic
-  shuttering), half the cases each, with noise of 1 % of the image's range (scatter and detector noise). The femur mask is cut to the field: what the radiograph does not show is not
-  femur on it;
+  shuttering), half the cases each, with noise of 1 % of the image's range (scatter and detector noise). The femur
+  mask is cut to the field: what the radiograph does not show is not femur on it;
 - a lead marker: the letter of the side ("R" or "L"), 12-20 mm tall, inside the field near one of its corners, as
   bright as lead (1.5 x the image's 99.9th percentile);
 - burned-in text: three lines (a name, a date and time, the exposure), 4-6 mm tall, near another corner of the

@@ -342,7 +342,8 @@ def seenFromOppositeSide(geometry: CArmGeometry, slot: int) -> bool:
 
 def trainingRangeWarnings(geometries: Sequence[CArmGeometry]) -> list[str]:
     """A warning for each of the two views (AP, lateral; working frame) outside the angles the network was trained
-    on (:func:`inTrainedRange`), seen from either side (:func:`seenFromOppositeSide`)."""
+    on (:func:`inTrainedRange`) from either side (the network is given a view from the other side turned around:
+    :func:`seenFromOppositeSide`)."""
     warnings = []
     for slot, (name, geometry) in enumerate(zip(VIEW_NAMES, geometries)):
         if not inTrainedRange(geometry, slot) and not inTrainedRange(oppositeDetector(geometry), slot):
