@@ -2,9 +2,9 @@
 
     python -m AngioReconDev.branchnames [--trees 150] [--out AngioRecon/Resources/Models/AngioRecon-branchnames.json]
 
-Trees: the training seeds (from 0) of each side, augmented as in training (:func:`.dataset.makeSample`'s rotation and
-scale); every third point of every true vessel, its class the vessel's name without its number. Each class is a
-Gaussian (mean, covariance with 1e-3 added on the diagonal, prior its share of the side's points). Deterministic.
+Trees: the training seeds (from 0) of each side, augmented as in training (:func:`.dataset.augmentedTree`); every
+third point of every true vessel, its class the vessel's name without its number. Each class is a Gaussian (mean,
+covariance with 1e-3 added on the diagonal, prior its share of the side's points). Deterministic.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 
 from AngioReconLib.branchnames import CLASSES, MODEL_PATH, pointFeatures, treeFrame
 
-from . import coronarytree
+from .dataset import augmentedTree
 
 POINT_STRIDE = 3
 COVARIANCE_RIDGE = 1e-3
@@ -27,12 +27,6 @@ def vesselClass(name: str) -> str:
     """A vessel's class: a true vessel's name or a branch's anatomical name without its number (D2 -> D,
     "LAD (2)" -> LAD)."""
     return name.split(" (")[0].rstrip("0123456789")
-
-
-def trainingCase(seed: int):
-    """The augmented true tree of training seed ``seed`` (as :func:`.dataset.makeSample` draws it)."""
-    tree = "left" if seed % 3 else "right"
-    return tree, coronarytree.augment(coronarytree.generateCase(seed, tree), np.random.default_rng([seed, 7]))
 
 
 def caseFeatures(case) -> tuple[np.ndarray, np.ndarray]:
@@ -51,7 +45,7 @@ def fitClasses(trees: int) -> dict:
     collected = {side: ([], []) for side in CLASSES}
     seed = 0
     while min(len(found[0]) for found in collected.values()) < trees:
-        side, case = trainingCase(seed)
+        side, case, _ = augmentedTree(seed)
         if len(collected[side][0]) < trees:
             features, labels = caseFeatures(case)
             collected[side][0].append(features)

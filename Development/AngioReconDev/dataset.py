@@ -30,11 +30,16 @@ VIEW_PAIRS_PER_CASE = 3
 LABEL_THRESHOLD = 0.25
 
 
-def makeSample(seed: int) -> dict:
-    """All arrays of one tree (``VIEW_PAIRS_PER_CASE`` view pairs), deterministic by ``seed``."""
+def augmentedTree(seed: int) -> tuple[str, object, np.random.Generator]:
+    """(side, the augmented true tree, the random stream the sample goes on drawing from) of seed ``seed``."""
     rng = np.random.default_rng([seed, 7])
     tree = "left" if seed % 3 else "right"  # left trees are the more varied: two thirds of the data
-    case = coronarytree.augment(coronarytree.generateCase(seed, tree), rng)
+    return tree, coronarytree.augment(coronarytree.generateCase(seed, tree), rng), rng
+
+
+def makeSample(seed: int) -> dict:
+    """All arrays of one tree (``VIEW_PAIRS_PER_CASE`` view pairs), deterministic by ``seed``."""
+    tree, case, rng = augmentedTree(seed)
     occupancy, _ = coronaryimages.voxelize(case, GRID_SIZE, CUBE_SIDE_MM)
     inputs, targets, projections, geometries = [], [], [], []
     for _ in range(VIEW_PAIRS_PER_CASE):
